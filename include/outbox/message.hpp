@@ -1,0 +1,45 @@
+// The message envelope: what `put` writes, what a tail yields and what a sink publishes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace outbox {
+
+using Clock = std::chrono::system_clock;
+using Timestamp = std::chrono::time_point<Clock, std::chrono::microseconds>;
+using Headers = std::map<std::string, std::string>;
+
+struct Message {
+  std::string id;                  // UUIDv7, assigned by `put` when empty
+  std::string outbox;              // the outbox's name
+  std::string type;                // message kind, a key of the schema registry
+  std::optional<std::string> key;  // aggregate / partition key; per-key order is kept
+  nlohmann::json data = nlohmann::json::object();
+  Headers headers;                 // e.g. traceparent
+  Timestamp created{};             // UTC, microseconds; assigned by `put` when zero
+  std::int64_t position = 0;       // assigned by the store; delivery order
+  // Where a consumer resumes after this message, in the store's own encoding (a decimal position
+  // for SQLite; a resume token elsewhere). Opaque to the relay; not part of the JSON form.
+  std::string checkpoint;
+};
+
+// ISO 8601 UTC with microseconds, e.g. 2026-11-29T13:26:08.123456Z.
+std::string format_timestamp(Timestamp t);
+// Accepts what format_timestamp writes (fraction of 0-9 digits, 'Z' suffix). Throws UsageError.
+Timestamp parse_timestamp(const std::string& text);
+Timestamp now();
+
+// JSON form with exactly the fields id, outbox, type, key, data, headers, created, position.
+nlohmann::json to_json(const Message& m);
+// One line of JSON, no trailing newline.
+std::string to_json_line(const Message& m);
+// Inverse of to_json; throws ValidationError naming the field that is missing or mistyped.
+Message message_from_json(const nlohmann::json& j);
+
+}  // namespace outbox

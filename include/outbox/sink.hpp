@@ -1,0 +1,73 @@
+// The seam between the relay and a broker. Modelled on spdlog's sinks: the public methods are
+// non-virtual and do the bookkeeping (in-flight count, the outcome queue, locking) once; a sink
+// implements the small protected hooks. A sink for an asynchronous broker calls report() later,
+// from any thread (e.g. a delivery-report callback); a synchronous sink calls it before returning.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "outbox/message.hpp"
+
+namespace outbox {
+
+enum class Outcome {
+  ok,         // the broker has the message durably (e.g. Kafka acks=all, fsync for files)
+  retryable,  // may succeed later (broker down, timeout): retried without limit, with backoff
+  permanent,  // will not succeed as is (too large, refused): dead-lettered after N attempts
+};
+
+struct Delivery {
+  std::int64_t position = 0;  // identifies the message within the stream
+  Outcome outcome = Outcome::ok;
+  std::string error;          // empty on success
+};
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  Sink() = default;
+  Sink(const Sink&) = delete;
+  Sink& operator=(const Sink&) = delete;
+
+  // Hands messages over in delivery order. Each one gets exactly one outcome through poll().
+  // Contract (what keeps per-key order): after a message fails, the sink must not deliver a later
+  // message of the same key from the same publish stream until the relay publishes again.
+  void publish(std::span<const Message> batch);
+
+  // Returns the outcomes that have arrived, waiting up to `wait` for the first one.
+  std::vector<Delivery> poll(std::chrono::milliseconds wait);
+
+  // Pushes out anything buffered and waits up to `timeout` for outstanding outcomes.
+  void flush(std::chrono::milliseconds timeout);
+
+  std::size_t in_flight() const;
+
+  // What this sink writes to, for logs (never with secrets).
+  virtual std::string describe() const = 0;
+
+ protected:
+  virtual void do_publish(std::span<const Message> batch) = 0;
+  virtual void do_flush(std::chrono::milliseconds /*timeout*/) {}
+
+  // Records the outcome of one message; thread-safe.
+  void report(std::int64_t position, Outcome outcome, std::string error = {});
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable arrived_;
+  std::vector<Delivery> outcomes_;
+  std::size_t in_flight_ = 0;
+};
+
+// `stdout:`, `file:PATH`, `null:` (more schemes as their backends are built in). Throws UsageError.
+std::unique_ptr<Sink> open_sink(const std::string& uri);
+
+}  // namespace outbox

@@ -1,0 +1,146 @@
+// The seam between the relay (and CLI) and a database. One implementation per database lives in
+// src/store/<name>/. Writing from service code goes through each store's own header (e.g.
+// outbox/sqlite.hpp), because it must use the caller's connection and transaction.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "outbox/message.hpp"
+#include "outbox/schema.hpp"
+
+namespace outbox {
+
+// Where a tail starts. `checkpoint` is a store-encoded token: delivery starts after it.
+struct Cursor {
+  enum class Kind { beginning, end, after };
+  Kind kind = Kind::beginning;
+  std::string checkpoint;
+
+  static Cursor beginning() { return {Kind::beginning, {}}; }
+  static Cursor end() { return {Kind::end, {}}; }
+  static Cursor after(std::string checkpoint) { return {Kind::after, std::move(checkpoint)}; }
+};
+
+// A live stream of committed messages in delivery order. Destroying it releases its resources.
+class Tail {
+ public:
+  virtual ~Tail() = default;
+  // Returns the next messages (at most the tail's batch size), waiting up to `wait` for a commit
+  // when none is ready. Returns an empty batch on timeout and once closed.
+  virtual std::vector<Message> next(std::chrono::milliseconds wait) = 0;
+  // Safe from any thread (not from a signal handler); wakes a blocked next().
+  virtual void close() = 0;
+  virtual bool closed() const = 0;
+};
+
+struct TailOptions {
+  std::size_t batch_size = 1000;
+  // Upper bound on one wait between re-checks, in case a wake-up was missed (never needed when
+  // the store's notification works; it bounds the damage if it does not).
+  std::chrono::milliseconds recheck_interval{1000};
+};
+
+struct ConsumerStatus {
+  std::string name;
+  std::string checkpoint;               // store-encoded
+  std::optional<std::int64_t> position; // last position passed, when the store has integer positions
+  std::int64_t lag_messages = 0;        // committed messages not yet passed
+  double lag_seconds = 0;               // age of the oldest message not yet passed (0 if none)
+  std::optional<Timestamp> updated;     // last checkpoint save or lease renewal
+  std::string owner;                    // relay holding the lease, if any
+  bool lease_active = false;
+  std::string health;                   // what the relay last reported ("ok", or its last error)
+};
+
+struct OutboxStatus {
+  std::string name;
+  std::int64_t count = 0;
+  std::optional<std::int64_t> oldest_position, newest_position;
+  std::optional<Timestamp> oldest_created, newest_created;
+  std::vector<ConsumerStatus> consumers;
+  std::int64_t dead_letters = 0;
+  std::int64_t dropped = 0;  // unpublished messages removed by a hard retention limit
+};
+
+// Bounded retention, like the seed's capped collection but safe: messages a registered consumer
+// has not passed are kept unless `hard_max_count` forces them out (then they are counted).
+struct RetentionPolicy {
+  std::optional<std::int64_t> max_count;         // keep at most this many passed messages
+  std::optional<std::chrono::seconds> max_age;   // delete passed messages older than this
+  std::optional<std::int64_t> hard_max_count;    // absolute cap, even over unpublished messages
+  std::size_t batch_size = 1000;                 // rows per DELETE transaction
+};
+
+struct RetentionResult {
+  std::int64_t deleted = 0;
+  std::int64_t dropped_unpublished = 0;
+};
+
+struct DeadLetter {
+  std::int64_t id = 0;
+  std::string consumer;
+  Message message;
+  std::string error;
+  int attempts = 0;
+  Timestamp failed_at{};
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Creates what the outbox needs; idempotent.
+  virtual void init(const std::string& outbox) = 0;
+  virtual std::vector<std::string> outboxes() = 0;
+
+  // Validates and writes one message in a transaction of its own (the CLI's `put`).
+  virtual Message put(const SchemaRegistry& registry, Message m) = 0;
+
+  virtual std::unique_ptr<Tail> tail(const std::string& outbox, const Cursor& from,
+                                     const TailOptions& options = {}) = 0;
+  // The checkpoint that makes `position` the next message delivered.
+  virtual std::string checkpoint_before(std::int64_t position) = 0;
+  // The checkpoint just past the newest committed message (for `seek --to end`).
+  virtual std::string checkpoint_at_end(const std::string& outbox) = 0;
+
+  // Takes (or renews) the lease of `consumer` for `owner`; returns the saved checkpoint, if any.
+  // Throws LeaseLost while another owner holds an unexpired lease.
+  virtual std::optional<std::string> acquire(const std::string& outbox, const std::string& consumer,
+                                             const std::string& owner,
+                                             std::chrono::seconds ttl) = 0;
+  // Saves the checkpoint and renews the lease; throws LeaseLost if `owner` no longer holds it.
+  virtual void save_checkpoint(const std::string& outbox, const std::string& consumer,
+                               const std::string& owner, const std::string& checkpoint,
+                               std::chrono::seconds ttl, const std::string& health) = 0;
+  virtual void release(const std::string& outbox, const std::string& consumer,
+                       const std::string& owner) = 0;
+  // Moves a consumer's checkpoint (replay or skip); refuses while a relay holds its lease.
+  virtual void seek(const std::string& outbox, const std::string& consumer,
+                    const std::string& checkpoint) = 0;
+
+  virtual void dead_letter(const std::string& consumer, const Message& m, const std::string& error,
+                           int attempts) = 0;
+  virtual std::vector<DeadLetter> dead_letters(const std::string& outbox, std::size_t limit) = 0;
+
+  virtual RetentionResult enforce_retention(const std::string& outbox,
+                                            const RetentionPolicy& policy) = 0;
+  virtual OutboxStatus status(const std::string& outbox) = 0;
+};
+
+struct StoreOptions {
+  std::chrono::milliseconds busy_timeout{5000};
+};
+
+// Opens a store by URI: `sqlite:PATH` (more schemes as their backends are built in). Throws
+// UsageError for an unknown or malformed URI, naming the schemes this build supports.
+std::unique_ptr<Store> open_store(const std::string& uri, const StoreOptions& options = {});
+
+// The URI with any password replaced by "***", for logs and errors.
+std::string redact_uri(const std::string& uri);
+
+}  // namespace outbox

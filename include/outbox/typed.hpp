@@ -1,0 +1,244 @@
+// Typed messages: a C++ struct per message kind whose JSON conversion and JSON Schema both come
+// from one declaration, so the two cannot drift apart (the seed's open problem).
+//
+//   struct OrderCreated { std::int64_t ordernr; std::string customer; std::optional<std::string> note; };
+//   OUTBOX_MESSAGE(OrderCreated, "order_created", ordernr, customer, note)
+//
+//   using OrderEvents = outbox::MessageSet<OrderCreated, OrderCompleted>;
+//   outbox::sqlite::Outbox orders("orders", OrderEvents::registry());
+//   OrderEvents::put(writer, OrderCreated{42, "ada", {}}, "order-42");  // other types: no compile
+//
+// Member types map to schemas: bool, integers (unsigned ones get minimum 0), floating point,
+// std::string, std::optional<T> (the member is not required and is omitted when empty),
+// std::vector<T>, std::map<std::string, T>, nlohmann::json (anything), and structs declared with
+// OUTBOX_STRUCT. Objects get "additionalProperties": false, so producers and schema agree exactly.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "outbox/errors.hpp"
+#include "outbox/message.hpp"
+#include "outbox/schema.hpp"
+
+// Declares the members of a struct (at the struct's namespace scope).
+#define OUTBOX_STRUCT(Type, ...)                                             \
+  template <class OutboxVisitor>                                             \
+  inline void outbox_for_each_field(const Type*, OutboxVisitor&& visit) {    \
+    using outbox_self_t = Type;                                              \
+    NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(OUTBOX_DETAIL_FIELD, __VA_ARGS__)) \
+  }
+
+// Declares a message kind: its members and the message type name used in the outbox.
+#define OUTBOX_MESSAGE(Type, type_name, ...)                                 \
+  OUTBOX_STRUCT(Type, __VA_ARGS__)                                           \
+  constexpr std::string_view outbox_type_name(const Type*) { return type_name; }
+
+#define OUTBOX_DETAIL_FIELD(member) visit(#member, &outbox_self_t::member);
+
+namespace outbox {
+
+template <class T>
+concept Struct = requires(const T* p) { outbox_for_each_field(p, [](const char*, auto) {}); };
+
+template <class T>
+concept MessageKind = Struct<T> && requires(const T* p) {
+  { outbox_type_name(p) } -> std::convertible_to<std::string_view>;
+};
+
+template <MessageKind T>
+constexpr std::string_view type_name_of() {
+  return outbox_type_name(static_cast<const T*>(nullptr));
+}
+
+namespace detail {
+
+template <class T> struct is_optional : std::false_type {};
+template <class T> struct is_optional<std::optional<T>> : std::true_type {};
+template <class T> struct is_vector : std::false_type {};
+template <class T, class A> struct is_vector<std::vector<T, A>> : std::true_type {};
+template <class T> struct is_string_map : std::false_type {};
+template <class T, class C, class A>
+struct is_string_map<std::map<std::string, T, C, A>> : std::true_type {};
+
+template <class T>
+nlohmann::json schema_of() {
+  if constexpr (std::is_same_v<T, bool>) {
+    return {{"type", "boolean"}};
+  } else if constexpr (std::is_integral_v<T>) {
+    nlohmann::json s = {{"type", "integer"}};
+    if constexpr (std::is_unsigned_v<T>) s["minimum"] = 0;
+    if constexpr (sizeof(T) < 8) {
+      s["minimum"] = std::numeric_limits<T>::min();
+      s["maximum"] = std::numeric_limits<T>::max();
+    }
+    return s;
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return {{"type", "number"}};
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    return {{"type", "string"}};
+  } else if constexpr (std::is_same_v<T, nlohmann::json>) {
+    return nlohmann::json::object();
+  } else if constexpr (is_optional<T>::value) {
+    return schema_of<typename T::value_type>();
+  } else if constexpr (is_vector<T>::value) {
+    return {{"type", "array"}, {"items", schema_of<typename T::value_type>()}};
+  } else if constexpr (is_string_map<T>::value) {
+    return {{"type", "object"}, {"additionalProperties", schema_of<typename T::mapped_type>()}};
+  } else {
+    static_assert(Struct<T>, "declare this member's type with OUTBOX_STRUCT, or use a supported type");
+    nlohmann::json properties = nlohmann::json::object();
+    nlohmann::json required = nlohmann::json::array();
+    outbox_for_each_field(static_cast<const T*>(nullptr), [&](const char* name, auto member) {
+      using M = std::remove_cvref_t<decltype(std::declval<const T&>().*member)>;
+      properties[name] = schema_of<M>();
+      if (!is_optional<M>::value) required.push_back(name);
+    });
+    return {{"type", "object"},
+            {"properties", properties},
+            {"required", required},
+            {"additionalProperties", false}};
+  }
+}
+
+template <class T>
+nlohmann::json encode(const T& value) {
+  if constexpr (is_optional<T>::value) {
+    return value ? encode(*value) : nlohmann::json();
+  } else if constexpr (is_vector<T>::value) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& v : value) a.push_back(encode(v));
+    return a;
+  } else if constexpr (is_string_map<T>::value) {
+    nlohmann::json o = nlohmann::json::object();
+    for (const auto& [k, v] : value) o[k] = encode(v);
+    return o;
+  } else if constexpr (Struct<T>) {
+    nlohmann::json o = nlohmann::json::object();
+    outbox_for_each_field(static_cast<const T*>(nullptr), [&](const char* name, auto member) {
+      const auto& field = value.*member;
+      if constexpr (is_optional<std::remove_cvref_t<decltype(field)>>::value) {
+        if (!field) return;
+      }
+      o[name] = encode(field);
+    });
+    return o;
+  } else {
+    return nlohmann::json(value);
+  }
+}
+
+template <class T>
+void decode(const nlohmann::json& j, T& out, const std::string& pointer) {
+  try {
+    if constexpr (is_optional<T>::value) {
+      if (j.is_null()) {
+        out.reset();
+      } else {
+        typename T::value_type v{};
+        decode(j, v, pointer);
+        out = std::move(v);
+      }
+    } else if constexpr (is_vector<T>::value) {
+      out.clear();
+      for (std::size_t i = 0; i < j.size(); ++i) {
+        typename T::value_type v{};
+        decode(j.at(i), v, pointer + "/" + std::to_string(i));
+        out.push_back(std::move(v));
+      }
+    } else if constexpr (is_string_map<T>::value) {
+      out.clear();
+      for (const auto& [k, v] : j.items()) decode(v, out[k], pointer + "/" + k);
+    } else if constexpr (Struct<T>) {
+      if (!j.is_object()) throw ValidationError(pointer, "type", "expected an object");
+      outbox_for_each_field(static_cast<const T*>(nullptr), [&](const char* name, auto member) {
+        auto& field = out.*member;
+        auto it = j.find(name);
+        if (it == j.end()) {
+          if constexpr (is_optional<std::remove_cvref_t<decltype(field)>>::value) {
+            field.reset();
+            return;
+          } else {
+            throw ValidationError(pointer + "/" + name, "required", "member is missing");
+          }
+        }
+        decode(*it, field, pointer + "/" + name);
+      });
+    } else {
+      out = j.get<T>();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw ValidationError(pointer, "type", e.what());
+  }
+}
+
+}  // namespace detail
+
+// The JSON Schema of a message kind's `data`, derived from its declaration.
+template <Struct T>
+nlohmann::json schema_of() {
+  return detail::schema_of<T>();
+}
+
+// A closed set of message kinds for one outbox.
+template <MessageKind... Kinds>
+class MessageSet {
+ public:
+  template <class T>
+  static constexpr bool contains = (std::same_as<T, Kinds> || ...);
+
+  static SchemaRegistry registry(Limits limits = {}) {
+    SchemaRegistry r(limits);
+    (r.add(std::string(type_name_of<Kinds>()), schema_of<Kinds>()), ...);
+    return r;
+  }
+
+  // Builds the envelope of a typed message. Only the set's own kinds compile.
+  template <class T>
+    requires contains<T>
+  static Message make(const T& value, std::optional<std::string> key = {}, Headers headers = {}) {
+    Message m;
+    m.type = std::string(type_name_of<T>());
+    m.key = std::move(key);
+    m.data = detail::encode(value);
+    m.headers = std::move(headers);
+    return m;
+  }
+
+  // Puts through any writer with `Message put(Message)` (e.g. outbox::sqlite::Writer).
+  template <class Writer, class T>
+    requires contains<T>
+  static Message put(Writer& writer, const T& value, std::optional<std::string> key = {},
+                     Headers headers = {}) {
+    return writer.put(make(value, std::move(key), std::move(headers)));
+  }
+
+  // Turns a delivered message back into its kind. Throws ValidationError for other types.
+  static std::variant<Kinds...> decode(const Message& m) {
+    std::optional<std::variant<Kinds...>> result;
+    (try_decode<Kinds>(m, result), ...);
+    if (!result) throw ValidationError("", "type", "unknown message type '" + m.type + "'");
+    return std::move(*result);
+  }
+
+ private:
+  template <class T>
+  static void try_decode(const Message& m, std::optional<std::variant<Kinds...>>& result) {
+    if (result || m.type != type_name_of<T>()) return;
+    T value{};
+    detail::decode(m.data, value, "");
+    result.emplace(std::in_place_type<T>, std::move(value));
+  }
+};
+
+}  // namespace outbox

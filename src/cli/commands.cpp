@@ -1,0 +1,297 @@
+#include "commands.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "outbox/outbox.hpp"
+
+namespace outbox::cli {
+
+namespace {
+
+struct Common {
+  std::string store;
+  std::string outbox;
+};
+
+struct Options {
+  Common common;
+  // put
+  std::string schema_file, type, data, key;
+  std::vector<std::string> headers;
+  // tail / seek
+  std::string from = "beginning";
+  std::string to;
+  bool follow = false;
+  // relay
+  std::string sink, consumer = "default";
+  std::size_t batch_size = 1000;
+  int max_attempts = 5;
+  double shutdown_timeout = 10;
+  std::int64_t max_count = 0, hard_max_count = 0;
+  double max_age = 0;
+  bool drain = false;
+  // status
+  bool json = false;
+  std::size_t limit = 100;
+};
+
+Options opts;
+
+// Routes SIGINT/SIGTERM to `on_signal` from a thread of its own (a signal handler may not take
+// locks). Signals must be blocked before any other thread starts, so construct this first.
+class SignalThread {
+ public:
+  explicit SignalThread(std::function<void()> on_signal) {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGUSR2);  // our own "quit" when the command ends by itself
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this, on_signal = std::move(on_signal)] {
+      int sig = 0;
+      sigwait(&set_, &sig);
+      if (sig != SIGUSR2) {
+        spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        on_signal();
+      }
+    });
+  }
+  ~SignalThread() {
+    pthread_kill(thread_.native_handle(), SIGUSR2);
+    thread_.join();
+  }
+
+ private:
+  sigset_t set_;
+  std::thread thread_;
+};
+
+std::int64_t parse_position(const std::string& text, const char* option) {
+  try {
+    std::size_t used = 0;
+    const long long v = std::stoll(text, &used);
+    if (used == text.size() && v >= 1) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError(std::string(option) + " takes beginning, end or a position (1 or more), not '" + text + "'");
+}
+
+void add_store_options(CLI::App* sub, bool with_outbox = true) {
+  sub->add_option("--store", opts.common.store, "Store URI, e.g. sqlite:orders.db")->required();
+  if (with_outbox) sub->add_option("--outbox", opts.common.outbox, "Outbox name ([a-z][a-z0-9_]*)")->required();
+}
+
+int cmd_init() {
+  auto store = open_store(opts.common.store);
+  store->init(opts.common.outbox);
+  spdlog::info("outbox '{}' is ready in {}", opts.common.outbox, redact_uri(opts.common.store));
+  return 0;
+}
+
+int cmd_put() {
+  auto registry = SchemaRegistry::from_file(opts.schema_file);
+  Message m;
+  m.outbox = opts.common.outbox;
+  m.type = opts.type;
+  try {
+    m.data = nlohmann::json::parse(opts.data);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ValidationError("/data", "json", std::string("--data is not valid JSON: ") + e.what());
+  }
+  if (!opts.key.empty()) m.key = opts.key;
+  for (const auto& h : opts.headers) {
+    const auto eq = h.find('=');
+    if (eq == std::string::npos || eq == 0) throw UsageError("--header takes name=value, not '" + h + "'");
+    m.headers[h.substr(0, eq)] = h.substr(eq + 1);
+  }
+  auto store = open_store(opts.common.store);
+  const Message written = store->put(registry, std::move(m));
+  std::cout << nlohmann::json{{"id", written.id}, {"position", written.position}}.dump() << std::endl;
+  return 0;
+}
+
+int cmd_tail() {
+  auto store = open_store(opts.common.store);
+  Cursor from = Cursor::beginning();
+  if (opts.from == "end") from = Cursor::end();
+  else if (opts.from != "beginning") from = Cursor::after(store->checkpoint_before(parse_position(opts.from, "--from")));
+  auto tail = store->tail(opts.common.outbox, from);
+  std::optional<SignalThread> signals;
+  if (opts.follow) signals.emplace([&] { tail->close(); });
+  for (;;) {
+    auto batch = tail->next(opts.follow ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(0));
+    for (const auto& m : batch) std::cout << to_json_line(m) << '\n';
+    std::cout.flush();
+    if (batch.empty() && (!opts.follow || tail->closed())) break;
+  }
+  return 0;
+}
+
+int cmd_relay() {
+  auto store = open_store(opts.common.store);
+  auto sink = open_sink(opts.sink);
+  RelayOptions ro;
+  ro.outbox = opts.common.outbox;
+  ro.consumer = opts.consumer;
+  ro.batch_size = opts.batch_size;
+  ro.max_attempts = opts.max_attempts;
+  ro.shutdown_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(opts.shutdown_timeout * 1000));
+  ro.stop_when_idle = opts.drain;
+  if (opts.max_count > 0 || opts.max_age > 0 || opts.hard_max_count > 0) {
+    RetentionPolicy p;
+    if (opts.max_count > 0) p.max_count = opts.max_count;
+    if (opts.max_age > 0) p.max_age = std::chrono::seconds(static_cast<std::int64_t>(opts.max_age));
+    if (opts.hard_max_count > 0) p.hard_max_count = opts.hard_max_count;
+    ro.retention = p;
+  }
+  check_identifier(ro.consumer, "consumer name");
+  Relay relay(*store, *sink, ro);
+  SignalThread signals([&] { relay.stop(); });
+  relay.run();
+  return 0;
+}
+
+std::string age(const std::optional<Timestamp>& t) {
+  if (!t) return "-";
+  return fmt::format("{:.3f}s", std::chrono::duration<double>(now() - *t).count());
+}
+
+nlohmann::json status_json(const OutboxStatus& s) {
+  auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
+  auto ts = [](const std::optional<Timestamp>& t) { return t ? nlohmann::json(format_timestamp(*t)) : nlohmann::json(); };
+  nlohmann::json consumers = nlohmann::json::array();
+  for (const auto& c : s.consumers) {
+    consumers.push_back({{"name", c.name}, {"checkpoint", c.checkpoint}, {"position", opt(c.position)},
+                         {"lag_messages", c.lag_messages}, {"lag_seconds", c.lag_seconds},
+                         {"updated", ts(c.updated)}, {"owner", c.owner}, {"lease_active", c.lease_active},
+                         {"health", c.health}});
+  }
+  return {{"outbox", s.name}, {"count", s.count}, {"oldest_position", opt(s.oldest_position)},
+          {"newest_position", opt(s.newest_position)}, {"oldest_created", ts(s.oldest_created)},
+          {"newest_created", ts(s.newest_created)}, {"consumers", consumers},
+          {"dead_letters", s.dead_letters}, {"dropped", s.dropped}};
+}
+
+int cmd_status() {
+  auto store = open_store(opts.common.store);
+  std::vector<std::string> names;
+  if (!opts.common.outbox.empty()) names.push_back(opts.common.outbox);
+  else names = store->outboxes();
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& name : names) {
+    const OutboxStatus s = store->status(name);
+    if (opts.json) {
+      all.push_back(status_json(s));
+      continue;
+    }
+    std::cout << fmt::format("outbox {}: {} messages", s.name, s.count);
+    if (s.oldest_position) {
+      std::cout << fmt::format(", positions {}..{}, oldest {} old, newest {} old", *s.oldest_position,
+                               *s.newest_position, age(s.oldest_created), age(s.newest_created));
+    }
+    std::cout << fmt::format(", {} dead letters, {} dropped\n", s.dead_letters, s.dropped);
+    for (const auto& c : s.consumers) {
+      std::cout << fmt::format("  consumer {}: checkpoint {}, lag {} messages ({:.3f}s), {}, health {}\n", c.name,
+                               c.checkpoint, c.lag_messages, c.lag_seconds,
+                               c.lease_active ? "relay " + c.owner + " running" : std::string("no relay running"),
+                               c.health.empty() ? "-" : c.health);
+    }
+    if (s.consumers.empty()) std::cout << "  no consumers yet (start one with `outbox relay`)\n";
+  }
+  if (opts.json) std::cout << all.dump(2) << '\n';
+  if (names.empty() && !opts.json) std::cout << "no outboxes in this store (create one with `outbox init`)\n";
+  return 0;
+}
+
+int cmd_seek() {
+  auto store = open_store(opts.common.store);
+  std::string checkpoint;
+  if (opts.to == "beginning") checkpoint = store->checkpoint_before(1);
+  else if (opts.to == "end") checkpoint = store->checkpoint_at_end(opts.common.outbox);
+  else checkpoint = store->checkpoint_before(parse_position(opts.to, "--to"));
+  store->seek(opts.common.outbox, opts.consumer, checkpoint);
+  spdlog::info("consumer '{}' of outbox '{}' now resumes after checkpoint {}", opts.consumer, opts.common.outbox,
+               checkpoint);
+  return 0;
+}
+
+int cmd_dead_letters() {
+  auto store = open_store(opts.common.store);
+  for (const auto& d : store->dead_letters(opts.common.outbox, opts.limit)) {
+    std::cout << nlohmann::json{{"id", d.id}, {"consumer", d.consumer}, {"error", d.error},
+                                {"attempts", d.attempts}, {"failed_at", format_timestamp(d.failed_at)},
+                                {"message", to_json(d.message)}}
+                     .dump()
+              << '\n';
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_commands(CLI::App& app) {
+  auto* init = app.add_subcommand("init", "Create an outbox's tables (idempotent)");
+  add_store_options(init);
+
+  auto* put = app.add_subcommand("put", "Validate and write one message in its own transaction; prints its id and position");
+  add_store_options(put);
+  put->add_option("--schema", opts.schema_file, "JSON file mapping each message type to its JSON Schema")
+      ->required()->check(CLI::ExistingFile);
+  put->add_option("--type", opts.type, "Message type (a key of the schema file)")->required();
+  put->add_option("--data", opts.data, "The message's data, a JSON object")->required();
+  put->add_option("--key", opts.key, "Partition key; messages with one key are delivered in order");
+  put->add_option("--header", opts.headers, "A header name=value (repeatable), e.g. traceparent=...");
+
+  auto* tail = app.add_subcommand("tail", "Print messages as JSON lines");
+  add_store_options(tail);
+  tail->add_option("--from", opts.from, "beginning, end, or a position to start at (inclusive)")->capture_default_str();
+  tail->add_flag("--follow,-f", opts.follow, "Keep waiting for new commits until interrupted");
+
+  auto* relay = app.add_subcommand("relay", "Publish committed messages to a sink until stopped (SIGTERM/SIGINT)");
+  add_store_options(relay);
+  relay->add_option("--sink", opts.sink, "Sink URI: stdout:, file:PATH or null:")->required();
+  relay->add_option("--consumer", opts.consumer, "Consumer name; its checkpoint is kept in the store")->capture_default_str();
+  relay->add_option("--batch-size", opts.batch_size, "Messages read per batch")->capture_default_str()->check(CLI::Range(1, 100000));
+  relay->add_option("--max-attempts", opts.max_attempts, "Permanent failures before a message is dead-lettered")
+      ->capture_default_str()->check(CLI::Range(1, 1000));
+  relay->add_option("--shutdown-timeout", opts.shutdown_timeout, "Seconds to drain in-flight messages on stop")->capture_default_str();
+  relay->add_option("--max-count", opts.max_count, "Retention: keep at most this many published messages");
+  relay->add_option("--max-age", opts.max_age, "Retention: delete published messages older than this many seconds");
+  relay->add_option("--hard-max-count", opts.hard_max_count,
+                    "Retention: absolute cap that drops even unpublished messages (each one counted and logged)");
+  relay->add_flag("--drain", opts.drain, "Exit once everything committed so far is published");
+
+  auto* status = app.add_subcommand("status", "Per outbox: messages, positions, ages, consumers' lag, dead letters");
+  add_store_options(status, false);
+  status->add_option("--outbox", opts.common.outbox, "Only this outbox");
+  status->add_flag("--json", opts.json, "Print JSON");
+
+  auto* seek = app.add_subcommand("seek", "Move a consumer's checkpoint (replay or skip); stop its relay first");
+  add_store_options(seek);
+  seek->add_option("--consumer", opts.consumer, "Consumer name")->required();
+  seek->add_option("--to", opts.to, "beginning, end, or the position to deliver next")->required();
+
+  auto* dead = app.add_subcommand("dead-letters", "Print dead-lettered messages with their errors, as JSON lines");
+  add_store_options(dead);
+  dead->add_option("--limit", opts.limit, "At most this many")->capture_default_str();
+}
+
+int run_selected(CLI::App& app) {
+  static const std::pair<const char*, int (*)()> commands[] = {
+      {"init", cmd_init}, {"put", cmd_put},   {"tail", cmd_tail},
+      {"relay", cmd_relay}, {"status", cmd_status}, {"seek", cmd_seek}, {"dead-letters", cmd_dead_letters}};
+  for (const auto& [name, fn] : commands) {
+    if (app.got_subcommand(name)) return fn();
+  }
+  throw UsageError("no subcommand given; see `outbox --help`");
+}
+
+}  // namespace outbox::cli

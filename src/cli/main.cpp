@@ -1,0 +1,45 @@
+// The `outbox` command: parses arguments and prints results; all the work is in the library.
+// Exit codes: 0 success; 2 bad input or usage; 1 a runtime failure.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "commands.hpp"
+#include "outbox/errors.hpp"
+
+int main(int argc, char** argv) {
+  // Logs go to stderr so that stdout carries only data (JSON lines, ids).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("outbox"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  CLI::App app{"outbox: the transactional outbox for C++ services (stores: sqlite:PATH; sinks: stdout:, file:PATH, null:)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "0.1.0");
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Log debug details");
+  outbox::cli::register_commands(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (verbose) spdlog::set_level(spdlog::level::debug);
+  try {
+    return outbox::cli::run_selected(app);
+  } catch (const outbox::ValidationError& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  } catch (const outbox::UsageError& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,36 @@
+// Store URIs -> store objects. Each database's store is compiled in by its CMake option.
+#include <regex>
+
+#include "outbox/errors.hpp"
+#include "outbox/store.hpp"
+
+#ifdef OUTBOX_WITH_SQLITE
+#include "outbox/sqlite.hpp"
+#endif
+
+namespace outbox {
+
+std::string redact_uri(const std::string& uri) {
+  // scheme://user:password@host -> scheme://user:***@host
+  static const std::regex userinfo(R"(^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@)");
+  std::string out = std::regex_replace(uri, userinfo, "$1:***@", std::regex_constants::format_first_only);
+  // password=... in key/value conninfo strings and query parameters
+  static const std::regex keyword(R"((password|passwd|pwd|sasl\.password|secret)=([^&\s]*))", std::regex::icase);
+  return std::regex_replace(out, keyword, "$1=***");
+}
+
+std::unique_ptr<Store> open_store(const std::string& uri, const StoreOptions& options) {
+  std::string supported;
+#ifdef OUTBOX_WITH_SQLITE
+  supported += "sqlite:PATH";
+  if (uri.rfind("sqlite:", 0) == 0) {
+    std::string path = uri.substr(7);
+    if (path.rfind("//", 0) == 0) path = path.substr(2);  // sqlite:///abs/path
+    return sqlite::open(path, options);
+  }
+#endif
+  throw UsageError("unknown store '" + redact_uri(uri) + "': this build supports " +
+                   (supported.empty() ? std::string("no store (enable one with -DOUTBOX_WITH_SQLITE=ON)") : supported));
+}
+
+}  // namespace outbox

@@ -1,0 +1,308 @@
+// The relay loop. Invariants:
+//  - messages are handed to the sink in position order, and after a failure nothing new is handed
+//    over until every failed message is resolved (acknowledged or dead-lettered), so a later
+//    message of the same key cannot be delivered before a retried one;
+//  - the checkpoint only ever covers the contiguous prefix of resolved messages.
+#include "outbox/relay.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "outbox/errors.hpp"
+
+namespace outbox {
+
+std::chrono::milliseconds Backoff::delay(int attempt, double unit_random) const {
+  const double base = static_cast<double>(initial.count()) * std::pow(multiplier, std::max(0, attempt - 1));
+  const double capped = std::min(base, static_cast<double>(max.count()));
+  const double factor = 1.0 + jitter * (2.0 * unit_random - 1.0);
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::max(0.0, capped * factor)));
+}
+
+namespace {
+
+enum class State { in_flight, failed, done };
+
+struct Entry {
+  Message message;
+  State state = State::in_flight;
+  int failures = 0;            // all failed attempts (drives the backoff)
+  int permanent_failures = 0;  // counted against max_attempts
+  std::string error;
+};
+
+std::string default_owner() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(getpid());
+}
+
+}  // namespace
+
+struct Relay::Impl {
+  Impl(Store& s, Sink& k, RelayOptions o) : store(s), sink(k), options(std::move(o)) {
+    if (options.owner.empty()) options.owner = default_owner();
+    if (options.max_attempts < 1) throw UsageError("max_attempts must be at least 1");
+    if (options.batch_size < 1 || options.max_in_flight < 1) {
+      throw UsageError("batch_size and max_in_flight must be at least 1");
+    }
+  }
+
+  Store& store;
+  Sink& sink;
+  RelayOptions options;
+
+  std::mutex control_mutex;  // guards tail, stopping's wake-up, stats
+  std::condition_variable control_cv;
+  bool stopping = false;
+  Tail* tail = nullptr;
+  RelayStats stats;
+
+  std::deque<Entry> window;  // in position order
+  std::size_t in_flight = 0;
+  std::size_t failed = 0;    // entries in State::failed
+  std::size_t recovering = 0;  // entries that failed at least once and are not resolved yet
+  std::string saved_checkpoint;
+  std::string health = "ok";
+  std::mt19937_64 rng{std::random_device{}()};
+
+  bool should_stop() {
+    std::lock_guard lock(control_mutex);
+    return stopping;
+  }
+
+  template <class F>
+  void update_stats(F f) {
+    std::lock_guard lock(control_mutex);
+    f(stats);
+  }
+
+  Entry* find(std::int64_t position) {
+    auto it = std::lower_bound(window.begin(), window.end(), position,
+                               [](const Entry& e, std::int64_t p) { return e.message.position < p; });
+    return (it != window.end() && it->message.position == position) ? &*it : nullptr;
+  }
+
+  void apply(const Delivery& d) {
+    Entry* e = find(d.position);
+    if (e == nullptr || e->state != State::in_flight) return;  // late or repeated report
+    --in_flight;
+    if (d.outcome == Outcome::ok) {
+      e->state = State::done;
+      if (e->failures > 0) --recovering;
+      update_stats([](RelayStats& s) { ++s.acknowledged; });
+      return;
+    }
+    if (e->failures == 0) ++recovering;
+    ++e->failures;
+    e->error = d.error;
+    if (d.outcome == Outcome::permanent && ++e->permanent_failures >= options.max_attempts) {
+      store.dead_letter(options.consumer, e->message, d.error, e->failures);
+      spdlog::error("outbox '{}': message {} (position {}) dead-lettered after {} attempts: {}", options.outbox,
+                    e->message.id, e->message.position, e->failures, d.error);
+      e->state = State::done;
+      --recovering;
+      update_stats([](RelayStats& s) { ++s.dead_lettered; });
+      return;
+    }
+    e->state = State::failed;
+    ++failed;
+    health = "retrying: " + d.error;
+    spdlog::warn("outbox '{}': {} rejected message at position {} (attempt {}): {}", options.outbox,
+                 sink.describe(), e->message.position, e->failures, d.error);
+  }
+
+  // Pops the resolved prefix and saves its checkpoint.
+  void advance() {
+    std::string checkpoint;
+    std::int64_t position = 0;
+    while (!window.empty() && window.front().state == State::done) {
+      checkpoint = std::move(window.front().message.checkpoint);
+      position = window.front().message.position;
+      window.pop_front();
+    }
+    if (checkpoint.empty()) return;
+    if (recovering == 0) health = "ok";
+    save(checkpoint);
+    update_stats([&](RelayStats& s) {
+      ++s.checkpoints;
+      s.last_position = position;
+    });
+  }
+
+  void save(const std::string& checkpoint) {
+    store.save_checkpoint(options.outbox, options.consumer, options.owner, checkpoint, options.lease_ttl, health);
+    saved_checkpoint = checkpoint;
+  }
+
+  // Sleeps for the backoff, then hands every failed message to the sink again, in order.
+  void retry_failed() {
+    int attempt = 0;
+    for (const auto& e : window) {
+      if (e.state == State::failed) attempt = std::max(attempt, e.failures);
+    }
+    const auto delay = options.backoff.delay(attempt, std::uniform_real_distribution<double>(0, 1)(rng));
+    {
+      std::unique_lock lock(control_mutex);
+      control_cv.wait_for(lock, delay, [&] { return stopping; });
+      if (stopping) return;
+    }
+    std::vector<Message> again;
+    for (auto& e : window) {
+      if (e.state != State::failed) continue;
+      e.state = State::in_flight;
+      again.push_back(e.message);
+    }
+    failed = 0;
+    in_flight += again.size();
+    update_stats([&](RelayStats& s) {
+      s.retries += static_cast<std::int64_t>(again.size());
+      s.published += static_cast<std::int64_t>(again.size());
+    });
+    sink.publish(again);
+  }
+
+  void run() {
+    const auto saved = store.acquire(options.outbox, options.consumer, options.owner, options.lease_ttl);
+    const Cursor from = saved ? Cursor::after(*saved) : Cursor::beginning();
+    saved_checkpoint = saved.value_or("");
+    TailOptions tail_options;
+    tail_options.batch_size = options.batch_size;
+    auto owned_tail = store.tail(options.outbox, from, tail_options);
+    {
+      std::lock_guard lock(control_mutex);
+      tail = owned_tail.get();
+      if (stopping) tail->close();
+    }
+    spdlog::info("relay '{}' started: outbox '{}' -> {}, consumer '{}', resuming after checkpoint '{}'",
+                 options.owner, options.outbox, sink.describe(), options.consumer,
+                 saved_checkpoint.empty() ? "(beginning)" : saved_checkpoint);
+
+    const auto lease_renewal = std::chrono::duration_cast<std::chrono::milliseconds>(options.lease_ttl) / 3;
+    auto last_renewal = std::chrono::steady_clock::now();
+    auto last_retention = std::chrono::steady_clock::time_point{};
+    auto last_progress = std::chrono::steady_clock::now();
+    std::int64_t reported_acks = 0;
+
+    try {
+      while (!should_stop()) {
+        bool read_any = false;
+        if (recovering == 0 && window.size() < options.max_in_flight) {
+          // With stop_when_idle, "idle" means one short wait found nothing new.
+          const auto idle_wait = options.stop_when_idle ? std::min(options.idle_wait, std::chrono::milliseconds(200))
+                                                        : options.idle_wait;
+          auto batch = owned_tail->next(window.empty() ? idle_wait : std::chrono::milliseconds(0));
+          if (!batch.empty()) {
+            read_any = true;
+            const std::size_t n = batch.size();
+            for (auto& m : batch) {
+              Entry e;
+              e.message = std::move(m);
+              window.push_back(std::move(e));
+            }
+            in_flight += n;
+            update_stats([&](RelayStats& s) { s.published += static_cast<std::int64_t>(n); });
+            publish_tail(n);
+          } else if (window.empty() && options.stop_when_idle) {
+            break;
+          }
+        }
+        const bool must_wait = in_flight > 0 && !read_any;
+        for (const auto& d : sink.poll(must_wait ? std::chrono::milliseconds(50) : std::chrono::milliseconds(0))) {
+          apply(d);
+        }
+        advance();
+        if (failed > 0 && in_flight == 0) retry_failed();
+
+        const auto now_steady = std::chrono::steady_clock::now();
+        if (now_steady - last_renewal >= lease_renewal) {
+          if (!saved_checkpoint.empty()) save(saved_checkpoint);
+          else store.acquire(options.outbox, options.consumer, options.owner, options.lease_ttl);
+          last_renewal = now_steady;
+        }
+        if (options.retention && now_steady - last_retention >= options.retention_interval) {
+          const auto r = store.enforce_retention(options.outbox, *options.retention);
+          update_stats([&](RelayStats& s) {
+            s.retention_deleted += r.deleted;
+            s.retention_dropped += r.dropped_unpublished;
+          });
+          last_retention = now_steady;
+        }
+        if (now_steady - last_progress >= std::chrono::seconds(10)) {
+          const auto s = stats_copy();
+          spdlog::info("relay progress: {} acknowledged ({} in the last {}s), {} in flight, {} dead-lettered, "
+                       "checkpoint at position {}",
+                       s.acknowledged, s.acknowledged - reported_acks,
+                       std::chrono::duration_cast<std::chrono::seconds>(now_steady - last_progress).count(),
+                       in_flight, s.dead_lettered, s.last_position);
+          reported_acks = s.acknowledged;
+          last_progress = now_steady;
+        }
+      }
+      shutdown();
+    } catch (...) {
+      std::lock_guard lock(control_mutex);
+      tail = nullptr;
+      throw;
+    }
+    std::lock_guard lock(control_mutex);
+    tail = nullptr;
+  }
+
+  void publish_tail(std::size_t n) {
+    std::vector<Message> copy;
+    copy.reserve(n);
+    for (std::size_t i = window.size() - n; i < window.size(); ++i) copy.push_back(window[i].message);
+    sink.publish(copy);
+  }
+
+  // Waits (bounded) for in-flight outcomes, then checkpoints what was acknowledged.
+  void shutdown() {
+    const auto deadline = std::chrono::steady_clock::now() + options.shutdown_timeout;
+    if (in_flight > 0) {
+      sink.flush(options.shutdown_timeout);
+      while (in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
+        for (const auto& d : sink.poll(std::chrono::milliseconds(50))) apply(d);
+      }
+    }
+    advance();
+    if (in_flight > 0 || failed > 0) {
+      spdlog::warn("relay stopping with {} messages unacknowledged; they will be published again on restart",
+                   in_flight + failed);
+    }
+    store.release(options.outbox, options.consumer, options.owner);
+    const auto s = stats_copy();
+    spdlog::info("relay stopped: {} acknowledged, {} retries, {} dead-lettered; checkpoint at position {}",
+                 s.acknowledged, s.retries, s.dead_lettered, s.last_position);
+  }
+
+  RelayStats stats_copy() {
+    std::lock_guard lock(control_mutex);
+    return stats;
+  }
+};
+
+Relay::Relay(Store& store, Sink& sink, RelayOptions options)
+    : impl_(std::make_unique<Impl>(store, sink, std::move(options))) {}
+Relay::~Relay() = default;
+
+void Relay::run() { impl_->run(); }
+
+void Relay::stop() {
+  std::lock_guard lock(impl_->control_mutex);
+  impl_->stopping = true;
+  if (impl_->tail) impl_->tail->close();
+  impl_->control_cv.notify_all();
+}
+
+RelayStats Relay::stats() const { return impl_->stats_copy(); }
+
+}  // namespace outbox

@@ -1,0 +1,44 @@
+#include "outbox/sink.hpp"
+
+namespace outbox {
+
+void Sink::publish(std::span<const Message> batch) {
+  if (batch.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    in_flight_ += batch.size();
+  }
+  do_publish(batch);
+}
+
+void Sink::report(std::int64_t position, Outcome outcome, std::string error) {
+  {
+    std::lock_guard lock(mutex_);
+    outcomes_.push_back(Delivery{position, outcome, std::move(error)});
+    if (in_flight_ > 0) --in_flight_;
+  }
+  arrived_.notify_all();
+}
+
+std::vector<Delivery> Sink::poll(std::chrono::milliseconds wait) {
+  std::unique_lock lock(mutex_);
+  if (outcomes_.empty() && wait.count() > 0) {
+    arrived_.wait_for(lock, wait, [&] { return !outcomes_.empty(); });
+  }
+  std::vector<Delivery> out;
+  out.swap(outcomes_);
+  return out;
+}
+
+void Sink::flush(std::chrono::milliseconds timeout) {
+  do_flush(timeout);
+  std::unique_lock lock(mutex_);
+  arrived_.wait_for(lock, timeout, [&] { return in_flight_ == 0; });
+}
+
+std::size_t Sink::in_flight() const {
+  std::lock_guard lock(mutex_);
+  return in_flight_;
+}
+
+}  // namespace outbox

@@ -1,0 +1,62 @@
+#include "outbox/uuid.hpp"
+
+#include <sys/random.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <mutex>
+
+namespace outbox {
+
+namespace {
+void fill_random(std::uint8_t* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t got = getrandom(p, n, 0);
+    if (got <= 0) continue;  // EINTR; getrandom does not fail otherwise once the pool is ready
+    p += got;
+    n -= static_cast<std::size_t>(got);
+  }
+}
+}  // namespace
+
+std::string uuid_v7() {
+  // RFC 9562 method 1: 12-bit rand_a used as a counter within one millisecond, so ids from this
+  // process sort in creation order. The counter's start is random to keep ids unguessable.
+  static std::mutex mutex;
+  static std::uint64_t last_ms = 0;
+  static std::uint16_t counter = 0;
+
+  std::array<std::uint8_t, 16> b{};
+  fill_random(b.data(), b.size());
+  std::uint64_t ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  {
+    std::lock_guard lock(mutex);
+    if (ms <= last_ms) {
+      ms = last_ms;
+      if (++counter > 0x0FFF) {  // counter exhausted: borrow the next millisecond
+        ++ms;
+        counter = 0;
+      }
+    } else {
+      counter = static_cast<std::uint16_t>(((b[6] << 8) | b[7]) & 0x03FF);  // leave headroom
+    }
+    last_ms = ms;
+    b[6] = static_cast<std::uint8_t>(0x70 | ((counter >> 8) & 0x0F));
+    b[7] = static_cast<std::uint8_t>(counter & 0xFF);
+  }
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<std::uint8_t>(ms >> (8 * (5 - i)));
+  b[8] = static_cast<std::uint8_t>(0x80 | (b[8] & 0x3F));  // variant 10
+
+  char out[37];
+  std::snprintf(out, sizeof out,
+                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                b[15]);
+  return out;
+}
+
+}  // namespace outbox

@@ -1,0 +1,367 @@
+// The relay/CLI side of the SQLite store: tails, checkpoints with leases, dead letters, retention
+// and status, on a connection of its own.
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+
+#include "connection.hpp"
+#include "outbox/errors.hpp"
+#include "outbox/names.hpp"
+#include "outbox/sqlite.hpp"
+#include "tables.hpp"
+#include "tail.hpp"
+
+namespace outbox::sqlite {
+
+namespace {
+
+using detail::Statement;
+using detail::Transaction;
+
+std::int64_t micros(Timestamp t) { return t.time_since_epoch().count(); }
+
+std::int64_t parse_checkpoint(const std::string& checkpoint) {
+  try {
+    std::size_t used = 0;
+    const long long v = std::stoll(checkpoint, &used);
+    if (used == checkpoint.size() && v >= 0) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("'" + checkpoint + "' is not an SQLite checkpoint (a position, 0 or more)");
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::string path, const StoreOptions& options)
+      : path_(std::move(path)),
+        busy_ms_(static_cast<int>(options.busy_timeout.count())),
+        db_(path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, busy_ms_) {}
+
+  void init(const std::string& outbox) override {
+    check_identifier(outbox, "outbox name");
+    std::lock_guard lock(mutex_);
+    db_.exec("PRAGMA journal_mode=WAL");
+    Transaction t(db_.get());
+    db_.exec(detail::create_sql(outbox));
+    t.commit();
+  }
+
+  std::vector<std::string> outboxes() override {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    if (!has_table("outbox__outboxes")) return out;
+    Statement s(db_.get(), "SELECT name FROM outbox__outboxes ORDER BY name");
+    while (s.step()) out.push_back(s.text(0));
+    return out;
+  }
+
+  Message put(const SchemaRegistry& registry, Message m) override {
+    const std::string outbox = m.outbox;
+    check_known(outbox);
+    std::lock_guard lock(mutex_);
+    Transaction t(db_.get());
+    Statement insert(db_.get(), detail::insert_sql(outbox));
+    detail::insert_message(db_.get(), insert, outbox, registry, m);
+    t.commit();
+    return m;
+  }
+
+  std::unique_ptr<Tail> tail(const std::string& outbox, const Cursor& from,
+                             const TailOptions& options) override {
+    check_known(outbox);
+    std::int64_t after = 0;
+    if (from.kind == Cursor::Kind::after) after = parse_checkpoint(from.checkpoint);
+    if (from.kind == Cursor::Kind::end) after = parse_checkpoint(checkpoint_at_end(outbox));
+    return std::make_unique<detail::SqliteTail>(path_, busy_ms_, outbox, after, options);
+  }
+
+  std::string checkpoint_before(std::int64_t position) override {
+    return std::to_string(std::max<std::int64_t>(0, position - 1));
+  }
+
+  std::string checkpoint_at_end(const std::string& outbox) override {
+    check_known(outbox);
+    std::lock_guard lock(mutex_);
+    // sqlite_sequence holds the largest position ever handed out, even if that row was deleted.
+    Statement s(db_.get(), "SELECT seq FROM sqlite_sequence WHERE name = ?1");
+    s.bind(1, std::string_view("outbox_" + outbox));
+    return std::to_string(s.step() ? s.int64(0) : 0);
+  }
+
+  std::optional<std::string> acquire(const std::string& outbox, const std::string& consumer,
+                                     const std::string& owner, std::chrono::seconds ttl) override {
+    check_identifier(consumer, "consumer name");
+    check_known(outbox);
+    std::lock_guard lock(mutex_);
+    const std::int64_t now_us = micros(now());
+    Transaction t(db_.get());
+    Statement s(db_.get(),
+                "SELECT position, owner, lease_until_us FROM outbox__consumers WHERE outbox = ?1 AND consumer = ?2");
+    s.bind(1, std::string_view(outbox)).bind(2, std::string_view(consumer));
+    std::optional<std::string> checkpoint;
+    if (s.step()) {
+      checkpoint = std::to_string(s.int64(0));
+      const std::string holder = s.is_null(1) ? "" : s.text(1);
+      const std::int64_t until = s.is_null(2) ? 0 : s.int64(2);
+      if (!holder.empty() && holder != owner && until > now_us) {
+        throw LeaseLost("consumer '" + consumer + "' of outbox '" + outbox + "' is held by relay '" + holder +
+                        "' for another " + std::to_string((until - now_us) / 1000) +
+                        " ms; stop that relay, or use another --consumer name");
+      }
+    }
+    s.reset();
+    Statement up(db_.get(),
+                 "INSERT INTO outbox__consumers (outbox, consumer, position, owner, lease_until_us, updated_us, health)"
+                 " VALUES (?1, ?2, 0, ?3, ?4, ?5, 'starting') ON CONFLICT (outbox, consumer) DO UPDATE SET"
+                 " owner = excluded.owner, lease_until_us = excluded.lease_until_us, updated_us = excluded.updated_us,"
+                 " health = excluded.health");
+    up.bind(1, std::string_view(outbox)).bind(2, std::string_view(consumer)).bind(3, std::string_view(owner));
+    up.bind(4, now_us + ttl.count() * 1'000'000).bind(5, now_us);
+    up.run();
+    t.commit();
+    return checkpoint;
+  }
+
+  void save_checkpoint(const std::string& outbox, const std::string& consumer, const std::string& owner,
+                       const std::string& checkpoint, std::chrono::seconds ttl,
+                       const std::string& health) override {
+    const std::int64_t position = parse_checkpoint(checkpoint);
+    std::lock_guard lock(mutex_);
+    const std::int64_t now_us = micros(now());
+    if (!save_) {
+      save_ = Statement(db_.get(),
+                        "UPDATE outbox__consumers SET position = ?1, lease_until_us = ?2, updated_us = ?3,"
+                        " health = ?4 WHERE outbox = ?5 AND consumer = ?6 AND owner = ?7",
+                        true);
+    }
+    save_->bind(1, position).bind(2, now_us + ttl.count() * 1'000'000).bind(3, now_us);
+    save_->bind(4, std::string_view(health)).bind(5, std::string_view(outbox));
+    save_->bind(6, std::string_view(consumer)).bind(7, std::string_view(owner));
+    save_->run();
+    if (sqlite3_changes(db_.get()) == 0) {
+      throw LeaseLost("relay '" + owner + "' no longer holds consumer '" + consumer + "' of outbox '" + outbox +
+                      "' (another relay took it over, or it was reset); this relay stops");
+    }
+  }
+
+  void release(const std::string& outbox, const std::string& consumer, const std::string& owner) override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_.get(),
+                "UPDATE outbox__consumers SET owner = NULL, lease_until_us = NULL, health = 'stopped'"
+                " WHERE outbox = ?1 AND consumer = ?2 AND owner = ?3");
+    s.bind(1, std::string_view(outbox)).bind(2, std::string_view(consumer)).bind(3, std::string_view(owner));
+    s.run();
+  }
+
+  void seek(const std::string& outbox, const std::string& consumer, const std::string& checkpoint) override {
+    check_identifier(consumer, "consumer name");
+    check_known(outbox);
+    const std::int64_t position = parse_checkpoint(checkpoint);
+    std::lock_guard lock(mutex_);
+    const std::int64_t now_us = micros(now());
+    Transaction t(db_.get());
+    Statement s(db_.get(), "SELECT owner, lease_until_us FROM outbox__consumers WHERE outbox = ?1 AND consumer = ?2");
+    s.bind(1, std::string_view(outbox)).bind(2, std::string_view(consumer));
+    if (s.step() && !s.is_null(0) && !s.is_null(1) && s.int64(1) > now_us) {
+      throw UsageError("consumer '" + consumer + "' is in use by relay '" + s.text(0) +
+                       "'; stop that relay before seeking");
+    }
+    s.reset();
+    Statement up(db_.get(),
+                 "INSERT INTO outbox__consumers (outbox, consumer, position, updated_us, health)"
+                 " VALUES (?1, ?2, ?3, ?4, 'seeked') ON CONFLICT (outbox, consumer) DO UPDATE SET"
+                 " position = excluded.position, updated_us = excluded.updated_us, health = excluded.health");
+    up.bind(1, std::string_view(outbox)).bind(2, std::string_view(consumer)).bind(3, position).bind(4, now_us);
+    up.run();
+    t.commit();
+  }
+
+  void dead_letter(const std::string& consumer, const Message& m, const std::string& error, int attempts) override {
+    std::lock_guard lock(mutex_);
+    Statement s(db_.get(),
+                "INSERT INTO outbox__dead_letters (outbox, consumer, position, message, error, attempts, failed_us)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    s.bind(1, std::string_view(m.outbox)).bind(2, std::string_view(consumer)).bind(3, m.position);
+    s.bind(4, std::string_view(to_json_line(m))).bind(5, std::string_view(error));
+    s.bind(6, static_cast<std::int64_t>(attempts)).bind(7, micros(now()));
+    s.run();
+  }
+
+  std::vector<DeadLetter> dead_letters(const std::string& outbox, std::size_t limit) override {
+    std::lock_guard lock(mutex_);
+    std::vector<DeadLetter> out;
+    Statement s(db_.get(),
+                "SELECT id, consumer, message, error, attempts, failed_us FROM outbox__dead_letters"
+                " WHERE outbox = ?1 ORDER BY id LIMIT ?2");
+    s.bind(1, std::string_view(outbox)).bind(2, static_cast<std::int64_t>(limit));
+    while (s.step()) {
+      DeadLetter d;
+      d.id = s.int64(0);
+      d.consumer = s.text(1);
+      d.message = message_from_json(nlohmann::json::parse(s.text_view(2)));
+      d.error = s.text(3);
+      d.attempts = static_cast<int>(s.int64(4));
+      d.failed_at = Timestamp(std::chrono::microseconds(s.int64(5)));
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+  RetentionResult enforce_retention(const std::string& outbox, const RetentionPolicy& policy) override {
+    check_known(outbox);
+    const std::string table = detail::message_table(outbox);
+    RetentionResult result;
+    std::lock_guard lock(mutex_);
+    // What every registered consumer has passed (everything, if none is registered).
+    std::int64_t passed = INT64_MAX;
+    {
+      Statement s(db_.get(), "SELECT MIN(position) FROM outbox__consumers WHERE outbox = ?1");
+      s.bind(1, std::string_view(outbox));
+      if (s.step() && !s.is_null(0)) passed = s.int64(0);
+    }
+    auto nth_newest = [&](std::int64_t n) -> std::int64_t {  // position of the n-th newest row, or 0
+      Statement s(db_.get(), "SELECT position FROM " + table + " ORDER BY position DESC LIMIT 1 OFFSET ?1");
+      s.bind(1, n - 1);
+      return s.step() ? s.int64(0) : 0;
+    };
+    // Soft bound: rows below `limit` may go, but only those every consumer has passed.
+    std::int64_t limit = 0;
+    if (policy.max_count) limit = std::max(limit, nth_newest(*policy.max_count));
+    std::int64_t cutoff_us = INT64_MIN;
+    if (policy.max_age) cutoff_us = micros(now()) - policy.max_age->count() * 1'000'000;
+    const std::int64_t batch = static_cast<std::int64_t>(std::max<std::size_t>(1, policy.batch_size));
+    // Each batch is its own short write transaction, so writers wait at most one batch.
+    auto delete_batches = [&](const std::string& where, auto bind) {
+      std::int64_t total = 0;
+      for (;;) {
+        Transaction t(db_.get());
+        Statement s(db_.get(), "DELETE FROM " + table + " WHERE position IN (SELECT position FROM " + table +
+                                   " WHERE " + where + " ORDER BY position LIMIT ?9)");
+        bind(s);
+        s.bind(9, batch);
+        s.run();
+        const int n = sqlite3_changes(db_.get());
+        t.commit();
+        total += n;
+        if (n < batch) return total;
+      }
+    };
+    if (policy.max_count || policy.max_age) {
+      result.deleted += delete_batches("position <= ?1 AND (position < ?2 OR created_us < ?3)", [&](Statement& s) {
+        s.bind(1, std::min(passed, INT64_MAX - 1)).bind(2, policy.max_count ? limit : 0).bind(3, cutoff_us);
+      });
+    }
+    if (policy.hard_max_count) {
+      const std::int64_t hard = nth_newest(*policy.hard_max_count);
+      if (hard > 0) {
+        std::int64_t unpublished = 0;
+        {
+          Statement s(db_.get(), "SELECT COUNT(*) FROM " + table + " WHERE position < ?1 AND position > ?2");
+          s.bind(1, hard).bind(2, passed);
+          if (s.step()) unpublished = s.int64(0);
+        }
+        result.deleted += delete_batches("position < ?1", [&](Statement& s) { s.bind(1, hard); });
+        if (unpublished > 0) {
+          result.dropped_unpublished = unpublished;
+          Statement s(db_.get(), "UPDATE outbox__outboxes SET dropped = dropped + ?1 WHERE name = ?2");
+          s.bind(1, unpublished).bind(2, std::string_view(outbox));
+          s.run();
+          spdlog::warn("outbox '{}': hard retention limit of {} messages dropped {} messages that a consumer had "
+                       "not yet passed; raise --hard-max-count or speed up the relay",
+                       outbox, *policy.hard_max_count, unpublished);
+        }
+      }
+    }
+    return result;
+  }
+
+  OutboxStatus status(const std::string& outbox) override {
+    check_known(outbox);
+    const std::string table = detail::message_table(outbox);
+    std::lock_guard lock(mutex_);
+    OutboxStatus st;
+    st.name = outbox;
+    {
+      Statement s(db_.get(), "SELECT COUNT(*), MIN(position), MAX(position) FROM " + table);
+      s.step();
+      st.count = s.int64(0);
+      if (!s.is_null(1)) st.oldest_position = s.int64(1);
+      if (!s.is_null(2)) st.newest_position = s.int64(2);
+    }
+    auto created_at = [&](std::int64_t position) {
+      Statement s(db_.get(), "SELECT created_us FROM " + table + " WHERE position = ?1");
+      s.bind(1, position);
+      return s.step() ? std::optional<Timestamp>(Timestamp(std::chrono::microseconds(s.int64(0)))) : std::nullopt;
+    };
+    if (st.oldest_position) st.oldest_created = created_at(*st.oldest_position);
+    if (st.newest_position) st.newest_created = created_at(*st.newest_position);
+    const auto now_ts = now();
+    Statement c(db_.get(),
+                "SELECT consumer, position, owner, lease_until_us, updated_us, health FROM outbox__consumers"
+                " WHERE outbox = ?1 ORDER BY consumer");
+    c.bind(1, std::string_view(outbox));
+    while (c.step()) {
+      ConsumerStatus cs;
+      cs.name = c.text(0);
+      cs.position = c.int64(1);
+      cs.checkpoint = std::to_string(*cs.position);
+      cs.owner = c.is_null(2) ? "" : c.text(2);
+      cs.lease_active = !c.is_null(3) && c.int64(3) > micros(now_ts);
+      cs.updated = Timestamp(std::chrono::microseconds(c.int64(4)));
+      cs.health = c.is_null(5) ? "" : c.text(5);
+      Statement lag(db_.get(), "SELECT COUNT(*), MIN(position) FROM " + table + " WHERE position > ?1");
+      lag.bind(1, *cs.position);
+      lag.step();
+      cs.lag_messages = lag.int64(0);
+      if (!lag.is_null(1)) {
+        if (auto oldest = created_at(lag.int64(1))) {
+          cs.lag_seconds = std::max(0.0, std::chrono::duration<double>(now_ts - *oldest).count());
+        }
+      }
+      st.consumers.push_back(std::move(cs));
+    }
+    {
+      Statement s(db_.get(), "SELECT COUNT(*) FROM outbox__dead_letters WHERE outbox = ?1");
+      s.bind(1, std::string_view(outbox));
+      s.step();
+      st.dead_letters = s.int64(0);
+    }
+    {
+      Statement s(db_.get(), "SELECT dropped FROM outbox__outboxes WHERE name = ?1");
+      s.bind(1, std::string_view(outbox));
+      if (s.step()) st.dropped = s.int64(0);
+    }
+    return st;
+  }
+
+ private:
+  bool has_table(const std::string& name) {
+    Statement s(db_.get(), "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
+    s.bind(1, std::string_view(name));
+    return s.step();
+  }
+
+  void check_known(const std::string& outbox) {
+    check_identifier(outbox, "outbox name");
+    std::lock_guard lock(mutex_);
+    if (!has_table("outbox_" + outbox)) {
+      throw UsageError("outbox '" + outbox + "' does not exist in '" + path_ + "'; create it with `outbox init --store sqlite:" +
+                       path_ + " --outbox " + outbox + "`");
+    }
+  }
+
+  std::string path_;
+  int busy_ms_;
+  std::mutex mutex_;
+  detail::Connection db_;
+  std::optional<Statement> save_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> open(const std::string& path, const StoreOptions& options) {
+  if (path.empty()) throw UsageError("sqlite store needs a path: sqlite:PATH");
+  return std::make_unique<SqliteStore>(path, options);
+}
+
+}  // namespace outbox::sqlite

@@ -1,0 +1,54 @@
+#include "tail.hpp"
+
+#include <algorithm>
+
+#include "tables.hpp"
+
+namespace outbox::sqlite::detail {
+
+SqliteTail::SqliteTail(const std::string& path, int busy_timeout_ms, const std::string& outbox,
+                       std::int64_t after, const TailOptions& options)
+    : outbox_(outbox),
+      options_(options),
+      connection_(path, SQLITE_OPEN_READWRITE, busy_timeout_ms),
+      select_(connection_.get(),
+              std::string("SELECT ") + kMessageColumns + " FROM " + message_table(outbox) +
+                  " WHERE position > ?1 ORDER BY position LIMIT ?2",
+              true),
+      watcher_(path),
+      after_(after) {}
+
+std::vector<Message> SqliteTail::read() {
+  std::vector<Message> batch;
+  select_.bind(1, after_).bind(2, static_cast<std::int64_t>(options_.batch_size));
+  try {
+    while (select_.step()) batch.push_back(read_message(select_, outbox_));
+  } catch (...) {
+    select_.reset();
+    throw;
+  }
+  select_.reset();
+  if (!batch.empty()) after_ = batch.back().position;
+  return batch;
+}
+
+std::vector<Message> SqliteTail::next(std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (!closed_.load()) {
+    watcher_.drain();
+    auto batch = read();
+    if (!batch.empty()) return batch;
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    watcher_.wait(std::min(left, options_.recheck_interval));
+  }
+  return {};
+}
+
+void SqliteTail::close() {
+  closed_.store(true);
+  watcher_.interrupt();
+}
+
+}  // namespace outbox::sqlite::detail
