@@ -34,7 +34,11 @@ struct RelayOptions {
   Backoff backoff;
   std::chrono::milliseconds idle_wait{1000};         // longest wait on an idle tail
   std::chrono::milliseconds shutdown_timeout{10000}; // to drain in-flight work on stop()
+  // The consumer's lease: renewed every lease_ttl/3; a relay killed without releasing it blocks a
+  // successor for at most lease_ttl.
   std::chrono::seconds lease_ttl{30};
+  // While another relay holds the lease: wait as a standby (true) or throw LeaseLost (false).
+  bool wait_for_lease = true;
   std::optional<RetentionPolicy> retention;
   std::chrono::seconds retention_interval{10};
   // Stop once the tail is idle and nothing is in flight (used by tests and `--drain`).

@@ -38,6 +38,8 @@ struct Options {
   std::int64_t max_count = 0, hard_max_count = 0;
   double max_age = 0;
   bool drain = false;
+  int lease_ttl = 30;
+  bool no_wait = false;
   // status
   bool json = false;
   std::size_t limit = 100;
@@ -145,6 +147,8 @@ int cmd_relay() {
   ro.max_attempts = opts.max_attempts;
   ro.shutdown_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(opts.shutdown_timeout * 1000));
   ro.stop_when_idle = opts.drain;
+  ro.lease_ttl = std::chrono::seconds(opts.lease_ttl);
+  ro.wait_for_lease = !opts.no_wait;
   if (opts.max_count > 0 || opts.max_age > 0 || opts.hard_max_count > 0) {
     RetentionPolicy p;
     if (opts.max_count > 0) p.max_count = opts.max_count;
@@ -268,6 +272,10 @@ void register_commands(CLI::App& app) {
   relay->add_option("--hard-max-count", opts.hard_max_count,
                     "Retention: absolute cap that drops even unpublished messages (each one counted and logged)");
   relay->add_flag("--drain", opts.drain, "Exit once everything committed so far is published");
+  relay->add_option("--lease-ttl", opts.lease_ttl,
+                    "Seconds a relay's lease on its consumer lasts without renewal (a killed relay's successor waits at most this)")
+      ->capture_default_str()->check(CLI::Range(1, 3600));
+  relay->add_flag("--no-wait", opts.no_wait, "Exit with an error instead of waiting while another relay holds the consumer");
 
   auto* status = app.add_subcommand("status", "Per outbox: messages, positions, ages, consumers' lag, dead letters");
   add_store_options(status, false);

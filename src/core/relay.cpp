@@ -171,9 +171,10 @@ struct Relay::Impl {
   }
 
   void run() {
-    const auto saved = store.acquire(options.outbox, options.consumer, options.owner, options.lease_ttl);
-    const Cursor from = saved ? Cursor::after(*saved) : Cursor::beginning();
-    saved_checkpoint = saved.value_or("");
+    const auto saved = acquire_lease();
+    if (!saved) return;  // stopped while waiting for the lease
+    const Cursor from = saved->empty() ? Cursor::beginning() : Cursor::after(*saved);
+    saved_checkpoint = *saved;
     TailOptions tail_options;
     tail_options.batch_size = options.batch_size;
     auto owned_tail = store.tail(options.outbox, from, tail_options);
@@ -255,6 +256,25 @@ struct Relay::Impl {
     }
     std::lock_guard lock(control_mutex);
     tail = nullptr;
+  }
+
+  // Takes the consumer's lease. While another relay holds it, waits as a standby (if configured)
+  // and takes over when that relay stops or its lease expires. Returns the saved checkpoint ("" for
+  // a new consumer), or nullopt if stopped while waiting.
+  std::optional<std::string> acquire_lease() {
+    bool logged = false;
+    for (;;) {
+      try {
+        return store.acquire(options.outbox, options.consumer, options.owner, options.lease_ttl).value_or("");
+      } catch (const LeaseLost& e) {
+        if (!options.wait_for_lease) throw;
+        if (!logged) spdlog::info("{}; waiting as a standby", e.what());
+        logged = true;
+      }
+      std::unique_lock lock(control_mutex);
+      const auto pause = std::min<std::chrono::milliseconds>(options.lease_ttl, std::chrono::seconds(1));
+      if (control_cv.wait_for(lock, pause, [&] { return stopping; })) return std::nullopt;
+    }
   }
 
   void publish_tail(std::size_t n) {

@@ -296,7 +296,7 @@ void check_structure(const nlohmann::json& data, const Limits& limits) {
     std::string pointer;
     std::size_t depth;
   };
-  std::vector<Frame> stack{{&data, "", 1}};
+  std::vector<Frame> stack{{&data, "/data", 1}};
   while (!stack.empty()) {
     Frame f = std::move(stack.back());
     stack.pop_back();

@@ -1,0 +1,159 @@
+// Small helpers shared by the benchmark programs: flags, clocks, statistics, process figures.
+// The benchmarks print figures; they never pass or fail on time.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+// --name=value or --name value; bare --name means "true". Unknown flags are an error, so that a
+// typo does not silently run the default.
+class Flags {
+ public:
+  Flags(int argc, char** argv, std::map<std::string, std::string> defaults, const char* usage)
+      : values_(std::move(defaults)) {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "-h" || a == "--help") {
+        std::printf("%s\nflags (default):\n", usage);
+        for (const auto& [k, v] : values_) std::printf("  --%s (%s)\n", k.c_str(), v.c_str());
+        std::exit(0);
+      }
+      if (a.rfind("--", 0) != 0) fail("unexpected argument '" + a + "'");
+      a = a.substr(2);
+      std::string value = "true";
+      if (auto eq = a.find('='); eq != std::string::npos) {
+        value = a.substr(eq + 1);
+        a = a.substr(0, eq);
+      } else if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) {
+        value = argv[++i];
+      }
+      if (!values_.count(a)) fail("unknown flag --" + a + " (try --help)");
+      values_[a] = value;
+    }
+  }
+  std::string str(const std::string& k) const { return values_.at(k); }
+  double num(const std::string& k) const { return std::stod(values_.at(k)); }
+  std::int64_t integer(const std::string& k) const { return std::stoll(values_.at(k)); }
+  bool flag(const std::string& k) const { return values_.at(k) == "true" || values_.at(k) == "1"; }
+  std::string command_line() const {
+    std::string s;
+    for (const auto& [k, v] : values_) s += " --" + k + "=" + v;
+    return s;
+  }
+
+ private:
+  [[noreturn]] static void fail(const std::string& why) {
+    std::fprintf(stderr, "%s\n", why.c_str());
+    std::exit(2);
+  }
+  std::map<std::string, std::string> values_;
+};
+
+inline std::int64_t mono_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+inline double seconds_since(std::int64_t start_ns) { return static_cast<double>(mono_ns() - start_ns) / 1e9; }
+
+// Nearest-rank percentile of an unsorted sample (copied and sorted).
+inline double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double rank = p / 100.0 * static_cast<double>(v.size());
+  std::size_t i = rank <= 1 ? 0 : static_cast<std::size_t>(std::ceil(rank)) - 1;
+  return v[std::min(i, v.size() - 1)];
+}
+
+inline double median(std::vector<double> v) { return percentile(std::move(v), 50); }
+
+// Peak resident set (VmHWM) and current resident set (VmRSS) of this process, in kB.
+inline std::int64_t proc_status_kb(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const std::string prefix = std::string(field) + ":";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) return std::atoll(line.c_str() + prefix.size());
+  }
+  return -1;
+}
+
+struct CpuTimes {
+  double user_s = 0, system_s = 0;
+  long voluntary_switches = 0, involuntary_switches = 0;
+  double total() const { return user_s + system_s; }
+};
+
+inline CpuTimes cpu_self() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  CpuTimes c;
+  c.user_s = static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) / 1e6;
+  c.system_s = static_cast<double>(ru.ru_stime.tv_sec) + static_cast<double>(ru.ru_stime.tv_usec) / 1e6;
+  c.voluntary_switches = ru.ru_nvcsw;
+  c.involuntary_switches = ru.ru_nivcsw;
+  return c;
+}
+
+// A fresh folder for the run's database files (on the disk that --dir names; /tmp here is the
+// root ext4 disk, not tmpfs, so fsync costs what it costs in production on this machine).
+inline std::filesystem::path make_run_dir(const std::string& parent, const std::string& name) {
+  std::filesystem::create_directories(parent);
+  std::string templ = (std::filesystem::path(parent) / (name + "-XXXXXX")).string();
+  if (mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed in " + parent);
+  return templ;
+}
+
+inline std::string filesystem_of(const std::filesystem::path& p) {
+  // Best effort: the mount with the longest prefix of p in /proc/mounts.
+  std::ifstream in("/proc/mounts");
+  std::string dev, mnt, type, rest, best_type = "?";
+  std::size_t best = 0;
+  const std::string abs = std::filesystem::absolute(p).string();
+  while (in >> dev >> mnt >> type && std::getline(in, rest)) {
+    if (abs.rfind(mnt, 0) == 0 && mnt.size() >= best) {
+      best = mnt.size();
+      best_type = type + " (" + dev + " on " + mnt + ")";
+    }
+  }
+  return best_type;
+}
+
+inline void print_machine(const std::filesystem::path& dir) {
+  utsname u{};
+  uname(&u);
+  std::string cpu = "?";
+  {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("model name", 0) == 0) {
+        cpu = line.substr(line.find(':') + 2);
+        break;
+      }
+    }
+  }
+  std::printf("machine: %ld cores, %s, Linux %s; files in %s on %s\n", sysconf(_SC_NPROCESSORS_ONLN), cpu.c_str(),
+              u.release, dir.c_str(), filesystem_of(dir).c_str());
+}
+
+}  // namespace bench

@@ -1,0 +1,253 @@
+// Benchmarks 3 and 4 - the relay process under a steady load written by another process:
+//  3. commit -> sink-acknowledged latency (p50/p99): outbox_bench_writer (a child process) commits
+//     one message per transaction at --rate and records when each COMMIT returned; this process
+//     runs outbox::Relay into a null-like sink that records when it acknowledges each message.
+//     Both use CLOCK_MONOTONIC (one clock for the whole machine), joined by position afterwards.
+//  4. this process's peak RSS (VmHWM) after that load, and its CPU use while the relay then sits
+//     idle with no incoming messages for --idle-seconds.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "bench_util.hpp"
+#include "outbox/outbox.hpp"
+
+namespace {
+
+constexpr const char* kOutbox = "lat";
+
+// Acknowledges every message at once (like null:) and records when.
+class LatencySink final : public outbox::Sink {
+ public:
+  struct Ack {
+    std::int64_t position;
+    std::int64_t ack_ns;           // CLOCK_MONOTONIC at report()
+    std::int64_t created_to_ack_us;  // CLOCK_REALTIME now - message.created (set by put)
+  };
+
+  explicit LatencySink(std::size_t expected) { acks_.reserve(expected); }
+  std::string describe() const override { return "latency-recorder"; }
+  std::int64_t acknowledged() const { return count_.load(std::memory_order_acquire); }
+  std::int64_t publishes() const { return publishes_.load(std::memory_order_acquire); }
+  const std::vector<Ack>& acks() const { return acks_; }  // after the relay stopped
+
+ protected:
+  void do_publish(std::span<const outbox::Message> batch) override {
+    for (const auto& m : batch) {
+      const std::int64_t ack_ns = bench::mono_ns();
+      const std::int64_t now_us = outbox::now().time_since_epoch().count();
+      acks_.push_back({m.position, ack_ns, now_us - m.created.time_since_epoch().count()});
+      report(m.position, outbox::Outcome::ok);
+    }
+    publishes_.fetch_add(1, std::memory_order_release);
+    count_.store(static_cast<std::int64_t>(acks_.size()), std::memory_order_release);
+  }
+
+ private:
+  std::vector<Ack> acks_;
+  std::atomic<std::int64_t> count_{0};
+  std::atomic<std::int64_t> publishes_{0};
+};
+
+struct Record {  // as written by outbox_bench_writer
+  std::int64_t position;
+  std::int64_t begin_ns;
+  std::int64_t commit_ns;
+};
+
+std::string self_dir() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return ".";
+  buf[n] = 0;
+  return std::filesystem::path(buf).parent_path().string();
+}
+
+void print_distribution(const char* what, const std::vector<double>& ms) {
+  double sum = 0;
+  std::int64_t over5 = 0, over100 = 0, negative = 0;
+  for (double v : ms) {
+    sum += v;
+    over5 += v > 5;
+    over100 += v > 100;
+    negative += v < 0;
+  }
+  std::printf("  %s (%zu samples): p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms, mean %.3f ms;"
+              " %lld > 5 ms, %lld > 100 ms, %lld < 0\n",
+              what, ms.size(), bench::percentile(ms, 50), bench::percentile(ms, 90), bench::percentile(ms, 99),
+              bench::percentile(ms, 99.9), bench::percentile(ms, 100), ms.empty() ? 0.0 : sum / ms.size(),
+              static_cast<long long>(over5), static_cast<long long>(over100), static_cast<long long>(negative));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::Flags f(argc, argv,
+                 {{"dir", "/tmp"},
+                  {"rate", "1000"},
+                  {"seconds", "15"},
+                  {"warmup", "1"},
+                  {"idle-seconds", "10"},
+                  {"sync", "FULL"},
+                  {"payload-bytes", "200"},
+                  {"writer", ""},
+                  {"keep", "false"}},
+                 "outbox_bench_latency: commit->ack latency, peak RSS under load and idle CPU of the relay.\n"
+                 "The writer is outbox_bench_writer (next to this program unless --writer names it).");
+  spdlog::set_level(spdlog::level::warn);
+  std::printf("outbox_bench_latency%s\n", f.command_line().c_str());
+  const auto dir = bench::make_run_dir(f.str("dir"), "latency");
+  bench::print_machine(dir);
+  const std::string db_path = (dir / "outbox.db").string();
+  const std::string records_path = (dir / "writer.records").string();
+  const std::string writer_bin = f.str("writer").empty() ? self_dir() + "/outbox_bench_writer" : f.str("writer");
+  const double rate = f.num("rate"), seconds = f.num("seconds");
+
+  auto store = outbox::open_store("sqlite:" + db_path);
+  store->init(kOutbox);  // WAL mode and the outbox's tables, before either side starts
+  LatencySink sink(static_cast<std::size_t>(rate * seconds) + 1024);
+  outbox::RelayOptions options;
+  options.outbox = kOutbox;
+  options.consumer = "bench";
+  outbox::Relay relay(*store, sink, options);  // all other options at their defaults
+
+  const std::int64_t hwm_setup = bench::proc_status_kb("VmHWM");
+  std::thread relay_thread([&] {
+    try {
+      relay.run();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "relay failed: %s\n", e.what());
+      std::_Exit(1);
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // lease taken, tail open, waiting
+
+  std::printf("load: writer process commits one message per transaction at %.0f msg/s for %.0f s "
+              "(synchronous=%s); relay (default options) -> recording null-like sink, in this process\n",
+              rate, seconds, f.str("sync").c_str());
+  std::fflush(stdout);
+  // Arguments are built before fork(): the child of a multi-threaded process must not allocate.
+  const std::vector<std::string> args = {writer_bin,
+                                         "--db=" + db_path,
+                                         "--outbox=" + std::string(kOutbox),
+                                         "--rate=" + f.str("rate"),
+                                         "--seconds=" + f.str("seconds"),
+                                         "--sync=" + f.str("sync"),
+                                         "--payload-bytes=" + f.str("payload-bytes"),
+                                         "--out=" + records_path};
+  std::vector<char*> argv_child;
+  for (const auto& a : args) argv_child.push_back(const_cast<char*>(a.c_str()));
+  argv_child.push_back(nullptr);
+  const bench::CpuTimes cpu_load0 = bench::cpu_self();
+  const std::int64_t load0 = bench::mono_ns();
+  const pid_t child = fork();
+  if (child == 0) {
+    execv(writer_bin.c_str(), argv_child.data());
+    static const char msg[] = "cannot run outbox_bench_writer (pass --writer=PATH)\n";
+    [[maybe_unused]] ssize_t n = write(2, msg, sizeof msg - 1);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "writer failed (status %d)\n", status);
+    relay.stop();
+    relay_thread.join();
+    return 1;
+  }
+  std::vector<Record> records(std::filesystem::file_size(records_path) / sizeof(Record));
+  {
+    std::ifstream in(records_path, std::ios::binary);
+    in.read(reinterpret_cast<char*>(records.data()), static_cast<std::streamsize>(records.size() * sizeof(Record)));
+  }
+  const auto expected = static_cast<std::int64_t>(records.size());
+  const std::int64_t drain_deadline = bench::mono_ns() + 10'000'000'000;
+  while (sink.acknowledged() < expected && bench::mono_ns() < drain_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const double load_wall = bench::seconds_since(load0);
+  const bench::CpuTimes cpu_load1 = bench::cpu_self();
+  const std::int64_t hwm_load = bench::proc_status_kb("VmHWM");
+  const std::int64_t rss_load = bench::proc_status_kb("VmRSS");
+
+  // Idle: nothing is written any more; the relay keeps running.
+  const double idle_seconds = f.num("idle-seconds");
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // let the last checkpoint saves settle
+  const bench::CpuTimes idle0 = bench::cpu_self();
+  const std::int64_t idle_start = bench::mono_ns();
+  std::this_thread::sleep_for(std::chrono::duration<double>(idle_seconds));
+  const bench::CpuTimes idle1 = bench::cpu_self();
+  const double idle_wall = bench::seconds_since(idle_start);
+  const std::int64_t hwm_end = bench::proc_status_kb("VmHWM");
+  relay.stop();
+  relay_thread.join();
+  const auto stats = relay.stats();
+
+  // Join acknowledgements with commit times by position (positions of a fresh outbox are 1..N).
+  std::int64_t max_position = 0;
+  for (const auto& r : records) max_position = std::max(max_position, r.position);
+  std::vector<std::int64_t> commit_at(static_cast<std::size_t>(max_position) + 1, -1);
+  for (const auto& r : records) commit_at[static_cast<std::size_t>(r.position)] = r.commit_ns;
+  const std::int64_t warm_until =
+      records.empty() ? 0 : records.front().commit_ns + static_cast<std::int64_t>(f.num("warmup") * 1e9);
+  std::vector<double> commit_to_ack, created_to_ack;
+  std::int64_t unmatched = 0, duplicates = 0;
+  std::vector<bool> seen(commit_at.size(), false);
+  for (const auto& a : sink.acks()) {
+    if (a.position <= 0 || a.position > max_position || commit_at[static_cast<std::size_t>(a.position)] < 0) {
+      ++unmatched;
+      continue;
+    }
+    if (seen[static_cast<std::size_t>(a.position)]) {
+      ++duplicates;
+      continue;
+    }
+    seen[static_cast<std::size_t>(a.position)] = true;
+    const std::int64_t committed = commit_at[static_cast<std::size_t>(a.position)];
+    if (committed < warm_until) continue;
+    commit_to_ack.push_back(static_cast<double>(a.ack_ns - committed) / 1e6);
+    created_to_ack.push_back(static_cast<double>(a.created_to_ack_us) / 1e3);
+  }
+
+  std::printf("\nresults (first %.1f s of commits excluded as warm-up):\n", f.num("warmup"));
+  std::printf("  relay acknowledged %lld of %lld messages in %lld sink publishes (mean %.2f messages each), "
+              "%lld checkpoint saves; %lld unmatched, %lld duplicates\n",
+              static_cast<long long>(sink.acknowledged()), static_cast<long long>(expected),
+              static_cast<long long>(sink.publishes()),
+              sink.publishes() ? static_cast<double>(sink.acknowledged()) / static_cast<double>(sink.publishes()) : 0.0,
+              static_cast<long long>(stats.checkpoints), static_cast<long long>(unmatched),
+              static_cast<long long>(duplicates));
+  print_distribution("COMMIT returned -> sink ack", commit_to_ack);
+  print_distribution("created (put) -> sink ack  ", created_to_ack);
+  const double p50 = bench::percentile(commit_to_ack, 50), p99 = bench::percentile(commit_to_ack, 99);
+  std::printf("  LATENCY commit->ack p50: %.3f ms   target <= 0.5 ms: %s\n", p50, p50 <= 0.5 ? "met" : "MISSED");
+  std::printf("  LATENCY commit->ack p99: %.3f ms   target <= 5 ms: %s\n", p99, p99 <= 5 ? "met" : "MISSED");
+  const double load_cpu = cpu_load1.total() - cpu_load0.total();
+  std::printf("  relay process CPU under load: %.2f s in %.2f s = %.1f%% of one core (user %.2f s, system %.2f s)\n",
+              load_cpu, load_wall, 100 * load_cpu / load_wall, cpu_load1.user_s - cpu_load0.user_s,
+              cpu_load1.system_s - cpu_load0.system_s);
+  std::printf("  PEAK RSS (VmHWM) of the relay process after the load: %lld kB = %.1f MB   target <= 30 MB: %s"
+              "   (VmHWM after setup, before the relay started: %lld kB; VmRSS after load: %lld kB;"
+              " VmHWM at the end: %lld kB)\n",
+              static_cast<long long>(hwm_load), static_cast<double>(hwm_load) / 1024,
+              hwm_load <= 30 * 1024 ? "met" : "MISSED", static_cast<long long>(hwm_setup),
+              static_cast<long long>(rss_load), static_cast<long long>(hwm_end));
+  const double idle_cpu = idle1.total() - idle0.total();
+  std::printf("  IDLE CPU of the relay process: %.4f s in %.2f s = %.3f%% of one core (user %.4f s, system %.4f s; "
+              "%ld voluntary context switches = %.1f wake-ups/s)   target < 1%%: %s\n",
+              idle_cpu, idle_wall, 100 * idle_cpu / idle_wall, idle1.user_s - idle0.user_s,
+              idle1.system_s - idle0.system_s, idle1.voluntary_switches - idle0.voluntary_switches,
+              static_cast<double>(idle1.voluntary_switches - idle0.voluntary_switches) / idle_wall,
+              100 * idle_cpu / idle_wall < 1 ? "met" : "MISSED");
+  if (!f.flag("keep")) std::filesystem::remove_all(dir);
+  return 0;
+}

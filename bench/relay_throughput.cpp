@@ -1,0 +1,184 @@
+// Benchmark 2 - relay throughput: N pre-filled messages (~200-byte `data`) relayed from SQLite to
+// the null sink and to the file sink (JSON lines, fdatasync per batch), with outbox::Relay and
+// stop_when_idle. The baseline in the same run is the rate of just reading the same rows through
+// the store's Tail (store->tail(...)->next()) with no relay and no sink.
+#include <sqlite3.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "bench_util.hpp"
+#include "outbox/outbox.hpp"
+#include "outbox/sqlite.hpp"
+
+namespace {
+
+constexpr const char* kOutbox = "bench";
+
+void check(sqlite3* db, int rc, const char* doing) {
+  if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    std::fprintf(stderr, "sqlite: %s: %s\n", doing, sqlite3_errmsg(db));
+    std::exit(1);
+  }
+}
+
+// Writes `n` messages whose serialized `data` is about `payload_bytes` long, `per_txn` per transaction.
+double prefill(const std::string& path, std::int64_t n, std::size_t payload_bytes, std::int64_t per_txn) {
+  sqlite3* db = nullptr;
+  check(db, sqlite3_open(path.c_str(), &db), "open");
+  outbox::sqlite::Outbox box(kOutbox, outbox::SchemaRegistry::from_json({{"order_created", {{"type", "object"}}}}));
+  box.init(db);
+  check(db, sqlite3_exec(db, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr), "pragma");
+  std::size_t total_bytes = 0;
+  {
+    auto writer = box.writer(db);
+    for (std::int64_t i = 1; i <= n;) {
+      check(db, sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), "BEGIN");
+      for (std::int64_t k = 0; k < per_txn && i <= n; ++k, ++i) {
+        outbox::Message m;
+        m.type = "order_created";
+        m.key = "order-" + std::to_string(i % 1000);
+        m.data = {{"ordernr", i}, {"customer", "customer-" + std::to_string(i % 997)}, {"amount_cents", 4200 + i % 100},
+                  {"currency", "EUR"}, {"note", ""}};
+        const std::size_t base = m.data.dump().size();
+        m.data["note"] = std::string(payload_bytes > base ? payload_bytes - base : 0, 'x');
+        total_bytes += m.data.dump().size();
+        writer.put(std::move(m));
+      }
+      check(db, sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), "COMMIT");
+    }
+  }
+  check(db, sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr), "checkpoint");
+  sqlite3_close_v2(db);
+  return static_cast<double>(total_bytes) / static_cast<double>(n);
+}
+
+struct Run {
+  double seconds = 0;
+  std::int64_t messages = 0;
+  double rate() const { return static_cast<double>(messages) / seconds; }
+};
+
+Run tail_read(const std::string& store_uri, std::int64_t n, std::size_t batch) {
+  auto store = outbox::open_store(store_uri);
+  outbox::TailOptions options;
+  options.batch_size = batch;
+  Run r;
+  const std::int64_t start = bench::mono_ns();
+  auto tail = store->tail(kOutbox, outbox::Cursor::beginning(), options);
+  while (r.messages < n) {
+    auto got = tail->next(std::chrono::milliseconds(0));
+    if (got.empty()) break;
+    r.messages += static_cast<std::int64_t>(got.size());
+  }
+  r.seconds = bench::seconds_since(start);
+  return r;
+}
+
+Run relay(const std::string& store_uri, const std::string& sink_uri, const std::string& consumer, std::int64_t n,
+          std::size_t batch, std::int64_t* checkpoints) {
+  auto store = outbox::open_store(store_uri);
+  auto sink = outbox::open_sink(sink_uri);
+  outbox::RelayOptions options;
+  options.outbox = kOutbox;
+  options.consumer = consumer;
+  options.batch_size = batch;
+  options.stop_when_idle = true;
+  // With stop_when_idle the relay stops after one empty wait of min(idle_wait, 200 ms); keep that
+  // final wait out of the measurement (the rows are all committed before the run starts).
+  options.idle_wait = std::chrono::milliseconds(1);
+  outbox::Relay relay(*store, *sink, options);
+  Run r;
+  const std::int64_t start = bench::mono_ns();
+  relay.run();
+  r.seconds = bench::seconds_since(start);
+  const auto stats = relay.stats();
+  r.messages = stats.acknowledged;
+  *checkpoints = stats.checkpoints;
+  if (stats.acknowledged != n) {
+    std::fprintf(stderr, "warning: relay to %s acknowledged %lld of %lld messages\n", sink_uri.c_str(),
+                 static_cast<long long>(stats.acknowledged), static_cast<long long>(n));
+  }
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::Flags f(argc, argv,
+                 {{"dir", "/tmp"},
+                  {"messages", "200000"},
+                  {"payload-bytes", "200"},
+                  {"reps", "3"},
+                  {"batch", "1000"},
+                  {"prefill-txn", "10000"},
+                  {"verbose", "false"}},
+                 "outbox_bench_relay: relay throughput SQLite -> null: and -> file:, against reading the tail alone.");
+  spdlog::set_level(spdlog::level::warn);
+  std::printf("outbox_bench_relay%s\n", f.command_line().c_str());
+  const auto dir = bench::make_run_dir(f.str("dir"), "relay");
+  bench::print_machine(dir);
+  const std::string db_path = (dir / "outbox.db").string();
+  const std::string store_uri = "sqlite:" + db_path;
+  const std::int64_t n = f.integer("messages");
+  const auto batch = static_cast<std::size_t>(f.integer("batch"));
+
+  const std::int64_t fill_start = bench::mono_ns();
+  const double avg_payload = prefill(db_path, n, static_cast<std::size_t>(f.integer("payload-bytes")),
+                                     f.integer("prefill-txn"));
+  std::printf("prefill: %lld messages, mean serialized data %.1f bytes, %lld per transaction, %.2f s\n",
+              static_cast<long long>(n), avg_payload, static_cast<long long>(f.integer("prefill-txn")),
+              bench::seconds_since(fill_start));
+  std::printf("relay: batch_size %zu, default max_in_flight; sinks: null: and file:%s/sink.jsonl (fdatasync per batch)\n\n",
+              batch, dir.c_str());
+  std::fflush(stdout);
+
+  std::vector<double> tail_rates, null_rates, file_rates;
+  std::int64_t null_checkpoints = 0, file_checkpoints = 0;
+  const int reps = static_cast<int>(f.integer("reps"));
+  for (int rep = 0; rep < reps; ++rep) {
+    // Rotate the order so that a slow phase of the machine does not always hit the same variant.
+    for (int k = 0; k < 3; ++k) {
+      const int which = (rep + k) % 3;
+      if (which == 0) {
+        const Run r = tail_read(store_uri, n, batch);
+        tail_rates.push_back(r.rate());
+        if (f.flag("verbose")) std::printf("  rep %d tail read:     %9.0f msg/s (%.3f s)\n", rep + 1, r.rate(), r.seconds);
+      } else if (which == 1) {
+        const Run r = relay(store_uri, "null:", "null_" + std::to_string(rep), n, batch, &null_checkpoints);
+        null_rates.push_back(r.rate());
+        if (f.flag("verbose")) std::printf("  rep %d relay -> null: %9.0f msg/s (%.3f s)\n", rep + 1, r.rate(), r.seconds);
+      } else {
+        const std::string sink_path = (dir / "sink.jsonl").string();
+        std::filesystem::remove(sink_path);
+        const Run r = relay(store_uri, "file:" + sink_path, "file_" + std::to_string(rep), n, batch, &file_checkpoints);
+        file_rates.push_back(r.rate());
+        if (f.flag("verbose")) std::printf("  rep %d relay -> file: %9.0f msg/s (%.3f s)\n", rep + 1, r.rate(), r.seconds);
+        std::filesystem::remove(sink_path);
+      }
+      std::fflush(stdout);
+    }
+  }
+  auto line = [&](const char* what, const std::vector<double>& v) {
+    std::printf("  %-22s %10.0f msg/s  (median of %zu; min %.0f, max %.0f)\n", what, bench::median(v), v.size(),
+                *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()));
+  };
+  std::printf("results, %lld messages per run:\n", static_cast<long long>(n));
+  line("tail read (baseline)", tail_rates);
+  line("relay -> null:", null_rates);
+  line("relay -> file:", file_rates);
+  const double null_rate = bench::median(null_rates);
+  std::printf("  relay->null / tail read: %.3f;  relay->file / tail read: %.3f\n", null_rate / bench::median(tail_rates),
+              bench::median(file_rates) / bench::median(tail_rates));
+  std::printf("  checkpoint saves per run: %lld (null), %lld (file)\n", static_cast<long long>(null_checkpoints),
+              static_cast<long long>(file_checkpoints));
+  std::printf("  RELAY THROUGHPUT to null: %.0f msg/s   target >= 250000: %s\n", null_rate,
+              null_rate >= 250000 ? "met" : "MISSED");
+  std::printf("  (peak RSS of this whole process, prefill included: %lld kB)\n",
+              static_cast<long long>(bench::proc_status_kb("VmHWM")));
+  std::filesystem::remove_all(dir);
+  return 0;
+}

@@ -1,0 +1,102 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "outbox/errors.hpp"
+#include "outbox/message.hpp"
+#include "outbox/names.hpp"
+#include "outbox/uuid.hpp"
+
+using namespace outbox;
+
+TEST(Message, JsonFormHasExactlyTheEnvelopeFields) {
+  Message m;
+  m.id = "0190a3c4-0000-7000-8000-000000000000";
+  m.outbox = "orders";
+  m.type = "order_created";
+  m.key = "order-1";
+  m.data = {{"ordernr", 1}};
+  m.headers = {{"traceparent", "00-abc-def-01"}};
+  m.created = parse_timestamp("2026-11-29T13:26:08.123456Z");
+  m.position = 42;
+  m.checkpoint = "42";
+  const auto j = to_json(m);
+  std::set<std::string> keys;
+  for (const auto& [k, _] : j.items()) keys.insert(k);
+  EXPECT_EQ(keys, (std::set<std::string>{"id", "outbox", "type", "key", "data", "headers", "created", "position"}));
+  EXPECT_EQ(j["created"], "2026-11-29T13:26:08.123456Z");
+  EXPECT_EQ(j["position"], 42);
+
+  const Message back = message_from_json(nlohmann::json::parse(to_json_line(m)));
+  EXPECT_EQ(back.id, m.id);
+  EXPECT_EQ(back.key, m.key);
+  EXPECT_EQ(back.data, m.data);
+  EXPECT_EQ(back.headers, m.headers);
+  EXPECT_EQ(back.created, m.created);
+  EXPECT_EQ(back.position, 42);
+}
+
+TEST(Message, MissingKeyIsNullAndReadsBackAsNone) {
+  Message m;
+  m.type = "t";
+  const auto j = to_json(m);
+  EXPECT_TRUE(j["key"].is_null());
+  EXPECT_FALSE(message_from_json(j).key.has_value());
+}
+
+TEST(Message, FromJsonNamesTheBadField) {
+  auto j = to_json(Message{});
+  j["position"] = "seven";
+  try {
+    message_from_json(j);
+    FAIL() << "expected ValidationError";
+  } catch (const ValidationError& e) {
+    EXPECT_EQ(e.pointer(), "/position");
+  }
+}
+
+TEST(Timestamp, RoundTripsMicrosecondsAndRejectsNonUtc) {
+  const auto t = parse_timestamp("1999-12-31T23:59:59.000001Z");
+  EXPECT_EQ(format_timestamp(t), "1999-12-31T23:59:59.000001Z");
+  EXPECT_EQ(format_timestamp(parse_timestamp("2026-01-02T03:04:05.5Z")), "2026-01-02T03:04:05.500000Z");
+  EXPECT_THROW(parse_timestamp("2026-01-02T03:04:05+01:00"), UsageError);
+  EXPECT_THROW(parse_timestamp("yesterday"), UsageError);
+}
+
+TEST(Uuid, IsVersion7AndIncreasesWithinOneProcess) {
+  std::string previous;
+  std::set<std::string> seen;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string id = uuid_v7();
+    ASSERT_EQ(id.size(), 36u);
+    ASSERT_EQ(id[14], '7') << id;
+    ASSERT_TRUE(id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b') << id;
+    ASSERT_GT(id, previous) << "ids must be time-ordered";
+    ASSERT_TRUE(seen.insert(id).second) << "duplicate id " << id;
+    previous = id;
+  }
+}
+
+TEST(Uuid, EmbedsTheCurrentMillisecond) {
+  const auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string id = uuid_v7();
+  std::string hex = id.substr(0, 8) + id.substr(9, 4);
+  const long long ms = std::stoll(hex, nullptr, 16);
+  EXPECT_GE(ms, before);
+  EXPECT_LE(ms, before + 1000);
+}
+
+TEST(Names, StrictIdentifierPattern) {
+  EXPECT_NO_THROW(check_identifier("orders", "outbox name"));
+  EXPECT_NO_THROW(check_identifier("order_events_2", "outbox name"));
+  for (const char* bad : {"", "Orders", "1orders", "orders-x", "a b", "x\"; DROP TABLE y; --", "_x"}) {
+    EXPECT_THROW(check_identifier(bad, "outbox name"), UsageError) << bad;
+  }
+  EXPECT_THROW(check_identifier(std::string(64, 'a'), "outbox name"), UsageError);
+  try {
+    check_identifier("Bad", "consumer name");
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("consumer name 'Bad'"), std::string::npos) << e.what();
+  }
+}
