@@ -1,0 +1,195 @@
+// The relay end to end on SQLite: to the file sink, across restarts, with dead letters, and the
+// `outbox` CLI's behaviour (exit codes, SIGTERM, status).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "outbox/relay.hpp"
+#include "outbox/sink.hpp"
+#include "sqlite_fixture.hpp"
+
+using namespace testing_sqlite;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::vector<nlohmann::json> read_lines(const std::string& file) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+struct Run {
+  int code;
+  std::string output;  // stdout and stderr together
+};
+
+Run cli(const std::string& args) {
+  const std::string cmd = std::string(OUTBOX_CLI) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  while (std::size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// Rejects messages of one type for good; accepts the rest.
+class RejectingSink final : public outbox::Sink {
+ public:
+  std::string describe() const override { return "rejecting"; }
+
+ protected:
+  void do_publish(std::span<const outbox::Message> batch) override {
+    for (const auto& m : batch) {
+      if (m.type == "order_completed") report(m.position, outbox::Outcome::permanent, "refused by broker");
+      else report(m.position, outbox::Outcome::ok);
+    }
+  }
+};
+
+}  // namespace
+
+class SqliteRelay : public SqliteTest {
+ protected:
+  void put_committed(int from, int to, const char* type = "order_created") {
+    exec(db, "BEGIN");
+    for (int i = from; i <= to; ++i) {
+      auto m = order_created(i, "order-" + std::to_string(i % 3));
+      m.type = type;
+      orders.put(db, m);
+    }
+    exec(db, "COMMIT");
+  }
+  outbox::RelayOptions options() {
+    outbox::RelayOptions o;
+    o.outbox = "orders";
+    o.stop_when_idle = true;
+    return o;
+  }
+};
+
+TEST_F(SqliteRelay, PublishesEverythingOnceAcrossCleanRestarts) {
+  const std::string out = dir + "/out.jsonl";
+  put_committed(1, 300);
+  {
+    auto store = outbox::open_store(uri());
+    auto sink = outbox::open_sink("file:" + out);
+    outbox::Relay(*store, *sink, options()).run();
+  }
+  put_committed(301, 450);
+  {
+    auto store = outbox::open_store(uri());
+    auto sink = outbox::open_sink("file:" + out);
+    outbox::Relay(*store, *sink, options()).run();
+  }
+  const auto lines = read_lines(out);
+  ASSERT_EQ(lines.size(), 450u);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["position"], static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(lines[i]["data"]["ordernr"], static_cast<std::int64_t>(i + 1));
+  }
+  EXPECT_EQ(outbox::open_store(uri())->status("orders").consumers.at(0).lag_messages, 0);
+}
+
+TEST_F(SqliteRelay, PermanentRejectionIsDeadLetteredInTheDatabase) {
+  put_committed(1, 3);
+  put_committed(4, 4, "order_completed");
+  put_committed(5, 6);
+  auto store = outbox::open_store(uri());
+  RejectingSink sink;
+  auto o = options();
+  o.max_attempts = 2;
+  o.backoff.initial = 1ms;
+  outbox::Relay relay(*store, sink, o);
+  relay.run();
+  EXPECT_EQ(relay.stats().acknowledged, 5);
+  EXPECT_EQ(relay.stats().dead_lettered, 1);
+  const auto dead = store->dead_letters("orders", 10);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].message.position, 4);
+  EXPECT_EQ(dead[0].error, "refused by broker");
+  EXPECT_EQ(store->status("orders").consumers.at(0).lag_messages, 0) << "the stream must move past it";
+}
+
+TEST_F(SqliteRelay, RetentionRunsFromTheRelay) {
+  put_committed(1, 100);
+  auto store = outbox::open_store(uri());
+  auto sink = outbox::open_sink("null:");
+  auto o = options();
+  outbox::RetentionPolicy p;
+  p.max_count = 10;
+  o.retention = p;
+  o.retention_interval = 0s;
+  outbox::Relay relay(*store, *sink, o);
+  relay.run();
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM outbox_orders"), 10);
+}
+
+TEST_F(SqliteRelay, CliExitCodesAndErrors) {
+  const std::string schema = dir + "/schema.json";
+  std::ofstream(schema) << R"({"order_created": {"type": "object", "required": ["ordernr"]}})";
+  const std::string base = "--store sqlite:" + path + " --outbox orders ";
+  auto ok = cli("put " + base + "--schema " + schema + " --type order_created --data '{\"ordernr\": 1}' --key k1 --header traceparent=t1");
+  EXPECT_EQ(ok.code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("\"position\":1"), std::string::npos) << ok.output;
+
+  auto invalid = cli("put " + base + "--schema " + schema + " --type order_created --data '{\"nr\": 1}'");
+  EXPECT_EQ(invalid.code, 2) << invalid.output;
+  EXPECT_NE(invalid.output.find("required"), std::string::npos) << invalid.output;
+  EXPECT_EQ(cli("put " + base + "--schema " + schema + " --type order_created --data 'not json'").code, 2);
+  EXPECT_EQ(cli("put " + base + "--schema " + schema + " --type nope --data '{}'").code, 2);
+  EXPECT_EQ(cli("tail --store sqlite:" + path + " --outbox Bad-Name").code, 2);
+  EXPECT_EQ(cli("tail " + base + "--from minus-one").code, 2);
+  EXPECT_EQ(cli("frobnicate").code, 2);
+  EXPECT_EQ(cli("status --store sqlite:/nonexistent-dir/x.db").code, 1);
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM outbox_orders"), 1) << "rejected puts must write nothing";
+
+  auto secret = cli("status --store postgresql://app:hunter2@localhost/db");
+  EXPECT_NE(secret.code, 0);
+  EXPECT_EQ(secret.output.find("hunter2"), std::string::npos) << secret.output;
+
+  auto tail = cli("tail " + base);
+  EXPECT_EQ(tail.code, 0);
+  const auto line = nlohmann::json::parse(tail.output.substr(0, tail.output.find('\n')));
+  EXPECT_EQ(line["key"], "k1");
+  EXPECT_EQ(line["headers"]["traceparent"], "t1");
+
+  for (const char* sub : {"init", "put", "tail", "relay", "status", "seek"}) {
+    auto help = cli(std::string(sub) + " --help");
+    EXPECT_EQ(help.code, 0) << sub;
+    EXPECT_NE(help.output.find("--store"), std::string::npos) << sub;
+  }
+}
+
+TEST_F(SqliteRelay, CliRelayStopsCleanlyOnSigtermAndStatusShowsNoLag) {
+  put_committed(1, 50);
+  const std::string out = dir + "/out.jsonl";
+  const pid_t child = fork();
+  if (child == 0) {
+    execl(OUTBOX_CLI, OUTBOX_CLI, "relay", "--store", uri().c_str(), "--outbox", "orders", "--sink",
+          ("file:" + out).c_str(), nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 200 && read_lines(out).size() < 50; ++i) std::this_thread::sleep_for(50ms);
+  put_committed(51, 60);  // a live commit while the relay runs
+  for (int i = 0; i < 200 && read_lines(out).size() < 60; ++i) std::this_thread::sleep_for(50ms);
+  kill(child, SIGTERM);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(read_lines(out).size(), 60u);
+  auto st = cli("status --store " + uri() + " --outbox orders --json");
+  ASSERT_EQ(st.code, 0) << st.output;
+  const auto j = nlohmann::json::parse(st.output);
+  EXPECT_EQ(j[0]["consumers"][0]["lag_messages"], 0);
+  EXPECT_EQ(j[0]["consumers"][0]["position"], 60);
+  EXPECT_EQ(j[0]["consumers"][0]["lease_active"], false) << "a clean stop releases the lease";
+}
