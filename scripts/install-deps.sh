@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages needed to build and test service-outbox (as root, or with sudo).
+# Does nothing when everything is present already.
+set -euo pipefail
+packages=(
+  g++ cmake ninja-build pkg-config
+  libsqlite3-dev sqlite3
+  nlohmann-json3-dev libvalijson-dev libre2-dev
+  libspdlog-dev libfmt-dev libcli11-dev
+  libgtest-dev libbenchmark-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q || { echo "install-deps: apt-get update failed; check the network or your apt sources" >&2; exit 1; }
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" || {
+  echo "install-deps: apt-get install failed for: ${missing[*]}; install them by hand and rerun" >&2
+  exit 1
+}
