@@ -40,22 +40,22 @@ void CommitWatcher::drain() {
   }
 }
 
-void CommitWatcher::wait(std::chrono::milliseconds timeout) {
+bool CommitWatcher::wait(std::chrono::milliseconds timeout) {
   pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {event_fd_, POLLIN, 0}};
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return;
+    if (left.count() <= 0) return false;
     const int n = ::poll(fds, 2, static_cast<int>(left.count()));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0 || (fds[1].revents & POLLIN)) return;
+    if (n <= 0 || (fds[1].revents & POLLIN)) return false;
     // Only writes to this database's WAL count; the folder may hold other busy files.
     alignas(inotify_event) char buf[4096];
     ssize_t len;
     while ((len = ::read(inotify_fd_, buf, sizeof buf)) > 0) {
       for (char* p = buf; p < buf + len;) {
         auto* ev = reinterpret_cast<inotify_event*>(p);
-        if (ev->len > 0 && wal_name_ == ev->name) return;
+        if (ev->len > 0 && wal_name_ == ev->name) return true;
         p += sizeof(inotify_event) + ev->len;
       }
     }

@@ -18,8 +18,11 @@ class CommitWatcher {
   // Forgets the wake-ups received so far; call before checking the database, so that a commit
   // landing after the check still wakes the next wait().
   void drain();
-  // Waits until a commit may have happened, interrupt() is called, or `timeout` passes.
-  void wait(std::chrono::milliseconds timeout);
+  // Waits until a commit may have happened, interrupt() is called, or `timeout` passes. Returns
+  // true when woken by a write to the WAL. That write may precede the commit becoming visible by
+  // an fsync: the WAL frames are written first, then synced, then published in the shared-memory
+  // index, which mmap-based updates keep invisible to inotify. Callers re-check briefly.
+  bool wait(std::chrono::milliseconds timeout);
   // Safe from any thread.
   void interrupt();
 

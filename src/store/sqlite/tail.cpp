@@ -1,10 +1,20 @@
 #include "tail.hpp"
 
 #include <algorithm>
+#include <array>
+#include <thread>
 
 #include "tables.hpp"
 
 namespace outbox::sqlite::detail {
+
+namespace {
+using std::chrono::microseconds;
+constexpr std::array<microseconds, 10> kSettle = {microseconds(50),   microseconds(100),  microseconds(200),
+                                                  microseconds(500),  microseconds(1000), microseconds(2000),
+                                                  microseconds(5000), microseconds(10000), microseconds(20000),
+                                                  microseconds(50000)};
+}  // namespace
 
 SqliteTail::SqliteTail(const std::string& path, int busy_timeout_ms, const std::string& outbox,
                        std::int64_t after, const TailOptions& options)
@@ -41,7 +51,17 @@ std::vector<Message> SqliteTail::next(std::chrono::milliseconds wait) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
-    watcher_.wait(std::min(left, options_.recheck_interval));
+    if (!watcher_.wait(std::min(left, options_.recheck_interval))) continue;
+    // Woken by a WAL write: the commit becomes visible once the writer's fsync and index update
+    // finish. Re-check at growing intervals (about 90 ms in all) rather than wait for an event
+    // that will not come.
+    for (const auto pause : kSettle) {
+      if (closed_.load()) break;
+      std::this_thread::sleep_for(pause);
+      watcher_.drain();
+      batch = read();
+      if (!batch.empty()) return batch;
+    }
   }
   return {};
 }
