@@ -7,6 +7,7 @@ packages=(
   libsqlite3-dev sqlite3
   nlohmann-json3-dev libvalijson-dev libre2-dev
   libspdlog-dev libfmt-dev libcli11-dev
+  librdkafka-dev
   libgtest-dev libbenchmark-dev
 )
 missing=()

@@ -7,7 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -52,6 +52,8 @@ class Sink {
 
   // What this sink writes to, for logs (never with secrets).
   virtual std::string describe() const = 0;
+  // "ok", or what is wrong with the broker connection right now (shown by `outbox status`).
+  virtual std::string health() const { return "ok"; }
 
  protected:
   virtual void do_publish(std::span<const Message> batch) = 0;
@@ -67,7 +69,10 @@ class Sink {
   std::size_t in_flight_ = 0;
 };
 
-// `stdout:`, `file:PATH`, `null:` (more schemes as their backends are built in). Throws UsageError.
-std::unique_ptr<Sink> open_sink(const std::string& uri);
+// `stdout:`, `file:PATH`, `null:`, and `kafka://HOST:PORT/TOPIC` when built with Kafka.
+// `properties` go to the broker's client (librdkafka's, for Kafka); sinks without a client refuse
+// them. Throws UsageError for an unknown scheme or property.
+using SinkProperties = std::map<std::string, std::string>;
+std::unique_ptr<Sink> open_sink(const std::string& uri, const SinkProperties& properties = {});
 
 }  // namespace outbox

@@ -38,6 +38,7 @@ struct Options {
   std::int64_t max_count = 0, hard_max_count = 0;
   double max_age = 0;
   bool drain = false;
+  std::vector<std::string> sink_properties;
   int lease_ttl = 30;
   bool no_wait = false;
   // status
@@ -139,7 +140,13 @@ int cmd_tail() {
 
 int cmd_relay() {
   auto store = open_store(opts.common.store);
-  auto sink = open_sink(opts.sink);
+  SinkProperties properties;
+  for (const auto& p : opts.sink_properties) {
+    const auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) throw UsageError("-X takes key=value, not '" + p + "'");
+    properties[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  auto sink = open_sink(opts.sink, properties);
   RelayOptions ro;
   ro.outbox = opts.common.outbox;
   ro.consumer = opts.consumer;
@@ -261,7 +268,11 @@ void register_commands(CLI::App& app) {
 
   auto* relay = app.add_subcommand("relay", "Publish committed messages to a sink until stopped (SIGTERM/SIGINT)");
   add_store_options(relay);
-  relay->add_option("--sink", opts.sink, "Sink URI: stdout:, file:PATH or null:")->required();
+  relay->add_option("--sink", opts.sink,
+                    "Sink URI: stdout:, file:PATH, null:, kafka://HOST:PORT[,HOST:PORT]/TOPIC (TOPIC may use {outbox} "
+                    "and {type}; add ?cloudevents=true for CloudEvents binary mode)")
+      ->required();
+  relay->add_option("-X", opts.sink_properties, "A broker client property key=value (repeatable), e.g. -X linger.ms=5");
   relay->add_option("--consumer", opts.consumer, "Consumer name; its checkpoint is kept in the store")->capture_default_str();
   relay->add_option("--batch-size", opts.batch_size, "Messages read per batch")->capture_default_str()->check(CLI::Range(1, 100000));
   relay->add_option("--max-attempts", opts.max_attempts, "Permanent failures before a message is dead-lettered")

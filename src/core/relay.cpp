@@ -139,7 +139,10 @@ struct Relay::Impl {
   }
 
   void save(const std::string& checkpoint) {
-    store.save_checkpoint(options.outbox, options.consumer, options.owner, checkpoint, options.lease_ttl, health);
+    // The relay's own trouble (retrying a message) first, else what the sink says of its broker.
+    const std::string shown = health != "ok" ? health : "sink: " + sink.health();
+    store.save_checkpoint(options.outbox, options.consumer, options.owner, checkpoint, options.lease_ttl,
+                          shown == "sink: ok" ? "ok" : shown);
     saved_checkpoint = checkpoint;
   }
 

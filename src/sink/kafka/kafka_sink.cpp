@@ -1,0 +1,226 @@
+#include "kafka_sink.hpp"
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include "outbox/errors.hpp"
+#include "topic_template.hpp"
+
+namespace outbox::kafka::detail {
+
+namespace {
+
+// Errors that will not go away by retrying the same message.
+bool permanent(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void delivery_report(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  static_cast<KafkaSink*>(opaque)->delivered(reinterpret_cast<std::intptr_t>(m->_private), m->err,
+                                             m->err ? rd_kafka_err2str(m->err) : "");
+}
+
+void error_report(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  static_cast<KafkaSink*>(opaque)->client_error(err, reason);
+}
+
+void set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
+  char err[512];
+  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    throw UsageError("Kafka property " + key + ": " + err + " (see librdkafka's CONFIGURATION.md)");
+  }
+}
+
+// Refuses settings that would let retries lose or reorder messages.
+void check_property(const std::string& key, const std::string& value) {
+  if (key == "enable.idempotence" && value != "true") {
+    throw UsageError("enable.idempotence must stay true: without it, retries can duplicate and reorder messages");
+  }
+  if ((key == "acks" || key == "request.required.acks") && value != "all" && value != "-1") {
+    throw UsageError(key + "=" + value + " is refused: the relay checkpoints only what every in-sync replica has (acks=all)");
+  }
+  if (key == "max.in.flight.requests.per.connection" || key == "max.in.flight") {
+    if (std::atoi(value.c_str()) < 1 || std::atoi(value.c_str()) > 5) {
+      throw UsageError(key + " must be between 1 and 5 with idempotence, or retries can reorder messages");
+    }
+  }
+  if (key == "bootstrap.servers" || key == "metadata.broker.list") {
+    throw UsageError(key + " comes from the sink URI (kafka://HOST:PORT/TOPIC); do not pass it with -X");
+  }
+}
+
+}  // namespace
+
+KafkaSink::KafkaSink(SinkOptions options) : options_(std::move(options)) {
+  check_template(options_.topic);
+  if (options_.brokers.empty()) throw UsageError("the Kafka sink needs brokers: kafka://HOST:PORT/TOPIC");
+  for (const auto& [k, v] : options_.properties) check_property(k, v);
+  rk_ = create_producer();
+  poller_ = std::thread([this] { serve(); });
+}
+
+KafkaSink::~KafkaSink() {
+  stopping_ = true;
+  poller_.join();
+  // Whatever is still queued fails back to nobody: the relay only checkpoints acknowledged
+  // messages, so anything lost here is published again by the next relay.
+  rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_destroy(rk_);
+}
+
+rd_kafka_t* KafkaSink::create_producer() {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  set(conf, "bootstrap.servers", options_.brokers);
+  set(conf, "enable.idempotence", "true");
+  set(conf, "acks", "all");
+  set(conf, "max.in.flight.requests.per.connection", "5");
+  set(conf, "enable.gapless.guarantee", "true");
+  set(conf, "linger.ms", "1");
+  for (const auto& [k, v] : options_.properties) set(conf, k, v);
+  rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
+  rd_kafka_conf_set_error_cb(conf, error_report);
+  rd_kafka_conf_set_opaque(conf, this);
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    throw SinkError(std::string("cannot create a Kafka producer: ") + err, false);
+  }
+  return rk;
+}
+
+std::string KafkaSink::describe() const { return "kafka://" + options_.brokers + "/" + options_.topic; }
+
+std::string KafkaSink::health() const {
+  std::lock_guard lock(health_mutex_);
+  return health_;
+}
+
+void KafkaSink::delivered(std::int64_t position, int error, const char* reason) {
+  const auto err = static_cast<rd_kafka_resp_err_t>(error);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    {
+      std::lock_guard lock(health_mutex_);
+      health_ = "ok";
+    }
+    report(position, Outcome::ok);
+    return;
+  }
+  report(position, permanent(err) ? Outcome::permanent : Outcome::retryable, std::string("kafka: ") + reason);
+}
+
+void KafkaSink::client_error(int error, const char* reason) {
+  const auto err = static_cast<rd_kafka_resp_err_t>(error);
+  if (err == RD_KAFKA_RESP_ERR__FATAL) fatal_ = true;
+  std::lock_guard lock(health_mutex_);
+  health_ = std::string("kafka: ") + rd_kafka_err2name(err) + ": " + reason;
+  spdlog::warn("{}", health_);
+}
+
+void KafkaSink::produce(rd_kafka_t* rk, const Message& m) {
+  const std::string topic = render_topic(options_.topic, m);
+  if (topic.empty()) {
+    report(m.position, Outcome::permanent,
+           "topic template '" + options_.topic + "' gives an illegal topic name for type '" + m.type + "'");
+    return;
+  }
+  const std::string value = m.data.dump();
+  const std::string created = format_timestamp(m.created);
+  rd_kafka_headers_t* headers = rd_kafka_headers_new(8 + m.headers.size());
+  auto add = [&](const char* name, const std::string& v) { rd_kafka_header_add(headers, name, -1, v.data(), v.size()); };
+  if (options_.cloudevents) {
+    // CloudEvents Kafka protocol binding, binary content mode.
+    add("ce_specversion", "1.0");
+    add("ce_id", m.id);
+    add("ce_source", options_.cloudevents_source.empty() ? "/outbox/" + m.outbox : options_.cloudevents_source);
+    add("ce_type", m.type);
+    add("ce_time", created);
+    add("content-type", "application/json");
+  } else {
+    add("id", m.id);
+    add("type", m.type);
+    add("outbox", m.outbox);
+    add("created", created);
+    add("position", std::to_string(m.position));
+  }
+  for (const auto& [k, v] : m.headers) add(k.c_str(), v);
+
+  // The librdkafka macros cast their arguments without parentheses: pass plain variables.
+  const void* key = m.key ? m.key->data() : nullptr;
+  const std::size_t key_size = m.key ? m.key->size() : 0;
+  void* value_ptr = const_cast<char*>(value.data());
+  const std::size_t value_size = value.size();
+  const std::int64_t timestamp_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(m.created.time_since_epoch()).count();
+  void* opaque = reinterpret_cast<void*>(static_cast<std::intptr_t>(m.position));
+  for (;;) {
+    const rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(topic.c_str()),
+        RD_KAFKA_V_KEY(key, key_size), RD_KAFKA_V_VALUE(value_ptr, value_size),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_TIMESTAMP(timestamp_ms),
+        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;  // headers now belong to librdkafka
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(rk, 10);  // let delivery reports drain the queue
+      continue;
+    }
+    rd_kafka_headers_destroy(headers);
+    report(m.position, permanent(err) ? Outcome::permanent : Outcome::retryable,
+           std::string("kafka: ") + rd_kafka_err2str(err));
+    return;
+  }
+}
+
+void KafkaSink::do_publish(std::span<const Message> batch) {
+  std::lock_guard lock(producer_mutex_);
+  for (const auto& m : batch) produce(rk_, m);
+}
+
+void KafkaSink::do_flush(std::chrono::milliseconds timeout) {
+  std::lock_guard lock(producer_mutex_);
+  rd_kafka_flush(rk_, static_cast<int>(timeout.count()));
+}
+
+void KafkaSink::serve() {
+  while (!stopping_) {
+    rd_kafka_t* rk;
+    {
+      std::lock_guard lock(producer_mutex_);
+      rk = rk_;
+    }
+    rd_kafka_poll(rk, 100);
+    if (fatal_) replace_producer();
+  }
+}
+
+void KafkaSink::replace_producer() {
+  std::lock_guard lock(producer_mutex_);
+  char reason[512] = "";
+  rd_kafka_fatal_error(rk_, reason, sizeof reason);
+  spdlog::error("kafka producer failed fatally ({}); failing its in-flight messages for retry and starting a new "
+                "producer",
+                reason);
+  // Purged messages get delivery reports with a purge error: retryable, so the relay republishes
+  // them in order on the new producer.
+  rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  for (int i = 0; i < 50 && rd_kafka_outq_len(rk_) > 0; ++i) rd_kafka_poll(rk_, 100);
+  rd_kafka_destroy(rk_);
+  rk_ = create_producer();
+  fatal_ = false;
+}
+
+}  // namespace outbox::kafka::detail

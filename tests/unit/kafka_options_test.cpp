@@ -1,0 +1,45 @@
+// Kafka sink URI parsing, topic templates and refused properties: no broker needed.
+#include <gtest/gtest.h>
+
+#include "../../src/sink/kafka/topic_template.hpp"
+#include "outbox/errors.hpp"
+#include "outbox/kafka.hpp"
+
+using namespace outbox;
+
+TEST(KafkaUri, BrokersTopicAndCloudEvents) {
+  auto o = kafka::parse_uri("kafka://127.0.0.1:9092,127.0.0.1:9093/{outbox}.{type}?cloudevents=true&source=/svc/orders");
+  EXPECT_EQ(o.brokers, "127.0.0.1:9092,127.0.0.1:9093");
+  EXPECT_EQ(o.topic, "{outbox}.{type}");
+  EXPECT_TRUE(o.cloudevents);
+  EXPECT_EQ(o.cloudevents_source, "/svc/orders");
+  EXPECT_FALSE(kafka::parse_uri("kafka://h:1/t").cloudevents);
+  EXPECT_THROW(kafka::parse_uri("kafka://h:1"), UsageError);
+  EXPECT_THROW(kafka::parse_uri("kafka:///t"), UsageError);
+  EXPECT_THROW(kafka::parse_uri("kafka://h:1/t?linger.ms=5"), UsageError) << "client properties go through -X";
+}
+
+TEST(KafkaTopic, TemplatesRenderAndIllegalNamesAreCaught) {
+  Message m;
+  m.outbox = "orders";
+  m.type = "order_created";
+  EXPECT_EQ(kafka::detail::render_topic("{outbox}.{type}", m), "orders.order_created");
+  EXPECT_EQ(kafka::detail::render_topic("events", m), "events");
+  m.type = "order created!";
+  EXPECT_EQ(kafka::detail::render_topic("{outbox}.{type}", m), "") << "spaces are not legal in topic names";
+  EXPECT_THROW(kafka::detail::check_template("{outbox}.{key}"), UsageError);
+  EXPECT_THROW(kafka::detail::check_template("{outbox"), UsageError);
+}
+
+TEST(KafkaSink, RefusesPropertiesThatWeakenDelivery) {
+  for (const auto& [k, v] : std::map<std::string, std::string>{{"enable.idempotence", "false"},
+                                                               {"acks", "1"},
+                                                               {"max.in.flight.requests.per.connection", "10"},
+                                                               {"bootstrap.servers", "elsewhere:9092"}}) {
+    EXPECT_THROW(open_sink("kafka://127.0.0.1:1/t", {{k, v}}), UsageError) << k << "=" << v;
+  }
+  EXPECT_THROW(open_sink("kafka://127.0.0.1:1/t", {{"no.such.property", "1"}}), UsageError);
+  EXPECT_THROW(open_sink("file:/tmp/x", {{"linger.ms", "1"}}), UsageError);
+  // A valid configuration creates a producer without contacting the broker.
+  EXPECT_NE(open_sink("kafka://127.0.0.1:1/t", {{"linger.ms", "5"}, {"compression.type", "lz4"}}), nullptr);
+}
