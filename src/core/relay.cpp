@@ -199,6 +199,13 @@ struct Relay::Impl {
     try {
       while (!should_stop()) {
         bool read_any = false;
+        // A relay that stalled (slow disk, slow broker call) may have let its lease run low: renew
+        // before publishing more, so that a standby that took over is noticed (LeaseLost) before
+        // two relays publish at once.
+        if (std::chrono::steady_clock::now() - last_renewal >= 2 * lease_renewal) {
+          renew_lease();
+          last_renewal = std::chrono::steady_clock::now();
+        }
         if (recovering == 0 && window.size() < options.max_in_flight) {
           // With stop_when_idle, "idle" means one short wait found nothing new.
           const auto idle_wait = options.stop_when_idle ? std::min(options.idle_wait, std::chrono::milliseconds(200))
@@ -228,8 +235,7 @@ struct Relay::Impl {
 
         const auto now_steady = std::chrono::steady_clock::now();
         if (now_steady - last_renewal >= lease_renewal) {
-          if (!saved_checkpoint.empty()) save(saved_checkpoint);
-          else store.acquire(options.outbox, options.consumer, options.owner, options.lease_ttl);
+          renew_lease();
           last_renewal = now_steady;
         }
         if (options.retention && now_steady - last_retention >= options.retention_interval) {
@@ -259,6 +265,11 @@ struct Relay::Impl {
     }
     std::lock_guard lock(control_mutex);
     tail = nullptr;
+  }
+
+  void renew_lease() {
+    if (!saved_checkpoint.empty()) save(saved_checkpoint);
+    else store.acquire(options.outbox, options.consumer, options.owner, options.lease_ttl);
   }
 
   // Takes the consumer's lease. While another relay holds it, waits as a standby (if configured)

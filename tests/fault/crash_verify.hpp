@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <istream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -41,6 +40,7 @@ struct Verdict {
   std::int64_t mismatched = 0;          // delivered with a key, data or position unlike the commit
   std::int64_t key_order_violations = 0;       // a key's first deliveries out of commit order
   std::int64_t position_order_violations = 0;  // first deliveries out of position order
+  std::int64_t life_order_violations = 0;      // within one relay's life, a position not above the last
   std::int64_t torn_lines = 0;          // a partial line (writer killed mid-write) glued to a whole one
   std::int64_t unparseable = 0;         // lines with no whole message in them
   std::int64_t ground_truth_errors = 0; // the business tables themselves are inconsistent
@@ -48,7 +48,7 @@ struct Verdict {
 
   bool ok() const {
     return lost == 0 && from_rolled_back == 0 && unknown == 0 && mismatched == 0 && key_order_violations == 0 &&
-           position_order_violations == 0 && unparseable == 0 && ground_truth_errors == 0;
+           position_order_violations == 0 && life_order_violations == 0 && unparseable == 0 && ground_truth_errors == 0;
   }
   std::string problems() const {
     std::string s;
@@ -65,12 +65,14 @@ inline void note(Verdict& v, const std::string& problem) {
 
 // Parses a line; a line whose start was written by a relay killed mid-write carries a whole
 // message after the torn prefix (the next relay appended to the unterminated line), so look for a
-// message start further on. Returns false if no whole message is found.
-inline bool parse_line(const std::string& line, nlohmann::json& out, bool& torn) {
+// message start further on. Returns false if no whole message is found; sets `at` to where the
+// message starts in the line.
+inline bool parse_line(const std::string& line, nlohmann::json& out, bool& torn, std::size_t& at) {
   torn = false;
+  at = 0;
   out = nlohmann::json::parse(line, nullptr, false);
   if (!out.is_discarded() && out.is_object()) return true;
-  for (std::size_t at = line.find('{', 1); at != std::string::npos; at = line.find('{', at + 1)) {
+  for (at = line.find('{', 1); at != std::string::npos; at = line.find('{', at + 1)) {
     out = nlohmann::json::parse(line.substr(at), nullptr, false);
     if (!out.is_discarded() && out.is_object() && out.contains("id") && out.contains("data")) {
       torn = true;
@@ -95,9 +97,12 @@ bool get(const nlohmann::json& j, const char* name, T& out) {
 }  // namespace detail
 
 // `committed`: the ground truth. `transactions`: how many transactions each writer ran (a
-// writer's transaction numbers 1..n with no committed row rolled back). `output`: the sink's lines.
+// writer's transaction numbers 1..n with no committed row rolled back). `output`: what the sink
+// wrote, JSON lines in delivery order. `lives`: the output's size each time a relay was stopped;
+// within one relay's life positions must strictly increase (replays happen only across a restart,
+// given a sink that never fails, as here).
 inline Verdict verify(const std::vector<Committed>& committed, const std::map<std::int64_t, std::int64_t>& transactions,
-                      std::istream& output) {
+                      const std::string& output, std::vector<std::size_t> lives = {}) {
   Verdict v;
   v.committed = static_cast<std::int64_t>(committed.size());
 
@@ -143,18 +148,39 @@ inline Verdict verify(const std::vector<Committed>& committed, const std::map<st
   std::unordered_map<std::string, std::int64_t> times_delivered;
   std::map<std::string, std::int64_t> highest_key_seq;  // per key, among first deliveries
   std::int64_t highest_position = 0;                   // among first deliveries
-  std::string line;
-  while (std::getline(output, line)) {
+  std::sort(lives.begin(), lives.end());
+  std::size_t life = SIZE_MAX;       // index of the relay life the current message belongs to
+  std::int64_t life_position = 0;    // last position delivered in that life
+  for (std::size_t start = 0; start < output.size();) {
+    std::size_t end = output.find('\n', start);
+    if (end == std::string::npos) end = output.size();
+    const std::string line = output.substr(start, end - start);
+    const std::size_t line_start = start;
+    start = end + 1;
     ++v.lines;
     nlohmann::json j;
     bool torn = false;
-    if (!detail::parse_line(line, j, torn)) {
+    std::size_t at = 0;
+    if (!detail::parse_line(line, j, torn, at)) {
       ++v.unparseable;
       detail::note(v, "line " + std::to_string(v.lines) + " holds no whole message: " + line.substr(0, 200));
       continue;
     }
     if (torn) ++v.torn_lines;
     ++v.delivered;
+    {
+      const std::size_t offset = line_start + at;
+      const auto this_life = static_cast<std::size_t>(std::upper_bound(lives.begin(), lives.end(), offset) - lives.begin());
+      std::int64_t position = 0;
+      detail::get(j, "position", position);
+      if (this_life == life && position <= life_position) {
+        ++v.life_order_violations;
+        detail::note(v, "line " + std::to_string(v.lines) + ": position " + std::to_string(position) +
+                            " delivered after position " + std::to_string(life_position) + " by the same relay");
+      }
+      life = this_life;
+      life_position = position;
+    }
 
     std::string id;
     detail::get(j, "id", id);

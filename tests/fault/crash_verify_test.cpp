@@ -1,6 +1,6 @@
 // The crash test's checker must be able to fail: each fault it looks for, planted in a small
 // synthetic delivery, is reported (and a clean delivery with replays passes).
-#include <sstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,21 +33,42 @@ std::string line(const Committed& c) {
       .dump();
 }
 
-outbox::crash::Verdict run(const std::vector<std::string>& lines) {
+// `restarts`: indexes of the lines a restarted relay wrote first.
+outbox::crash::Verdict run(const std::vector<std::string>& lines, const std::set<std::size_t>& restarts = {}) {
   std::string text;
-  for (const auto& l : lines) text += l + "\n";
-  std::istringstream in(text);
-  return verify(kCommitted, kTransactions, in);
+  std::vector<std::size_t> lives;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (restarts.count(i)) lives.push_back(text.size());
+    text += lines[i] + "\n";
+  }
+  return verify(kCommitted, kTransactions, text, lives);
 }
 
 const std::string a = line(kCommitted[0]), b = line(kCommitted[1]), c = line(kCommitted[2]);
 
 TEST(CrashVerify, CleanDeliveryWithReplaysPasses) {
-  const auto v = run({a, b, a, b, c, c});
+  const auto v = run({a, b, a, b, c, c}, {2, 5});
   EXPECT_TRUE(v.ok()) << v.problems();
   EXPECT_EQ(v.distinct, 3);
   EXPECT_EQ(v.duplicates, 3);
   EXPECT_EQ(v.lines, 6);
+}
+
+TEST(CrashVerify, ReplayWithinOneRelayLifeIsCaught) {
+  const std::string text = a + "\n" + b + "\n" + a + "\n" + b + "\n" + c + "\n";
+  // The relay was restarted after the first two lines: a replay, allowed.
+  auto v = verify(kCommitted, kTransactions, text, {a.size() + 1 + b.size() + 1});
+  EXPECT_TRUE(v.ok()) << v.problems();
+  EXPECT_EQ(v.duplicates, 2);
+  // No restart there: the same relay went back.
+  v = verify(kCommitted, kTransactions, text, {});
+  EXPECT_FALSE(v.ok());
+  EXPECT_EQ(v.life_order_violations, 1);
+  // A torn line belongs to the life that wrote its whole message.
+  const std::string torn = a + "\n" + b.substr(0, 10);
+  v = verify(kCommitted, kTransactions, torn + b + "\n" + c + "\n", {torn.size()});
+  EXPECT_TRUE(v.ok()) << v.problems();
+  EXPECT_EQ(v.torn_lines, 1);
 }
 
 TEST(CrashVerify, DroppedLineIsLost) {
@@ -90,8 +111,7 @@ TEST(CrashVerify, TornLineIsRecoveredAndPartialLineIsNot) {
 TEST(CrashVerify, InconsistentGroundTruthIsCaught) {
   std::vector<Committed> gap = kCommitted;
   gap[2].key_seq = 3;  // k0 #2 missing
-  std::istringstream in(a + "\n" + b + "\n" + line(gap[2]) + "\n");
-  const auto v = verify(gap, kTransactions, in);
+  const auto v = verify(gap, kTransactions, a + "\n" + b + "\n" + line(gap[2]) + "\n");
   EXPECT_FALSE(v.ok());
   EXPECT_EQ(v.ground_truth_errors, 1);
 }

@@ -18,6 +18,8 @@ class FileSink final : public Sink {
   void do_publish(std::span<const Message> batch) override;
 
  private:
+  void drop_torn_tail();
+
   std::string path_;
   int fd_ = -1;
 };
