@@ -35,7 +35,9 @@ struct Entry {
   Message message;
   State state = State::in_flight;
   int failures = 0;            // all failed attempts (drives the backoff)
-  int permanent_failures = 0;  // counted against max_attempts
+  int permanent_failures = 0;  // rejections while published alone: counted against max_attempts
+  bool alone = false;          // the last attempt was the only message in flight
+  Outcome last = Outcome::ok;
   std::string error;
 };
 
@@ -104,7 +106,11 @@ struct Relay::Impl {
     if (e->failures == 0) ++recovering;
     ++e->failures;
     e->error = d.error;
-    if (d.outcome == Outcome::permanent && ++e->permanent_failures >= options.max_attempts) {
+    e->last = d.outcome;
+    // A broker may reject a whole batch for one bad message (Kafka's max.message.bytes applies to
+    // record batches), so a permanent rejection counts only when the message was sent alone.
+    if (d.outcome == Outcome::permanent && e->alone) ++e->permanent_failures;
+    if (d.outcome == Outcome::permanent && e->permanent_failures >= options.max_attempts) {
       store.dead_letter(options.consumer, e->message, d.error, e->failures);
       spdlog::error("outbox '{}': message {} (position {}) dead-lettered after {} attempts: {}", options.outbox,
                     e->message.id, e->message.position, e->failures, d.error);
@@ -146,11 +152,24 @@ struct Relay::Impl {
     saved_checkpoint = checkpoint;
   }
 
-  // Sleeps for the backoff, then hands every failed message to the sink again, in order.
+  // Sleeps for the backoff, then hands failed messages to the sink again, in order: all of them
+  // when every failure was retryable (a broker outage), or the first one alone when a message was
+  // rejected permanently, so that one bad message cannot condemn the others it was batched with.
   void retry_failed() {
+    bool isolate = false;
     int attempt = 0;
     for (const auto& e : window) {
-      if (e.state == State::failed) attempt = std::max(attempt, e.failures);
+      if (e.state != State::failed) continue;
+      isolate = isolate || e.last == Outcome::permanent;
+      attempt = std::max(attempt, e.failures);
+    }
+    std::vector<Entry*> again;
+    for (auto& e : window) {
+      if (e.state == State::failed) again.push_back(&e);
+    }
+    if (isolate) {
+      again.resize(1);
+      attempt = again.front()->failures;
     }
     const auto delay = options.backoff.delay(attempt, std::uniform_real_distribution<double>(0, 1)(rng));
     {
@@ -158,19 +177,19 @@ struct Relay::Impl {
       control_cv.wait_for(lock, delay, [&] { return stopping; });
       if (stopping) return;
     }
-    std::vector<Message> again;
-    for (auto& e : window) {
-      if (e.state != State::failed) continue;
-      e.state = State::in_flight;
-      again.push_back(e.message);
+    std::vector<Message> batch;
+    for (Entry* e : again) {
+      e->state = State::in_flight;
+      e->alone = again.size() == 1;
+      batch.push_back(e->message);
     }
-    failed = 0;
-    in_flight += again.size();
+    failed -= again.size();
+    in_flight += batch.size();
     update_stats([&](RelayStats& s) {
-      s.retries += static_cast<std::int64_t>(again.size());
-      s.published += static_cast<std::int64_t>(again.size());
+      s.retries += static_cast<std::int64_t>(batch.size());
+      s.published += static_cast<std::int64_t>(batch.size());
     });
-    sink.publish(again);
+    sink.publish(batch);
   }
 
   void run() {
@@ -219,6 +238,7 @@ struct Relay::Impl {
               e.message = std::move(m);
               window.push_back(std::move(e));
             }
+            window.back().alone = n == 1 && in_flight == 0;
             in_flight += n;
             update_stats([&](RelayStats& s) { s.published += static_cast<std::int64_t>(n); });
             publish_tail(n);

@@ -134,8 +134,10 @@ class MemoryStore final : public Store {
 // outcomes wait until release() is called, in the order the test chooses (asynchronous acks).
 class ScriptedSink final : public Sink {
  public:
-  using Script = std::function<Outcome(std::int64_t position, int attempt)>;
-  explicit ScriptedSink(Script script = [](std::int64_t, int) { return Outcome::ok; }) : script_(std::move(script)) {}
+  // batch_size: how many messages the publish call that carried this one had.
+  using Script = std::function<Outcome(std::int64_t position, int attempt, std::size_t batch_size)>;
+  explicit ScriptedSink(Script script = [](std::int64_t, int, std::size_t) { return Outcome::ok; })
+      : script_(std::move(script)) {}
 
   std::string describe() const override { return "scripted"; }
 
@@ -170,7 +172,7 @@ class ScriptedSink final : public Sink {
         std::lock_guard lock(mutex_);
         const int attempt = ++attempts_[m.position];
         published_.push_back(m.position);
-        o = script_(m.position, attempt);
+        o = script_(m.position, attempt, batch.size());
         if (o == Outcome::ok) delivered_.push_back(m.position);
         if (held_) {
           pending_.emplace_back(m.position, o);

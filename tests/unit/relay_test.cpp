@@ -99,7 +99,7 @@ TEST(Relay, RetryableFailuresAreRetriedInOrderWithoutLimit) {
   MemoryStore store;
   for (int i = 1; i <= 6; ++i) store.append(i);
   // Message 3 fails 7 times (more than max_attempts): retryable failures never dead-letter.
-  ScriptedSink sink([](std::int64_t p, int attempt) { return p == 3 && attempt <= 7 ? Outcome::retryable : Outcome::ok; });
+  ScriptedSink sink([](std::int64_t p, int attempt, std::size_t) { return p == 3 && attempt <= 7 ? Outcome::retryable : Outcome::ok; });
   auto options = fast_options();
   options.batch_size = 1;
   options.max_attempts = 2;
@@ -117,7 +117,7 @@ TEST(Relay, FailedBatchIsRetriedBeforeAnythingNewIsRead) {
   for (int i = 1; i <= 40; ++i) store.append(i);
   // Each batch is 10 messages; the sink fails messages 11..20 on their first attempt, the way a
   // broker fails a partition's queue (everything after the failure fails too).
-  ScriptedSink sink([](std::int64_t p, int attempt) { return p > 10 && p <= 20 && attempt == 1 ? Outcome::retryable : Outcome::ok; });
+  ScriptedSink sink([](std::int64_t p, int attempt, std::size_t) { return p > 10 && p <= 20 && attempt == 1 ? Outcome::retryable : Outcome::ok; });
   auto options = fast_options();
   options.batch_size = 10;
   Relay relay(store, sink, options);
@@ -132,7 +132,7 @@ TEST(Relay, FailedBatchIsRetriedBeforeAnythingNewIsRead) {
 TEST(Relay, PermanentFailuresAreDeadLetteredAfterMaxAttemptsAndTheStreamMovesOn) {
   MemoryStore store;
   for (int i = 1; i <= 5; ++i) store.append(i);
-  ScriptedSink sink([](std::int64_t p, int) { return p == 3 ? Outcome::permanent : Outcome::ok; });
+  ScriptedSink sink([](std::int64_t p, int, std::size_t) { return p == 3 ? Outcome::permanent : Outcome::ok; });
   auto options = fast_options();
   options.batch_size = 1;
   options.max_attempts = 3;
@@ -148,6 +148,26 @@ TEST(Relay, PermanentFailuresAreDeadLetteredAfterMaxAttemptsAndTheStreamMovesOn)
   EXPECT_EQ(dead[0].error, "scripted failure");
   EXPECT_EQ(relay.stats().dead_lettered, 1);
   EXPECT_EQ(store.checkpoint(), 5);
+}
+
+TEST(Relay, ABatchRejectedForOneBadMessageDeadLettersOnlyThatMessage) {
+  MemoryStore store;
+  for (int i = 1; i <= 6; ++i) store.append(i);
+  // Like Kafka's max.message.bytes, which applies to a whole record batch: any batch holding
+  // message 3 is refused; the others go through when sent without it.
+  ScriptedSink sink([](std::int64_t p, int, std::size_t batch) {
+    return p == 3 || batch > 1 ? Outcome::permanent : Outcome::ok;
+  });
+  auto options = fast_options();
+  options.batch_size = 6;
+  options.max_attempts = 2;
+  Relay relay(store, sink, options);
+  relay.run();
+  EXPECT_EQ(sink.delivered(), (std::vector<std::int64_t>{1, 2, 4, 5, 6}));
+  const auto dead = store.dead_letters("orders", 10);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].message.position, 3);
+  EXPECT_EQ(store.checkpoint(), 6);
 }
 
 TEST(Relay, RefusesAConsumerHeldByAnotherRelayUnlessWaiting) {

@@ -1,0 +1,114 @@
+// Faults with a real broker: the broker restarting mid-stream, and the relay killed mid-stream.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "kafka_fixture.hpp"
+
+using namespace testing_kafka;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Positions delivered, and how many of them more than once.
+struct Tally {
+  std::size_t distinct = 0, duplicates = 0;
+  std::int64_t lowest_missing = 0;
+};
+
+Tally tally(const std::vector<Record>& records, std::int64_t expected) {
+  std::map<std::int64_t, int> seen;
+  for (const auto& r : records) ++seen[std::stoll(r.headers.at("position"))];
+  Tally t;
+  t.distinct = seen.size();
+  for (const auto& [p, n] : seen) t.duplicates += static_cast<std::size_t>(n - 1);
+  for (std::int64_t p = 1; p <= expected; ++p) {
+    if (!seen.count(p)) {
+      t.lowest_missing = p;
+      break;
+    }
+  }
+  return t;
+}
+
+int run(const std::string& cmd) { return std::system(cmd.c_str()); }
+
+}  // namespace
+
+class KafkaFaults : public KafkaTest {};
+
+TEST_F(KafkaFaults, BrokerRestartMidStreamLosesNothing) {
+  const std::string topic = unique_topic("restart");
+  create_topic(topic, 3, {});
+  auto store = outbox::open_store(uri());
+  auto sink = outbox::open_sink("kafka://" + bootstrap() + "/" + topic, {{"message.timeout.ms", "10000"}});
+  outbox::RelayOptions o;
+  o.outbox = "orders";
+  o.backoff.initial = 100ms;
+  o.backoff.max = 2s;
+  outbox::Relay relay(*store, *sink, o);
+  std::thread runner([&] { relay.run(); });
+
+  put_committed(1, 500);
+  const std::string state = std::getenv("OUTBOX_KAFKA_STATE");
+  ASSERT_EQ(run(std::string(OUTBOX_KAFKA_SCRIPTS) + "/stop.sh --state " + state + " --keep-data >/dev/null"), 0);
+  put_committed(501, 1000);  // committed while the broker is down
+  std::this_thread::sleep_for(2s);
+  ASSERT_EQ(run(std::string(OUTBOX_KAFKA_SCRIPTS) + "/start.sh --state " + state + " >/dev/null"), 0);
+  put_committed(1001, 1500);
+
+  for (int i = 0; i < 1200 && relay.stats().last_position < 1500; ++i) std::this_thread::sleep_for(100ms);
+  relay.stop();
+  runner.join();
+  EXPECT_EQ(relay.stats().last_position, 1500) << "the relay did not catch up after the broker came back";
+  EXPECT_EQ(relay.stats().dead_lettered, 0);
+
+  const auto t = tally(consume({topic}, 1500, 120s), 1500);
+  std::printf("broker restart: 1500 committed, %zu delivered distinct, %zu duplicates, %lld retries\n", t.distinct,
+              t.duplicates, static_cast<long long>(relay.stats().retries));
+  EXPECT_EQ(t.distinct, 1500u) << "lost messages, first missing position " << t.lowest_missing;
+}
+
+TEST_F(KafkaFaults, RelayKilledMidStreamLosesNothing) {
+  const std::string topic = unique_topic("kill");
+  create_topic(topic, 3, {});
+  const std::string sink = "kafka://" + bootstrap() + "/" + topic;
+  auto start_relay = [&](bool drain) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      std::vector<const char*> args{OUTBOX_CLI, "relay", "--store", nullptr, "--outbox", "orders", "--sink",
+                                    sink.c_str(), "--lease-ttl", "1", "--batch-size", "200"};
+      const std::string store_uri = uri();
+      args[3] = store_uri.c_str();
+      if (drain) args.push_back("--drain");
+      args.push_back(nullptr);
+      freopen("/dev/null", "w", stderr);
+      execv(OUTBOX_CLI, const_cast<char* const*>(args.data()));
+      _exit(127);
+    }
+    return pid;
+  };
+
+  std::mt19937 rng(std::random_device{}());
+  int kills = 0;
+  for (int round = 0; round < 8; ++round) {
+    put_committed(round * 500 + 1, round * 500 + 500);
+    const pid_t pid = start_relay(false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng() % 1200));
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    ++kills;
+  }
+  const pid_t last = start_relay(true);
+  int status = 0;
+  waitpid(last, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+
+  const auto t = tally(consume({topic}, 4000, 120s), 4000);
+  std::printf("relay SIGKILLed %d times: 4000 committed, %zu delivered distinct, %zu duplicates\n", kills, t.distinct,
+              t.duplicates);
+  EXPECT_EQ(t.distinct, 4000u) << "lost messages, first missing position " << t.lowest_missing;
+}
