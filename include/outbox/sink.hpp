@@ -38,8 +38,10 @@ class Sink {
   Sink& operator=(const Sink&) = delete;
 
   // Hands messages over in delivery order. Each one gets exactly one outcome through poll().
-  // Contract (what keeps per-key order): after a message fails, the sink must not deliver a later
-  // message of the same key from the same publish stream until the relay publishes again.
+  // Order after failures: once any message fails, later publish calls fail at once (retryable)
+  // until every outstanding outcome is in, so nothing overtakes the relay's in-order retry. A sink
+  // whose client may still deliver messages queued behind a failed one must fail those too
+  // (the Kafka sink purges its queue).
   void publish(std::span<const Message> batch);
 
   // Returns the outcomes that have arrived, waiting up to `wait` for the first one.
@@ -67,6 +69,7 @@ class Sink {
   std::condition_variable arrived_;
   std::vector<Delivery> outcomes_;
   std::size_t in_flight_ = 0;
+  bool broken_ = false;  // a message failed since in_flight_ was last zero
 };
 
 // `stdout:`, `file:PATH`, `null:`, and `kafka://HOST:PORT/TOPIC` when built with Kafka.

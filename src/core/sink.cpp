@@ -6,6 +6,17 @@ void Sink::publish(std::span<const Message> batch) {
   if (batch.empty()) return;
   {
     std::lock_guard lock(mutex_);
+    // Once every earlier outcome is in, the relay has seen the failure and is retrying in order.
+    if (in_flight_ == 0) broken_ = false;
+    if (broken_) {
+      // A message failed and the relay has not caught up yet: sending this batch now could put
+      // it ahead of the failed message's retry. Fail it too; the relay retries it in order.
+      for (const auto& m : batch) {
+        outcomes_.push_back(Delivery{m.position, Outcome::retryable, "not sent: an earlier message failed"});
+      }
+      arrived_.notify_all();
+      return;
+    }
     in_flight_ += batch.size();
   }
   do_publish(batch);
@@ -16,6 +27,7 @@ void Sink::report(std::int64_t position, Outcome outcome, std::string error) {
     std::lock_guard lock(mutex_);
     outcomes_.push_back(Delivery{position, outcome, std::move(error)});
     if (in_flight_ > 0) --in_flight_;
+    if (outcome != Outcome::ok) broken_ = true;
   }
   arrived_.notify_all();
 }

@@ -120,6 +120,9 @@ void KafkaSink::delivered(std::int64_t position, int error, const char* reason) 
     report(position, Outcome::ok);
     return;
   }
+  // Messages queued behind this one could still be delivered before its retry; the poller purges
+  // them (their reports then fail too) so the relay can resend everything in order.
+  if (err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) purge_ = true;
   report(position, permanent(err) ? Outcome::permanent : Outcome::retryable, std::string("kafka: ") + reason);
 }
 
@@ -203,7 +206,12 @@ void KafkaSink::serve() {
       rk = rk_;
     }
     rd_kafka_poll(rk, 100);
-    if (fatal_) replace_producer();
+    if (fatal_) {
+      replace_producer();
+    } else if (purge_.exchange(false)) {
+      std::lock_guard lock(producer_mutex_);
+      rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    }
   }
 }
 

@@ -38,6 +38,7 @@ class KafkaSink final : public Sink {
   std::mutex producer_mutex_;  // guards rk_ against replacement while producing
   rd_kafka_t* rk_ = nullptr;
   std::atomic<bool> fatal_{false};
+  std::atomic<bool> purge_{false};  // a delivery failed: fail everything queued behind it
   std::atomic<bool> stopping_{false};
   mutable std::mutex health_mutex_;
   std::string health_ = "ok";

@@ -43,7 +43,7 @@ TEST_F(KafkaFaults, BrokerRestartMidStreamLosesNothing) {
   const std::string topic = unique_topic("restart");
   create_topic(topic, 3, {});
   auto store = outbox::open_store(uri());
-  auto sink = outbox::open_sink("kafka://" + bootstrap() + "/" + topic, {{"message.timeout.ms", "10000"}});
+  auto sink = outbox::open_sink("kafka://" + bootstrap() + "/" + topic, {{"message.timeout.ms", "3000"}});
   outbox::RelayOptions o;
   o.outbox = "orders";
   o.backoff.initial = 100ms;
@@ -55,7 +55,8 @@ TEST_F(KafkaFaults, BrokerRestartMidStreamLosesNothing) {
   const std::string state = std::getenv("OUTBOX_KAFKA_STATE");
   ASSERT_EQ(run(std::string(OUTBOX_KAFKA_SCRIPTS) + "/stop.sh --state " + state + " --keep-data >/dev/null"), 0);
   put_committed(501, 1000);  // committed while the broker is down
-  std::this_thread::sleep_for(2s);
+  // Down longer than message.timeout.ms: deliveries time out and the relay must retry them.
+  std::this_thread::sleep_for(5s);
   ASSERT_EQ(run(std::string(OUTBOX_KAFKA_SCRIPTS) + "/start.sh --state " + state + " >/dev/null"), 0);
   put_committed(1001, 1500);
 
@@ -69,6 +70,7 @@ TEST_F(KafkaFaults, BrokerRestartMidStreamLosesNothing) {
   std::printf("broker restart: 1500 committed, %zu delivered distinct, %zu duplicates, %lld retries\n", t.distinct,
               t.duplicates, static_cast<long long>(relay.stats().retries));
   EXPECT_EQ(t.distinct, 1500u) << "lost messages, first missing position " << t.lowest_missing;
+  EXPECT_GT(relay.stats().retries, 0) << "the outage should have made deliveries time out";
 }
 
 TEST_F(KafkaFaults, RelayKilledMidStreamLosesNothing) {
@@ -91,16 +93,37 @@ TEST_F(KafkaFaults, RelayKilledMidStreamLosesNothing) {
     return pid;
   };
 
+  // Commits go on while relays come and go: 4000 messages, 10 per transaction.
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    for (int i = 0; i < 400; ++i) {
+      put_committed(i * 10 + 1, i * 10 + 10);
+      std::this_thread::sleep_for(5ms);
+    }
+    writing = false;
+  });
   std::mt19937 rng(std::random_device{}());
   int kills = 0;
-  for (int round = 0; round < 8; ++round) {
-    put_committed(round * 500 + 1, round * 500 + 500);
+  auto store = outbox::open_store(uri());
+  while (writing || kills < 8) {
     const pid_t pid = start_relay(false);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng() % 1200));
+    // Kill it while it works: once it holds the consumer's lease, within its first 300 ms.
+    const std::string owner_suffix = ":" + std::to_string(pid);
+    for (int i = 0; i < 100; ++i) {
+      const auto st = store->status("orders");
+      const auto& owner = st.consumers.empty() ? std::string() : st.consumers[0].owner;
+      if (owner.size() > owner_suffix.size() &&
+          owner.compare(owner.size() - owner_suffix.size(), owner_suffix.size(), owner_suffix) == 0) {
+        break;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 300));
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
     ++kills;
   }
+  writer.join();
   const pid_t last = start_relay(true);
   int status = 0;
   waitpid(last, &status, 0);
