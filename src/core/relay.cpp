@@ -120,10 +120,11 @@ struct Relay::Impl {
       return;
     }
     e->state = State::failed;
-    ++failed;
     health = "retrying: " + d.error;
-    spdlog::warn("outbox '{}': {} rejected message at position {} (attempt {}): {}", options.outbox,
-                 sink.describe(), e->message.position, e->failures, d.error);
+    // One line per retry round, not per message: an outage fails thousands at once.
+    const auto level = failed++ == 0 ? spdlog::level::warn : spdlog::level::debug;
+    spdlog::log(level, "outbox '{}': {} failed message at position {} (attempt {}): {}; retrying in order", options.outbox,
+                sink.describe(), e->message.position, e->failures, d.error);
   }
 
   // Pops the resolved prefix and saves its checkpoint.
