@@ -6,9 +6,11 @@ packages=(
   g++ cmake ninja-build pkg-config
   libsqlite3-dev sqlite3
   nlohmann-json3-dev libvalijson-dev libre2-dev
-  libspdlog-dev libfmt-dev libcli11-dev
+  libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev
   librdkafka-dev
   libgtest-dev libbenchmark-dev
+  # the real Kafka broker for the integration tests (scripts/kafka/ fetches it with Maven)
+  openjdk-17-jre-headless maven
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -10,6 +10,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "metrics_server.hpp"
+#include "outbox/metrics.hpp"
 #include "outbox/outbox.hpp"
 
 namespace outbox::cli {
@@ -39,6 +41,7 @@ struct Options {
   double max_age = 0;
   bool drain = false;
   std::vector<std::string> sink_properties;
+  std::string metrics;
   int lease_ttl = 30;
   bool no_wait = false;
   // status
@@ -166,6 +169,14 @@ int cmd_relay() {
   check_identifier(ro.consumer, "consumer name");
   Relay relay(*store, *sink, ro);
   SignalThread signals([&] { relay.stop(); });
+  std::optional<MetricsServer> metrics;
+  std::unique_ptr<Store> metrics_store;  // its own connection: scrapes never wait on the relay
+  if (!opts.metrics.empty()) {
+    metrics_store = open_store(opts.common.store);
+    metrics.emplace(opts.metrics, [&] {
+      return prometheus_metrics({metrics_store->status(ro.outbox)}, relay.stats(), ro.outbox, ro.consumer);
+    });
+  }
   relay.run();
   return 0;
 }
@@ -286,6 +297,7 @@ void register_commands(CLI::App& app) {
   relay->add_option("--lease-ttl", opts.lease_ttl,
                     "Seconds a relay's lease on its consumer lasts without renewal (a killed relay's successor waits at most this)")
       ->capture_default_str()->check(CLI::Range(1, 3600));
+  relay->add_option("--metrics", opts.metrics, "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)");
   relay->add_flag("--no-wait", opts.no_wait, "Exit with an error instead of waiting while another relay holds the consumer");
 
   auto* status = app.add_subcommand("status", "Per outbox: messages, positions, ages, consumers' lag, dead letters");

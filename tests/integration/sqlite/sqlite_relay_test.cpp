@@ -4,7 +4,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <httplib.h>
+
 #include <array>
+#include <random>
 #include <cstdio>
 #include <fstream>
 #include <thread>
@@ -192,4 +195,33 @@ TEST_F(SqliteRelay, CliRelayStopsCleanlyOnSigtermAndStatusShowsNoLag) {
   EXPECT_EQ(j[0]["consumers"][0]["lag_messages"], 0);
   EXPECT_EQ(j[0]["consumers"][0]["position"], 60);
   EXPECT_EQ(j[0]["consumers"][0]["lease_active"], false) << "a clean stop releases the lease";
+}
+
+TEST_F(SqliteRelay, CliRelayServesPrometheusMetrics) {
+  put_committed(1, 20);
+  std::mt19937 rng(std::random_device{}());
+  const int port = 20000 + static_cast<int>(rng() % 30000);
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  const pid_t child = fork();
+  if (child == 0) {
+    execl(OUTBOX_CLI, OUTBOX_CLI, "relay", "--store", uri().c_str(), "--outbox", "orders", "--sink", "null:",
+          "--metrics", address.c_str(), nullptr);
+    _exit(127);
+  }
+  httplib::Client client("127.0.0.1", port);
+  std::string body;
+  for (int i = 0; i < 100; ++i) {
+    auto res = client.Get("/metrics");
+    if (res && res->status == 200 && res->body.find("outbox_relay_acknowledged_total{outbox=\"orders\",consumer=\"default\"} 20") != std::string::npos) {
+      body = res->body;
+      break;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  kill(child, SIGTERM);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_FALSE(body.empty()) << "no metrics with 20 acknowledged messages were served at " << address;
+  EXPECT_NE(body.find("outbox_consumer_lag_messages{outbox=\"orders\",consumer=\"default\"} 0"), std::string::npos) << body;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }

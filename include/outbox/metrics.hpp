@@ -1,0 +1,19 @@
+// Metrics in the Prometheus text exposition format, for `outbox relay --metrics HOST:PORT`.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "outbox/relay.hpp"
+#include "outbox/store.hpp"
+
+namespace outbox {
+
+// The relay's counters (when given) and, per outbox, what the store reports: message count,
+// each consumer's lag in messages and seconds (the age of its oldest unpublished message: the
+// figure to alert on), dead letters and messages dropped by a hard retention cap.
+std::string prometheus_metrics(const std::vector<OutboxStatus>& outboxes, const std::optional<RelayStats>& relay,
+                               const std::string& relay_outbox, const std::string& relay_consumer);
+
+}  // namespace outbox

@@ -1,0 +1,58 @@
+// The PostgreSQL store, write side. `put` runs on the caller's connection inside the caller's open
+// transaction, so the business rows and the event commit or roll back together. Works with a raw
+// PGconn* from libpq (and with wrappers that expose it). <libpq-fe.h> stays out of this header.
+//
+// Order and delivery guarantees, and their limits, are described in docs/postgres.md.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "outbox/message.hpp"
+#include "outbox/schema.hpp"
+#include "outbox/store.hpp"
+
+typedef struct pg_conn PGconn;  // from <libpq-fe.h>
+
+namespace outbox::postgres {
+
+// A named outbox in a PostgreSQL database (the connection's search_path decides the schema), with
+// the schema registry of its message types.
+class Outbox {
+ public:
+  Outbox(std::string name, SchemaRegistry registry);
+
+  // Creates the outbox's table, indexes and the store's bookkeeping tables if missing, in one
+  // transaction of its own. Idempotent; must not run inside an open transaction (UsageError).
+  void init(PGconn* conn) const;
+  // The same DDL as text, for a migration tool (`outbox init --print-sql`).
+  std::string init_sql() const;
+
+  // Validates `m`, fills id/created when empty, and inserts it in the caller's open transaction
+  // (UsageError if there is none, or if it already failed). For a message with a key it first
+  // takes a transaction-level advisory lock on (outbox, key), so transactions writing the same key
+  // are serialised from their put to their commit; lock and insert are one statement, one round
+  // trip. Returns the message with its position.
+  //
+  // Errors: ValidationError before anything is sent (the transaction stays usable). A database
+  // error (StoreError) aborts the caller's transaction, as any failed statement does in
+  // PostgreSQL; roll it back.
+  Message put(PGconn* conn, Message m) const;
+
+  const std::string& name() const noexcept { return name_; }
+  const SchemaRegistry& registry() const noexcept { return registry_; }
+
+ private:
+  std::string name_;
+  SchemaRegistry registry_;
+};
+
+// The SQL that `Outbox::init` runs for `outbox` (checked with check_identifier).
+std::string init_sql(const std::string& outbox);
+
+// The relay/CLI side: a Store over connections of its own. `conninfo` is a `postgresql://` or
+// `postgres://` URI or a libpq key=value string; PG* environment variables and ~/.pgpass apply as
+// in libpq.
+std::unique_ptr<Store> open(const std::string& conninfo, const StoreOptions& options = {});
+
+}  // namespace outbox::postgres

@@ -1,0 +1,89 @@
+#include "outbox/metrics.hpp"
+
+#include <fmt/format.h>
+
+namespace outbox {
+
+namespace {
+
+std::string escape_label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+class Writer {
+ public:
+  void family(const char* name, const char* type, const char* help) {
+    out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  }
+  void sample(const char* name, const std::string& labels, double value) {
+    out_ += fmt::format("{}{{{}}} {}\n", name, labels, value);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+}  // namespace
+
+std::string prometheus_metrics(const std::vector<OutboxStatus>& outboxes, const std::optional<RelayStats>& relay,
+                               const std::string& relay_outbox, const std::string& relay_consumer) {
+  Writer w;
+  auto outbox_label = [](const std::string& o) { return fmt::format("outbox=\"{}\"", escape_label(o)); };
+  auto consumer_label = [](const std::string& o, const std::string& c) {
+    return fmt::format("outbox=\"{}\",consumer=\"{}\"", escape_label(o), escape_label(c));
+  };
+
+  w.family("outbox_messages", "gauge", "Messages stored in the outbox (published or not).");
+  for (const auto& s : outboxes) w.sample("outbox_messages", outbox_label(s.name), static_cast<double>(s.count));
+  w.family("outbox_consumer_lag_messages", "gauge", "Committed messages the consumer has not passed yet.");
+  for (const auto& s : outboxes) {
+    for (const auto& c : s.consumers) {
+      w.sample("outbox_consumer_lag_messages", consumer_label(s.name, c.name), static_cast<double>(c.lag_messages));
+    }
+  }
+  w.family("outbox_consumer_lag_seconds", "gauge", "Age of the oldest message the consumer has not passed (0 if none).");
+  for (const auto& s : outboxes) {
+    for (const auto& c : s.consumers) w.sample("outbox_consumer_lag_seconds", consumer_label(s.name, c.name), c.lag_seconds);
+  }
+  w.family("outbox_consumer_healthy", "gauge", "1 if the consumer's relay last reported itself healthy.");
+  for (const auto& s : outboxes) {
+    for (const auto& c : s.consumers) {
+      w.sample("outbox_consumer_healthy", consumer_label(s.name, c.name), c.health == "ok" ? 1 : 0);
+    }
+  }
+  w.family("outbox_dead_letters", "gauge", "Messages in the dead-letter table.");
+  for (const auto& s : outboxes) w.sample("outbox_dead_letters", outbox_label(s.name), static_cast<double>(s.dead_letters));
+  w.family("outbox_dropped_total", "counter", "Unpublished messages removed by a hard retention limit.");
+  for (const auto& s : outboxes) w.sample("outbox_dropped_total", outbox_label(s.name), static_cast<double>(s.dropped));
+
+  if (relay) {
+    const std::string l = consumer_label(relay_outbox, relay_consumer);
+    const std::pair<const char*, std::int64_t> counters[] = {
+        {"outbox_relay_published_total", relay->published},
+        {"outbox_relay_acknowledged_total", relay->acknowledged},
+        {"outbox_relay_retries_total", relay->retries},
+        {"outbox_relay_dead_lettered_total", relay->dead_lettered},
+        {"outbox_relay_checkpoints_total", relay->checkpoints},
+        {"outbox_relay_retention_deleted_total", relay->retention_deleted},
+    };
+    for (const auto& [name, value] : counters) {
+      w.family(name, "counter", "Relay counter since this process started.");
+      w.sample(name, l, static_cast<double>(value));
+    }
+    w.family("outbox_relay_checkpoint_position", "gauge", "Position of the last checkpoint this relay saved.");
+    w.sample("outbox_relay_checkpoint_position", l, static_cast<double>(relay->last_position));
+  }
+  return w.take();
+}
+
+}  // namespace outbox

@@ -1,0 +1,150 @@
+#include "connection.hpp"
+
+#include <cstring>
+
+#include "outbox/errors.hpp"
+#include "outbox/store.hpp"
+
+namespace outbox::postgres::detail {
+
+namespace {
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// SQLSTATE classes where trying again may succeed.
+bool retryable_state(const char* state) {
+  if (state == nullptr) return true;  // no server answer: the connection is the problem
+  const std::string s(state);
+  return s.rfind("08", 0) == 0      // connection exception
+         || s == "40001" || s == "40P01"  // serialization failure, deadlock
+         || s.rfind("53", 0) == 0   // insufficient resources (too many connections...)
+         || s == "57P01" || s == "57P02" || s == "57P03"  // shutdown, crash, cannot connect now
+         || s == "55P03";           // lock not available
+}
+
+}  // namespace
+
+std::int64_t Result::int64(int row, int col) const {
+  return std::strtoll(PQgetvalue(r_.get(), row, col), nullptr, 10);
+}
+
+void fail(PGconn* conn, const PGresult* result, const std::string& doing) {
+  const bool broken = conn == nullptr || PQstatus(conn) == CONNECTION_BAD;
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  std::string detail = result ? PQresultErrorMessage(result) : "";
+  if (detail.empty() && conn) detail = PQerrorMessage(conn);
+  detail = redact_uri(trim(detail));
+  const bool retry = broken || retryable_state(state);
+  throw StoreError("postgres: " + doing + " failed" + (state ? std::string(" [") + state + "]" : "") + ": " +
+                       (detail.empty() ? "no answer from the server" : detail) +
+                       (broken ? " (connection lost)" : ""),
+                   retry);
+}
+
+Result exec(PGconn* conn, const std::string& sql, const Params& params, const std::string& doing) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  Result r(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                        nullptr, 0));
+  const auto st = r.get() ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail(conn, r.get(), doing);
+  return r;
+}
+
+void exec_script(PGconn* conn, const std::string& sql, const std::string& doing) {
+  Result r(PQexec(conn, sql.c_str()));
+  const auto st = r.get() ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail(conn, r.get(), doing);
+}
+
+std::string quote_ident(PGconn* conn, const std::string& name) {
+  if (conn) {
+    char* q = PQescapeIdentifier(conn, name.c_str(), name.size());
+    if (q) {
+      std::string out(q);
+      PQfreemem(q);
+      return out;
+    }
+  }
+  return "\"" + name + "\"";
+}
+
+std::int64_t lock_key(const std::string& a, const std::string& b) {
+  std::uint64_t h = 14695981039346656037ull;
+  auto mix = [&](const std::string& s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff;  // separator no UTF-8 text contains
+    h *= 1099511628211ull;
+  };
+  mix(a);
+  mix(b);
+  return static_cast<std::int64_t>(h);
+}
+
+Connection::Connection(std::string conninfo) : conninfo_(std::move(conninfo)), redacted_(redact_uri(conninfo_)) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo_.c_str(), &err);
+  if (!opts) {
+    std::string msg = err ? trim(err) : "malformed";
+    if (err) PQfreemem(err);
+    throw UsageError("postgres store '" + redacted_ + "' is not a valid URI or conninfo: " + redact_uri(msg));
+  }
+  PQconninfoFree(opts);
+  ensure();
+}
+
+Connection::~Connection() {
+  if (conn_) PQfinish(conn_);
+}
+
+PGconn* Connection::ensure() {
+  if (conn_ && PQstatus(conn_) == CONNECTION_OK) return conn_;
+  if (conn_) {
+    PQfinish(conn_);
+    conn_ = nullptr;
+  }
+  PGconn* c = PQconnectdb(conninfo_.c_str());
+  if (!c || PQstatus(c) != CONNECTION_OK) {
+    const std::string msg = c ? redact_uri(trim(PQerrorMessage(c))) : "out of memory";
+    if (c) PQfinish(c);
+    throw StoreError("postgres: cannot connect to '" + redacted_ + "': " + msg, true);
+  }
+  conn_ = c;
+  return conn_;
+}
+
+Transaction::Transaction(PGconn* conn) : conn_(conn) { exec_script(conn_, "BEGIN", "BEGIN"); }
+
+Transaction::~Transaction() {
+  if (!done_ && PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+    PQclear(PQexec(conn_, "ROLLBACK"));
+  }
+}
+
+void Transaction::commit() {
+  done_ = true;
+  Result r(PQexec(conn_, "COMMIT"));
+  const auto st = r.get() ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COMMAND_OK) {
+    // COMMIT of a transaction that had failed answers ROLLBACK.
+    if (std::strcmp(PQcmdStatus(r.get()), "COMMIT") == 0) return;
+    throw StoreError("postgres: the transaction had failed and was rolled back", false);
+  }
+  if (PQstatus(conn_) == CONNECTION_BAD || r.get() == nullptr ||
+      PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) == nullptr) {
+    throw CommitInDoubt("postgres: the connection broke while COMMIT was in flight (" +
+                        redact_uri(trim(PQerrorMessage(conn_))) +
+                        "); the transaction may or may not have committed: check (e.g. by message id) before "
+                        "retrying");
+  }
+  fail(conn_, r.get(), "COMMIT");
+}
+
+}  // namespace outbox::postgres::detail

@@ -1,0 +1,84 @@
+// A thin RAII layer over libpq, private to the PostgreSQL store: results are cleared, connections
+// finished and transactions rolled back on destruction; every error becomes a StoreError saying
+// whether a retry may help (connection loss, serialization failure, deadlock) or not.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace outbox::postgres::detail {
+
+using Params = std::vector<std::optional<std::string>>;  // nullopt = SQL NULL; all sent as text
+
+class Result {
+ public:
+  explicit Result(PGresult* r) : r_(r) {}
+  int rows() const { return PQntuples(r_.get()); }
+  bool is_null(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
+  std::string text(int row, int col) const { return PQgetvalue(r_.get(), row, col); }
+  std::int64_t int64(int row, int col) const;
+  PGresult* get() const { return r_.get(); }
+
+ private:
+  struct Clear {
+    void operator()(PGresult* r) const { PQclear(r); }
+  };
+  std::unique_ptr<PGresult, Clear> r_;
+};
+
+// Throws StoreError describing the failure of `doing` on `conn` (result may be null).
+[[noreturn]] void fail(PGconn* conn, const PGresult* result, const std::string& doing);
+
+// One statement with bound text parameters (extended protocol: one round trip). Throws StoreError.
+Result exec(PGconn* conn, const std::string& sql, const Params& params, const std::string& doing);
+// Simple protocol, may hold several statements, no parameters. Throws StoreError.
+void exec_script(PGconn* conn, const std::string& sql, const std::string& doing);
+
+// "outbox_<name>" quoted by PQescapeIdentifier (or by hand when there is no connection; the name
+// has passed check_identifier, so both give the same text).
+std::string quote_ident(PGconn* conn, const std::string& name);
+
+// A stable 64-bit hash (FNV-1a) of the parts, for advisory lock keys.
+std::int64_t lock_key(const std::string& a, const std::string& b);
+
+// An owned connection, opened from a URI or conninfo; reopened by ensure() after it broke.
+class Connection {
+ public:
+  explicit Connection(std::string conninfo);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();
+
+  // The live connection, reconnecting first if the previous one broke. Throws StoreError
+  // (retryable) when the server cannot be reached; the message never shows a password.
+  PGconn* ensure();
+  PGconn* get() const { return conn_; }
+  const std::string& redacted() const { return redacted_; }
+
+ private:
+  std::string conninfo_;
+  std::string redacted_;
+  PGconn* conn_ = nullptr;
+};
+
+// BEGIN on construction; ROLLBACK on destruction unless committed. commit() throws CommitInDoubt
+// when the connection broke while COMMIT was in flight, StoreError when the transaction had failed.
+class Transaction {
+ public:
+  explicit Transaction(PGconn* conn);
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction();
+  void commit();
+
+ private:
+  PGconn* conn_;
+  bool done_ = false;
+};
+
+}  // namespace outbox::postgres::detail

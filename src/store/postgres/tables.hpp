@@ -1,0 +1,49 @@
+// Table layout and cursor encoding of the PostgreSQL store. Every outbox has its own message table
+// "outbox_<name>" (position from an identity sequence, xid = pg_current_xact_id() of the writing
+// transaction); the bookkeeping tables have names with "__", which no outbox name can produce.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "connection.hpp"
+#include "outbox/message.hpp"
+#include "outbox/schema.hpp"
+
+namespace outbox::postgres::detail {
+
+// Outbox names are limited to 50 characters here so that "outbox_<name>_created" fits in
+// PostgreSQL's 63-byte identifiers. Throws UsageError.
+void check_outbox_name(const std::string& outbox);
+
+std::string message_table(PGconn* conn, const std::string& outbox);
+// The idempotent DDL of one outbox, as one transaction (BEGIN ... COMMIT).
+std::string create_sql(const std::string& outbox);
+
+// Validates `m`, completes its envelope and inserts it on `conn`, which must be inside an open
+// transaction. Sets m.position (m.checkpoint stays empty: only a tail knows its snapshots).
+void insert_message(PGconn* conn, const std::string& outbox, const SchemaRegistry& registry, Message& m);
+
+// SELECT columns matching read_message().
+inline constexpr const char* kMessageColumns = "position, id, type, key, data, headers, created_us";
+Message read_message(const Result& r, int row, const std::string& outbox);
+
+// A cursor: everything visible in snapshot `lo` is passed; of the rows visible in `hi` but not in
+// `lo` (the current batch), those with position <= `after` are passed. Without `hi` (a cursor made
+// from a position), rows with position <= `after` are passed.
+struct Checkpoint {
+  std::string lo = "1:1:";          // '1:1:' sees no transaction at all: the beginning
+  std::optional<std::string> hi;
+  std::int64_t after = 0;
+};
+// "pg:<lo>/<hi>/<after>" ; parse throws UsageError naming the expected form.
+std::string encode(const Checkpoint& c);
+Checkpoint parse_checkpoint(const std::string& text);
+
+// SQL condition "row is passed by the cursor", over columns xid and position, with the cursor's
+// lo, hi (NULL when absent) and after as parameters $<first>, $<first+1>, $<first+2>.
+std::string passed_sql(int first);
+void bind(Params& params, const Checkpoint& c);
+
+}  // namespace outbox::postgres::detail
