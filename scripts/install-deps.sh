@@ -9,6 +9,8 @@ packages=(
   libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev
   librdkafka-dev
   libgtest-dev libbenchmark-dev
+  # the PostgreSQL store (libpq) and the throwaway server its tests start (scripts/postgres/)
+  libpq-dev postgresql-15
   # the real Kafka broker for the integration tests (scripts/kafka/ fetches it with Maven)
   openjdk-17-jre-headless maven
 )

@@ -13,6 +13,9 @@
 #include "metrics_server.hpp"
 #include "outbox/metrics.hpp"
 #include "outbox/outbox.hpp"
+#ifdef OUTBOX_WITH_POSTGRES
+#include "outbox/postgres.hpp"
+#endif
 
 namespace outbox::cli {
 
@@ -42,6 +45,7 @@ struct Options {
   bool drain = false;
   std::vector<std::string> sink_properties;
   std::string metrics;
+  bool print_sql = false;
   int lease_ttl = 30;
   bool no_wait = false;
   // status
@@ -96,6 +100,15 @@ void add_store_options(CLI::App* sub, bool with_outbox = true) {
 }
 
 int cmd_init() {
+  if (opts.print_sql) {
+#ifdef OUTBOX_WITH_POSTGRES
+    check_identifier(opts.common.outbox, "outbox name");
+    std::cout << postgres::init_sql(opts.common.outbox) << std::endl;
+    return 0;
+#else
+    throw UsageError("--print-sql prints PostgreSQL DDL; this build has no PostgreSQL store");
+#endif
+  }
   auto store = open_store(opts.common.store);
   store->init(opts.common.outbox);
   spdlog::info("outbox '{}' is ready in {}", opts.common.outbox, redact_uri(opts.common.store));
@@ -262,6 +275,8 @@ int cmd_dead_letters() {
 void register_commands(CLI::App& app) {
   auto* init = app.add_subcommand("init", "Create an outbox's tables (idempotent)");
   add_store_options(init);
+  init->add_flag("--print-sql", opts.print_sql,
+                 "Print the PostgreSQL DDL instead of running it (for migration tools); nothing is changed");
 
   auto* put = app.add_subcommand("put", "Validate and write one message in its own transaction; prints its id and position");
   add_store_options(put);

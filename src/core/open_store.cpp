@@ -7,6 +7,9 @@
 #ifdef OUTBOX_WITH_SQLITE
 #include "outbox/sqlite.hpp"
 #endif
+#ifdef OUTBOX_WITH_POSTGRES
+#include "outbox/postgres.hpp"
+#endif
 
 namespace outbox {
 
@@ -27,6 +30,15 @@ std::unique_ptr<Store> open_store(const std::string& uri, const StoreOptions& op
     std::string path = uri.substr(7);
     if (path.rfind("//", 0) == 0) path = path.substr(2);  // sqlite:///abs/path
     return sqlite::open(path, options);
+  }
+#endif
+#ifdef OUTBOX_WITH_POSTGRES
+  if (!supported.empty()) supported += ", ";
+  supported += "postgresql://... (or a libpq conninfo such as 'host=... dbname=...')";
+  // A URI, or a key=value conninfo (it contains '=' and no scheme).
+  static const std::regex conninfo(R"(^\s*[A-Za-z_]+\s*=)");
+  if (uri.rfind("postgresql://", 0) == 0 || uri.rfind("postgres://", 0) == 0 || std::regex_search(uri, conninfo)) {
+    return postgres::open(uri, options);
   }
 #endif
   throw UsageError("unknown store '" + redact_uri(uri) + "': this build supports " +

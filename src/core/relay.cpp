@@ -72,7 +72,8 @@ struct Relay::Impl {
   std::size_t in_flight = 0;
   std::size_t failed = 0;    // entries in State::failed
   std::size_t recovering = 0;  // entries that failed at least once and are not resolved yet
-  std::string saved_checkpoint;
+  std::string saved_checkpoint;  // of the resolved prefix (persisted, or to be with the next save)
+  std::string last_read;         // checkpoint of the last message read from the tail
   std::string health = "ok";
   std::mt19937_64 rng{std::random_device{}()};
 
@@ -111,7 +112,13 @@ struct Relay::Impl {
     // record batches), so a permanent rejection counts only when the message was sent alone.
     if (d.outcome == Outcome::permanent && e->alone) ++e->permanent_failures;
     if (d.outcome == Outcome::permanent && e->permanent_failures >= options.max_attempts) {
-      store.dead_letter(options.consumer, e->message, d.error, e->failures);
+      try {
+        store.dead_letter(options.consumer, e->message, d.error, e->failures);
+      } catch (...) {
+        e->state = State::failed;  // not recorded: try again in the next round
+        ++failed;
+        throw;
+      }
       spdlog::error("outbox '{}': message {} (position {}) dead-lettered after {} attempts: {}", options.outbox,
                     e->message.id, e->message.position, e->failures, d.error);
       e->state = State::done;
@@ -145,12 +152,14 @@ struct Relay::Impl {
     });
   }
 
+  // Remembers `checkpoint` as the resolved prefix and persists it. If persisting fails (database
+  // unavailable), the next save or lease renewal carries it.
   void save(const std::string& checkpoint) {
+    saved_checkpoint = checkpoint;
     // The relay's own trouble (retrying a message) first, else what the sink says of its broker.
     const std::string shown = health != "ok" ? health : "sink: " + sink.health();
     store.save_checkpoint(options.outbox, options.consumer, options.owner, checkpoint, options.lease_ttl,
                           shown == "sink: ok" ? "ok" : shown);
-    saved_checkpoint = checkpoint;
   }
 
   // Sleeps for the backoff, then hands failed messages to the sink again, in order: all of them
@@ -196,16 +205,21 @@ struct Relay::Impl {
   void run() {
     const auto saved = acquire_lease();
     if (!saved) return;  // stopped while waiting for the lease
-    const Cursor from = saved->empty() ? Cursor::beginning() : Cursor::after(*saved);
     saved_checkpoint = *saved;
-    TailOptions tail_options;
-    tail_options.batch_size = options.batch_size;
-    auto owned_tail = store.tail(options.outbox, from, tail_options);
-    {
+    last_read = *saved;
+    std::unique_ptr<Tail> owned_tail;
+    // (Re)opens the tail just after the last message read, e.g. after the database came back.
+    auto open_tail = [&] {
+      TailOptions tail_options;
+      tail_options.batch_size = options.batch_size;
+      auto fresh = store.tail(options.outbox, last_read.empty() ? Cursor::beginning() : Cursor::after(last_read),
+                              tail_options);
       std::lock_guard lock(control_mutex);
+      owned_tail = std::move(fresh);
       tail = owned_tail.get();
       if (stopping) tail->close();
-    }
+    };
+    open_tail();
     spdlog::info("relay '{}' started: outbox '{}' -> {}, consumer '{}', resuming after checkpoint '{}'",
                  options.owner, options.outbox, sink.describe(), options.consumer,
                  saved_checkpoint.empty() ? "(beginning)" : saved_checkpoint);
@@ -216,66 +230,85 @@ struct Relay::Impl {
     auto last_progress = std::chrono::steady_clock::now();
     std::int64_t reported_acks = 0;
 
+    int store_failures = 0;
     try {
       while (!should_stop()) {
-        bool read_any = false;
-        // A relay that stalled (slow disk, slow broker call) may have let its lease run low: renew
-        // before publishing more, so that a standby that took over is noticed (LeaseLost) before
-        // two relays publish at once.
-        if (std::chrono::steady_clock::now() - last_renewal >= 2 * lease_renewal) {
-          renew_lease();
-          last_renewal = std::chrono::steady_clock::now();
-        }
-        if (recovering == 0 && window.size() < options.max_in_flight) {
-          // With stop_when_idle, "idle" means one short wait found nothing new.
-          const auto idle_wait = options.stop_when_idle ? std::min(options.idle_wait, std::chrono::milliseconds(200))
-                                                        : options.idle_wait;
-          auto batch = owned_tail->next(window.empty() ? idle_wait : std::chrono::milliseconds(0));
-          if (!batch.empty()) {
-            read_any = true;
-            const std::size_t n = batch.size();
-            for (auto& m : batch) {
-              Entry e;
-              e.message = std::move(m);
-              window.push_back(std::move(e));
-            }
-            window.back().alone = n == 1 && in_flight == 0;
-            in_flight += n;
-            update_stats([&](RelayStats& s) { s.published += static_cast<std::int64_t>(n); });
-            publish_tail(n);
-          } else if (window.empty() && options.stop_when_idle) {
-            break;
+        try {
+          if (!owned_tail) open_tail();
+          bool read_any = false;
+          // A relay that stalled (slow disk, slow broker call) may have let its lease run low: renew
+          // before publishing more, so that a standby that took over is noticed (LeaseLost) before
+          // two relays publish at once.
+          if (std::chrono::steady_clock::now() - last_renewal >= 2 * lease_renewal) {
+            renew_lease();
+            last_renewal = std::chrono::steady_clock::now();
           }
-        }
-        const bool must_wait = in_flight > 0 && !read_any;
-        for (const auto& d : sink.poll(must_wait ? std::chrono::milliseconds(50) : std::chrono::milliseconds(0))) {
-          apply(d);
-        }
-        advance();
-        if (failed > 0 && in_flight == 0) retry_failed();
+          if (recovering == 0 && window.size() < options.max_in_flight) {
+            // With stop_when_idle, "idle" means one short wait found nothing new.
+            const auto idle_wait = options.stop_when_idle ? std::min(options.idle_wait, std::chrono::milliseconds(200))
+                                                          : options.idle_wait;
+            auto batch = owned_tail->next(window.empty() ? idle_wait : std::chrono::milliseconds(0));
+            if (!batch.empty()) {
+              read_any = true;
+              last_read = batch.back().checkpoint;
+              const std::size_t n = batch.size();
+              for (auto& m : batch) {
+                Entry e;
+                e.message = std::move(m);
+                window.push_back(std::move(e));
+              }
+              window.back().alone = n == 1 && in_flight == 0;
+              in_flight += n;
+              update_stats([&](RelayStats& s) { s.published += static_cast<std::int64_t>(n); });
+              publish_tail(n);
+            } else if (window.empty() && options.stop_when_idle) {
+              break;
+            }
+          }
+          const bool must_wait = in_flight > 0 && !read_any;
+          for (const auto& d : sink.poll(must_wait ? std::chrono::milliseconds(50) : std::chrono::milliseconds(0))) {
+            apply(d);
+          }
+          advance();
+          if (failed > 0 && in_flight == 0) retry_failed();
 
-        const auto now_steady = std::chrono::steady_clock::now();
-        if (now_steady - last_renewal >= lease_renewal) {
-          renew_lease();
-          last_renewal = now_steady;
-        }
-        if (options.retention && now_steady - last_retention >= options.retention_interval) {
-          const auto r = store.enforce_retention(options.outbox, *options.retention);
-          update_stats([&](RelayStats& s) {
-            s.retention_deleted += r.deleted;
-            s.retention_dropped += r.dropped_unpublished;
-          });
-          last_retention = now_steady;
-        }
-        if (now_steady - last_progress >= std::chrono::seconds(10)) {
-          const auto s = stats_copy();
-          spdlog::info("relay progress: {} acknowledged ({} in the last {}s), {} in flight, {} dead-lettered, "
-                       "checkpoint at position {}",
-                       s.acknowledged, s.acknowledged - reported_acks,
-                       std::chrono::duration_cast<std::chrono::seconds>(now_steady - last_progress).count(),
-                       in_flight, s.dead_lettered, s.last_position);
-          reported_acks = s.acknowledged;
-          last_progress = now_steady;
+          const auto now_steady = std::chrono::steady_clock::now();
+          if (now_steady - last_renewal >= lease_renewal) {
+            renew_lease();
+            last_renewal = now_steady;
+          }
+          if (options.retention && now_steady - last_retention >= options.retention_interval) {
+            const auto r = store.enforce_retention(options.outbox, *options.retention);
+            update_stats([&](RelayStats& s) {
+              s.retention_deleted += r.deleted;
+              s.retention_dropped += r.dropped_unpublished;
+            });
+            last_retention = now_steady;
+          }
+          if (now_steady - last_progress >= std::chrono::seconds(10)) {
+            const auto s = stats_copy();
+            spdlog::info("relay progress: {} acknowledged ({} in the last {}s), {} in flight, {} dead-lettered, "
+                         "checkpoint at position {}",
+                         s.acknowledged, s.acknowledged - reported_acks,
+                         std::chrono::duration_cast<std::chrono::seconds>(now_steady - last_progress).count(),
+                         in_flight, s.dead_lettered, s.last_position);
+            reported_acks = s.acknowledged;
+            last_progress = now_steady;
+          }
+          store_failures = 0;
+        } catch (const StoreError& e) {
+          // The database is unavailable for a while (restart, failover, lock timeout): back off and
+          // resume from what was read. Lease loss and other permanent errors end the relay.
+          if (!e.retryable()) throw;
+          const auto delay = options.backoff.delay(++store_failures, std::uniform_real_distribution<double>(0, 1)(rng));
+          spdlog::warn("outbox '{}': {}; retrying in {} ms", options.outbox, e.what(), delay.count());
+          {
+            std::lock_guard lock(control_mutex);
+            tail = nullptr;
+          }
+          owned_tail.reset();
+          std::unique_lock lock(control_mutex);
+          control_cv.wait_for(lock, delay, [&] { return stopping; });
         }
       }
       shutdown();

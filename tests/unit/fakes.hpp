@@ -2,6 +2,7 @@
 // a test scripts. They prove nothing about real databases or brokers (integration tests do that).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -38,6 +39,10 @@ class MemoryStore final : public Store {
    public:
     MemoryTail(MemoryStore& s, std::int64_t after, std::size_t batch) : s_(s), after_(after), batch_(batch) {}
     std::vector<Message> next(std::chrono::milliseconds wait) override {
+      if (s_.tail_failures > 0) {
+        --s_.tail_failures;
+        throw StoreError("database unavailable (scripted)", true);
+      }
       std::unique_lock lock(s_.mutex_);
       std::vector<Message> out;
       s_.cv_.wait_for(lock, wait, [&] { return closed_ || ready(); });
@@ -81,6 +86,10 @@ class MemoryStore final : public Store {
   }
   void save_checkpoint(const std::string&, const std::string&, const std::string& owner, const std::string& cp,
                        std::chrono::seconds, const std::string&) override {
+    if (save_failures > 0) {
+      --save_failures;
+      throw StoreError("database unavailable (scripted)", true);
+    }
     std::lock_guard lock(mutex_);
     if (owner != owner_) throw LeaseLost("lost");
     if (checkpoint_ && std::stoll(cp) < std::stoll(*checkpoint_)) backwards_ = true;
@@ -117,6 +126,8 @@ class MemoryStore final : public Store {
     return saved_;
   }
   bool went_backwards() const { return backwards_; }
+  std::atomic<int> tail_failures{0};  // the next N tail reads throw a retryable StoreError
+  std::atomic<int> save_failures{0};  // the next N checkpoint saves do
   void set_owner(std::string o) { owner_ = std::move(o); }
 
  private:

@@ -170,6 +170,20 @@ TEST(Relay, ABatchRejectedForOneBadMessageDeadLettersOnlyThatMessage) {
   EXPECT_EQ(store.checkpoint(), 6);
 }
 
+TEST(Relay, RidesOutADatabaseOutageWithoutLosingOrRepeating) {
+  MemoryStore store;
+  for (int i = 1; i <= 30; ++i) store.append(i);
+  store.tail_failures = 3;
+  store.save_failures = 2;
+  ScriptedSink sink;
+  auto options = fast_options();
+  options.batch_size = 10;
+  Relay relay(store, sink, options);
+  relay.run();
+  EXPECT_EQ(sink.delivered(), range(1, 30)) << "each message once, in order, across tail reopenings";
+  EXPECT_EQ(store.checkpoint(), 30);
+}
+
 TEST(Relay, RefusesAConsumerHeldByAnotherRelayUnlessWaiting) {
   MemoryStore store;
   store.set_owner("other-relay");

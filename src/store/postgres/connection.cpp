@@ -116,6 +116,8 @@ PGconn* Connection::ensure() {
     if (c) PQfinish(c);
     throw StoreError("postgres: cannot connect to '" + redacted_ + "': " + msg, true);
   }
+  // Server notices (e.g. "already exists, skipping") are not errors; keep them off stderr.
+  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
   conn_ = c;
   return conn_;
 }

@@ -24,6 +24,7 @@ std::string create_sql(const std::string& outbox) {
   return "BEGIN;\n"
          // Serialises concurrent inits (CREATE ... IF NOT EXISTS is not safe against a concurrent CREATE).
          "SELECT pg_advisory_xact_lock(7306845530771452160);\n"
+         "SET LOCAL client_min_messages = warning;\n"
          "CREATE TABLE IF NOT EXISTS " + t + " (\n"
          "  position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
          "  xid xid8 NOT NULL,\n"

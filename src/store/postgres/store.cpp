@@ -1,0 +1,365 @@
+// The relay/CLI side of the PostgreSQL store: tails, checkpoints with leases, dead letters,
+// retention and status, on a connection of its own (tails open one each).
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+
+#include "connection.hpp"
+#include "outbox/errors.hpp"
+#include "outbox/names.hpp"
+#include "outbox/postgres.hpp"
+#include "tables.hpp"
+#include "tail.hpp"
+
+namespace outbox::postgres {
+
+namespace {
+
+using detail::Checkpoint;
+using detail::exec;
+using detail::Params;
+using detail::Result;
+using detail::Transaction;
+
+// Lease times come from the server's clock, so relays on hosts with skewed clocks agree.
+constexpr const char* kNowUs = "(extract(epoch from clock_timestamp()) * 1000000)::bigint";
+
+std::string str(std::int64_t v) { return std::to_string(v); }
+
+class PgStore final : public Store {
+ public:
+  PgStore(std::string conninfo) : conninfo_(std::move(conninfo)), db_(conninfo_) {}
+
+  void init(const std::string& outbox) override {
+    detail::check_outbox_name(outbox);
+    std::lock_guard lock(mutex_);
+    Outbox(outbox, SchemaRegistry()).init(db_.ensure());
+  }
+
+  std::vector<std::string> outboxes() override {
+    std::lock_guard lock(mutex_);
+    PGconn* c = db_.ensure();
+    std::vector<std::string> out;
+    if (exec(c, "SELECT to_regclass('outbox__outboxes') IS NULL", {}, "listing outboxes").text(0, 0) == "t") return out;
+    Result r = exec(c, "SELECT name FROM outbox__outboxes ORDER BY name", {}, "listing outboxes");
+    for (int i = 0; i < r.rows(); ++i) out.push_back(r.text(i, 0));
+    return out;
+  }
+
+  Message put(const SchemaRegistry& registry, Message m) override {
+    const std::string outbox = m.outbox;
+    check_known(outbox);
+    std::lock_guard lock(mutex_);
+    PGconn* c = db_.ensure();
+    Transaction t(c);
+    detail::insert_message(c, outbox, registry, m);
+    t.commit();
+    return m;
+  }
+
+  std::unique_ptr<Tail> tail(const std::string& outbox, const Cursor& from, const TailOptions& options) override {
+    check_known(outbox);
+    return std::make_unique<detail::PgTail>(conninfo_, outbox, from, options);
+  }
+
+  // Approximate by design: the tail then starts with the rows committed when it starts whose
+  // position is at least `position`, and continues with every later commit (also those of
+  // transactions still open at that moment that drew a lower position).
+  std::string checkpoint_before(std::int64_t position) override {
+    Checkpoint c;
+    c.after = std::max<std::int64_t>(0, position - 1);
+    return detail::encode(c);
+  }
+
+  std::string checkpoint_at_end(const std::string& outbox) override {
+    check_known(outbox);
+    std::lock_guard lock(mutex_);
+    Checkpoint c;
+    c.lo = exec(db_.ensure(), "SELECT pg_current_snapshot()::text", {}, "reading the current snapshot").text(0, 0);
+    return detail::encode(c);
+  }
+
+  std::optional<std::string> acquire(const std::string& outbox, const std::string& consumer, const std::string& owner,
+                                     std::chrono::seconds ttl) override {
+    check_identifier(consumer, "consumer name");
+    check_known(outbox);
+    std::lock_guard lock(mutex_);
+    PGconn* c = db_.ensure();
+    Transaction t(c);
+    exec(c,
+         std::string("INSERT INTO outbox__consumers (outbox, consumer, updated_us, health) VALUES ($1, $2, ") + kNowUs +
+             ", 'new') ON CONFLICT (outbox, consumer) DO NOTHING",
+         {outbox, consumer}, "registering consumer '" + consumer + "'");
+    Result r = exec(c,
+                    std::string("SELECT checkpoint, owner, coalesce(lease_until_us, 0) - ") + kNowUs +
+                        " FROM outbox__consumers WHERE outbox = $1 AND consumer = $2 FOR UPDATE",
+                    {outbox, consumer}, "reading consumer '" + consumer + "'");
+    std::optional<std::string> checkpoint;
+    if (!r.is_null(0, 0)) checkpoint = r.text(0, 0);
+    const std::string holder = r.is_null(0, 1) ? "" : r.text(0, 1);
+    const std::int64_t left_us = r.int64(0, 2);
+    if (!holder.empty() && holder != owner && left_us > 0) {
+      throw LeaseLost("consumer '" + consumer + "' of outbox '" + outbox + "' is held by relay '" + holder +
+                      "' for another " + str(left_us / 1000) + " ms; stop that relay, or use another --consumer name");
+    }
+    exec(c,
+         std::string("UPDATE outbox__consumers SET owner = $3, lease_until_us = ") + kNowUs + " + $4::bigint, updated_us = " +
+             kNowUs + ", health = 'starting' WHERE outbox = $1 AND consumer = $2",
+         {outbox, consumer, owner, str(ttl.count() * 1'000'000)}, "taking the lease of consumer '" + consumer + "'");
+    t.commit();
+    if (checkpoint) detail::check_not_ahead(c, detail::parse_checkpoint(*checkpoint));
+    return checkpoint;
+  }
+
+  void save_checkpoint(const std::string& outbox, const std::string& consumer, const std::string& owner,
+                       const std::string& checkpoint, std::chrono::seconds ttl, const std::string& health) override {
+    detail::parse_checkpoint(checkpoint);
+    std::lock_guard lock(mutex_);
+    Result r = exec(db_.ensure(),
+                    std::string("UPDATE outbox__consumers SET checkpoint = $1, lease_until_us = ") + kNowUs +
+                        " + $2::bigint, updated_us = " + kNowUs +
+                        ", health = $3 WHERE outbox = $4 AND consumer = $5 AND owner = $6",
+                    {checkpoint, str(ttl.count() * 1'000'000), health, outbox, consumer, owner},
+                    "saving the checkpoint of consumer '" + consumer + "'");
+    if (std::string(PQcmdTuples(r.get())) == "0") {
+      throw LeaseLost("relay '" + owner + "' no longer holds consumer '" + consumer + "' of outbox '" + outbox +
+                      "' (another relay took it over, or it was reset); this relay stops");
+    }
+  }
+
+  void release(const std::string& outbox, const std::string& consumer, const std::string& owner) override {
+    std::lock_guard lock(mutex_);
+    exec(db_.ensure(),
+         "UPDATE outbox__consumers SET owner = NULL, lease_until_us = NULL, health = 'stopped'"
+         " WHERE outbox = $1 AND consumer = $2 AND owner = $3",
+         {outbox, consumer, owner}, "releasing consumer '" + consumer + "'");
+  }
+
+  void seek(const std::string& outbox, const std::string& consumer, const std::string& checkpoint) override {
+    check_identifier(consumer, "consumer name");
+    check_known(outbox);
+    detail::parse_checkpoint(checkpoint);
+    std::lock_guard lock(mutex_);
+    PGconn* c = db_.ensure();
+    Transaction t(c);
+    Result r = exec(c,
+                    std::string("SELECT owner FROM outbox__consumers WHERE outbox = $1 AND consumer = $2 AND owner IS "
+                                "NOT NULL AND lease_until_us > ") + kNowUs + " FOR UPDATE",
+                    {outbox, consumer}, "reading consumer '" + consumer + "'");
+    if (r.rows() > 0) {
+      throw UsageError("consumer '" + consumer + "' is in use by relay '" + r.text(0, 0) +
+                       "'; stop that relay before seeking");
+    }
+    exec(c,
+         std::string("INSERT INTO outbox__consumers (outbox, consumer, checkpoint, updated_us, health) VALUES ($1, $2, "
+                     "$3, ") + kNowUs + ", 'seeked') ON CONFLICT (outbox, consumer) DO UPDATE SET checkpoint ="
+                     " excluded.checkpoint, updated_us = excluded.updated_us, health = excluded.health",
+         {outbox, consumer, checkpoint}, "seeking consumer '" + consumer + "'");
+    t.commit();
+  }
+
+  void dead_letter(const std::string& consumer, const Message& m, const std::string& error, int attempts) override {
+    std::lock_guard lock(mutex_);
+    exec(db_.ensure(),
+         std::string("INSERT INTO outbox__dead_letters (outbox, consumer, position, message, error, attempts, failed_us)"
+                     " VALUES ($1, $2, $3::bigint, $4, $5, $6::integer, ") + kNowUs + ")",
+         {m.outbox, consumer, str(m.position), to_json_line(m), error, std::to_string(attempts)},
+         "writing a dead letter");
+  }
+
+  std::vector<DeadLetter> dead_letters(const std::string& outbox, std::size_t limit) override {
+    std::lock_guard lock(mutex_);
+    PGconn* c = db_.ensure();
+    std::vector<DeadLetter> out;
+    if (exec(c, "SELECT to_regclass('outbox__dead_letters') IS NULL", {}, "reading dead letters").text(0, 0) == "t") {
+      return out;
+    }
+    Result r = exec(c,
+                    "SELECT id, consumer, message, error, attempts, failed_us FROM outbox__dead_letters"
+                    " WHERE outbox = $1 ORDER BY id LIMIT $2::bigint",
+                    {outbox, str(static_cast<std::int64_t>(limit))}, "reading dead letters");
+    for (int i = 0; i < r.rows(); ++i) {
+      DeadLetter d;
+      d.id = r.int64(i, 0);
+      d.consumer = r.text(i, 1);
+      d.message = message_from_json(nlohmann::json::parse(r.text(i, 2)));
+      d.error = r.text(i, 3);
+      d.attempts = static_cast<int>(r.int64(i, 4));
+      d.failed_at = Timestamp(std::chrono::microseconds(r.int64(i, 5)));
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+  RetentionResult enforce_retention(const std::string& outbox, const RetentionPolicy& policy) override {
+    check_known(outbox);
+    RetentionResult result;
+    std::lock_guard lock(mutex_);
+    PGconn* c = db_.ensure();
+    const std::string table = detail::message_table(c, outbox);
+    // One relay at a time per outbox; the others skip this round.
+    const std::string lock_id = str(detail::lock_key("retention", outbox));
+    if (exec(c, "SELECT pg_try_advisory_lock($1::bigint)", {lock_id}, "taking the retention lock").text(0, 0) != "t") {
+      return result;
+    }
+    struct Unlock {
+      PGconn* c;
+      std::string id;
+      ~Unlock() {
+        if (PQstatus(c) == CONNECTION_OK) {
+          const char* v[] = {id.c_str()};
+          PQclear(PQexecParams(c, "SELECT pg_advisory_unlock($1::bigint)", 1, nullptr, v, nullptr, nullptr, 0));
+        }
+      }
+    } unlock{c, lock_id};
+
+    // "Passed by every registered consumer" (everything, when none is registered).
+    Params passed_params;
+    std::string passed = "true";
+    {
+      Result r = exec(c, "SELECT checkpoint FROM outbox__consumers WHERE outbox = $1", {outbox}, "reading consumers");
+      for (int i = 0; i < r.rows(); ++i) {
+        Checkpoint cp;  // a consumer without a checkpoint has passed nothing
+        if (!r.is_null(i, 0)) cp = detail::parse_checkpoint(r.text(i, 0));
+        passed += " AND " + detail::passed_sql(static_cast<int>(passed_params.size()) + 1);
+        detail::bind(passed_params, cp);
+      }
+    }
+    auto nth_newest = [&](std::int64_t n) -> std::int64_t {  // position of the n-th newest row, or 0
+      Result r = exec(c, "SELECT position FROM " + table + " ORDER BY position DESC LIMIT 1 OFFSET $1::bigint",
+                      {str(std::max<std::int64_t>(0, n - 1))}, "retention");
+      return r.rows() > 0 ? r.int64(0, 0) : 0;
+    };
+    const std::int64_t batch = static_cast<std::int64_t>(std::max<std::size_t>(1, policy.batch_size));
+    // Each batch is its own short statement (autocommit), so writers are never held up for long.
+    auto delete_batches = [&](const std::string& where, const Params& params) {
+      std::int64_t total = 0;
+      Params p = params;
+      p.push_back(str(batch));
+      const std::string limit = "$" + std::to_string(p.size()) + "::bigint";
+      for (;;) {
+        Result r = exec(c,
+                        "DELETE FROM " + table + " WHERE position IN (SELECT position FROM " + table + " WHERE " +
+                            where + " ORDER BY position LIMIT " + limit + ")",
+                        p, "retention of outbox '" + outbox + "'");
+        const std::int64_t n = std::strtoll(PQcmdTuples(r.get()), nullptr, 10);
+        total += n;
+        if (n < batch) return total;
+      }
+    };
+    if (policy.max_count || policy.max_age) {
+      const std::int64_t limit = policy.max_count ? nth_newest(*policy.max_count) : 0;
+      const std::int64_t cutoff_us =
+          policy.max_age ? now().time_since_epoch().count() - policy.max_age->count() * 1'000'000 : INT64_MIN;
+      Params p = passed_params;
+      const int k = static_cast<int>(p.size());
+      p.push_back(str(limit));
+      p.push_back(str(cutoff_us));
+      result.deleted += delete_batches(passed + " AND (position < $" + std::to_string(k + 1) +
+                                           "::bigint OR created_us < $" + std::to_string(k + 2) + "::bigint)",
+                                       p);
+    }
+    if (policy.hard_max_count) {
+      const std::int64_t hard = nth_newest(*policy.hard_max_count);
+      if (hard > 0) {
+        Params p = passed_params;
+        p.push_back(str(hard));
+        const std::string below = "position < $" + std::to_string(p.size()) + "::bigint";
+        const std::int64_t unpublished =
+            exec(c, "SELECT count(*) FROM " + table + " WHERE " + below + " AND NOT (" + passed + ")", p, "retention")
+                .int64(0, 0);
+        result.deleted += delete_batches("position < $1::bigint", {str(hard)});
+        if (unpublished > 0) {
+          result.dropped_unpublished = unpublished;
+          exec(c, "UPDATE outbox__outboxes SET dropped = dropped + $1::bigint WHERE name = $2", {str(unpublished), outbox},
+               "retention");
+          spdlog::warn("outbox '{}': hard retention limit of {} messages dropped {} messages that a consumer had "
+                       "not yet passed; raise --hard-max-count or speed up the relay",
+                       outbox, *policy.hard_max_count, unpublished);
+        }
+      }
+    }
+    return result;
+  }
+
+  OutboxStatus status(const std::string& outbox) override {
+    check_known(outbox);
+    std::lock_guard lock(mutex_);
+    PGconn* c = db_.ensure();
+    const std::string table = detail::message_table(c, outbox);
+    OutboxStatus st;
+    st.name = outbox;
+    {
+      Result r = exec(c,
+                      "SELECT count(*), min(position), max(position), (SELECT created_us FROM " + table +
+                          " ORDER BY position LIMIT 1), (SELECT created_us FROM " + table +
+                          " ORDER BY position DESC LIMIT 1) FROM " + table,
+                      {}, "status");
+      st.count = r.int64(0, 0);
+      if (!r.is_null(0, 1)) st.oldest_position = r.int64(0, 1);
+      if (!r.is_null(0, 2)) st.newest_position = r.int64(0, 2);
+      if (!r.is_null(0, 3)) st.oldest_created = Timestamp(std::chrono::microseconds(r.int64(0, 3)));
+      if (!r.is_null(0, 4)) st.newest_created = Timestamp(std::chrono::microseconds(r.int64(0, 4)));
+    }
+    const auto now_ts = now();
+    Result cs_rows = exec(c,
+                          std::string("SELECT consumer, checkpoint, owner, coalesce(lease_until_us, 0) > ") + kNowUs +
+                              ", updated_us, health FROM outbox__consumers WHERE outbox = $1 ORDER BY consumer",
+                          {outbox}, "status");
+    for (int i = 0; i < cs_rows.rows(); ++i) {
+      ConsumerStatus cs;
+      cs.name = cs_rows.text(i, 0);
+      Checkpoint cp;
+      if (!cs_rows.is_null(i, 1)) {
+        cs.checkpoint = cs_rows.text(i, 1);
+        cp = detail::parse_checkpoint(cs.checkpoint);
+      }
+      cs.owner = cs_rows.is_null(i, 2) ? "" : cs_rows.text(i, 2);
+      cs.lease_active = cs_rows.text(i, 3) == "t";
+      cs.updated = Timestamp(std::chrono::microseconds(cs_rows.int64(i, 4)));
+      cs.health = cs_rows.is_null(i, 5) ? "" : cs_rows.text(i, 5);
+      Params p;
+      detail::bind(p, cp);
+      const std::string passed = detail::passed_sql(1);
+      Result lag = exec(c,
+                        "SELECT count(*), min(created_us), (SELECT max(position) FROM " + table + " WHERE " + passed +
+                            ") FROM " + table + " WHERE NOT " + passed,
+                        p, "status");
+      cs.lag_messages = lag.int64(0, 0);
+      if (!lag.is_null(0, 1)) {
+        const Timestamp oldest{std::chrono::microseconds(lag.int64(0, 1))};
+        cs.lag_seconds = std::max(0.0, std::chrono::duration<double>(now_ts - oldest).count());
+      }
+      if (!lag.is_null(0, 2)) cs.position = lag.int64(0, 2);
+      st.consumers.push_back(std::move(cs));
+    }
+    st.dead_letters = exec(c, "SELECT count(*) FROM outbox__dead_letters WHERE outbox = $1", {outbox}, "status").int64(0, 0);
+    Result d = exec(c, "SELECT dropped FROM outbox__outboxes WHERE name = $1", {outbox}, "status");
+    if (d.rows() > 0) st.dropped = d.int64(0, 0);
+    return st;
+  }
+
+ private:
+  void check_known(const std::string& outbox) {
+    detail::check_outbox_name(outbox);
+    std::lock_guard lock(mutex_);
+    PGconn* c = db_.ensure();
+    if (exec(c, "SELECT to_regclass($1) IS NULL", {detail::message_table(c, outbox)}, "looking up the outbox")
+            .text(0, 0) == "t") {
+      throw UsageError("outbox '" + outbox + "' does not exist in '" + db_.redacted() +
+                       "'; create it with `outbox init --store ... --outbox " + outbox + "`");
+    }
+  }
+
+  std::string conninfo_;
+  std::mutex mutex_;
+  detail::Connection db_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> open(const std::string& conninfo, const StoreOptions&) {
+  return std::make_unique<PgStore>(conninfo);
+}
+
+}  // namespace outbox::postgres
