@@ -138,6 +138,16 @@ inline std::string filesystem_of(const std::filesystem::path& p) {
   return best_type;
 }
 
+// The 1-, 5- and 15-minute load averages: other work on the machine skews every figure.
+inline std::string loadavg() {
+  std::ifstream in("/proc/loadavg");
+  double a = 0, b = 0, c = 0;
+  in >> a >> b >> c;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f %.2f %.2f", a, b, c);
+  return buf;
+}
+
 inline void print_machine(const std::filesystem::path& dir) {
   utsname u{};
   uname(&u);
@@ -152,8 +162,9 @@ inline void print_machine(const std::filesystem::path& dir) {
       }
     }
   }
-  std::printf("machine: %ld cores, %s, Linux %s; files in %s on %s\n", sysconf(_SC_NPROCESSORS_ONLN), cpu.c_str(),
-              u.release, dir.c_str(), filesystem_of(dir).c_str());
+  std::printf("machine: %ld cores, %s, Linux %s; files in %s on %s; load average %s\n",
+              sysconf(_SC_NPROCESSORS_ONLN), cpu.c_str(), u.release, dir.c_str(), filesystem_of(dir).c_str(),
+              loadavg().c_str());
 }
 
 }  // namespace bench

@@ -58,6 +58,91 @@ class LatencySink final : public outbox::Sink {
   std::atomic<std::int64_t> publishes_{0};
 };
 
+// Where the relay thread spends its time: intervals inside Store::save_checkpoint and inside
+// Tail::next (waiting for, then reading, commits), recorded by thin forwarding wrappers.
+struct Interval {
+  std::int64_t start_ns, end_ns;
+};
+
+class TimingTail final : public outbox::Tail {
+ public:
+  TimingTail(std::unique_ptr<outbox::Tail> inner, std::vector<Interval>* out) : inner_(std::move(inner)), out_(out) {}
+  std::vector<outbox::Message> next(std::chrono::milliseconds wait) override {
+    const std::int64_t t0 = bench::mono_ns();
+    auto batch = inner_->next(wait);
+    out_->push_back({t0, bench::mono_ns()});
+    return batch;
+  }
+  void close() override { inner_->close(); }
+  bool closed() const override { return inner_->closed(); }
+
+ private:
+  std::unique_ptr<outbox::Tail> inner_;
+  std::vector<Interval>* out_;
+};
+
+class TimingStore final : public outbox::Store {
+ public:
+  explicit TimingStore(std::unique_ptr<outbox::Store> inner) : inner_(std::move(inner)) {
+    saves_.reserve(1 << 16);
+    nexts_.reserve(1 << 16);
+  }
+  // Read these after the relay stopped.
+  const std::vector<Interval>& saves() const { return saves_; }
+  const std::vector<Interval>& nexts() const { return nexts_; }
+
+  void init(const std::string& o) override { inner_->init(o); }
+  std::vector<std::string> outboxes() override { return inner_->outboxes(); }
+  outbox::Message put(const outbox::SchemaRegistry& r, outbox::Message m) override { return inner_->put(r, std::move(m)); }
+  std::unique_ptr<outbox::Tail> tail(const std::string& o, const outbox::Cursor& from,
+                                     const outbox::TailOptions& options) override {
+    return std::make_unique<TimingTail>(inner_->tail(o, from, options), &nexts_);
+  }
+  std::string checkpoint_before(std::int64_t p) override { return inner_->checkpoint_before(p); }
+  std::string checkpoint_at_end(const std::string& o) override { return inner_->checkpoint_at_end(o); }
+  std::optional<std::string> acquire(const std::string& o, const std::string& c, const std::string& owner,
+                                     std::chrono::seconds ttl) override {
+    return inner_->acquire(o, c, owner, ttl);
+  }
+  void save_checkpoint(const std::string& o, const std::string& c, const std::string& owner,
+                       const std::string& checkpoint, std::chrono::seconds ttl, const std::string& health) override {
+    const std::int64_t t0 = bench::mono_ns();
+    inner_->save_checkpoint(o, c, owner, checkpoint, ttl, health);
+    saves_.push_back({t0, bench::mono_ns()});
+  }
+  void release(const std::string& o, const std::string& c, const std::string& owner) override {
+    inner_->release(o, c, owner);
+  }
+  void seek(const std::string& o, const std::string& c, const std::string& checkpoint) override {
+    inner_->seek(o, c, checkpoint);
+  }
+  void dead_letter(const std::string& c, const outbox::Message& m, const std::string& e, int attempts) override {
+    inner_->dead_letter(c, m, e, attempts);
+  }
+  std::vector<outbox::DeadLetter> dead_letters(const std::string& o, std::size_t limit) override {
+    return inner_->dead_letters(o, limit);
+  }
+  outbox::RetentionResult enforce_retention(const std::string& o, const outbox::RetentionPolicy& p) override {
+    return inner_->enforce_retention(o, p);
+  }
+  outbox::OutboxStatus status(const std::string& o) override { return inner_->status(o); }
+
+ private:
+  std::unique_ptr<outbox::Store> inner_;
+  std::vector<Interval> saves_, nexts_;
+};
+
+// Nanoseconds of [from, to) covered by `intervals` (sorted, not overlapping: one thread's calls).
+std::int64_t overlap(const std::vector<Interval>& intervals, std::int64_t from, std::int64_t to) {
+  auto it = std::lower_bound(intervals.begin(), intervals.end(), from,
+                             [](const Interval& i, std::int64_t t) { return i.end_ns <= t; });
+  std::int64_t total = 0;
+  for (; it != intervals.end() && it->start_ns < to; ++it) {
+    total += std::min(it->end_ns, to) - std::max(it->start_ns, from);
+  }
+  return total;
+}
+
 struct Record {  // as written by outbox_bench_writer
   std::int64_t position;
   std::int64_t begin_ns;
@@ -112,13 +197,13 @@ int main(int argc, char** argv) {
   const std::string writer_bin = f.str("writer").empty() ? self_dir() + "/outbox_bench_writer" : f.str("writer");
   const double rate = f.num("rate"), seconds = f.num("seconds");
 
-  auto store = outbox::open_store("sqlite:" + db_path);
-  store->init(kOutbox);  // WAL mode and the outbox's tables, before either side starts
+  TimingStore store(outbox::open_store("sqlite:" + db_path));
+  store.init(kOutbox);  // WAL mode and the outbox's tables, before either side starts
   LatencySink sink(static_cast<std::size_t>(rate * seconds) + 1024);
   outbox::RelayOptions options;
   options.outbox = kOutbox;
   options.consumer = "bench";
-  outbox::Relay relay(*store, sink, options);  // all other options at their defaults
+  outbox::Relay relay(store, sink, options);  // all other options at their defaults
 
   const std::int64_t hwm_setup = bench::proc_status_kb("VmHWM");
   std::thread relay_thread([&] {
@@ -200,6 +285,7 @@ int main(int argc, char** argv) {
   const std::int64_t warm_until =
       records.empty() ? 0 : records.front().commit_ns + static_cast<std::int64_t>(f.num("warmup") * 1e9);
   std::vector<double> commit_to_ack, created_to_ack;
+  std::vector<std::pair<std::int64_t, std::int64_t>> slow_candidates;  // (commit, ack) in ns
   std::int64_t unmatched = 0, duplicates = 0;
   std::vector<bool> seen(commit_at.size(), false);
   for (const auto& a : sink.acks()) {
@@ -215,6 +301,7 @@ int main(int argc, char** argv) {
     const std::int64_t committed = commit_at[static_cast<std::size_t>(a.position)];
     if (committed < warm_until) continue;
     commit_to_ack.push_back(static_cast<double>(a.ack_ns - committed) / 1e6);
+    slow_candidates.emplace_back(committed, a.ack_ns);
     created_to_ack.push_back(static_cast<double>(a.created_to_ack_us) / 1e3);
   }
 
@@ -228,6 +315,35 @@ int main(int argc, char** argv) {
               static_cast<long long>(duplicates));
   print_distribution("COMMIT returned -> sink ack", commit_to_ack);
   print_distribution("created (put) -> sink ack  ", created_to_ack);
+  {
+    std::vector<double> save_ms;
+    double sum = 0;
+    for (const auto& i : store.saves()) {
+      save_ms.push_back(static_cast<double>(i.end_ns - i.start_ns) / 1e6);
+      sum += save_ms.back();
+    }
+    std::printf("  relay's checkpoint saves (Store::save_checkpoint, on the relay thread): %zu, p50 %.3f ms, p99 %.3f ms,"
+                " max %.3f ms, %.2f s in all\n",
+                save_ms.size(), bench::percentile(save_ms, 50), bench::percentile(save_ms, 99),
+                bench::percentile(save_ms, 100), sum / 1000);
+    // The slowest 1%: what was the relay thread doing between COMMIT and the acknowledgement?
+    const double p99_ms = bench::percentile(commit_to_ack, 99);
+    double n = 0, lat = 0, in_save = 0, in_next = 0;
+    for (const auto& [committed, acked] : slow_candidates) {
+      const double ms = static_cast<double>(acked - committed) / 1e6;
+      if (ms < p99_ms || ms <= 0) continue;
+      n += 1;
+      lat += ms;
+      in_save += static_cast<double>(overlap(store.saves(), committed, acked)) / 1e6;
+      in_next += static_cast<double>(overlap(store.nexts(), committed, acked)) / 1e6;
+    }
+    if (n > 0) {
+      std::printf("  the slowest 1%% (%.0f messages, commit->ack >= %.3f ms, mean %.3f ms): between COMMIT and ack the relay"
+                  " thread was on average %.3f ms in save_checkpoint, %.3f ms in Tail::next (waiting for the commit and"
+                  " reading it), %.3f ms elsewhere (sink, bookkeeping)\n",
+                  n, p99_ms, lat / n, in_save / n, in_next / n, (lat - in_save - in_next) / n);
+    }
+  }
   const double p50 = bench::percentile(commit_to_ack, 50), p99 = bench::percentile(commit_to_ack, 99);
   std::printf("  LATENCY commit->ack p50: %.3f ms   target <= 0.5 ms: %s\n", p50, p50 <= 0.5 ? "met" : "MISSED");
   std::printf("  LATENCY commit->ack p99: %.3f ms   target <= 5 ms: %s\n", p99, p99 <= 5 ? "met" : "MISSED");
@@ -249,5 +365,6 @@ int main(int argc, char** argv) {
               static_cast<double>(idle1.voluntary_switches - idle0.voluntary_switches) / idle_wall,
               100 * idle_cpu / idle_wall < 1 ? "met" : "MISSED");
   if (!f.flag("keep")) std::filesystem::remove_all(dir);
+  std::printf("load average at the end: %s\n", bench::loadavg().c_str());
   return 0;
 }

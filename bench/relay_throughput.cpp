@@ -58,6 +58,7 @@ double prefill(const std::string& path, std::int64_t n, std::size_t payload_byte
 
 struct Run {
   double seconds = 0;
+  double cpu_seconds = 0;  // user + system time of this process during the run
   std::int64_t messages = 0;
   double rate() const { return static_cast<double>(messages) / seconds; }
 };
@@ -67,6 +68,7 @@ Run tail_read(const std::string& store_uri, std::int64_t n, std::size_t batch) {
   outbox::TailOptions options;
   options.batch_size = batch;
   Run r;
+  const auto cpu0 = bench::cpu_self();
   const std::int64_t start = bench::mono_ns();
   auto tail = store->tail(kOutbox, outbox::Cursor::beginning(), options);
   while (r.messages < n) {
@@ -75,6 +77,7 @@ Run tail_read(const std::string& store_uri, std::int64_t n, std::size_t batch) {
     r.messages += static_cast<std::int64_t>(got.size());
   }
   r.seconds = bench::seconds_since(start);
+  r.cpu_seconds = bench::cpu_self().total() - cpu0.total();
   return r;
 }
 
@@ -92,9 +95,11 @@ Run relay(const std::string& store_uri, const std::string& sink_uri, const std::
   options.idle_wait = std::chrono::milliseconds(1);
   outbox::Relay relay(*store, *sink, options);
   Run r;
+  const auto cpu0 = bench::cpu_self();
   const std::int64_t start = bench::mono_ns();
   relay.run();
   r.seconds = bench::seconds_since(start);
+  r.cpu_seconds = bench::cpu_self().total() - cpu0.total();
   const auto stats = relay.stats();
   r.messages = stats.acknowledged;
   *checkpoints = stats.checkpoints;
@@ -112,9 +117,10 @@ int main(int argc, char** argv) {
                  {{"dir", "/tmp"},
                   {"messages", "200000"},
                   {"payload-bytes", "200"},
-                  {"reps", "3"},
+                  {"reps", "5"},
                   {"batch", "1000"},
                   {"prefill-txn", "10000"},
+                  {"variants", "tail,null,file"},
                   {"verbose", "false"}},
                  "outbox_bench_relay: relay throughput SQLite -> null: and -> file:, against reading the tail alone.");
   spdlog::set_level(spdlog::level::warn);
@@ -137,39 +143,50 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   std::vector<double> tail_rates, null_rates, file_rates;
+  std::vector<double> tail_cpu_us, null_cpu_us, file_cpu_us;  // CPU microseconds per message
   std::int64_t null_checkpoints = 0, file_checkpoints = 0;
   const int reps = static_cast<int>(f.integer("reps"));
   for (int rep = 0; rep < reps; ++rep) {
     // Rotate the order so that a slow phase of the machine does not always hit the same variant.
     for (int k = 0; k < 3; ++k) {
       const int which = (rep + k) % 3;
+      static const char* names[] = {"tail", "null", "file"};
+      if (("," + f.str("variants") + ",").find(std::string(",") + names[which] + ",") == std::string::npos) continue;
       if (which == 0) {
         const Run r = tail_read(store_uri, n, batch);
         tail_rates.push_back(r.rate());
-        if (f.flag("verbose")) std::printf("  rep %d tail read:     %9.0f msg/s (%.3f s)\n", rep + 1, r.rate(), r.seconds);
+        tail_cpu_us.push_back(1e6 * r.cpu_seconds / static_cast<double>(r.messages));
+        if (f.flag("verbose")) std::printf("  rep %d tail read:     %9.0f msg/s (%.3f s, CPU %.3f s)\n", rep + 1, r.rate(), r.seconds, r.cpu_seconds);
       } else if (which == 1) {
         const Run r = relay(store_uri, "null:", "null_" + std::to_string(rep), n, batch, &null_checkpoints);
         null_rates.push_back(r.rate());
-        if (f.flag("verbose")) std::printf("  rep %d relay -> null: %9.0f msg/s (%.3f s)\n", rep + 1, r.rate(), r.seconds);
+        null_cpu_us.push_back(1e6 * r.cpu_seconds / static_cast<double>(r.messages));
+        if (f.flag("verbose")) std::printf("  rep %d relay -> null: %9.0f msg/s (%.3f s, CPU %.3f s)\n", rep + 1, r.rate(), r.seconds, r.cpu_seconds);
       } else {
         const std::string sink_path = (dir / "sink.jsonl").string();
         std::filesystem::remove(sink_path);
         const Run r = relay(store_uri, "file:" + sink_path, "file_" + std::to_string(rep), n, batch, &file_checkpoints);
         file_rates.push_back(r.rate());
-        if (f.flag("verbose")) std::printf("  rep %d relay -> file: %9.0f msg/s (%.3f s)\n", rep + 1, r.rate(), r.seconds);
+        file_cpu_us.push_back(1e6 * r.cpu_seconds / static_cast<double>(r.messages));
+        if (f.flag("verbose")) std::printf("  rep %d relay -> file: %9.0f msg/s (%.3f s, CPU %.3f s)\n", rep + 1, r.rate(), r.seconds, r.cpu_seconds);
         std::filesystem::remove(sink_path);
       }
       std::fflush(stdout);
     }
   }
-  auto line = [&](const char* what, const std::vector<double>& v) {
-    std::printf("  %-22s %10.0f msg/s  (median of %zu; min %.0f, max %.0f)\n", what, bench::median(v), v.size(),
-                *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()));
+  auto line = [&](const char* what, std::vector<double>& v, const std::vector<double>& cpu_us) {
+    if (v.empty()) {  // variant not run; 0 keeps the ratios below printable
+      v.push_back(0);
+      return;
+    }
+    std::printf("  %-22s %10.0f msg/s  (median of %zu; min %.0f, max %.0f);  CPU %.2f us/msg (median)\n", what,
+                bench::median(v), v.size(), *std::min_element(v.begin(), v.end()),
+                *std::max_element(v.begin(), v.end()), bench::median(cpu_us));
   };
   std::printf("results, %lld messages per run:\n", static_cast<long long>(n));
-  line("tail read (baseline)", tail_rates);
-  line("relay -> null:", null_rates);
-  line("relay -> file:", file_rates);
+  line("tail read (baseline)", tail_rates, tail_cpu_us);
+  line("relay -> null:", null_rates, null_cpu_us);
+  line("relay -> file:", file_rates, file_cpu_us);
   const double null_rate = bench::median(null_rates);
   std::printf("  relay->null / tail read: %.3f;  relay->file / tail read: %.3f\n", null_rate / bench::median(tail_rates),
               bench::median(file_rates) / bench::median(tail_rates));
@@ -180,5 +197,6 @@ int main(int argc, char** argv) {
   std::printf("  (peak RSS of this whole process, prefill included: %lld kB)\n",
               static_cast<long long>(bench::proc_status_kb("VmHWM")));
   std::filesystem::remove_all(dir);
+  std::printf("load average at the end: %s\n", bench::loadavg().c_str());
   return 0;
 }

@@ -29,6 +29,12 @@ using OrderEvents = outbox::MessageSet<OrderCreated>;
 
 namespace {
 
+// The `data` a put of a typical OrderCreated serializes, for the raw-INSERT diagnostics.
+std::string detail_encoded_event() {
+  return OrderEvents::make(OrderCreated{123456, "customer-123", 4242, "EUR", {"sku-1001", "sku-2002", "sku-3003"}})
+      .data.dump();
+}
+
 void check(sqlite3* db, int rc, const char* doing) {
   if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) {
     std::fprintf(stderr, "sqlite: %s: %s\n", doing, sqlite3_errmsg(db));
@@ -47,6 +53,14 @@ void run(sqlite3* db, sqlite3_stmt* s, const char* what) {
   sqlite3_reset(s);
 }
 
+int page_size(sqlite3* db) {
+  sqlite3_stmt* st = nullptr;
+  check(db, sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, nullptr), "page_size");
+  const int size = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+  sqlite3_finalize(st);
+  return size;
+}
+
 struct Round {
   std::int64_t txns = 0;
   double seconds = 0;
@@ -54,17 +68,33 @@ struct Round {
   double rate() const { return static_cast<double>(txns) / seconds; }
 };
 
+// What each transaction does besides BEGIN IMMEDIATE; INSERT INTO orders ...; COMMIT.
+enum Variant {
+  kWithout = 0,  // nothing: the baseline
+  kPut,          // OrderEvents::put(writer, ...): the library's fast path
+  // Diagnostics (--layouts): a raw INSERT of a same-sized, pre-serialized row, no validation, no
+  // UUID; shows what the table layout alone costs. The DDL copies src/store/sqlite/tables.cpp.
+  kRawPlain,      // INTEGER PRIMARY KEY table
+  kRawAutoinc,    // ... AUTOINCREMENT (one more page per commit: sqlite_sequence)
+  kRawOutboxLike, // ... AUTOINCREMENT + index on created_us, i.e. the outbox table's layout
+  kVariants
+};
+const char* const kVariantNames[kVariants] = {"without put", "with put", "raw rowid", "raw autoinc",
+                                              "raw outbox-like"};
+
 struct Service {
   sqlite3* db = nullptr;
   sqlite3_stmt* begin = nullptr;
   sqlite3_stmt* commit = nullptr;
   sqlite3_stmt* insert_order = nullptr;
+  sqlite3_stmt* raw[kVariants] = {};
   outbox::sqlite::Outbox outbox{"orders", OrderEvents::registry()};
   std::optional<outbox::sqlite::Writer> writer;
   std::int64_t sequence = 0;
+  std::string raw_data;  // a serialized event, for the raw variants
 
-  // One business transaction: BEGIN IMMEDIATE; INSERT INTO orders ...; [put]; COMMIT.
-  Round round(bool with_put, double round_seconds) {
+  // Transactions of one variant for `round_seconds` (at least one).
+  Round round(Variant v, double round_seconds) {
     Round r;
     const std::int64_t start = bench::mono_ns();
     const std::int64_t deadline = start + static_cast<std::int64_t>(round_seconds * 1e9);
@@ -82,12 +112,20 @@ struct Service {
       sqlite3_bind_text(insert_order, 4, items_text.data(), static_cast<int>(items_text.size()), SQLITE_STATIC);
       sqlite3_bind_int64(insert_order, 5, outbox::now().time_since_epoch().count());
       run(db, insert_order, "INSERT INTO orders");
-      if (with_put) {
+      if (v == kPut) {
         const std::int64_t t0 = bench::mono_ns();
         const std::int64_t ordernr = sqlite3_last_insert_rowid(db);
         OrderEvents::put(*writer, OrderCreated{ordernr, customer, amount, "EUR", items},
                          "order-" + std::to_string(ordernr));
         put_ns += bench::mono_ns() - t0;
+      } else if (v != kWithout) {
+        sqlite3_stmt* st = raw[v];
+        sqlite3_bind_text(st, 1, "0192f0c4-6d2a-7c1e-9b3d-5f8a1e2c4b6d", 36, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, "order_created", 13, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, customer.data(), static_cast<int>(customer.size()), SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, raw_data.data(), static_cast<int>(raw_data.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, outbox::now().time_since_epoch().count());
+        run(db, st, "raw INSERT");
       }
       run(db, commit, "COMMIT");
       ++r.txns;
@@ -97,17 +135,36 @@ struct Service {
     return r;
   }
 
+  // WAL frames (pages) each transaction appends, counted with a WAL hook. Untimed: installing a
+  // hook replaces SQLite's auto-checkpoint, which is restored afterwards.
+  double frames_per_txn(Variant v, int n) {
+    static int frames = 0;
+    sqlite3_wal_hook(
+        db, [](void*, sqlite3*, const char*, int in_wal) { frames = in_wal; return SQLITE_OK; }, nullptr);
+    check(db, sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr), "checkpoint");
+    frames = 0;
+    std::int64_t total = 0;
+    for (int i = 0; i < n; ++i) {
+      const int before = frames;
+      round(v, 0);  // one transaction
+      total += frames - before;
+    }
+    sqlite3_wal_autocheckpoint(db, 1000);
+    return static_cast<double>(total) / n;
+  }
+
   ~Service() {
     writer.reset();
     sqlite3_finalize(begin);
     sqlite3_finalize(commit);
     sqlite3_finalize(insert_order);
+    for (auto* st : raw) sqlite3_finalize(st);
     sqlite3_close_v2(db);
   }
 };
 
 void measure(const std::filesystem::path& parent, const std::string& sync, int rounds, double round_seconds,
-             bool verbose) {
+             bool layouts, bool verbose) {
   const auto dir = bench::make_run_dir(parent, "write-" + sync);
   const std::string path = (dir / "service.db").string();
   auto service = std::make_unique<Service>();
@@ -127,28 +184,42 @@ void measure(const std::filesystem::path& parent, const std::string& sync, int r
   s.insert_order = prepare(
       s.db, "INSERT INTO orders (customer, amount_cents, currency, items, created_us) VALUES (?1, ?2, ?3, ?4, ?5)");
   s.writer.emplace(s.outbox.writer(s.db));
+  std::vector<Variant> variants = {kWithout, kPut};
+  if (layouts) {
+    const char* columns = " (id TEXT NOT NULL, type TEXT NOT NULL, key TEXT, data TEXT NOT NULL, headers TEXT,"
+                          " created_us INTEGER NOT NULL)";
+    auto table = [&](Variant v, const std::string& name, const std::string& pk, const std::string& extra) {
+      std::string ddl = "CREATE TABLE " + name + " (position INTEGER PRIMARY KEY" + pk + ", " +
+                        std::string(columns + 2) + ";" + extra;
+      check(s.db, sqlite3_exec(s.db, ddl.c_str(), nullptr, nullptr, nullptr), "create raw table");
+      s.raw[v] = prepare(s.db, ("INSERT INTO " + name +
+                                " (id, type, key, data, headers, created_us) VALUES (?1, ?2, ?3, ?4, NULL, ?5)")
+                                   .c_str());
+      variants.push_back(v);
+    };
+    table(kRawPlain, "raw_plain", "", "");
+    table(kRawAutoinc, "raw_autoinc", " AUTOINCREMENT", "");
+    table(kRawOutboxLike, "raw_outbox_like", " AUTOINCREMENT", "CREATE INDEX raw_outbox_like_created ON raw_outbox_like (created_us);");
+    s.raw_data = detail_encoded_event();
+  }
 
   // Warm-up: one round of each, not counted.
-  s.round(false, round_seconds);
-  s.round(true, round_seconds);
+  for (Variant v : variants) s.round(v, round_seconds);
 
-  std::vector<Round> base, with;
+  std::vector<std::vector<Round>> results(kVariants);
   std::vector<double> pair_ratio;
   for (int i = 0; i < rounds; ++i) {
-    Round a, b;
-    if (i % 2 == 0) {
-      a = s.round(false, round_seconds);
-      b = s.round(true, round_seconds);
-    } else {
-      b = s.round(true, round_seconds);
-      a = s.round(false, round_seconds);
+    // Forward order on even rounds, reversed on odd ones.
+    std::vector<Round> got(kVariants);
+    for (std::size_t k = 0; k < variants.size(); ++k) {
+      const Variant v = variants[i % 2 == 0 ? k : variants.size() - 1 - k];
+      got[v] = s.round(v, round_seconds);
+      results[v].push_back(got[v]);
     }
-    base.push_back(a);
-    with.push_back(b);
-    pair_ratio.push_back(b.rate() / a.rate());
+    pair_ratio.push_back(got[kPut].rate() / got[kWithout].rate());
     if (verbose) {
-      std::printf("  round %2d: without put %9.0f txn/s, with put %9.0f txn/s, ratio %.3f\n", i + 1, a.rate(),
-                  b.rate(), b.rate() / a.rate());
+      std::printf("  round %2d: without put %9.0f txn/s, with put %9.0f txn/s, ratio %.3f\n", i + 1,
+                  got[kWithout].rate(), got[kPut].rate(), pair_ratio.back());
     }
   }
   auto totals = [](const std::vector<Round>& v) {
@@ -160,25 +231,35 @@ void measure(const std::filesystem::path& parent, const std::string& sync, int r
     }
     return t;
   };
-  const Round tb = totals(base), tw = totals(with);
-  std::vector<double> base_rates, with_rates;
-  for (const auto& r : base) base_rates.push_back(r.rate());
-  for (const auto& r : with) with_rates.push_back(r.rate());
+  std::vector<double> frames(kVariants, 0);
+  for (Variant v : variants) frames[v] = s.frames_per_txn(v, 200);
+  const Round tb = totals(results[kWithout]), tw = totals(results[kPut]);
   const double ratio = tw.rate() / tb.rate();
   const double target = sync == "FULL" ? 0.95 : 0.80;
   std::printf("synchronous=%s, journal_mode=WAL: %d alternating rounds of %.0f ms per variant\n", sync.c_str(), rounds,
               round_seconds * 1000);
-  std::printf("  without put: %10.0f txn/s  (%lld txns; round median %.0f, min %.0f, max %.0f)  %.1f us/txn\n",
-              tb.rate(), static_cast<long long>(tb.txns), bench::median(base_rates),
-              *std::min_element(base_rates.begin(), base_rates.end()),
-              *std::max_element(base_rates.begin(), base_rates.end()), 1e6 / tb.rate());
-  std::printf("  with put:    %10.0f txn/s  (%lld txns; round median %.0f, min %.0f, max %.0f)  %.1f us/txn\n",
-              tw.rate(), static_cast<long long>(tw.txns), bench::median(with_rates),
-              *std::min_element(with_rates.begin(), with_rates.end()),
-              *std::max_element(with_rates.begin(), with_rates.end()), 1e6 / tw.rate());
-  std::printf("  time added per transaction: %.1f us, of which inside Writer::put %.1f us\n",
-              1e6 / tw.rate() - 1e6 / tb.rate(), 1e6 * tw.put_seconds / static_cast<double>(tw.txns));
-  std::printf("  RATIO with/without put (synchronous=%s): %.3f   [per-pair median %.3f, min %.3f, max %.3f]"
+  for (Variant v : variants) {
+    const Round t = totals(results[v]);
+    std::vector<double> rates;
+    for (const auto& r : results[v]) rates.push_back(r.rate());
+    std::printf("  %-17s %10.0f txn/s  (%lld txns; round median %.0f, min %.0f, max %.0f)  %.1f us/txn, "
+                "%.2f WAL frames/txn%s\n",
+                (std::string(kVariantNames[v]) + ":").c_str(), t.rate(), static_cast<long long>(t.txns),
+                bench::median(rates), *std::min_element(rates.begin(), rates.end()),
+                *std::max_element(rates.begin(), rates.end()), 1e6 / t.rate(), frames[v],
+                v >= kRawPlain ? ("; ratio to without put " + std::to_string(t.rate() / tb.rate()).substr(0, 5)).c_str()
+                               : "");
+  }
+  if (variants.size() > 2) {
+    std::printf("  (raw = the business transaction plus a raw INSERT of a pre-serialized event row, no validation:"
+                " rowid = INTEGER PRIMARY KEY table; autoinc = with AUTOINCREMENT; outbox-like = AUTOINCREMENT and"
+                " an index on created_us, the outbox table's layout)\n");
+  }
+  std::printf("  time added per transaction by the put: %.1f us, of which in the put call (typed encode + Writer::put) %.1f us"
+              " (the rest is in COMMIT: %d-byte WAL frames %.2f -> %.2f per transaction)\n",
+              1e6 / tw.rate() - 1e6 / tb.rate(), 1e6 * tw.put_seconds / static_cast<double>(tw.txns), page_size(s.db),
+              frames[kWithout], frames[kPut]);
+  std::printf("  RATIO with/without put (synchronous=%s): %.3f   [per-round median %.3f, min %.3f, max %.3f]"
               "   target >= %.2f: %s\n\n",
               sync.c_str(), ratio, bench::median(pair_ratio),
               *std::min_element(pair_ratio.begin(), pair_ratio.end()),
@@ -192,7 +273,8 @@ void measure(const std::filesystem::path& parent, const std::string& sync, int r
 
 int main(int argc, char** argv) {
   bench::Flags f(argc, argv,
-                 {{"dir", "/tmp"}, {"rounds", "20"}, {"round-ms", "250"}, {"sync", "FULL,NORMAL"}, {"verbose", "false"}},
+                 {{"dir", "/tmp"}, {"rounds", "20"}, {"round-ms", "250"}, {"sync", "FULL,NORMAL"}, {"layouts", "false"},
+                  {"verbose", "false"}},
                  "outbox_bench_write: transaction with one business row, without and with an outbox put.");
   std::printf("outbox_bench_write%s\n", f.command_line().c_str());
   bench::print_machine(f.str("dir"));
@@ -203,9 +285,11 @@ int main(int argc, char** argv) {
     std::string mode = modes.substr(start, comma - start);
     for (auto& ch : mode) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     if (!mode.empty()) {
-      measure(f.str("dir"), mode, static_cast<int>(f.integer("rounds")), f.num("round-ms") / 1000.0, f.flag("verbose"));
+      measure(f.str("dir"), mode, static_cast<int>(f.integer("rounds")), f.num("round-ms") / 1000.0,
+              f.flag("layouts"), f.flag("verbose"));
     }
     start = comma + 1;
   }
+  std::printf("load average at the end: %s\n", bench::loadavg().c_str());
   return 0;
 }
