@@ -34,6 +34,9 @@ struct RelayOptions {
   Backoff backoff;
   std::chrono::milliseconds idle_wait{1000};         // longest wait on an idle tail
   std::chrono::milliseconds shutdown_timeout{10000}; // to drain in-flight work on stop()
+  // Longest time the acknowledged prefix may go unsaved while messages keep flowing (it is saved
+  // at once when the relay catches up, and on stop). After a crash, at most this much is resent.
+  std::chrono::milliseconds checkpoint_interval{100};
   // The consumer's lease: renewed every lease_ttl/3; a relay killed without releasing it blocks a
   // successor for at most lease_ttl.
   std::chrono::seconds lease_ttl{30};

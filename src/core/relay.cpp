@@ -74,6 +74,9 @@ struct Relay::Impl {
   std::size_t recovering = 0;  // entries that failed at least once and are not resolved yet
   std::string saved_checkpoint;  // of the resolved prefix (persisted, or to be with the next save)
   std::string last_read;         // checkpoint of the last message read from the tail
+  std::int64_t resolved_position = 0;
+  bool unsaved = false;          // saved_checkpoint moved since it was last persisted
+  std::chrono::steady_clock::time_point last_persist{};
   std::string health = "ok";
   std::mt19937_64 rng{std::random_device{}()};
 
@@ -145,10 +148,23 @@ struct Relay::Impl {
     }
     if (checkpoint.empty()) return;
     if (recovering == 0) health = "ok";
-    save(checkpoint);
+    saved_checkpoint = std::move(checkpoint);
+    resolved_position = position;
+    unsaved = true;
+  }
+
+  // Persists the resolved prefix at most every checkpoint_interval (a save is a write transaction;
+  // one per batch would compete with the service's own writers), and always when forced.
+  void persist(bool force) {
+    if (!unsaved) return;
+    const auto now_steady = std::chrono::steady_clock::now();
+    if (!force && now_steady - last_persist < options.checkpoint_interval) return;
+    save(saved_checkpoint);
+    unsaved = false;
+    last_persist = now_steady;
     update_stats([&](RelayStats& s) {
       ++s.checkpoints;
-      s.last_position = position;
+      s.last_position = resolved_position;
     });
   }
 
@@ -247,20 +263,29 @@ struct Relay::Impl {
             // With stop_when_idle, "idle" means one short wait found nothing new.
             const auto idle_wait = options.stop_when_idle ? std::min(options.idle_wait, std::chrono::milliseconds(200))
                                                           : options.idle_wait;
-            auto batch = owned_tail->next(window.empty() ? idle_wait : std::chrono::milliseconds(0));
+            auto wait = window.empty() ? idle_wait : std::chrono::milliseconds(0);
+            if (unsaved) {  // wake up in time to persist the checkpoint
+              const auto due = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  last_persist + options.checkpoint_interval - std::chrono::steady_clock::now());
+              wait = std::min(std::max(due, std::chrono::milliseconds(1)), wait);
+            }
+            auto batch = owned_tail->next(wait);
             if (!batch.empty()) {
               read_any = true;
               last_read = batch.back().checkpoint;
               const std::size_t n = batch.size();
+              const bool alone = n == 1 && in_flight == 0;
+              in_flight += n;
+              update_stats([&](RelayStats& s) { s.published += static_cast<std::int64_t>(n); });
+              // Publish from the batch, then move it into the window: no copy. Outcomes reported
+              // during publish wait in the sink's queue until poll(), when the window has them.
+              sink.publish(batch);
               for (auto& m : batch) {
                 Entry e;
                 e.message = std::move(m);
                 window.push_back(std::move(e));
               }
-              window.back().alone = n == 1 && in_flight == 0;
-              in_flight += n;
-              update_stats([&](RelayStats& s) { s.published += static_cast<std::int64_t>(n); });
-              publish_tail(n);
+              window.back().alone = alone;
             } else if (window.empty() && options.stop_when_idle) {
               break;
             }
@@ -270,6 +295,7 @@ struct Relay::Impl {
             apply(d);
           }
           advance();
+          persist(false);
           if (failed > 0 && in_flight == 0) retry_failed();
 
           const auto now_steady = std::chrono::steady_clock::now();
@@ -345,13 +371,6 @@ struct Relay::Impl {
     }
   }
 
-  void publish_tail(std::size_t n) {
-    std::vector<Message> copy;
-    copy.reserve(n);
-    for (std::size_t i = window.size() - n; i < window.size(); ++i) copy.push_back(window[i].message);
-    sink.publish(copy);
-  }
-
   // Waits (bounded) for in-flight outcomes, then checkpoints what was acknowledged.
   void shutdown() {
     const auto deadline = std::chrono::steady_clock::now() + options.shutdown_timeout;
@@ -362,6 +381,7 @@ struct Relay::Impl {
       }
     }
     advance();
+    persist(true);
     if (in_flight > 0 || failed > 0) {
       spdlog::warn("relay stopping with {} messages unacknowledged; they will be published again on restart",
                    in_flight + failed);

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,7 +52,7 @@ class Statement {
 class Connection {
  public:
   Connection(const std::string& path, int flags, int busy_timeout_ms);
-  Connection(Connection&& o) noexcept : db_(o.db_) { o.db_ = nullptr; }
+  Connection(Connection&& o) noexcept : db_(o.db_), busy_timeout_ms_(std::move(o.busy_timeout_ms_)) { o.db_ = nullptr; }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection() { sqlite3_close_v2(db_); }
@@ -61,6 +62,7 @@ class Connection {
 
  private:
   sqlite3* db_ = nullptr;
+  std::unique_ptr<int> busy_timeout_ms_;  // the busy handler's argument, at a stable address
 };
 
 // BEGIN IMMEDIATE ... COMMIT, rolled back on destruction unless committed.

@@ -13,7 +13,6 @@ std::string create_sql(const std::string& outbox) {
   return "CREATE TABLE IF NOT EXISTS " + t +
          " (position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, type TEXT NOT NULL,"
          " key TEXT, data TEXT NOT NULL, headers TEXT, created_us INTEGER NOT NULL);"
-         "CREATE INDEX IF NOT EXISTS \"outbox_" + outbox + "__created\" ON " + t + " (created_us);"
          "CREATE TABLE IF NOT EXISTS outbox__outboxes (name TEXT PRIMARY KEY, created_us INTEGER NOT NULL,"
          " dropped INTEGER NOT NULL DEFAULT 0);"
          "CREATE TABLE IF NOT EXISTS outbox__consumers (outbox TEXT NOT NULL, consumer TEXT NOT NULL,"
