@@ -221,8 +221,10 @@ struct Relay::Impl {
   void run() {
     const auto saved = acquire_lease();
     if (!saved) return;  // stopped while waiting for the lease
-    saved_checkpoint = *saved;
     last_read = *saved;
+    // A new consumer has no checkpoint yet; "before position 1" is the store's own encoding of the
+    // beginning, so lease renewals (which also record health) can save it from the start.
+    saved_checkpoint = saved->empty() ? store.checkpoint_before(1) : *saved;
     std::unique_ptr<Tail> owned_tail;
     // (Re)opens the tail just after the last message read, e.g. after the database came back.
     auto open_tail = [&] {
@@ -238,7 +240,7 @@ struct Relay::Impl {
     open_tail();
     spdlog::info("relay '{}' started: outbox '{}' -> {}, consumer '{}', resuming after checkpoint '{}'",
                  options.owner, options.outbox, sink.describe(), options.consumer,
-                 saved_checkpoint.empty() ? "(beginning)" : saved_checkpoint);
+                 last_read.empty() ? "(beginning)" : last_read);
 
     const auto lease_renewal = std::chrono::duration_cast<std::chrono::milliseconds>(options.lease_ttl) / 3;
     auto last_renewal = std::chrono::steady_clock::now();
@@ -347,10 +349,7 @@ struct Relay::Impl {
     tail = nullptr;
   }
 
-  void renew_lease() {
-    if (!saved_checkpoint.empty()) save(saved_checkpoint);
-    else store.acquire(options.outbox, options.consumer, options.owner, options.lease_ttl);
-  }
+  void renew_lease() { save(saved_checkpoint); }
 
   // Takes the consumer's lease. While another relay holds it, waits as a standby (if configured)
   // and takes over when that relay stops or its lease expires. Returns the saved checkpoint ("" for

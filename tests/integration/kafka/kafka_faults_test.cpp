@@ -48,6 +48,7 @@ TEST_F(KafkaFaults, BrokerRestartMidStreamLosesNothing) {
   o.outbox = "orders";
   o.backoff.initial = 100ms;
   o.backoff.max = 2s;
+  o.lease_ttl = 3s;  // renewals (which also record health) every second
   outbox::Relay relay(*store, *sink, o);
   std::thread runner([&] { relay.run(); });
 
@@ -55,8 +56,20 @@ TEST_F(KafkaFaults, BrokerRestartMidStreamLosesNothing) {
   const std::string state = std::getenv("OUTBOX_KAFKA_STATE");
   ASSERT_EQ(run(std::string(OUTBOX_KAFKA_SCRIPTS) + "/stop.sh --state " + state + " --keep-data >/dev/null"), 0);
   put_committed(501, 1000);  // committed while the broker is down
+  // While the broker is down, `outbox status` shows the consumer as unhealthy.
+  std::string health;
+  {
+    auto observer = outbox::open_store(uri());
+    for (int i = 0; i < 50; ++i) {
+      health = observer->status("orders").consumers.at(0).health;
+      if (health.find("kafka") != std::string::npos) break;
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+  EXPECT_NE(health.find("kafka"), std::string::npos) << "status did not show the broker outage: " << health;
+  std::printf("health during the outage: %s\n", health.c_str());
   // Down longer than message.timeout.ms: deliveries time out and the relay must retry them.
-  std::this_thread::sleep_for(5s);
+  std::this_thread::sleep_for(2s);
   ASSERT_EQ(run(std::string(OUTBOX_KAFKA_SCRIPTS) + "/start.sh --state " + state + " >/dev/null"), 0);
   put_committed(1001, 1500);
 
