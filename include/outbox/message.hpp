@@ -27,7 +27,14 @@ struct Message {
   // Where a consumer resumes after this message, in the store's own encoding (a decimal position
   // for SQLite; a resume token elsewhere). Opaque to the relay; not part of the JSON form.
   std::string checkpoint;
+  // `data` exactly as stored (compact JSON), set by tails. Sinks send it as is instead of
+  // serializing `data` again; a tail opened with TailOptions::parse_data = false leaves `data` null
+  // and fills only this. `put` ignores it.
+  std::string data_json;
 };
+
+// `data` as compact JSON: the stored text when the tail provided it, else `data` serialized.
+std::string serialized_data(const Message& m);
 
 // ISO 8601 UTC with microseconds, e.g. 2026-11-29T13:26:08.123456Z.
 std::string format_timestamp(Timestamp t);

@@ -43,6 +43,9 @@ struct TailOptions {
   // Upper bound on one wait between re-checks, in case a wake-up was missed (never needed when
   // the store's notification works; it bounds the damage if it does not).
   std::chrono::milliseconds recheck_interval{1000};
+  // false: leave Message::data null and fill only Message::data_json (the relay does this: sinks
+  // forward the stored text, and parsing every message would cost more than reading it).
+  bool parse_data = true;
 };
 
 struct ConsumerStatus {

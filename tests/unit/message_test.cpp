@@ -100,3 +100,23 @@ TEST(Names, StrictIdentifierPattern) {
     EXPECT_NE(std::string(e.what()).find("consumer name 'Bad'"), std::string::npos) << e.what();
   }
 }
+
+TEST(Message, JsonLineFromStoredTextEqualsTheTreeForm) {
+  Message m;
+  m.id = "0190a3c4-0000-7000-8000-000000000000";
+  m.outbox = "orders";
+  m.type = "order_created";
+  m.data = {{"ordernr", 1}, {"note", "caf\u00e9 \"quoted\""}, {"lines", {1, 2}}};
+  m.headers = {{"traceparent", "00-abc"}};
+  m.created = parse_timestamp("2026-11-29T13:26:08.123456Z");
+  m.position = 7;
+  const std::string from_tree = to_json(m).dump();
+  EXPECT_EQ(to_json_line(m), from_tree);
+  Message stored = m;
+  stored.data_json = m.data.dump();
+  stored.data = nullptr;  // as a tail opened with parse_data = false leaves it
+  EXPECT_EQ(to_json_line(stored), from_tree);
+  EXPECT_EQ(serialized_data(stored), m.data.dump());
+  stored.key.reset();
+  EXPECT_EQ(nlohmann::json::parse(to_json_line(stored))["key"], nullptr);
+}

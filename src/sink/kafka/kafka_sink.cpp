@@ -141,7 +141,7 @@ void KafkaSink::produce(rd_kafka_t* rk, const Message& m) {
            "topic template '" + options_.topic + "' gives an illegal topic name for type '" + m.type + "'");
     return;
   }
-  const std::string value = m.data.dump();
+  const std::string value = serialized_data(m);
   const std::string created = format_timestamp(m.created);
   rd_kafka_headers_t* headers = rd_kafka_headers_new(8 + m.headers.size());
   auto add = [&](const char* name, const std::string& v) { rd_kafka_header_add(headers, name, -1, v.data(), v.size()); };

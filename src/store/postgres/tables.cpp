@@ -83,16 +83,20 @@ void insert_message(PGconn* conn, const std::string& outbox, const SchemaRegistr
   m.position = r.int64(0, 0);
 }
 
-Message read_message(const Result& r, int row, const std::string& outbox) {
+Message read_message(const Result& r, int row, const std::string& outbox, bool parse_data) {
   Message m;
   m.position = r.int64(row, 0);
   m.id = r.text(row, 1);
   m.outbox = outbox;
   m.type = r.text(row, 2);
   if (!r.is_null(row, 3)) m.key = r.text(row, 3);
-  const std::string data = r.text(row, 4);
-  m.data = nlohmann::json::parse(data, nullptr, false);
-  if (m.data.is_discarded()) m.data = nlohmann::json::object({{"__unparseable", data}});
+  m.data_json = r.text(row, 4);
+  if (parse_data) {
+    m.data = nlohmann::json::parse(m.data_json, nullptr, false);
+    if (m.data.is_discarded()) m.data = nlohmann::json::object({{"__unparseable", m.data_json}});
+  } else {
+    m.data = nullptr;
+  }
   if (!r.is_null(row, 5)) {
     auto h = nlohmann::json::parse(r.text(row, 5), nullptr, false);
     if (h.is_object()) {

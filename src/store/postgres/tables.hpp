@@ -27,7 +27,7 @@ void insert_message(PGconn* conn, const std::string& outbox, const SchemaRegistr
 
 // SELECT columns matching read_message().
 inline constexpr const char* kMessageColumns = "position, id, type, key, data, headers, created_us";
-Message read_message(const Result& r, int row, const std::string& outbox);
+Message read_message(const Result& r, int row, const std::string& outbox, bool parse_data = true);
 
 // A cursor: everything visible in snapshot `lo` is passed; of the rows visible in `hi` but not in
 // `lo` (the current batch), those with position <= `after` are passed. Without `hi` (a cursor made

@@ -53,7 +53,7 @@ std::vector<Message> PgTail::read() {
   batch.reserve(static_cast<std::size_t>(r.rows()));
   Checkpoint mark = at_;
   for (int i = 0; i < r.rows(); ++i) {
-    Message m = read_message(r, i, outbox_);
+    Message m = read_message(r, i, outbox_, options_.parse_data);
     mark.after = m.position;
     m.checkpoint = encode(mark);
     batch.push_back(std::move(m));

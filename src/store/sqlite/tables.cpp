@@ -61,7 +61,7 @@ void insert_message(sqlite3* db, Statement& insert, const std::string& outbox,
   m.checkpoint = std::to_string(m.position);
 }
 
-Message read_message(const Statement& row, const std::string& outbox) {
+Message read_message(const Statement& row, const std::string& outbox, bool parse_data) {
   Message m;
   m.position = row.int64(0);
   m.checkpoint = std::to_string(m.position);
@@ -69,8 +69,13 @@ Message read_message(const Statement& row, const std::string& outbox) {
   m.outbox = outbox;
   m.type = row.text(2);
   if (!row.is_null(3)) m.key = row.text(3);
-  m.data = nlohmann::json::parse(row.text_view(4), nullptr, false);
-  if (m.data.is_discarded()) m.data = nlohmann::json::object({{"__unparseable", row.text(4)}});
+  m.data_json = row.text(4);
+  if (parse_data) {
+    m.data = nlohmann::json::parse(m.data_json, nullptr, false);
+    if (m.data.is_discarded()) m.data = nlohmann::json::object({{"__unparseable", m.data_json}});
+  } else {
+    m.data = nullptr;
+  }
   if (!row.is_null(5)) {
     auto h = nlohmann::json::parse(row.text_view(5), nullptr, false);
     if (h.is_object()) {

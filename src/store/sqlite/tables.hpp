@@ -27,6 +27,6 @@ void insert_message(sqlite3* db, Statement& insert, const std::string& outbox,
 
 // SELECT columns matching read_message().
 inline constexpr const char* kMessageColumns = "position, id, type, key, data, headers, created_us";
-Message read_message(const Statement& row, const std::string& outbox);
+Message read_message(const Statement& row, const std::string& outbox, bool parse_data = true);
 
 }  // namespace outbox::sqlite::detail

@@ -32,7 +32,7 @@ std::vector<Message> SqliteTail::read() {
   std::vector<Message> batch;
   select_.bind(1, after_).bind(2, static_cast<std::int64_t>(options_.batch_size));
   try {
-    while (select_.step()) batch.push_back(read_message(select_, outbox_));
+    while (select_.step()) batch.push_back(read_message(select_, outbox_, options_.parse_data));
   } catch (...) {
     select_.reset();
     throw;
