@@ -47,6 +47,7 @@ struct Options {
   std::string metrics;
   bool print_sql = false;
   int lease_ttl = 30;
+  int checkpoint_interval_ms = 100;
   bool no_wait = false;
   // status
   bool json = false;
@@ -171,6 +172,7 @@ int cmd_relay() {
   ro.shutdown_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(opts.shutdown_timeout * 1000));
   ro.stop_when_idle = opts.drain;
   ro.lease_ttl = std::chrono::seconds(opts.lease_ttl);
+  ro.checkpoint_interval = std::chrono::milliseconds(opts.checkpoint_interval_ms);
   ro.wait_for_lease = !opts.no_wait;
   if (opts.max_count > 0 || opts.max_age > 0 || opts.hard_max_count > 0) {
     RetentionPolicy p;
@@ -313,6 +315,10 @@ void register_commands(CLI::App& app) {
                     "Seconds a relay's lease on its consumer lasts without renewal (a killed relay's successor waits at most this)")
       ->capture_default_str()->check(CLI::Range(1, 3600));
   relay->add_option("--metrics", opts.metrics, "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)");
+  relay->add_option("--checkpoint-interval-ms", opts.checkpoint_interval_ms,
+                    "Longest time the acknowledged position may go unsaved while messages flow (after a crash, at most "
+                    "this much is published again)")
+      ->capture_default_str()->check(CLI::Range(0, 60000));
   relay->add_flag("--no-wait", opts.no_wait, "Exit with an error instead of waiting while another relay holds the consumer");
 
   auto* status = app.add_subcommand("status", "Per outbox: messages, positions, ages, consumers' lag, dead letters");
