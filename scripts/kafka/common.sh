@@ -6,7 +6,9 @@ KAFKA_SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Apache Kafka version (org.apache.kafka:kafka_2.13 on Maven Central); any 4.x should work.
 KAFKA_VERSION=${KAFKA_VERSION:-4.1.2}
 # Cache outside the repo: kept across builds, clones and test runs on this machine.
-OUTBOX_CACHE=${OUTBOX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/service-outbox}
+# HOME may be unset (a CI runner with a minimal environment): ask the password database.
+OUTBOX_HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
+OUTBOX_CACHE=${OUTBOX_CACHE:-${XDG_CACHE_HOME:-${OUTBOX_HOME:-/tmp}/.cache}/service-outbox}
 KAFKA_HOME=$OUTBOX_CACHE/kafka-$KAFKA_VERSION
 KAFKA_LIBS=$KAFKA_HOME/libs
 # Maven's local repository for the fetch (so that the whole download sits in one folder).
