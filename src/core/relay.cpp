@@ -159,7 +159,7 @@ struct Relay::Impl {
     if (!unsaved) return;
     const auto now_steady = std::chrono::steady_clock::now();
     if (!force && now_steady - last_persist < options.checkpoint_interval) return;
-    save(saved_checkpoint);
+    save();
     unsaved = false;
     last_persist = now_steady;
     update_stats([&](RelayStats& s) {
@@ -168,13 +168,12 @@ struct Relay::Impl {
     });
   }
 
-  // Remembers `checkpoint` as the resolved prefix and persists it. If persisting fails (database
-  // unavailable), the next save or lease renewal carries it.
-  void save(const std::string& checkpoint) {
-    saved_checkpoint = checkpoint;
+  // Persists saved_checkpoint (the resolved prefix) with the relay's health. If that fails (database
+  // unavailable), it stays in memory and the next persist or lease renewal carries it.
+  void save() {
     // The relay's own trouble (retrying a message) first, else what the sink says of its broker.
     const std::string shown = health != "ok" ? health : "sink: " + sink.health();
-    store.save_checkpoint(options.outbox, options.consumer, options.owner, checkpoint, options.lease_ttl,
+    store.save_checkpoint(options.outbox, options.consumer, options.owner, saved_checkpoint, options.lease_ttl,
                           shown == "sink: ok" ? "ok" : shown);
   }
 
@@ -350,7 +349,12 @@ struct Relay::Impl {
     tail = nullptr;
   }
 
-  void renew_lease() { save(saved_checkpoint); }
+  // Renewing saves the checkpoint too, so it also counts as persisting it.
+  void renew_lease() {
+    save();
+    unsaved = false;
+    last_persist = std::chrono::steady_clock::now();
+  }
 
   // Takes the consumer's lease. While another relay holds it, waits as a standby (if configured)
   // and takes over when that relay stops or its lease expires. Returns the saved checkpoint ("" for

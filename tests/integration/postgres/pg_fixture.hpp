@@ -16,11 +16,15 @@
 #include <string>
 #include <vector>
 
+#include "cli_run.hpp"
 #include "outbox/errors.hpp"
 #include "outbox/postgres.hpp"
 #include "outbox/store.hpp"
 
 namespace testing_pg {
+
+using testing_support::cli;
+using testing_support::Run;
 
 // OUTBOX_PG_URI from $OUTBOX_PG_STATE/env (or from the environment, to run against another server).
 inline std::string server_uri() {
@@ -100,21 +104,6 @@ inline std::vector<std::int64_t> ordernrs(const std::vector<outbox::Message>& ms
   std::vector<std::int64_t> out;
   for (const auto& m : ms) out.push_back(m.data.at("ordernr").get<std::int64_t>());
   return out;
-}
-
-struct Run {
-  int code;
-  std::string output;  // stdout and stderr together
-};
-
-inline Run cli(const std::string& args) {
-  const std::string cmd = std::string(OUTBOX_CLI) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (std::size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 // Every test gets its own outbox (unique name) in the shared throwaway server.

@@ -10,15 +10,9 @@
 
 using namespace testing_pg;
 using namespace std::chrono_literals;
+using testing_support::read_lines;
 
 namespace {
-
-std::vector<nlohmann::json> read_lines(const std::string& file) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(file);
-  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
 
 // Acknowledges the first `n` messages it is given and never answers for the rest.
 class StallingSink final : public outbox::Sink {

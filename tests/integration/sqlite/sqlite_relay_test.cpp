@@ -14,34 +14,15 @@
 
 #include "outbox/relay.hpp"
 #include "outbox/sink.hpp"
+#include "cli_run.hpp"
 #include "sqlite_fixture.hpp"
 
 using namespace testing_sqlite;
 using namespace std::chrono_literals;
+using testing_support::cli;
+using testing_support::read_lines;
 
 namespace {
-
-std::vector<nlohmann::json> read_lines(const std::string& file) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(file);
-  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
-
-struct Run {
-  int code;
-  std::string output;  // stdout and stderr together
-};
-
-Run cli(const std::string& args) {
-  const std::string cmd = std::string(OUTBOX_CLI) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (std::size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 // Rejects messages of one type for good; accepts the rest.
 class RejectingSink final : public outbox::Sink {
