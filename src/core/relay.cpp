@@ -349,11 +349,10 @@ struct Relay::Impl {
     tail = nullptr;
   }
 
-  // Renewing saves the checkpoint too, so it also counts as persisting it.
+  // Renewing saves the checkpoint too, so it is a forced persist.
   void renew_lease() {
-    save();
-    unsaved = false;
-    last_persist = std::chrono::steady_clock::now();
+    unsaved = true;
+    persist(true);
   }
 
   // Takes the consumer's lease. While another relay holds it, waits as a standby (if configured)
