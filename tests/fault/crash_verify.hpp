@@ -28,6 +28,16 @@ struct Committed {
   std::int64_t position = 0;
 };
 
+// What the store promises beyond "nothing lost, nothing rolled back, per-key commit order".
+struct VerifyOptions {
+  // SQLite hands out positions under its single write lock, so positions are commit order and a
+  // relay delivers them in increasing order (first deliveries overall, and within one relay's
+  // life). PostgreSQL draws positions at INSERT and delivers by commit (snapshot batches), so a
+  // lower position may come after a higher one; there, within one relay's life, no message may
+  // come twice instead.
+  bool positions_follow_commit_order = true;
+};
+
 struct Verdict {
   std::int64_t committed = 0;           // committed messages (ground truth)
   std::int64_t lines = 0;               // lines in the sink's output
@@ -40,7 +50,10 @@ struct Verdict {
   std::int64_t mismatched = 0;          // delivered with a key, data or position unlike the commit
   std::int64_t key_order_violations = 0;       // a key's first deliveries out of commit order
   std::int64_t position_order_violations = 0;  // first deliveries out of position order
+  std::int64_t position_inversions = 0;        // first deliveries after a higher position (counted
+                                               // either way; a violation only if positions are commit order)
   std::int64_t life_order_violations = 0;      // within one relay's life, a position not above the last
+                                               // (or, see VerifyOptions, a message delivered twice)
   std::int64_t torn_lines = 0;          // a partial line (writer killed mid-write) glued to a whole one
   std::int64_t unparseable = 0;         // lines with no whole message in them
   std::int64_t ground_truth_errors = 0; // the business tables themselves are inconsistent
@@ -102,7 +115,8 @@ bool get(const nlohmann::json& j, const char* name, T& out) {
 // within one relay's life positions must strictly increase (replays happen only across a restart,
 // given a sink that never fails, as here).
 inline Verdict verify(const std::vector<Committed>& committed, const std::map<std::int64_t, std::int64_t>& transactions,
-                      const std::string& output, std::vector<std::size_t> lives = {}) {
+                      const std::string& output, std::vector<std::size_t> lives = {},
+                      const VerifyOptions& options = {}) {
   Verdict v;
   v.committed = static_cast<std::int64_t>(committed.size());
 
@@ -118,7 +132,8 @@ inline Verdict verify(const std::vector<Committed>& committed, const std::map<st
     by_key[c.key].push_back(&c);
   }
   // Sanity of the ground truth: per key, key_seq is 1..n, and the store's positions follow commit
-  // order (SQLite hands out positions under the single write lock, so they must).
+  // order (SQLite hands out positions under the single write lock; PostgreSQL's put draws the
+  // position under the key's lock, held until commit: so they must).
   for (auto& [key, list] : by_key) {
     std::sort(list.begin(), list.end(), [](const Committed* a, const Committed* b) { return a->key_seq < b->key_seq; });
     for (std::size_t i = 0; i < list.size(); ++i) {
@@ -151,6 +166,7 @@ inline Verdict verify(const std::vector<Committed>& committed, const std::map<st
   std::sort(lives.begin(), lives.end());
   std::size_t life = SIZE_MAX;       // index of the relay life the current message belongs to
   std::int64_t life_position = 0;    // last position delivered in that life
+  std::set<std::string> life_ids;    // ids delivered in that life
   for (std::size_t start = 0; start < output.size();) {
     std::size_t end = output.find('\n', start);
     if (end == std::string::npos) end = output.size();
@@ -173,10 +189,19 @@ inline Verdict verify(const std::vector<Committed>& committed, const std::map<st
       const auto this_life = static_cast<std::size_t>(std::upper_bound(lives.begin(), lives.end(), offset) - lives.begin());
       std::int64_t position = 0;
       detail::get(j, "position", position);
-      if (this_life == life && position <= life_position) {
+      std::string id;
+      detail::get(j, "id", id);
+      if (this_life != life) life_ids.clear();
+      if (options.positions_follow_commit_order) {
+        if (this_life == life && position <= life_position) {
+          ++v.life_order_violations;
+          detail::note(v, "line " + std::to_string(v.lines) + ": position " + std::to_string(position) +
+                              " delivered after position " + std::to_string(life_position) + " by the same relay");
+        }
+      } else if (!life_ids.insert(id).second) {
         ++v.life_order_violations;
-        detail::note(v, "line " + std::to_string(v.lines) + ": position " + std::to_string(position) +
-                            " delivered after position " + std::to_string(life_position) + " by the same relay");
+        detail::note(v, "line " + std::to_string(v.lines) + ": message " + id + " (position " +
+                            std::to_string(position) + ") delivered twice by the same relay");
       }
       life = this_life;
       life_position = position;
@@ -225,7 +250,8 @@ inline Verdict verify(const std::vector<Committed>& committed, const std::map<st
                           std::to_string(c.key_seq) + " first delivered after its message " + std::to_string(highest));
     }
     highest = std::max(highest, c.key_seq);
-    if (c.position < highest_position) {
+    if (c.position < highest_position) ++v.position_inversions;
+    if (options.positions_follow_commit_order && c.position < highest_position) {
       ++v.position_order_violations;
       detail::note(v, "line " + std::to_string(v.lines) + ": position " + std::to_string(c.position) +
                           " first delivered after position " + std::to_string(highest_position));

@@ -108,6 +108,30 @@ TEST(CrashVerify, TornLineIsRecoveredAndPartialLineIsNot) {
   EXPECT_EQ(v.unparseable, 1);
 }
 
+// PostgreSQL: delivery follows commit order, not position order; a lower position after a higher
+// one is fine, a message twice in one relay's life is not.
+TEST(CrashVerify, WithoutPositionOrderOnlyRepeatsWithinALifeAreCaught) {
+  const outbox::crash::VerifyOptions by_commit{.positions_follow_commit_order = false};
+  const std::string text = b + "\n" + a + "\n" + c + "\n";  // position 2 before 1: commit order
+  auto v = verify(kCommitted, kTransactions, text);
+  EXPECT_EQ(v.position_order_violations, 1);
+  EXPECT_EQ(v.life_order_violations, 1);
+  v = verify(kCommitted, kTransactions, text, {}, by_commit);
+  EXPECT_TRUE(v.ok()) << v.problems();
+  EXPECT_EQ(v.position_inversions, 1);
+
+  const std::string again = text + b + "\n";
+  v = verify(kCommitted, kTransactions, again, {}, by_commit);
+  EXPECT_FALSE(v.ok());
+  EXPECT_EQ(v.life_order_violations, 1);
+  v = verify(kCommitted, kTransactions, again, {text.size()}, by_commit);  // after a restart: a replay
+  EXPECT_TRUE(v.ok()) << v.problems();
+  EXPECT_EQ(v.duplicates, 1);
+  // Per-key order still holds: k0 #2 before k0 #1.
+  v = verify(kCommitted, kTransactions, c + "\n" + a + "\n" + b + "\n", {}, by_commit);
+  EXPECT_EQ(v.key_order_violations, 1);
+}
+
 TEST(CrashVerify, InconsistentGroundTruthIsCaught) {
   std::vector<Committed> gap = kCommitted;
   gap[2].key_seq = 3;  // k0 #2 missing

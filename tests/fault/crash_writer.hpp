@@ -1,0 +1,62 @@
+// The crash test's writer process (crash_writer.cpp), shared by its store-specific halves: what
+// it is asked to do, what it reports, and the messages it puts.
+//
+// Ground truth for the verifier, kept by the database itself and not by the library under test:
+//   crash_business      one row per message put, in the same transaction; a rolled-back
+//                       transaction leaves none, so this table is exactly the set of committed
+//                       messages.
+//   crash_key_counters  n = the number of committed messages of each key. A message's key_seq is
+//                       the counter's value inside its transaction; the counter's row is locked
+//                       from the increment to the commit (SQLite: the database write lock;
+//                       PostgreSQL: the row lock), so the committed key_seqs of one key are
+//                       1, 2, 3, ... in commit order.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "outbox/outbox.hpp"
+
+namespace outbox::crash {
+
+struct WriterArgs {
+  std::string target;  // SQLite file path, or a PostgreSQL URI / conninfo
+  std::int64_t writer = 0, txns = 0, keys = 0;
+  std::uint64_t seed = 0;
+  std::int64_t max_pause_us = 0;  // longest pause between transactions
+};
+
+struct Tally {
+  std::int64_t committed_txns = 0, rolled_back_txns = 0, committed_messages = 0, rolled_back_messages = 0;
+};
+
+inline SchemaRegistry crash_registry() {
+  return SchemaRegistry::from_json(
+      {{"crash.event",
+        {{"type", "object"},
+         {"required", {"writer", "seq", "idx", "key_seq"}},
+         {"properties",
+          {{"writer", {{"type", "integer"}}},
+           {"seq", {{"type", "integer"}}},
+           {"idx", {{"type", "integer"}}},
+           {"key_seq", {{"type", "integer"}}}}}}}});
+}
+
+inline Message crash_event(const std::string& key, std::int64_t writer, std::int64_t seq, std::int64_t idx,
+                           std::int64_t key_seq) {
+  Message m;
+  m.type = "crash.event";
+  m.key = key;
+  m.data = {{"writer", writer}, {"seq", seq}, {"idx", idx}, {"key_seq", key_seq}};
+  return m;
+}
+
+// Each runs args.txns transactions on its own connection and returns the tally; throws on any
+// failure. A transaction bumps the counters of 1 to 3 keys, puts one message per key and writes a
+// business row per message, then rolls back with probability 1/5 and commits otherwise.
+Tally run_sqlite_writer(const WriterArgs& args);
+#ifdef OUTBOX_WITH_POSTGRES
+Tally run_postgres_writer(const WriterArgs& args);
+#endif
+
+}  // namespace outbox::crash
