@@ -323,6 +323,11 @@ struct Relay::Impl {
             reported_acks = s.acknowledged;
             last_progress = now_steady;
           }
+          if (store_failures > 0) {  // an operator reading the warnings wants to see the end of the outage
+            spdlog::info("outbox '{}': store reachable again after {} failed attempt{}; resuming after checkpoint '{}'",
+                         options.outbox, store_failures, store_failures == 1 ? "" : "s",
+                         last_read.empty() ? "(beginning)" : last_read);
+          }
           store_failures = 0;
         } catch (const StoreError& e) {
           // The database is unavailable for a while (restart, failover, lock timeout): back off and
