@@ -20,5 +20,5 @@ if [ -f "$data/db/postmaster.pid" ]; then
     as_pg "$pg_bin/pg_ctl" -D "$data/db" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
 fi
 rm -rf "$data"
-rm -f "$state/datadir" "$state/env"
+rm -f "$state/datadir" "$state/env" "$state/ca.crt" "$state/untrusted-ca.crt"
 echo "postgres: stopped and removed $data"

@@ -12,6 +12,10 @@ TEST(RedactUri, HidesPasswords) {
   EXPECT_EQ(redact_uri("host=db user=app password=s3cret dbname=x"), "host=db user=app password=*** dbname=x");
   EXPECT_EQ(redact_uri("kafka://b:9092/t?sasl.password=pw"), "kafka://b:9092/t?sasl.password=***");
   EXPECT_EQ(redact_uri("sqlite:/tmp/x.db"), "sqlite:/tmp/x.db");
+  // libpq conninfo: spaces around '=', quoted values with spaces and escapes
+  EXPECT_EQ(redact_uri("host=db password = 's3 cret' dbname=x"), "host=db password = *** dbname=x");
+  EXPECT_EQ(redact_uri(R"(host=db password='it\'s a secret' dbname=x)"), "host=db password=*** dbname=x");
+  EXPECT_EQ(redact_uri("host=db sslpassword=keypass"), "host=db sslpassword=***");
 }
 
 TEST(OpenStore, UnknownSchemeIsAUsageErrorWithoutThePassword) {
