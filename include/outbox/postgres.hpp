@@ -16,11 +16,20 @@ typedef struct pg_conn PGconn;  // from <libpq-fe.h>
 
 namespace outbox::postgres {
 
+struct OutboxOptions {
+  // Each put also wakes a sleeping relay: while no relay sleeps, it only tries an advisory lock in
+  // shared mode (no NOTIFY, no cluster-wide lock at commit); while one sleeps, it also NOTIFYs.
+  // false: nothing is done for wake-ups, and relays of this outbox must poll
+  // (StoreOptions::wakeups = false, `outbox relay --poll`), or they see such commits only at their
+  // re-check interval.
+  bool wake_relay = true;
+};
+
 // A named outbox in a PostgreSQL database (the connection's search_path decides the schema), with
 // the schema registry of its message types.
 class Outbox {
  public:
-  Outbox(std::string name, SchemaRegistry registry);
+  Outbox(std::string name, SchemaRegistry registry, OutboxOptions options = {});
 
   // Creates the outbox's table, indexes and the store's bookkeeping tables if missing, in one
   // transaction of its own. Idempotent; must not run inside an open transaction (UsageError).
@@ -45,6 +54,7 @@ class Outbox {
  private:
   std::string name_;
   SchemaRegistry registry_;
+  OutboxOptions options_;
 };
 
 // The SQL that `Outbox::init` runs for `outbox` (checked with check_identifier).

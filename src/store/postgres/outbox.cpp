@@ -8,7 +8,8 @@ namespace outbox::postgres {
 
 std::string init_sql(const std::string& outbox) { return detail::create_sql(outbox); }
 
-Outbox::Outbox(std::string name, SchemaRegistry registry) : name_(std::move(name)), registry_(std::move(registry)) {
+Outbox::Outbox(std::string name, SchemaRegistry registry, OutboxOptions options)
+    : name_(std::move(name)), registry_(std::move(registry)), options_(options) {
   detail::check_outbox_name(name_);
 }
 
@@ -29,7 +30,7 @@ void Outbox::init(PGconn* conn) const {
 }
 
 Message Outbox::put(PGconn* conn, Message m) const {
-  detail::insert_message(conn, name_, registry_, m);
+  detail::insert_message(conn, name_, registry_, m, options_.wake_relay);
   return m;
 }
 

@@ -47,7 +47,16 @@ std::string create_sql(const std::string& outbox) {
          "COMMIT;\n";
 }
 
-void insert_message(PGconn* conn, const std::string& outbox, const SchemaRegistry& registry, Message& m) {
+WakeLock wake_lock(const std::string& outbox) {
+  constexpr std::int32_t kWakeLockClass = 0x6f627877;  // "obxw"
+  const auto h = static_cast<std::uint64_t>(lock_key("wake", outbox));
+  return {kWakeLockClass, static_cast<std::int32_t>(static_cast<std::uint32_t>(h ^ (h >> 32)))};
+}
+
+std::string wake_channel(const std::string& outbox) { return "outbox_" + outbox; }
+
+void insert_message(PGconn* conn, const std::string& outbox, const SchemaRegistry& registry, Message& m,
+                    bool wake_relay) {
   const auto ts = PQtransactionStatus(conn);
   if (ts != PQTRANS_INTRANS) {
     throw UsageError(ts == PQTRANS_INERROR
@@ -78,6 +87,18 @@ void insert_message(PGconn* conn, const std::string& outbox, const SchemaRegistr
     sql = "INSERT INTO " + t +
           " (xid, id, type, key, data, headers, created_us) VALUES (pg_current_xact_id(), $1::text, $2::text,"
           " $3::text, $4::text, $5::text, $6::bigint) RETURNING position";
+  }
+  if (wake_relay) {
+    // Still the same statement: RETURNING runs once, for the one row (see WakeLock). pg_notify
+    // returns void, hence the cast to give CASE one type.
+    const WakeLock w = wake_lock(outbox);
+    const int n = static_cast<int>(p.size());
+    p.push_back(std::to_string(w.cls));
+    p.push_back(std::to_string(w.obj));
+    p.push_back(wake_channel(outbox));
+    sql += ", CASE WHEN pg_try_advisory_xact_lock_shared($" + std::to_string(n + 1) + "::int, $" +
+           std::to_string(n + 2) + "::int) THEN '' ELSE pg_notify($" + std::to_string(n + 3) +
+           "::text, '')::text END";
   }
   Result r = exec(conn, sql, p, "put into outbox '" + outbox + "'");
   m.position = r.int64(0, 0);
