@@ -6,7 +6,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "outbox/message.hpp"
 #include "outbox/schema.hpp"
@@ -23,6 +25,15 @@ struct OutboxOptions {
   // (StoreOptions::wakeups = false, `outbox relay --poll`), or they see such commits only at their
   // re-check interval.
   bool wake_relay = true;
+};
+
+// A put as one SQL statement and its parameters, for callers that send statements their own way:
+// libpqxx (outbox/pqxx.hpp), libpq pipeline mode (PQsendQueryParams, so the put rides in the same
+// network flight as the caller's other statements and its COMMIT), or a driver of another kind.
+// Parameters are text (nullopt = NULL). The statement returns one row, one column: the position.
+struct PutStatement {
+  std::string sql;
+  std::vector<std::optional<std::string>> params;
 };
 
 // A named outbox in a PostgreSQL database (the connection's search_path decides the schema), with
@@ -47,6 +58,11 @@ class Outbox {
   // error (StoreError) aborts the caller's transaction, as any failed statement does in
   // PostgreSQL; roll it back.
   Message put(PGconn* conn, Message m) const;
+
+  // What put() sends, without sending it: validates `m` (ValidationError before anything is
+  // sent), fills its id and created time, and returns the statement. The caller must run it inside
+  // its open transaction, exactly once, and read the position from the result.
+  PutStatement prepare_put(Message& m) const;
 
   const std::string& name() const noexcept { return name_; }
   const SchemaRegistry& registry() const noexcept { return registry_; }

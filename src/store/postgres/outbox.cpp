@@ -29,6 +29,10 @@ void Outbox::init(PGconn* conn) const {
   }
 }
 
+PutStatement Outbox::prepare_put(Message& m) const {
+  return detail::put_statement(name_, registry_, m, options_.wake_relay);
+}
+
 Message Outbox::put(PGconn* conn, Message m) const {
   detail::insert_message(conn, name_, registry_, m, options_.wake_relay);
   return m;

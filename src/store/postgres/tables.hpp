@@ -9,6 +9,7 @@
 
 #include "connection.hpp"
 #include "outbox/message.hpp"
+#include "outbox/postgres.hpp"
 #include "outbox/schema.hpp"
 
 namespace outbox::postgres::detail {
@@ -20,6 +21,10 @@ void check_outbox_name(const std::string& outbox);
 std::string message_table(PGconn* conn, const std::string& outbox);
 // The idempotent DDL of one outbox, as one transaction (BEGIN ... COMMIT).
 std::string create_sql(const std::string& outbox);
+
+// Validates `m`, completes its envelope and returns the statement that inserts it (needs no
+// connection: the table name is quoted by hand, which is exact for checked names).
+PutStatement put_statement(const std::string& outbox, const SchemaRegistry& registry, Message& m, bool wake_relay);
 
 // Validates `m`, completes its envelope and inserts it on `conn`, which must be inside an open
 // transaction. Sets m.position (m.checkpoint stays empty: only a tail knows its snapshots).
