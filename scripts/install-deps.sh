@@ -10,7 +10,7 @@ packages=(
   librdkafka-dev
   libgtest-dev libbenchmark-dev
   # the PostgreSQL store (libpq) and the throwaway server its tests start (scripts/postgres/)
-  libpq-dev postgresql-15
+  libpq-dev libpqxx-dev postgresql-15
   # the throwaway CA and server certificate of the PostgreSQL TLS tests (scripts/postgres/start.sh --tls)
   openssl
   # the real Kafka broker for the integration tests (scripts/kafka/ fetches it with Maven)

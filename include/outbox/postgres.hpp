@@ -6,7 +6,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "outbox/message.hpp"
 #include "outbox/schema.hpp"
@@ -16,11 +18,29 @@ typedef struct pg_conn PGconn;  // from <libpq-fe.h>
 
 namespace outbox::postgres {
 
+struct OutboxOptions {
+  // Each put also wakes a sleeping relay: while no relay sleeps, it only tries an advisory lock in
+  // shared mode (no NOTIFY, no cluster-wide lock at commit); while one sleeps, it also NOTIFYs.
+  // false: nothing is done for wake-ups, and relays of this outbox must poll
+  // (StoreOptions::wakeups = false, `outbox relay --poll`), or they see such commits only at their
+  // re-check interval.
+  bool wake_relay = true;
+};
+
+// A put as one SQL statement and its parameters, for callers that send statements their own way:
+// libpqxx (outbox/pqxx.hpp), libpq pipeline mode (PQsendQueryParams, so the put rides in the same
+// network flight as the caller's other statements and its COMMIT), or a driver of another kind.
+// Parameters are text (nullopt = NULL). The statement returns one row, one column: the position.
+struct PutStatement {
+  std::string sql;
+  std::vector<std::optional<std::string>> params;
+};
+
 // A named outbox in a PostgreSQL database (the connection's search_path decides the schema), with
 // the schema registry of its message types.
 class Outbox {
  public:
-  Outbox(std::string name, SchemaRegistry registry);
+  Outbox(std::string name, SchemaRegistry registry, OutboxOptions options = {});
 
   // Creates the outbox's table, indexes and the store's bookkeeping tables if missing, in one
   // transaction of its own. Idempotent; must not run inside an open transaction (UsageError).
@@ -39,12 +59,18 @@ class Outbox {
   // PostgreSQL; roll it back.
   Message put(PGconn* conn, Message m) const;
 
+  // What put() sends, without sending it: validates `m` (ValidationError before anything is
+  // sent), fills its id and created time, and returns the statement. The caller must run it inside
+  // its open transaction, exactly once, and read the position from the result.
+  PutStatement prepare_put(Message& m) const;
+
   const std::string& name() const noexcept { return name_; }
   const SchemaRegistry& registry() const noexcept { return registry_; }
 
  private:
   std::string name_;
   SchemaRegistry registry_;
+  OutboxOptions options_;
 };
 
 // The SQL that `Outbox::init` runs for `outbox` (checked with check_identifier).

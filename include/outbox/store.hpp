@@ -137,6 +137,10 @@ class Store {
 
 struct StoreOptions {
   std::chrono::milliseconds busy_timeout{5000};
+  // true: an idle tail sleeps until a writer wakes it (PostgreSQL: a NOTIFY that puts send only
+  // while a tail sleeps). false: tails poll every 1-100 ms instead, for outboxes also written by
+  // programs that send no wake-ups (plain INSERTs). SQLite ignores it: inotify sees every writer.
+  bool wakeups = true;
 };
 
 // Opens a store by URI: `sqlite:PATH` (more schemes as their backends are built in). Throws

@@ -35,6 +35,7 @@ struct Options {
   std::string from = "beginning";
   std::string to;
   bool follow = false;
+  bool poll = false;  // tail/relay: poll instead of waiting for writers' wake-ups
   // relay
   std::string sink, consumer = "default";
   std::size_t batch_size = 1000;
@@ -95,6 +96,10 @@ std::int64_t parse_position(const std::string& text, const char* option) {
   throw UsageError(std::string(option) + " takes beginning, end or a position (1 or more), not '" + text + "'");
 }
 
+constexpr const char* kPollHelp =
+    "Poll for commits (1-100 ms) instead of waiting for writers' wake-ups: for outboxes also written by programs "
+    "that send none (PostgreSQL: plain INSERTs, or Outbox put with wake_relay = false)";
+
 void add_store_options(CLI::App* sub, bool with_outbox = true) {
   sub->add_option("--store", opts.common.store, "Store URI, e.g. sqlite:orders.db")->required();
   if (with_outbox) sub->add_option("--outbox", opts.common.outbox, "Outbox name ([a-z][a-z0-9_]*)")->required();
@@ -138,8 +143,14 @@ int cmd_put() {
   return 0;
 }
 
+StoreOptions tail_store_options() {
+  StoreOptions o;
+  o.wakeups = !opts.poll;
+  return o;
+}
+
 int cmd_tail() {
-  auto store = open_store(opts.common.store);
+  auto store = open_store(opts.common.store, tail_store_options());
   Cursor from = Cursor::beginning();
   if (opts.from == "end") from = Cursor::end();
   else if (opts.from != "beginning") from = Cursor::after(store->checkpoint_before(parse_position(opts.from, "--from")));
@@ -156,7 +167,7 @@ int cmd_tail() {
 }
 
 int cmd_relay() {
-  auto store = open_store(opts.common.store);
+  auto store = open_store(opts.common.store, tail_store_options());
   SinkProperties properties;
   for (const auto& p : opts.sink_properties) {
     const auto eq = p.find('=');
@@ -293,6 +304,7 @@ void register_commands(CLI::App& app) {
   add_store_options(tail);
   tail->add_option("--from", opts.from, "beginning, end, or a position to start at (inclusive)")->capture_default_str();
   tail->add_flag("--follow,-f", opts.follow, "Keep waiting for new commits until interrupted");
+  tail->add_flag("--poll", opts.poll, kPollHelp);
 
   auto* relay = app.add_subcommand("relay", "Publish committed messages to a sink until stopped (SIGTERM/SIGINT)");
   add_store_options(relay);
@@ -319,6 +331,7 @@ void register_commands(CLI::App& app) {
                     "Longest time the acknowledged position may go unsaved while messages flow (after a crash, at most "
                     "this much is published again)")
       ->capture_default_str()->check(CLI::Range(0, 60000));
+  relay->add_flag("--poll", opts.poll, kPollHelp);
   relay->add_flag("--no-wait", opts.no_wait, "Exit with an error instead of waiting while another relay holds the consumer");
 
   auto* status = app.add_subcommand("status", "Per outbox: messages, positions, ages, consumers' lag, dead letters");

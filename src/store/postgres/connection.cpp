@@ -119,6 +119,7 @@ PGconn* Connection::ensure() {
   // Server notices (e.g. "already exists, skipping") are not errors; keep them off stderr.
   PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
   conn_ = c;
+  ++generation_;
   return conn_;
 }
 

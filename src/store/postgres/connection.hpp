@@ -59,11 +59,15 @@ class Connection {
   PGconn* ensure();
   PGconn* get() const { return conn_; }
   const std::string& redacted() const { return redacted_; }
+  // Counts the server sessions opened so far: session state (LISTEN, session locks) must be set up
+  // again when it changes.
+  std::uint64_t generation() const { return generation_; }
 
  private:
   std::string conninfo_;
   std::string redacted_;
   PGconn* conn_ = nullptr;
+  std::uint64_t generation_ = 0;
 };
 
 // BEGIN on construction; ROLLBACK on destruction unless committed. commit() throws CommitInDoubt

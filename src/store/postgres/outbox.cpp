@@ -8,7 +8,8 @@ namespace outbox::postgres {
 
 std::string init_sql(const std::string& outbox) { return detail::create_sql(outbox); }
 
-Outbox::Outbox(std::string name, SchemaRegistry registry) : name_(std::move(name)), registry_(std::move(registry)) {
+Outbox::Outbox(std::string name, SchemaRegistry registry, OutboxOptions options)
+    : name_(std::move(name)), registry_(std::move(registry)), options_(options) {
   detail::check_outbox_name(name_);
 }
 
@@ -28,8 +29,12 @@ void Outbox::init(PGconn* conn) const {
   }
 }
 
+PutStatement Outbox::prepare_put(Message& m) const {
+  return detail::put_statement(name_, registry_, m, options_.wake_relay);
+}
+
 Message Outbox::put(PGconn* conn, Message m) const {
-  detail::insert_message(conn, name_, registry_, m);
+  detail::insert_message(conn, name_, registry_, m, options_.wake_relay);
   return m;
 }
 

@@ -28,7 +28,7 @@ std::string str(std::int64_t v) { return std::to_string(v); }
 
 class PgStore final : public Store {
  public:
-  PgStore(std::string conninfo) : conninfo_(std::move(conninfo)), db_(conninfo_) {}
+  PgStore(std::string conninfo, bool wakeups) : conninfo_(std::move(conninfo)), wakeups_(wakeups), db_(conninfo_) {}
 
   void init(const std::string& outbox) override {
     detail::check_outbox_name(outbox);
@@ -59,7 +59,7 @@ class PgStore final : public Store {
 
   std::unique_ptr<Tail> tail(const std::string& outbox, const Cursor& from, const TailOptions& options) override {
     check_known(outbox);
-    return std::make_unique<detail::PgTail>(conninfo_, outbox, from, options);
+    return std::make_unique<detail::PgTail>(conninfo_, outbox, from, options, wakeups_);
   }
 
   // Approximate by design: the tail then starts with the rows committed when it starts whose
@@ -352,14 +352,15 @@ class PgStore final : public Store {
   }
 
   std::string conninfo_;
+  bool wakeups_;
   std::mutex mutex_;
   detail::Connection db_;
 };
 
 }  // namespace
 
-std::unique_ptr<Store> open(const std::string& conninfo, const StoreOptions&) {
-  return std::make_unique<PgStore>(conninfo);
+std::unique_ptr<Store> open(const std::string& conninfo, const StoreOptions& options) {
+  return std::make_unique<PgStore>(conninfo, options.wakeups);
 }
 
 }  // namespace outbox::postgres

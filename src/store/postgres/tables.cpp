@@ -47,14 +47,15 @@ std::string create_sql(const std::string& outbox) {
          "COMMIT;\n";
 }
 
-void insert_message(PGconn* conn, const std::string& outbox, const SchemaRegistry& registry, Message& m) {
-  const auto ts = PQtransactionStatus(conn);
-  if (ts != PQTRANS_INTRANS) {
-    throw UsageError(ts == PQTRANS_INERROR
-                         ? "put: the caller's transaction has already failed; roll it back"
-                         : "put must run inside the caller's open transaction (BEGIN ... COMMIT), so that the "
-                           "message commits or rolls back with the business rows");
-  }
+WakeLock wake_lock(const std::string& outbox) {
+  constexpr std::int32_t kWakeLockClass = 0x6f627877;  // "obxw"
+  const auto h = static_cast<std::uint64_t>(lock_key("wake", outbox));
+  return {kWakeLockClass, static_cast<std::int32_t>(static_cast<std::uint32_t>(h ^ (h >> 32)))};
+}
+
+std::string wake_channel(const std::string& outbox) { return "outbox_" + outbox; }
+
+PutStatement put_statement(const std::string& outbox, const SchemaRegistry& registry, Message& m, bool wake_relay) {
   if (!m.outbox.empty() && m.outbox != outbox) {
     throw UsageError("message names outbox '" + m.outbox + "' but is being put into '" + outbox + "'");
   }
@@ -64,22 +65,48 @@ void insert_message(PGconn* conn, const std::string& outbox, const SchemaRegistr
   if (m.created.time_since_epoch().count() == 0) m.created = now();
   std::optional<std::string> headers;
   if (!m.headers.empty()) headers = nlohmann::json(m.headers).dump();
-  Params p{m.id, m.type, m.key, data, headers, std::to_string(m.created.time_since_epoch().count())};
-  const std::string t = message_table(conn, outbox);
-  std::string sql;
+  PutStatement st;
+  auto& p = st.params;
+  p = {m.id, m.type, m.key, data, headers, std::to_string(m.created.time_since_epoch().count())};
+  const std::string t = message_table(nullptr, outbox);
   if (m.key) {
     // The key lock first, then the position: a later transaction of this key waits here until this
     // one commits, so it draws a higher position and commits later. One statement, one round trip.
     p.push_back(std::to_string(lock_key(outbox, *m.key)));
-    sql = "WITH l AS (SELECT pg_advisory_xact_lock($7::bigint) AS locked) INSERT INTO " + t +
-          " (xid, id, type, key, data, headers, created_us) SELECT pg_current_xact_id(), $1::text, $2::text,"
-          " $3::text, $4::text, $5::text, $6::bigint FROM l RETURNING position";
+    st.sql = "WITH l AS (SELECT pg_advisory_xact_lock($7::bigint) AS locked) INSERT INTO " + t +
+             " (xid, id, type, key, data, headers, created_us) SELECT pg_current_xact_id(), $1::text, $2::text,"
+             " $3::text, $4::text, $5::text, $6::bigint FROM l RETURNING position";
   } else {
-    sql = "INSERT INTO " + t +
-          " (xid, id, type, key, data, headers, created_us) VALUES (pg_current_xact_id(), $1::text, $2::text,"
-          " $3::text, $4::text, $5::text, $6::bigint) RETURNING position";
+    st.sql = "INSERT INTO " + t +
+             " (xid, id, type, key, data, headers, created_us) VALUES (pg_current_xact_id(), $1::text, $2::text,"
+             " $3::text, $4::text, $5::text, $6::bigint) RETURNING position";
   }
-  Result r = exec(conn, sql, p, "put into outbox '" + outbox + "'");
+  if (wake_relay) {
+    // Still the same statement: RETURNING runs once, for the one row (see WakeLock). pg_notify
+    // returns void, hence the cast to give CASE one type.
+    const WakeLock w = wake_lock(outbox);
+    const int n = static_cast<int>(p.size());
+    p.push_back(std::to_string(w.cls));
+    p.push_back(std::to_string(w.obj));
+    p.push_back(wake_channel(outbox));
+    st.sql += ", CASE WHEN pg_try_advisory_xact_lock_shared($" + std::to_string(n + 1) + "::int, $" +
+              std::to_string(n + 2) + "::int) THEN '' ELSE pg_notify($" + std::to_string(n + 3) +
+              "::text, '')::text END";
+  }
+  return st;
+}
+
+void insert_message(PGconn* conn, const std::string& outbox, const SchemaRegistry& registry, Message& m,
+                    bool wake_relay) {
+  const auto ts = PQtransactionStatus(conn);
+  if (ts != PQTRANS_INTRANS) {
+    throw UsageError(ts == PQTRANS_INERROR
+                         ? "put: the caller's transaction has already failed; roll it back"
+                         : "put must run inside the caller's open transaction (BEGIN ... COMMIT), so that the "
+                           "message commits or rolls back with the business rows");
+  }
+  const PutStatement st = put_statement(outbox, registry, m, wake_relay);
+  Result r = exec(conn, st.sql, st.params, "put into outbox '" + outbox + "'");
   m.position = r.int64(0, 0);
 }
 

@@ -9,6 +9,7 @@
 
 #include "connection.hpp"
 #include "outbox/message.hpp"
+#include "outbox/postgres.hpp"
 #include "outbox/schema.hpp"
 
 namespace outbox::postgres::detail {
@@ -21,9 +22,34 @@ std::string message_table(PGconn* conn, const std::string& outbox);
 // The idempotent DDL of one outbox, as one transaction (BEGIN ... COMMIT).
 std::string create_sql(const std::string& outbox);
 
+// Validates `m`, completes its envelope and returns the statement that inserts it (needs no
+// connection: the table name is quoted by hand, which is exact for checked names).
+PutStatement put_statement(const std::string& outbox, const SchemaRegistry& registry, Message& m, bool wake_relay);
+
 // Validates `m`, completes its envelope and inserts it on `conn`, which must be inside an open
 // transaction. Sets m.position (m.checkpoint stays empty: only a tail knows its snapshots).
-void insert_message(PGconn* conn, const std::string& outbox, const SchemaRegistry& registry, Message& m);
+// `wake_relay`: the same statement also wakes a sleeping tail (see WakeLock).
+void insert_message(PGconn* conn, const std::string& outbox, const SchemaRegistry& registry, Message& m,
+                    bool wake_relay = true);
+
+// Wake-ups without a NOTIFY per commit. NOTIFY makes every notifying transaction take one
+// cluster-wide lock at commit, which costs writers throughput; so writers notify only while a
+// tail is asleep. A tail about to sleep takes this advisory lock (session level, exclusive); every
+// put tries it in shared mode until its transaction ends:
+//  - the try succeeds (no tail asleep): no NOTIFY; the writer now holds the lock in shared mode, so
+//    no tail can fall asleep until this transaction ends, and a tail that finds it taken polls;
+//  - the try fails (a tail is asleep): the put also NOTIFYs, delivered when it commits.
+// Hence a tail that got the lock and then re-read the outbox misses no commit: a transaction
+// whose put came earlier had committed before (it would still hold the lock otherwise) and one
+// whose put comes later notifies. The two-int form keeps these keys apart from the per-key locks
+// (bigint form). Keys: (kWakeLockClass, 32-bit hash of the outbox name).
+struct WakeLock {
+  std::int32_t cls = 0;
+  std::int32_t obj = 0;
+};
+WakeLock wake_lock(const std::string& outbox);
+// The LISTEN/NOTIFY channel of an outbox: "outbox_<name>" (as pg_notify takes it, unquoted).
+std::string wake_channel(const std::string& outbox);
 
 // SELECT columns matching read_message().
 inline constexpr const char* kMessageColumns = "position, id, type, key, data, headers, created_us";

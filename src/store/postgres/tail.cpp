@@ -1,6 +1,12 @@
 #include "tail.hpp"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "outbox/errors.hpp"
 
@@ -23,8 +29,8 @@ void check_not_ahead(PGconn* conn, const Checkpoint& c) {
 }
 
 PgTail::PgTail(const std::string& conninfo, const std::string& outbox, const Cursor& from,
-               const TailOptions& options)
-    : outbox_(outbox), options_(options), connection_(conninfo) {
+               const TailOptions& options, bool wakeups)
+    : outbox_(outbox), options_(options), wakeups_(wakeups), connection_(conninfo), wake_lock_(wake_lock(outbox)) {
   PGconn* c = connection_.get();
   const std::string t = message_table(c, outbox);
   select_sql_ = std::string("SELECT ") + kMessageColumns + " FROM " + t +
@@ -37,10 +43,70 @@ PgTail::PgTail(const std::string& conninfo, const std::string& outbox, const Cur
   } else if (from.kind == Cursor::Kind::end) {
     at_.lo = exec(c, "SELECT pg_current_snapshot()::text", {}, "reading the current snapshot").text(0, 0);
   }
+  prepare_session();
+  close_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);  // last: nothing below can throw and leak it
+  if (close_fd_ < 0) throw StoreError(std::string("postgres: eventfd failed: ") + std::strerror(errno), false);
+}
+
+PgTail::~PgTail() {
+  if (close_fd_ >= 0) ::close(close_fd_);
+}
+
+void PgTail::prepare_session() {
+  if (session_ == connection_.generation()) return;
+  asleep_ = false;  // the lock ended with the old session
+  if (wakeups_) {
+    PGconn* c = connection_.get();
+    exec(c, "LISTEN " + quote_ident(c, wake_channel(outbox_)), {},
+         "listening for commits to outbox '" + outbox_ + "'");
+  }
+  session_ = connection_.generation();
+}
+
+bool PgTail::try_fall_asleep() {
+  PGconn* c = connection_.get();
+  Params p{std::to_string(wake_lock_.cls), std::to_string(wake_lock_.obj)};
+  if (exec(c, "SELECT pg_try_advisory_lock($1::int, $2::int)", p, "taking the wake-up lock").text(0, 0) != "t") {
+    return false;
+  }
+  asleep_ = true;
+  // Notifications that arrived before the lock are stale: the re-read that follows sees their commits.
+  PQconsumeInput(c);
+  drain_notifications();
+  return true;
+}
+
+void PgTail::release_wake_lock() {
+  PGconn* c = connection_.get();
+  Params p{std::to_string(wake_lock_.cls), std::to_string(wake_lock_.obj)};
+  exec(c, "SELECT pg_advisory_unlock($1::int, $2::int)", p, "releasing the wake-up lock");
+  asleep_ = false;
+}
+
+bool PgTail::drain_notifications() {
+  bool any = false;
+  while (PGnotify* n = PQnotifies(connection_.get())) {
+    any = true;
+    PQfreemem(n);
+  }
+  return any;
+}
+
+void PgTail::wait(std::chrono::milliseconds timeout) {
+  PGconn* c = connection_.get();
+  if (drain_notifications()) return;  // arrived during the last query
+  pollfd fds[2] = {{PQsocket(c), POLLIN, 0}, {close_fd_, POLLIN, 0}};
+  const int n = ::poll(fds, 2, static_cast<int>(timeout.count()));
+  if (n > 0 && fds[0].revents != 0) {
+    // A notification, or the server went away: then the next query fails and the connection is
+    // reopened (Connection::ensure), which throws a retryable StoreError while it cannot be.
+    PQconsumeInput(c);
+    drain_notifications();
+  }
 }
 
 std::vector<Message> PgTail::read() {
-  PGconn* c = connection_.ensure();
+  PGconn* c = connection_.get();
   if (!at_.hi) {
     std::string hi = exec(c, "SELECT pg_current_snapshot()::text", {}, "reading the current snapshot").text(0, 0);
     if (hi == at_.lo) return {};  // nothing committed since the last batch
@@ -68,10 +134,26 @@ std::vector<Message> PgTail::read() {
   return batch;
 }
 
-std::vector<Message> PgTail::next(std::chrono::milliseconds wait) {
-  const auto deadline = std::chrono::steady_clock::now() + wait;
+std::vector<Message> PgTail::next(std::chrono::milliseconds wait_at_most) {
+  const auto deadline = std::chrono::steady_clock::now() + wait_at_most;
   while (!closed_.load()) {
+    connection_.ensure();
+    prepare_session();
+    if (asleep_) release_wake_lock();  // awake: writers need not notify while this tail reads
     auto batch = read();
+    if (batch.empty() && wakeups_) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      if (try_fall_asleep()) {
+        batch = read();  // what committed before the lock was taken
+        if (batch.empty()) {
+          wait(std::min(left, options_.recheck_interval));
+          continue;
+        }
+        release_wake_lock();
+      }
+    }
     if (!batch.empty()) {
       poll_ = std::chrono::milliseconds(1);
       return batch;
@@ -79,23 +161,21 @@ std::vector<Message> PgTail::next(std::chrono::milliseconds wait) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
-    // Adaptive poll: 1 ms after a non-empty batch, doubling up to 100 ms while idle.
-    const auto pause = std::min({poll_, left, options_.recheck_interval});
-    {
-      std::unique_lock lock(mutex_);
-      cv_.wait_for(lock, pause, [&] { return closed_.load(); });
-    }
-    poll_ = std::min(poll_ * 2, std::chrono::milliseconds(100));
+    // Polling: a transaction that put a message is still open (it holds the wake lock), or wake-ups
+    // are off. 1 ms after a batch, doubling while idle, up to 16 ms (wake-ups on: the open
+    // transaction is usually about to commit) or 100 ms (off).
+    wait(std::min({poll_, left, options_.recheck_interval}));
+    poll_ = std::min(poll_ * 2, std::chrono::milliseconds(wakeups_ ? 16 : 100));
   }
   return {};
 }
 
 void PgTail::close() {
-  {
-    std::lock_guard lock(mutex_);
-    closed_.store(true);
+  closed_.store(true);
+  const std::uint64_t one = 1;
+  if (close_fd_ >= 0 && ::write(close_fd_, &one, sizeof one) < 0) {
+    // Only fails when the counter is saturated, i.e. it is already signalled.
   }
-  cv_.notify_all();
 }
 
 }  // namespace outbox::postgres::detail
