@@ -14,18 +14,9 @@
 #include <vector>
 
 #include "bench_util.hpp"
+#include "order_events.hpp"
 #include "outbox/outbox.hpp"
 #include "outbox/sqlite.hpp"
-
-struct OrderCreated {
-  std::int64_t ordernr;
-  std::string customer;
-  std::int64_t amount_cents;
-  std::string currency;
-  std::vector<std::string> items;
-};
-OUTBOX_MESSAGE(OrderCreated, "order_created", ordernr, customer, amount_cents, currency, items)
-using OrderEvents = outbox::MessageSet<OrderCreated>;
 
 namespace {
 

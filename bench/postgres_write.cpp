@@ -1,0 +1,254 @@
+// PostgreSQL benchmark 1 - write overhead: a service's transaction that inserts one business row
+// (BEGIN; INSERT INTO orders ...; COMMIT, synchronous_commit on), against the same transaction
+// plus one outbox put (outbox::postgres::Outbox::put of a typed OrderCreated, on the same
+// connection), with 1 and with 4 client connections each running transactions back to back.
+//
+// The variants run in alternating rounds (A B, B A, ...) on the same connections and tables, so
+// drift (WAL growth, checkpoints, autovacuum, other load) falls on both equally. Printed: the
+// throughput of each and the ratio with-put / without, per client count.
+//
+// Then the cost of the wake-up mechanism: the same transaction with a put, into an outbox written
+// with OutboxOptions::wake_relay=true whose relay sleeps until woken, against one written with
+// wake_relay=false whose relay polls (StoreOptions::wakeups=false); both relays run throughout.
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "bench_util.hpp"
+#include "order_events.hpp"
+#include "outbox/outbox.hpp"
+#include "outbox/postgres.hpp"
+#include "pg_util.hpp"
+
+namespace {
+
+using bench::pg::Conn;
+using bench::pg::exec;
+
+// What a transaction does besides BEGIN; INSERT INTO orders ...; COMMIT: nothing (box null, the
+// baseline), or one put into `box`.
+struct Variant {
+  std::string name;
+  const outbox::postgres::Outbox* box = nullptr;
+};
+
+struct Round {
+  std::int64_t txns = 0;
+  double seconds = 0;
+  double rate() const { return static_cast<double>(txns) / seconds; }
+};
+
+// One client: a connection and the transaction it repeats.
+struct Client {
+  explicit Client(const std::string& uri) : conn(uri) { exec(conn, "SET synchronous_commit = on"); }
+  Conn conn;
+  std::int64_t sequence = 0;
+
+  void transaction(const Variant& v, int id) {
+    ++sequence;
+    static const std::vector<std::string> items = {"sku-1001", "sku-2002", "sku-3003"};
+    const std::string customer = "customer-" + std::to_string(sequence % 1000);
+    const std::string amount = std::to_string(1000 + sequence % 9000);
+    exec(conn, "BEGIN");
+    const char* params[] = {customer.c_str(), amount.c_str(), "EUR", "sku-1001,sku-2002,sku-3003"};
+    PGresult* r = PQexecParams(conn,
+                               "INSERT INTO orders (customer, amount_cents, currency, items, created)"
+                               " VALUES ($1, $2, $3, $4, now()) RETURNING id",
+                               4, nullptr, params, nullptr, nullptr, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+      std::fprintf(stderr, "client %d: INSERT INTO orders: %s", id, PQresultErrorMessage(r));
+      std::exit(1);
+    }
+    const std::int64_t ordernr = std::strtoll(PQgetvalue(r, 0, 0), nullptr, 10);
+    PQclear(r);
+    if (v.box) {
+      v.box->put(conn, OrderEvents::make(OrderCreated{ordernr, customer, std::stoll(amount), "EUR", items},
+                                      "order-" + std::to_string(ordernr)));
+    }
+    exec(conn, "COMMIT");
+  }
+};
+
+// All clients run variant `v` at once for `seconds`; returns the transactions of all of them.
+Round round(std::vector<std::unique_ptr<Client>>& clients, const Variant& v, double seconds) {
+  std::atomic<std::int64_t> total{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  std::int64_t start = 0;
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    threads.emplace_back([&, i] {
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      const std::int64_t deadline = bench::mono_ns() + static_cast<std::int64_t>(seconds * 1e9);
+      std::int64_t n = 0;
+      do {
+        clients[i]->transaction(v, static_cast<int>(i));
+        ++n;
+      } while (bench::mono_ns() < deadline);
+      total += n;
+    });
+  }
+  start = bench::mono_ns();
+  go.store(true, std::memory_order_release);
+  for (auto& t : threads) t.join();
+  return {total.load(), bench::seconds_since(start)};
+}
+
+// Runs variants a (baseline) and b in alternating rounds on `clients_n` connections; prints the
+// rates and the ratio b / a.
+void measure(const std::string& uri, int clients_n, int rounds, double round_seconds, bool verbose, const Variant& a,
+             const Variant& b, const std::string& what, double target) {
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < clients_n; ++i) clients.push_back(std::make_unique<Client>(uri));
+  const Variant* variants[2] = {&a, &b};
+  for (const Variant* v : variants) round(clients, *v, round_seconds);  // warm-up, not counted
+
+  std::vector<Round> results[2];
+  std::vector<double> pair_ratio;
+  for (int i = 0; i < rounds; ++i) {
+    Round got[2];
+    for (int k = 0; k < 2; ++k) {
+      const int v = i % 2 == 0 ? k : 1 - k;
+      got[v] = round(clients, *variants[v], round_seconds);
+      results[v].push_back(got[v]);
+    }
+    pair_ratio.push_back(got[1].rate() / got[0].rate());
+    if (verbose) {
+      std::printf("  round %2d: %s %8.0f txn/s, %s %8.0f txn/s, ratio %.3f\n", i + 1, a.name.c_str(), got[0].rate(),
+                  b.name.c_str(), got[1].rate(), pair_ratio.back());
+    }
+  }
+  auto totals = [](const std::vector<Round>& v) {
+    Round t;
+    for (const auto& r : v) {
+      t.txns += r.txns;
+      t.seconds += r.seconds;
+    }
+    return t;
+  };
+  std::printf("%s, %d client connection%s, %d alternating rounds of %.0f ms per variant\n", what.c_str(), clients_n,
+              clients_n == 1 ? "" : "s", rounds, round_seconds * 1000);
+  for (int v = 0; v < 2; ++v) {
+    const Round t = totals(results[v]);
+    std::vector<double> rates;
+    for (const auto& r : results[v]) rates.push_back(r.rate());
+    std::printf("  %-40s %9.0f txn/s  (%lld txns; round median %.0f, min %.0f, max %.0f)  %.1f us/txn per client\n",
+                (variants[v]->name + ":").c_str(), t.rate(), static_cast<long long>(t.txns), bench::median(rates),
+                *std::min_element(rates.begin(), rates.end()), *std::max_element(rates.begin(), rates.end()),
+                1e6 * clients_n / t.rate());
+  }
+  const double ratio = totals(results[1]).rate() / totals(results[0]).rate();
+  std::printf("  RATIO %s (%d client%s): %.3f   [per-round median %.3f, min %.3f, max %.3f]   target >= %.2f: %s\n\n",
+              what.c_str(), clients_n, clients_n == 1 ? "" : "s", ratio, bench::median(pair_ratio),
+              *std::min_element(pair_ratio.begin(), pair_ratio.end()),
+              *std::max_element(pair_ratio.begin(), pair_ratio.end()), target, ratio >= target ? "met" : "MISSED");
+  std::fflush(stdout);
+}
+
+// A relay tailing `outbox` into null: for as long as it lives (the wake-up cost is measured with
+// one running, since wake-ups only cost anything while a relay listens).
+class BackgroundRelay {
+ public:
+  BackgroundRelay(const std::string& uri, const std::string& outbox, bool wakeups)
+      : store_(outbox::open_store(uri, store_options(wakeups))), sink_(outbox::open_sink("null:")) {
+    outbox::RelayOptions options;
+    options.outbox = outbox;
+    relay_ = std::make_unique<outbox::Relay>(*store_, *sink_, options);
+    thread_ = std::thread([this] {
+      try {
+        relay_->run();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "background relay failed: %s\n", e.what());
+        std::_Exit(1);
+      }
+    });
+  }
+  ~BackgroundRelay() {
+    relay_->stop();
+    thread_.join();
+  }
+  std::int64_t acknowledged() const { return relay_->stats().acknowledged; }
+
+ private:
+  static outbox::StoreOptions store_options(bool wakeups) {
+    outbox::StoreOptions o;
+    o.wakeups = wakeups;
+    return o;
+  }
+  std::unique_ptr<outbox::Store> store_;
+  std::unique_ptr<outbox::Sink> sink_;
+  std::unique_ptr<outbox::Relay> relay_;
+  std::thread thread_;
+};
+
+std::vector<int> int_list(const std::string& list) {
+  std::vector<int> out;
+  for (std::size_t start = 0; start < list.size();) {
+    std::size_t comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    if (comma > start) out.push_back(std::stoi(list.substr(start, comma - start)));
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::Flags f(argc, argv,
+                 {{"server", bench::pg::server_from_env()},
+                  {"clients", "1,4"},
+                  {"wake-clients", "1,4"},
+                  {"rounds", "10"},
+                  {"round-ms", "500"},
+                  {"verbose", "false"}},
+                 "outbox_bench_pg_write: PostgreSQL transaction with one business row, without and with an outbox put;\n"
+                 "then (--wake-clients, empty to skip) puts with wake-ups on against off, a relay tailing each outbox.");
+  spdlog::set_level(spdlog::level::warn);
+  std::printf("outbox_bench_pg_write%s\n", outbox::redact_uri(f.command_line()).c_str());
+  bench::pg::Database db(f.str("server"), "bench_write");
+  bench::print_machine(std::filesystem::temp_directory_path());
+  std::printf("server: %s\n\n", db.settings().c_str());
+  {
+    Conn c(db.uri());
+    outbox::postgres::Outbox("orders", OrderEvents::registry()).init(c);
+    exec(c,
+         "CREATE TABLE orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer text NOT NULL,"
+         " amount_cents bigint NOT NULL, currency text NOT NULL, items text NOT NULL, created timestamptz NOT NULL)");
+  }
+  const int rounds = static_cast<int>(f.integer("rounds"));
+  const double round_seconds = f.num("round-ms") / 1000.0;
+  {
+    // 1. The put's cost: nobody tails this outbox, so its wake-up step finds no sleeper.
+    const outbox::postgres::Outbox box("orders", OrderEvents::registry());
+    const Variant without{"without put", nullptr}, with{"with put", &box};
+    for (int n : int_list(f.str("clients"))) {
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without, with, "with/without put",
+              n == 1 ? 0.90 : 0.97);
+    }
+  }
+  if (!f.str("wake-clients").empty()) {
+    // 2. The wake-up mechanism's cost: each outbox has a relay tailing it; puts into one wake its
+    // relay, puts into the other do nothing for wake-ups and its relay polls.
+    const outbox::postgres::Outbox woken("orders_woken", OrderEvents::registry(), {.wake_relay = true});
+    const outbox::postgres::Outbox polled("orders_polled", OrderEvents::registry(), {.wake_relay = false});
+    {
+      Conn c(db.uri());
+      woken.init(c);
+      polled.init(c);
+    }
+    BackgroundRelay woken_relay(db.uri(), "orders_woken", true), polled_relay(db.uri(), "orders_polled", false);
+    const Variant a{"put, wake_relay=false, relay polling", &polled}, b{"put, wake_relay=true, relay woken", &woken};
+    for (int n : int_list(f.str("wake-clients"))) {
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), a, b, "wake-ups on/off", 0.95);
+    }
+    std::printf("  (background relays acknowledged %lld (woken) and %lld (polling) messages)\n\n",
+                static_cast<long long>(woken_relay.acknowledged()), static_cast<long long>(polled_relay.acknowledged()));
+  }
+  std::printf("load average at the end: %s\n", bench::loadavg().c_str());
+  return 0;
+}
