@@ -5,7 +5,8 @@
 //
 // The variants run in alternating rounds (A B, B A, ...) on the same connections and tables, so
 // drift (WAL growth, checkpoints, autovacuum, other load) falls on both equally. Printed: the
-// throughput of each and the ratio with-put / without, per client count.
+// throughput of each and the ratio with-put / without, per client count. Then the same with each
+// transaction sent in one flight (libpq pipeline mode, the put through Outbox::prepare_put).
 //
 // Then the cost of the wake-up mechanism: the same transaction with a put, into an outbox written
 // with OutboxOptions::wake_relay=true whose relay sleeps until woken, against one written with
@@ -13,6 +14,7 @@
 #include <atomic>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,9 +34,13 @@ using bench::pg::exec;
 
 // What a transaction does besides BEGIN; INSERT INTO orders ...; COMMIT: nothing (box null, the
 // baseline), or one put into `box`.
+// pipelined: the whole transaction goes out in one network flight (libpq pipeline mode; the put
+// through Outbox::prepare_put), so the put adds no round trip; the event's order number is then
+// the client's own, not the business row's id.
 struct Variant {
   std::string name;
   const outbox::postgres::Outbox* box = nullptr;
+  bool pipelined = false;
 };
 
 struct Round {
@@ -48,8 +54,10 @@ struct Client {
   explicit Client(const std::string& uri) : conn(uri) { exec(conn, "SET synchronous_commit = on"); }
   Conn conn;
   std::int64_t sequence = 0;
+  std::int64_t put_ns = 0;  // time spent inside Outbox::put (a round trip included)
 
   void transaction(const Variant& v, int id) {
+    if (v.pipelined) return pipelined_transaction(v, id);
     ++sequence;
     static const std::vector<std::string> items = {"sku-1001", "sku-2002", "sku-3003"};
     const std::string customer = "customer-" + std::to_string(sequence % 1000);
@@ -67,10 +75,60 @@ struct Client {
     const std::int64_t ordernr = std::strtoll(PQgetvalue(r, 0, 0), nullptr, 10);
     PQclear(r);
     if (v.box) {
+      const std::int64_t t0 = bench::mono_ns();
       v.box->put(conn, OrderEvents::make(OrderCreated{ordernr, customer, std::stoll(amount), "EUR", items},
                                       "order-" + std::to_string(ordernr)));
+      put_ns += bench::mono_ns() - t0;
     }
     exec(conn, "COMMIT");
+  }
+
+  void pipelined_transaction(const Variant& v, int id) {
+    ++sequence;
+    static const std::vector<std::string> items = {"sku-1001", "sku-2002", "sku-3003"};
+    const std::string customer = "customer-" + std::to_string(sequence % 1000);
+    const std::int64_t amount = 1000 + sequence % 9000;
+    const std::int64_t ordernr = static_cast<std::int64_t>(id) * 1'000'000'000 + sequence;
+    auto fail = [&](const char* what) {
+      std::fprintf(stderr, "client %d: %s: %s", id, what, PQerrorMessage(conn));
+      std::exit(1);
+    };
+    auto send = [&](const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+      std::vector<const char*> values;
+      for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+      if (PQsendQueryParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                            nullptr, 0) != 1) {
+        fail("send");
+      }
+    };
+    if (PQenterPipelineMode(conn) != 1) fail("pipeline mode");
+    send("BEGIN", {});
+    send("INSERT INTO orders (customer, amount_cents, currency, items, created) VALUES ($1, $2, $3, $4, now())",
+         {customer, std::to_string(amount), std::string("EUR"), std::string("sku-1001,sku-2002,sku-3003")});
+    int statements = 3;
+    if (v.box) {
+      outbox::Message m =
+          OrderEvents::make(OrderCreated{ordernr, customer, amount, "EUR", items}, "order-" + std::to_string(ordernr));
+      const auto put = v.box->prepare_put(m);
+      send(put.sql, put.params);
+      ++statements;
+    }
+    send("COMMIT", {});
+    if (PQpipelineSync(conn) != 1) fail("pipeline sync");
+    for (int i = 0; i < statements; ++i) {
+      PGresult* r = PQgetResult(conn);
+      const auto st = PQresultStatus(r);
+      if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        std::fprintf(stderr, "client %d: pipelined statement %d: %s", id, i, PQresultErrorMessage(r));
+        std::exit(1);
+      }
+      PQclear(r);
+      if (PQgetResult(conn) != nullptr) fail("pipeline: more results than expected");
+    }
+    PGresult* sync = PQgetResult(conn);
+    if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC) fail("pipeline: no sync");
+    PQclear(sync);
+    if (PQexitPipelineMode(conn) != 1) fail("leaving pipeline mode");
   }
 };
 
@@ -105,8 +163,14 @@ void measure(const std::string& uri, int clients_n, int rounds, double round_sec
   std::vector<std::unique_ptr<Client>> clients;
   for (int i = 0; i < clients_n; ++i) clients.push_back(std::make_unique<Client>(uri));
   const Variant* variants[2] = {&a, &b};
+  auto put_ns = [&] {
+    std::int64_t n = 0;
+    for (const auto& c : clients) n += c->put_ns;
+    return n;
+  };
   for (const Variant* v : variants) round(clients, *v, round_seconds);  // warm-up, not counted
 
+  const std::int64_t put_ns_before = put_ns();
   std::vector<Round> results[2];
   std::vector<double> pair_ratio;
   for (int i = 0; i < rounds; ++i) {
@@ -142,6 +206,12 @@ void measure(const std::string& uri, int clients_n, int rounds, double round_sec
                 1e6 * clients_n / t.rate());
   }
   const double ratio = totals(results[1]).rate() / totals(results[0]).rate();
+  if (b.box && !b.pipelined) {
+    std::printf("  time added per transaction (per client): %.1f us, of which inside Outbox::put (validation, encoding,"
+                " one round trip) %.1f us\n",
+                1e6 * clients_n / totals(results[1]).rate() - 1e6 * clients_n / totals(results[0]).rate(),
+                1e6 * static_cast<double>(put_ns() - put_ns_before) / 1e9 / static_cast<double>(totals(results[1]).txns));
+  }
   std::printf("  RATIO %s (%d client%s): %.3f   [per-round median %.3f, min %.3f, max %.3f]   target >= %.2f: %s\n\n",
               what.c_str(), clients_n, clients_n == 1 ? "" : "s", ratio, bench::median(pair_ratio),
               *std::min_element(pair_ratio.begin(), pair_ratio.end()),
@@ -203,6 +273,7 @@ int main(int argc, char** argv) {
                  {{"server", bench::pg::server_from_env()},
                   {"clients", "1,4"},
                   {"wake-clients", "1,4"},
+                  {"pipelined-clients", "1,4"},
                   {"rounds", "10"},
                   {"round-ms", "500"},
                   {"verbose", "false"}},
@@ -229,6 +300,12 @@ int main(int argc, char** argv) {
     for (int n : int_list(f.str("clients"))) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without, with, "with/without put",
               n == 1 ? 0.90 : 0.97);
+    }
+    // The same with each transaction in one flight (pipeline mode): the put adds no round trip.
+    const Variant without_p{"without put, pipelined", nullptr, true}, with_p{"with put, pipelined", &box, true};
+    for (int n : int_list(f.str("pipelined-clients"))) {
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without_p, with_p,
+              "with/without put, pipelined", n == 1 ? 0.90 : 0.97);
     }
   }
   if (!f.str("wake-clients").empty()) {

@@ -23,6 +23,8 @@ echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(git -C "$root" rev-parse --short HEAD 2
 echo
 "$bin/outbox_bench_relay" --postgres --variants tail,null --reps 3
 echo
-"$bin/outbox_bench_latency" --postgres --rate-of-max 0.1 --idle-seconds 5
+# Latency at 10% of the writer's measured maximum, with wake-ups; then polling at the same rate.
+"$bin/outbox_bench_latency" --postgres --rate-of-max 0.1 --idle-seconds 5 | tee "$state/latency.out"
+rate="$(sed -n 's/^probe: .*load at [0-9]*% of it: \([0-9]*\) msg\/s$/\1/p' "$state/latency.out")"
 echo
-"$bin/outbox_bench_latency" --postgres --rate-of-max 0.1 --idle-seconds 5 --poll
+"$bin/outbox_bench_latency" --postgres --rate "${rate:-100}" --idle-seconds 5 --poll
