@@ -6,7 +6,8 @@
 // The variants run in alternating rounds (A B, B A, ...) on the same connections and tables, so
 // drift (WAL growth, checkpoints, autovacuum, other load) falls on both equally. Printed: the
 // throughput of each and the ratio with-put / without, per client count. Then the same with each
-// transaction sent in one flight (libpq pipeline mode, the put through Outbox::prepare_put).
+// transaction sent in one flight (libpq pipeline mode, the put through Outbox::prepare_put), and
+// (diagnostic) with the put's statement prepared once per connection.
 //
 // Then the cost of the wake-up mechanism: the same transaction with a put, into an outbox written
 // with OutboxOptions::wake_relay=true whose relay sleeps until woken, against one written with
@@ -37,10 +38,14 @@ using bench::pg::exec;
 // pipelined: the whole transaction goes out in one network flight (libpq pipeline mode; the put
 // through Outbox::prepare_put), so the put adds no round trip; the event's order number is then
 // the client's own, not the business row's id.
+// prepared (diagnostic): the put's statement (from Outbox::prepare_put) as a named prepared
+// statement, PQprepare'd once per connection, instead of put()'s PQexecParams, which has the
+// server parse and plan it on every call.
 struct Variant {
   std::string name;
   const outbox::postgres::Outbox* box = nullptr;
   bool pipelined = false;
+  bool prepared = false;
 };
 
 struct Round {
@@ -55,6 +60,7 @@ struct Client {
   Conn conn;
   std::int64_t sequence = 0;
   std::int64_t put_ns = 0;  // time spent inside Outbox::put (a round trip included)
+  bool prepared_put = false;  // "bench_put" prepared on this connection
 
   void transaction(const Variant& v, int id) {
     if (v.pipelined) return pipelined_transaction(v, id);
@@ -74,7 +80,31 @@ struct Client {
     }
     const std::int64_t ordernr = std::strtoll(PQgetvalue(r, 0, 0), nullptr, 10);
     PQclear(r);
-    if (v.box) {
+    if (v.box && v.prepared) {
+      const std::int64_t t0 = bench::mono_ns();
+      outbox::Message m = OrderEvents::make(OrderCreated{ordernr, customer, std::stoll(amount), "EUR", items},
+                                            "order-" + std::to_string(ordernr));
+      const auto put = v.box->prepare_put(m);
+      if (!prepared_put) {
+        PGresult* p = PQprepare(conn, "bench_put", put.sql.c_str(), 0, nullptr);
+        if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+          std::fprintf(stderr, "client %d: PQprepare: %s", id, PQresultErrorMessage(p));
+          std::exit(1);
+        }
+        PQclear(p);
+        prepared_put = true;
+      }
+      std::vector<const char*> values;
+      for (const auto& p : put.params) values.push_back(p ? p->c_str() : nullptr);
+      PGresult* pr = PQexecPrepared(conn, "bench_put", static_cast<int>(values.size()), values.data(), nullptr,
+                                    nullptr, 0);
+      if (PQresultStatus(pr) != PGRES_TUPLES_OK) {
+        std::fprintf(stderr, "client %d: prepared put: %s", id, PQresultErrorMessage(pr));
+        std::exit(1);
+      }
+      PQclear(pr);
+      put_ns += bench::mono_ns() - t0;
+    } else if (v.box) {
       const std::int64_t t0 = bench::mono_ns();
       v.box->put(conn, OrderEvents::make(OrderCreated{ordernr, customer, std::stoll(amount), "EUR", items},
                                       "order-" + std::to_string(ordernr)));
@@ -207,7 +237,7 @@ void measure(const std::string& uri, int clients_n, int rounds, double round_sec
   }
   const double ratio = totals(results[1]).rate() / totals(results[0]).rate();
   if (b.box && !b.pipelined) {
-    std::printf("  time added per transaction (per client): %.1f us, of which inside Outbox::put (validation, encoding,"
+    std::printf("  time added per transaction (per client): %.1f us, of which inside the put (validation, encoding,"
                 " one round trip) %.1f us\n",
                 1e6 * clients_n / totals(results[1]).rate() - 1e6 * clients_n / totals(results[0]).rate(),
                 1e6 * static_cast<double>(put_ns() - put_ns_before) / 1e9 / static_cast<double>(totals(results[1]).txns));
@@ -274,6 +304,7 @@ int main(int argc, char** argv) {
                   {"clients", "1,4"},
                   {"wake-clients", "1,4"},
                   {"pipelined-clients", "1,4"},
+                  {"prepared-clients", "1,4"},
                   {"rounds", "10"},
                   {"round-ms", "500"},
                   {"verbose", "false"}},
@@ -300,6 +331,12 @@ int main(int argc, char** argv) {
     for (int n : int_list(f.str("clients"))) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without, with, "with/without put",
               n == 1 ? 0.90 : 0.97);
+    }
+    // Diagnostic: the put as a prepared statement (no parse/plan per call).
+    const Variant with_prepared{"with put, prepared statement", &box, false, true};
+    for (int n : int_list(f.str("prepared-clients"))) {
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without, with_prepared,
+              "with/without put, prepared statement", n == 1 ? 0.90 : 0.97);
     }
     // The same with each transaction in one flight (pipeline mode): the put adds no round trip.
     const Variant without_p{"without put, pipelined", nullptr, true}, with_p{"with put, pipelined", &box, true};
