@@ -1,6 +1,10 @@
 #include "connection.hpp"
 
+#include <libpq-events.h>
+
 #include <cstring>
+#include <regex>
+#include <unordered_set>
 
 #include "outbox/errors.hpp"
 #include "outbox/store.hpp"
@@ -9,8 +13,14 @@ namespace outbox::postgres::detail {
 
 namespace {
 
+// One line: libpq's messages end in a newline and some continue on a tab-indented second line.
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  for (std::size_t i = 0; (i = s.find('\n', i)) != std::string::npos;) {
+    std::size_t j = i + 1;
+    while (j < s.size() && (s[j] == '\t' || s[j] == ' ')) ++j;
+    s.replace(i, j - i, " ");
+  }
   return s;
 }
 
@@ -22,7 +32,8 @@ bool retryable_state(const char* state) {
          || s == "40001" || s == "40P01"  // serialization failure, deadlock
          || s.rfind("53", 0) == 0   // insufficient resources (too many connections...)
          || s == "57P01" || s == "57P02" || s == "57P03"  // shutdown, crash, cannot connect now
-         || s == "55P03";           // lock not available
+         || s == "55P03"            // lock not available
+         || s == "26000";           // prepared statement gone (a pooler's DISCARD ALL): prepared again next time
 }
 
 }  // namespace
@@ -52,6 +63,64 @@ Result exec(PGconn* conn, const std::string& sql, const Params& params, const st
                         nullptr, 0));
   const auto st = r.get() ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail(conn, r.get(), doing);
+  return r;
+}
+
+namespace {
+
+// The prepared statements of one connection, kept as libpq instance data.
+struct PreparedStatements {
+  std::unordered_set<std::string> names;
+};
+
+int prepared_statements_event(PGEventId id, void* info, void*) {
+  if (id == PGEVT_CONNRESET) {  // a new server session: nothing is prepared there
+    auto* e = static_cast<PGEventConnReset*>(info);
+    if (auto* s = static_cast<PreparedStatements*>(PQinstanceData(e->conn, prepared_statements_event))) s->names.clear();
+  } else if (id == PGEVT_CONNDESTROY) {
+    auto* e = static_cast<PGEventConnDestroy*>(info);
+    delete static_cast<PreparedStatements*>(PQinstanceData(e->conn, prepared_statements_event));
+  }
+  return 1;
+}
+
+PreparedStatements* prepared_statements(PGconn* conn) {
+  if (auto* s = static_cast<PreparedStatements*>(PQinstanceData(conn, prepared_statements_event))) return s;
+  if (PQregisterEventProc(conn, prepared_statements_event, "outbox prepared statements", nullptr) == 0) {
+    return nullptr;  // registration refused: fall back to unnamed statements
+  }
+  auto* s = new PreparedStatements;
+  if (PQsetInstanceData(conn, prepared_statements_event, s) == 0) {
+    delete s;
+    return nullptr;
+  }
+  return s;
+}
+
+}  // namespace
+
+Result exec_prepared(PGconn* conn, const std::string& name, const std::string& sql, const Params& params,
+                     const std::string& doing) {
+  PreparedStatements* prepared = prepared_statements(conn);
+  if (prepared == nullptr) return exec(conn, sql, params, doing);
+  if (!prepared->names.contains(name)) {
+    Result p(PQprepare(conn, name.c_str(), sql.c_str(), 0, nullptr));
+    const auto st = p.get() ? PQresultStatus(p.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK) fail(conn, p.get(), doing);
+    prepared->names.insert(name);
+  }
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& v : params) values.push_back(v ? v->c_str() : nullptr);
+  Result r(PQexecPrepared(conn, name.c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0));
+  const auto st = r.get() ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    const char* state = r.get() ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+    // 26000: the statement is gone (DISCARD ALL or DEALLOCATE by a pooler): prepare it again next
+    // time; this call's transaction is aborted, retrying the transaction succeeds.
+    if (state != nullptr && std::strcmp(state, "26000") == 0) prepared->names.erase(name);
+    fail(conn, r.get(), doing);
+  }
   return r;
 }
 
@@ -94,7 +163,12 @@ Connection::Connection(std::string conninfo) : conninfo_(std::move(conninfo)), r
   if (!opts) {
     std::string msg = err ? trim(err) : "malformed";
     if (err) PQfreemem(err);
-    throw UsageError("postgres store '" + redacted_ + "' is not a valid URI or conninfo: " + redact_uri(msg));
+    // libpq quotes the text it stumbled on, which can be a piece of an unquoted password with a
+    // space in it: then say only where to look.
+    const bool has_password = std::regex_search(conninfo_, std::regex("password|passwd", std::regex::icase));
+    throw UsageError("postgres store '" + redacted_ + "' is not a valid URI or conninfo" +
+                     (has_password ? std::string(" (quote values with spaces: password='...'; percent-encode them in a URI)")
+                                   : ": " + redact_uri(msg)));
   }
   PQconninfoFree(opts);
   ensure();

@@ -36,6 +36,13 @@ class Result {
 
 // One statement with bound text parameters (extended protocol: one round trip). Throws StoreError.
 Result exec(PGconn* conn, const std::string& sql, const Params& params, const std::string& doing);
+// The same through a named prepared statement of this connection, prepared on first use (one
+// extra round trip per connection and statement; later calls skip parsing and planning). The
+// names prepared are remembered per PGconn (libpq instance data, forgotten on PQreset and freed
+// with the connection), so this works on connections the caller owns. `sql` must be the same for
+// every call with the same `name`. Throws StoreError.
+Result exec_prepared(PGconn* conn, const std::string& name, const std::string& sql, const Params& params,
+                     const std::string& doing);
 // Simple protocol, may hold several statements, no parameters. Throws StoreError.
 void exec_script(PGconn* conn, const std::string& sql, const std::string& doing);
 

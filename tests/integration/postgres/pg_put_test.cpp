@@ -98,3 +98,35 @@ TEST_F(PgPut, StoreOpensFromUriAndConninfo) {
   EXPECT_EQ(scalar(*a, "SELECT count(*) FROM \"outbox_" + name + "\""), "1");
   EXPECT_THROW(outbox::open_store("postgresql://[bad"), outbox::UsageError);
 }
+
+// put's statement is prepared once per connection. A pooler's DISCARD ALL (or DEALLOCATE) drops
+// it behind the library's back: that put fails retryably, and the retried transaction prepares
+// it again. PQreset opens a new session, where it is prepared again without any failure.
+TEST_F(PgPut, PreparedStatementSurvivesDiscardAndReset) {
+  exec(*a, "BEGIN");
+  orders->put(*a, order_created(1, "k"));
+  exec(*a, "COMMIT");
+  EXPECT_EQ(scalar(*a, "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'obx_put_%'"), "1");
+
+  exec(*a, "DISCARD ALL");
+  exec(*a, "BEGIN");
+  try {
+    orders->put(*a, order_created(2, "k"));
+    FAIL() << "the statement was discarded; expected a StoreError";
+  } catch (const outbox::StoreError& e) {
+    EXPECT_TRUE(e.retryable()) << e.what();
+    EXPECT_NE(std::string(e.what()).find("26000"), std::string::npos) << e.what();
+  }
+  exec(*a, "ROLLBACK");
+  exec(*a, "BEGIN");
+  orders->put(*a, order_created(2, "k"));  // the retry prepares it again
+  exec(*a, "COMMIT");
+
+  PQreset(*a);
+  ASSERT_EQ(PQstatus(*a), CONNECTION_OK);
+  exec(*a, "BEGIN");
+  orders->put(*a, order_created(3, "k"));
+  exec(*a, "COMMIT");
+  EXPECT_EQ(scalar(*a, "SELECT string_agg(data, ',' ORDER BY position) FROM \"outbox_" + name + "\""),
+            "{\"ordernr\":1},{\"ordernr\":2},{\"ordernr\":3}");
+}
