@@ -11,6 +11,8 @@ packages=(
   libgtest-dev libbenchmark-dev
   # the PostgreSQL store (libpq) and the throwaway server its tests start (scripts/postgres/)
   libpq-dev postgresql-15
+  # the MongoDB store (libmongoc + libbson); its tests build FerretDB with Go (scripts/ferretdb/)
+  libmongoc-dev libbson-dev
   # the real Kafka broker for the integration tests (scripts/kafka/ fetches it with Maven)
   openjdk-17-jre-headless maven
 )
