@@ -268,6 +268,18 @@ TEST(MongoChangeStream, ResumableErrorsReopenFromTheLastToken) {
   }
 }
 
+TEST(MongoChangeStream, AStreamStartedNowReopensFromItsFirstTokenNotFromNowAgain) {
+  TailFixture f;
+  f.fake.initial_tokens = {token("A0")};  // the aggregate's post-batch token, before any getMore
+  f.fake.streams.push_back({StreamReply::fail({DriverError::Kind::network, 2, "connection reset", {}})});
+  f.fake.streams.push_back({StreamReply::event(insert_event("T1", 100, 5, "m1", 1))});
+  auto tail = f.open(ChangeStreamStart::now());
+  ASSERT_EQ(tail->next(0ms).size(), 1u);
+  ASSERT_EQ(f.fake.watches.size(), 2u);
+  EXPECT_EQ(f.fake.watches[0].options.find("resumeAfter"), std::string::npos);
+  EXPECT_NE(f.fake.watches[1].options.find(R"("resumeAfter" : { "_data" : "A0" })"), std::string::npos);
+}
+
 TEST(MongoChangeStream, AStreamThatKeepsBreakingIsARetryableErrorForTheRelay) {
   TailFixture f;
   const DriverError down{DriverError::Kind::network, 2, "No suitable servers found", {}};

@@ -40,6 +40,8 @@ class FakeDriver final : public outbox::mongodb::Driver {
 
   // Scripted: one reply list per stream opened, in order; a stream past its script stays dry.
   std::deque<std::deque<StreamReply>> streams;
+  // Per stream opened: the token the initial aggregate reply leaves cached ("" = none).
+  std::deque<std::string> initial_tokens;
   bool transaction_started = true;
   std::optional<DriverError> insert_error;
 
@@ -67,6 +69,10 @@ class FakeDriver final : public outbox::mongodb::Driver {
     }
     // Like libmongoc, the cached token starts as the resumeAfter token, if any.
     std::optional<Bson> token;
+    if (!initial_tokens.empty()) {
+      if (!initial_tokens.front().empty()) token = Bson::from_extended_json(initial_tokens.front(), "initial token");
+      initial_tokens.pop_front();
+    }
     bson_iter_t it;
     if (bson_iter_init_find(&it, &options, "resumeAfter") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
       std::uint32_t length = 0;

@@ -56,12 +56,21 @@ bool is_resumable(const DriverError& error) {
 
 // ---- The tail --------------------------------------------------------------------------------
 
+namespace {
+// For tails created without a sequence: one per process, so positions still never go backwards
+// when a relay reopens its tail.
+std::shared_ptr<PositionSequence> process_positions() {
+  static const auto shared = std::make_shared<PositionSequence>();
+  return shared;
+}
+}  // namespace
+
 ChangeStreamTail::ChangeStreamTail(std::unique_ptr<Driver> driver, ChangeStreamTailOptions options,
                                    ChangeStreamStart start, std::shared_ptr<PositionSequence> positions)
     : driver_(std::move(driver)),
       options_(std::move(options)),
       start_(std::move(start)),
-      positions_(positions ? std::move(positions) : std::make_shared<PositionSequence>()) {
+      positions_(positions ? std::move(positions) : process_positions()) {
   if (options_.tail.batch_size < 1) throw UsageError("a change-stream tail needs batch_size >= 1");
   if (start_.kind == ChangeStreamStart::Kind::resume_after) last_token_ = start_.token;
 }
@@ -212,7 +221,12 @@ void ChangeStreamTail::handle_error(const DriverError& error) {
     stream_.reset();
     throw StoreError(where() + " failed (" + detail + ")", false);
   }
-  // libmongoc has already tried one automatic resume; one more reopen from our own last token, then
+  // The driver's cached token is never ahead of what was handled here (each event it returned was
+  // handled before the next call; a post-batch token only after its batch was returned), and it
+  // may know the start point of a stream opened "now" before any batch ran dry: reopening from it
+  // rather than from "now" again leaves no gap.
+  if (auto cached = stream_->resume_token()) last_token_ = canonical_extended_json(**cached);
+  // libmongoc has already tried one automatic resume; one more reopen from the last token, then
   // the relay's backoff takes over.
   if (++consecutive_errors_ > 1) {
     stream_.reset();

@@ -64,8 +64,9 @@ struct ChangeStreamTailOptions {
 
 class ChangeStreamTail final : public Tail {
  public:
+  // `positions`: the store's shared sequence; null uses one shared by the whole process.
   ChangeStreamTail(std::unique_ptr<Driver> driver, ChangeStreamTailOptions options, ChangeStreamStart start,
-                   std::shared_ptr<PositionSequence> positions);
+                   std::shared_ptr<PositionSequence> positions = nullptr);
 
   // Inserted messages in commit order, at most batch_size. Waits up to `wait` for one (plus at most
   // one max_await, which a pending server round trip cannot be cut short of). Throws StoreError:
