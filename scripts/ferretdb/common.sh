@@ -7,11 +7,10 @@ FERRETDB_VERSION=${FERRETDB_VERSION:-1.24.2}
 OUTBOX_HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
 OUTBOX_CACHE=${OUTBOX_CACHE:-${XDG_CACHE_HOME:-${OUTBOX_HOME:-/tmp}/.cache}/service-outbox}
 FERRETDB_HOME=$OUTBOX_CACHE/ferretdb-$FERRETDB_VERSION
-FERRETDB_BIN=$FERRETDB_HOME/bin/ferretdb-test-server
-FERRETDB_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/server
+FERRETDB_BIN=$FERRETDB_HOME/bin/ferretdb
 
-# The identity of a build: the sources of the small server program and the FerretDB version it pins.
-ferretdb_build_stamp() { cat "$FERRETDB_SRC/main.go" "$FERRETDB_SRC/go.mod" "$FERRETDB_SRC/go.sum" | sha256sum | cut -c1-16; }
+# The identity of a build: the version and the build recipe (install.sh).
+ferretdb_build_stamp() { { echo "$FERRETDB_VERSION"; cat "$(dirname "${BASH_SOURCE[0]}")/install.sh"; } | sha256sum | cut -c1-16; }
 ferretdb_built() { [ -x "$FERRETDB_BIN" ] && [ "$(cat "$FERRETDB_HOME/built" 2>/dev/null)" = "$(ferretdb_build_stamp)" ]; }
 
 ferretdb_log() { echo "ferretdb: $*" >&2; }

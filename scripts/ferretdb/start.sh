@@ -38,7 +38,11 @@ echo "$data" >"$state/datadir"
 
 for attempt in 1 2 3 4 5; do
   port=$(ferretdb_free_port)
-    setsid "$FERRETDB_BIN" -listen "127.0.0.1:$port" -sqlite "$data" -log-level warn \
+    # No telemetry, no debug HTTP listener (it would take a fixed port), SQLite files in $data.
+  # FerretDB trims capped collections in the background, not on insert: every second here.
+  setsid "$FERRETDB_BIN" --listen-addr="127.0.0.1:$port" --handler=sqlite --sqlite-url="file:$data/" \
+    --state-dir="$data" --telemetry=disable --debug-addr=- --log-level=WARN \
+    --test-capped-cleanup-interval="${FERRETDB_CAPPED_CLEANUP_INTERVAL:-1s}" \
     >"$data/server.log" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$state/pid"
