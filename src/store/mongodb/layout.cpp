@@ -1,5 +1,6 @@
 #include "layout.hpp"
 
+#include <algorithm>
 #include <regex>
 
 #include "outbox/errors.hpp"
@@ -38,6 +39,8 @@ std::optional<Settings> read_settings(mongoc_client_t* client, const std::string
   s.capped_size = get_int64(**doc, "capped_size");
   if (has_field(**doc, "capped_max") && get_int64(**doc, "capped_max") > 0) s.capped_max = get_int64(**doc, "capped_max");
   s.dropped = get_int64(**doc, "dropped");
+  s.start_time_s = static_cast<std::uint32_t>(get_int64(**doc, "start_time_s"));
+  s.start_time_i = static_cast<std::uint32_t>(get_int64(**doc, "start_time_i"));
   return s;
 }
 
@@ -125,6 +128,20 @@ void init_outbox(mongoc_client_t* client, const std::string& database, const std
     create_index(client, database, coll, Bson(BCON_NEW("created", BCON_INT32(1))), "created_ttl", false,
                  options.ttl->count());
   }
+  if (options.mode == Mode::transactional) {
+    // The cluster time the outbox's collection existed at: where a change stream "from the
+    // beginning" starts (startAtOperationTime). Recorded once.
+    Bson ping(BCON_NEW("ping", BCON_INT32(1)));
+    Bson reply = command(client, database, *ping, doing);
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, reply.get(), "operationTime") && BSON_ITER_HOLDS_TIMESTAMP(&it)) {
+      std::uint32_t t = 0, i = 0;
+      bson_iter_timestamp(&it, &t, &i);
+      Bson unset(BCON_NEW("_id", BCON_UTF8(outbox.c_str()), "start_time_s", "{", "$exists", BCON_BOOL(false), "}"));
+      Bson set(BCON_NEW("$set", "{", "start_time_s", BCON_INT64(t), "start_time_i", BCON_INT64(i), "}"));
+      outboxes.update_one(*unset, *set, false, doing);
+    }
+  }
   create_index(client, database, kDeadLetters, Bson(BCON_NEW("outbox", BCON_INT32(1), "seq", BCON_INT32(1))),
                "outbox_seq", false, std::nullopt);
 }
@@ -148,7 +165,14 @@ std::int64_t insert_with_position(mongoc_client_t* client, const std::string& da
       throw UsageError("outbox '" + outbox + "' does not exist in database '" + database +
                        "'; create it with `outbox init` (or Outbox::init)");
     }
-    const std::int64_t pos = std::max(get_int64(**counter, "last_pos"), get_int64(**counter, "retired_to") + 1);
+    // Never below the newest position in use: with a counter that lost updates, a lower free
+    // position could otherwise be filled after a higher one of the same writer (breaking the order
+    // of one writer's messages, and so per-key order).
+    Bson all;
+    Bson desc(BCON_NEW("pos", BCON_INT32(-1)));
+    auto newest = messages.find_one(*all, desc.get(), doing);
+    const std::int64_t pos = std::max({get_int64(**counter, "last_pos"), get_int64(**counter, "retired_to") + 1,
+                                       newest ? get_int64(**newest, "pos") + 1 : 0});
     Bson doc = Bson::copy_of(*base);
     BSON_APPEND_INT64(doc.get(), "pos", pos);
     if (messages.insert_unless_duplicate(*doc, doing)) {
@@ -170,8 +194,6 @@ std::int64_t insert_with_position(mongoc_client_t* client, const std::string& da
                          false);
       }
       // Move the counter past every position in use, so that the next candidate is fresh.
-      Bson all;
-      Bson desc(BCON_NEW("pos", BCON_INT32(-1)));
       if (auto newest = messages.find_one(*all, desc.get(), doing)) {
         Bson raise(BCON_NEW("$max", "{", "last_pos", BCON_INT64(get_int64(**newest, "pos")), "}"));
         outboxes.update_one(*filter, *raise, false, doing);

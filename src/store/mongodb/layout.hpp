@@ -39,6 +39,8 @@ struct Settings {
   std::int64_t capped_size = 0;
   std::optional<std::int64_t> capped_max;
   std::int64_t dropped = 0;
+  // Transactional mode: the cluster time recorded at init (0 = none), where "beginning" starts.
+  std::uint32_t start_time_s = 0, start_time_i = 0;
 };
 // The outbox's stored settings, or nothing if `init` has not created it.
 std::optional<Settings> read_settings(mongoc_client_t* client, const std::string& database, const std::string& outbox);

@@ -6,6 +6,8 @@
 #include "outbox/errors.hpp"
 #include "outbox/mongodb.hpp"
 #include "outbox/uuid.hpp"
+#include "store/mongodb/driver.hpp"
+#include "store/mongodb/transactional_put.hpp"
 
 namespace outbox::mongodb {
 
@@ -50,6 +52,15 @@ void prepare(const std::string& outbox, const SchemaRegistry& registry, Message&
 }
 
 }  // namespace
+
+Message Outbox::put(mongoc_client_session_t* session, Message m) const {
+  if (session == nullptr) throw UsageError("put: the mongoc_client_session_t* is null");
+  prepare(name_, registry_, m);
+  // The transaction's own client; the driver only borrows it.
+  auto driver = libmongoc_driver(mongoc_client_session_get_client(session));
+  put_in_transaction(*driver, session, database_, detail::message_collection(name_), m);
+  return m;  // no position: the change stream assigns one in commit order
+}
 
 Message Outbox::put(mongoc_client_t* client, Message m) const {
   if (client == nullptr) throw UsageError("put: the mongoc_client_t* is null");

@@ -19,7 +19,7 @@ class PollTail final : public Tail {
   void close() override;
   bool closed() const override { return closed_.load(); }
   // Past tombstones that no message followed yet: valid when nothing is in flight.
-  std::optional<std::string> idle_checkpoint();
+  std::optional<std::string> idle_checkpoint() override;
 
  private:
   std::vector<Message> read();

@@ -12,6 +12,9 @@
 #include "outbox/names.hpp"
 #include "outbox/uuid.hpp"
 #include "poll_tail.hpp"
+#include "store/mongodb/change_stream_tail.hpp"
+#include "store/mongodb/driver.hpp"
+#include "store/mongodb/transactional_put.hpp"
 
 namespace outbox::mongodb {
 
@@ -57,14 +60,14 @@ class MongoStore final : public Store {
     const std::string outbox = m.outbox;
     const Settings s = settings(outbox);
     PooledClient c(pool_);
-    if (s.mode == Mode::transactional) {
-      throw UsageError("outbox '" + outbox + "' is in transactional mode; `outbox put` writes only to poll and "
-                       "capped outboxes in this build (services put with their own session and transaction)");
-    }
     // Validate with the caller's registry, then write through the same path as Outbox::put.
     registry.validate_and_serialize(m);
     if (m.id.empty()) m.id = uuid_v7();
     if (m.created.time_since_epoch().count() == 0) m.created = now();
+    if (s.mode == Mode::transactional) {
+      put_in_own_transaction(c.get(), outbox, m);
+      return m;
+    }
     m.position = insert_with_position(c.get(), uri_.database, outbox, m);
     return m;
   }
@@ -72,8 +75,10 @@ class MongoStore final : public Store {
   std::unique_ptr<Tail> tail(const std::string& outbox, const Cursor& from, const TailOptions& options) override {
     const Settings s = settings(outbox);
     std::int64_t after = 0;
-    if (from.kind == Cursor::Kind::after) after = parse_position_checkpoint(from.checkpoint);
-    else if (from.kind == Cursor::Kind::end) after = end_position(outbox);
+    if (s.mode != Mode::transactional) {
+      if (from.kind == Cursor::Kind::after) after = parse_position_checkpoint(from.checkpoint);
+      else if (from.kind == Cursor::Kind::end) after = end_position(outbox);
+    }
     switch (s.mode) {
       case Mode::poll:
         return std::make_unique<PollTail>(pool_, uri_.database, outbox, after, options,
@@ -83,7 +88,27 @@ class MongoStore final : public Store {
       case Mode::transactional:
         break;
     }
-    throw UsageError("outbox '" + outbox + "' is in transactional mode, whose change-stream tail needs a replica set");
+    ChangeStreamStart start = ChangeStreamStart::now();
+    if (from.kind == Cursor::Kind::after && !(is_position_checkpoint(from.checkpoint) &&
+                                              parse_position_checkpoint(from.checkpoint) == 0)) {
+      if (is_position_checkpoint(from.checkpoint)) {
+        throw UsageError("outbox '" + outbox + "' is in transactional mode: its messages have no stored positions, "
+                         "so a tail can start at the beginning, at the end or after a resume token, not at '" +
+                         from.checkpoint + "'");
+      }
+      start = ChangeStreamStart::resume_after(from.checkpoint);
+    } else if (from.kind != Cursor::Kind::end && s.start_time_s != 0) {
+      start = ChangeStreamStart::at_operation_time(s.start_time_s, s.start_time_i);
+    }
+    ChangeStreamTailOptions o;
+    o.database = uri_.database;
+    o.collection = message_collection(outbox);
+    o.outbox = outbox;
+    o.tail = options;
+    mongoc_client_pool_t* pool = pool_.get();
+    auto driver = libmongoc_driver(mongoc_client_pool_pop(pool),
+                                   [pool](mongoc_client_t* c) { mongoc_client_pool_push(pool, c); });
+    return std::make_unique<ChangeStreamTail>(std::move(driver), o, start, positions_);
   }
 
   std::string checkpoint_before(std::int64_t position) override {
@@ -91,7 +116,7 @@ class MongoStore final : public Store {
   }
 
   std::string checkpoint_at_end(const std::string& outbox) override {
-    settings(outbox);
+    if (settings(outbox).mode == Mode::transactional) return resume_token_now(outbox);
     return encode_position(end_position(outbox));
   }
 
@@ -129,7 +154,7 @@ class MongoStore final : public Store {
 
   void save_checkpoint(const std::string& outbox, const std::string& consumer, const std::string& owner,
                        const std::string& checkpoint, std::chrono::seconds ttl, const std::string& health) override {
-    parse_position_checkpoint(checkpoint);
+    validate_checkpoint(checkpoint);
     PooledClient c(pool_);
     Collection consumers(c.get(), uri_.database, kConsumers);
     const std::string id = consumer_id(outbox, consumer);
@@ -156,7 +181,7 @@ class MongoStore final : public Store {
   void seek(const std::string& outbox, const std::string& consumer, const std::string& checkpoint) override {
     check_identifier(consumer, "consumer name");
     settings(outbox);
-    parse_position_checkpoint(checkpoint);
+    validate_checkpoint(checkpoint);
     PooledClient c(pool_);
     Collection consumers(c.get(), uri_.database, kConsumers);
     register_consumer(consumers, outbox, consumer);
@@ -308,11 +333,13 @@ class MongoStore final : public Store {
     Bson asc(BCON_NEW("pos", BCON_INT32(1)));
     Bson desc(BCON_NEW("pos", BCON_INT32(-1)));
     std::optional<std::int64_t> oldest_present;
-    if (auto d = messages.find_one(*real, asc.get(), doing)) {
+    if (s.mode == Mode::transactional) {
+    } else if (auto d = messages.find_one(*real, asc.get(), doing)) {
       st.oldest_position = oldest_present = get_int64(**d, "pos");
       st.oldest_created = Timestamp(std::chrono::microseconds(get_int64(**d, "created_us")));
     }
-    if (auto d = messages.find_one(*real, desc.get(), doing)) {
+    if (s.mode == Mode::transactional) {
+    } else if (auto d = messages.find_one(*real, desc.get(), doing)) {
       st.newest_position = get_int64(**d, "pos");
       st.newest_created = Timestamp(std::chrono::microseconds(get_int64(**d, "created_us")));
     }
@@ -325,15 +352,18 @@ class MongoStore final : public Store {
       ConsumerStatus cs;
       cs.name = get_string(*doc, "consumer").value_or("");
       cs.checkpoint = get_string(*doc, "checkpoint").value_or("");
-      const std::int64_t cp = cs.checkpoint.empty() ? 0 : parse_position_checkpoint(cs.checkpoint);
+      const std::int64_t cp =
+          is_position_checkpoint(cs.checkpoint) ? parse_position_checkpoint(cs.checkpoint) : 0;
       if (cp > 0) cs.position = cp;
       cs.owner = get_string(*doc, "owner").value_or("");
       cs.lease_active = !cs.owner.empty() && get_int64(*doc, "lease_until_ms") > now_ms();
       cs.updated = Timestamp(std::chrono::microseconds(get_int64(*doc, "updated_us")));
       cs.health = get_string(*doc, "health").value_or("");
       Bson lag(BCON_NEW("pos", "{", "$gt", BCON_INT64(cp), "}", "tombstone", "{", "$exists", BCON_BOOL(false), "}"));
-      cs.lag_messages = messages.count(*lag, doing);
-      if (auto d = messages.find_one(*lag, asc.get(), doing)) {
+      // Transactional mode: a resume token says nothing about which documents were passed.
+      if (s.mode != Mode::transactional) cs.lag_messages = messages.count(*lag, doing);
+      if (s.mode == Mode::transactional) {
+      } else if (auto d = messages.find_one(*lag, asc.get(), doing)) {
         const Timestamp oldest{std::chrono::microseconds(get_int64(**d, "created_us"))};
         cs.lag_seconds = std::max(0.0, std::chrono::duration<double>(now_ts - oldest).count());
       }
@@ -400,13 +430,61 @@ class MongoStore final : public Store {
     std::vector<std::pair<std::string, std::int64_t>> out;
     while (const bson_t* doc = cursor.next("reading consumers")) {
       const auto cp = get_string(*doc, "checkpoint");
-      out.emplace_back(get_string(*doc, "consumer").value_or(""), cp ? parse_position_checkpoint(*cp) : 0);
+      out.emplace_back(get_string(*doc, "consumer").value_or(""),
+                       cp && is_position_checkpoint(*cp) ? parse_position_checkpoint(*cp) : 0);
     }
     return out;
   }
 
+  // A checkpoint of any mode: a position, or a change stream's resume token. UsageError otherwise.
+  static void validate_checkpoint(const std::string& checkpoint) {
+    if (is_position_checkpoint(checkpoint)) parse_position_checkpoint(checkpoint);
+    else ChangeStreamStart::resume_after(checkpoint);
+  }
+
+  // `outbox put` for a transactional outbox: a transaction of its own around the insert.
+  void put_in_own_transaction(mongoc_client_t* client, const std::string& outbox, const Message& m) {
+    bson_error_t error;
+    mongoc_client_session_t* session = mongoc_client_start_session(client, nullptr, &error);
+    if (session == nullptr) fail(error, "starting a session for put into outbox '" + outbox + "'");
+    struct End {
+      mongoc_client_session_t* s;
+      ~End() { mongoc_client_session_destroy(s); }  // aborts the transaction if it is still open
+    } end{session};
+    if (!mongoc_client_session_start_transaction(session, nullptr, &error)) {
+      fail(error, "starting a transaction for put into outbox '" + outbox + "'");
+    }
+    auto driver = libmongoc_driver(client);
+    put_in_transaction(*driver, session, uri_.database, message_collection(outbox), m);
+    bson_t reply;
+    const bool ok = mongoc_client_session_commit_transaction(session, &reply, &error);
+    Bson owned(bson_copy(&reply));
+    bson_destroy(&reply);
+    if (!ok) fail(error, "committing put into outbox '" + outbox + "'", owned.get());
+  }
+
+  // The resume token of "now" (for `seek --to end` in transactional mode): a change stream's
+  // post-batch token after its first, empty, batch.
+  std::string resume_token_now(const std::string& outbox) {
+    PooledClient c(pool_);
+    auto driver = libmongoc_driver(c.get());
+    Bson pipeline(BCON_NEW("pipeline", "[", "]"));
+    Bson opts(BCON_NEW("maxAwaitTimeMS", BCON_INT64(100)));
+    auto stream = driver->watch(uri_.database, message_collection(outbox), *pipeline, *opts);
+    while (stream->next() != nullptr) {
+    }
+    if (auto e = stream->error()) {
+      throw StoreError("mongodb: opening a change stream on outbox '" + outbox + "' failed: " + e->message,
+                       e->kind == DriverError::Kind::network);
+    }
+    auto token = stream->resume_token();
+    if (!token) throw StoreError("mongodb: the change stream on outbox '" + outbox + "' gave no resume token", true);
+    return canonical_extended_json(**token);
+  }
+
   StoreUri uri_;
   Pool pool_;
+  std::shared_ptr<PositionSequence> positions_ = std::make_shared<PositionSequence>();
   std::mutex mutex_;
   std::optional<Capabilities> caps_;
 };

@@ -295,3 +295,29 @@ TEST_F(MongoTest, ModeIsFixedAtInit) {
   EXPECT_THROW(outbox::open_store(store_uri(database, "outboxColour=red")), outbox::UsageError);
   EXPECT_THROW(outbox::open_store(store_uri(database))->status("no_such_outbox"), outbox::UsageError);
 }
+
+// The transactional mode's wiring, as far as a server without change streams allows: an outbox
+// recorded as transactional (here by hand; init refuses on this server) gets the change-stream
+// tail, which fails with a StoreError instead of falling back to polling; checkpoints are resume
+// tokens, so a position is refused.
+TEST_F(MongoTest, TransactionalOutboxTailsThroughAChangeStream) {
+  mongoc_collection_t* col = mongoc_client_get_collection(*client, database.c_str(), "outbox__outboxes");
+  bson_t* doc = BCON_NEW("_id", BCON_UTF8(name.c_str()), "mode", BCON_UTF8("transactional"), "last_pos", BCON_INT64(0));
+  bson_error_t error;
+  ASSERT_TRUE(mongoc_collection_insert_one(col, doc, nullptr, nullptr, &error)) << error.message;
+  bson_destroy(doc);
+  mongoc_collection_destroy(col);
+  auto store = outbox::open_store(store_uri(database));
+  EXPECT_THROW(store->tail(name, outbox::Cursor::after("mongodb:pos:5")), outbox::UsageError);
+  EXPECT_THROW(store->seek(name, "c", "not a token"), outbox::UsageError);
+  try {
+    auto tail = store->tail(name, outbox::Cursor::beginning());
+    tail->next(200ms);
+    FAIL() << "a change stream on FerretDB did not fail";
+  } catch (const outbox::StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("change stream"), std::string::npos) << e.what();
+  }
+  mdb::Outbox box(database, name, order_schemas());
+  EXPECT_THROW(box.put(*client, order_created(1)), outbox::UsageError) << "no put without a session";
+  EXPECT_THROW(box.put(static_cast<mongoc_client_session_t*>(nullptr), order_created(1)), outbox::UsageError);
+}
