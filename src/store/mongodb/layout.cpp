@@ -85,6 +85,11 @@ void init_outbox(mongoc_client_t* client, const std::string& database, const std
   if (options.mode == Mode::capped && options.capped_size_bytes <= 0) {
     throw UsageError("outbox '" + outbox + "': capped mode needs a positive collection size (outboxCappedSize)");
   }
+  if (options.ttl && options.mode != Mode::transactional) {
+    throw UsageError("outbox '" + outbox + "': a TTL index (outboxTtlSeconds) is for the transactional mode only; in "
+                     "poll mode the relay's retention deletes what every consumer passed (--max-count, --max-age), "
+                     "and a capped collection is its own limit");
+  }
   const std::string doing = "init of outbox '" + outbox + "'";
   // The settings first: a concurrent init with another mode fails here, before creating anything.
   Collection outboxes(client, database, kOutboxes);
@@ -124,7 +129,7 @@ void init_outbox(mongoc_client_t* client, const std::string& database, const std
     // (the writer's later insert then fails and takes a new position; nothing is skipped).
     create_index(client, database, coll, Bson(BCON_NEW("pos", BCON_INT32(1))), "pos", true, std::nullopt);
   }
-  if (options.ttl && options.mode != Mode::capped) {
+  if (options.ttl) {
     create_index(client, database, coll, Bson(BCON_NEW("created", BCON_INT32(1))), "created_ttl", false,
                  options.ttl->count());
   }
@@ -154,38 +159,34 @@ std::int64_t insert_with_position(mongoc_client_t* client, const std::string& da
   Collection messages(client, database, message_collection(outbox));
   const std::string doing = "put into outbox '" + outbox + "'";
   const Bson base = message_document(m);
-  Bson filter(BCON_NEW("_id", BCON_UTF8(outbox.c_str())));
-  Bson inc(BCON_NEW("$inc", "{", "last_pos", BCON_INT64(1), "}"));
-  for (int attempt = 1;; ++attempt) {
-    // 1. A candidate position from the counter. On MongoDB findAndModify is atomic, so candidates
-    //    are unique; FerretDB 1.24 loses concurrent $inc updates, so there the unique index on
-    //    `pos` (step 2) is what makes a position ours.
-    auto counter = outboxes.find_and_modify(*filter, *inc, false, "taking a position in outbox '" + outbox + "'");
-    if (!counter) {
-      throw UsageError("outbox '" + outbox + "' does not exist in database '" + database +
-                       "'; create it with `outbox init` (or Outbox::init)");
-    }
-    // Never below the newest position in use: with a counter that lost updates, a lower free
-    // position could otherwise be filled after a higher one of the same writer (breaking the order
-    // of one writer's messages, and so per-key order).
-    Bson all;
-    Bson desc(BCON_NEW("pos", BCON_INT32(-1)));
-    auto newest = messages.find_one(*all, desc.get(), doing);
-    const std::int64_t pos = std::max({get_int64(**counter, "last_pos"), get_int64(**counter, "retired_to") + 1,
-                                       newest ? get_int64(**newest, "pos") + 1 : 0});
+  Bson settings_filter(BCON_NEW("_id", BCON_UTF8(outbox.c_str())));
+  // 1. Where to start: after the high-water mark `last_pos` (a position known to be in use; it may
+  //    lag behind the newest one, never run ahead) and after what retention retired.
+  auto settings = outboxes.find_one(*settings_filter, nullptr, doing);
+  if (!settings) {
+    throw UsageError("outbox '" + outbox + "' does not exist in database '" + database +
+                     "'; create it with `outbox init` (or Outbox::init)");
+  }
+  std::int64_t pos = std::max(get_int64(**settings, "last_pos"), get_int64(**settings, "retired_to")) + 1;
+  for (int attempt = 1;; ++attempt, ++pos) {
     Bson doc = Bson::copy_of(*base);
     BSON_APPEND_INT64(doc.get(), "pos", pos);
+    // 2. The unique index on `pos` makes the position ours, or refuses it: then it is in use (by
+    //    another writer, or a tail's tombstone) and the next one is tried. Positions are filled from
+    //    the bottom up and nothing is reserved, so a writer that dies leaves no hole.
     if (messages.insert_unless_duplicate(*doc, doing)) {
-      // 3. Retention may have deleted positions up to `retired_to` that tails had passed; a
-      //    candidate from a counter that lost updates could land there, behind every tail. Retention
-      //    raises `retired_to` before it deletes, so reading it after the insert catches that case.
-      auto settings = outboxes.find_one(*filter, nullptr, doing);
-      if (!settings || get_int64(**settings, "retired_to") < pos) return pos;
+      // 3. Raise the high-water mark, and read `retired_to` after the insert: retention raises it
+      //    before deleting what every consumer passed; if it retired this position meanwhile (the
+      //    document that held it was delivered and deleted while this writer stalled), the message
+      //    would sit behind every tail: take it back and go on above.
+      Bson raise(BCON_NEW("$max", "{", "last_pos", BCON_INT64(pos), "}"));
+      auto after = outboxes.find_and_modify(*settings_filter, *raise, false, doing);
+      const std::int64_t retired = after ? get_int64(**after, "retired_to") : 0;
+      if (retired < pos) return pos;
       Bson mine(BCON_NEW("_id", BCON_UTF8(m.id.c_str()), "pos", BCON_INT64(pos)));
       messages.delete_many(*mine, doing);
+      pos = retired;
     } else {
-      // 2. Which unique index refused it: the message id (a real duplicate) or the position (taken
-      //    by another writer, or closed by a tail because this writer was slow).
       Bson by_id(BCON_NEW("_id", BCON_UTF8(m.id.c_str())));
       if (messages.find_one(*by_id, nullptr, doing)) {
         throw StoreError("mongodb: " + doing + ": a message with id '" + m.id +
@@ -193,16 +194,9 @@ std::int64_t insert_with_position(mongoc_client_t* client, const std::string& da
                              "was written",
                          false);
       }
-      // Move the counter past every position in use, so that the next candidate is fresh.
-      if (auto newest = messages.find_one(*all, desc.get(), doing)) {
-        Bson raise(BCON_NEW("$max", "{", "last_pos", BCON_INT64(get_int64(**newest, "pos")), "}"));
-        outboxes.update_one(*filter, *raise, false, doing);
-      }
     }
-    if (attempt >= 100) {
-      throw StoreError("mongodb: " + doing + ": no free position after 100 attempts (heavy contention, or a writer "
-                       "slower than outboxGapTimeoutMS); try again",
-                       true);
+    if (attempt >= 10000) {
+      throw StoreError("mongodb: " + doing + ": no free position after 10000 attempts; try again", true);
     }
   }
 }

@@ -93,9 +93,11 @@ std::vector<Message> PollTail::next(std::chrono::milliseconds wait) {
       poll_ = std::chrono::milliseconds(1);
       return batch;
     }
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    // A hole with messages behind it is not "idle": keep waiting until it is filled or closed
+    // (at most the gap timeout), so that a caller draining the outbox does not stop before them.
+    if (left.count() <= 0 && gap_pos_ == 0) break;
+    if (left.count() <= 0) left = std::chrono::milliseconds(10);
     // Adaptive poll: 1 ms after a non-empty batch, doubling up to 100 ms while idle.
     const auto pause = std::min({poll_, left, options_.recheck_interval});
     {
