@@ -180,8 +180,13 @@ class MongoStore final : public Store {
 
   void seek(const std::string& outbox, const std::string& consumer, const std::string& checkpoint) override {
     check_identifier(consumer, "consumer name");
-    settings(outbox);
+    const Settings s = settings(outbox);
     validate_checkpoint(checkpoint);
+    if (s.mode == Mode::transactional && is_position_checkpoint(checkpoint) &&
+        parse_position_checkpoint(checkpoint) != 0) {
+      throw UsageError("outbox '" + outbox + "' is in transactional mode: its messages have no stored positions; "
+                       "seek --to beginning or --to end");
+    }
     PooledClient c(pool_);
     Collection consumers(c.get(), uri_.database, kConsumers);
     register_consumer(consumers, outbox, consumer);

@@ -291,6 +291,7 @@ TEST_F(MongoTest, TransactionalOutboxTailsThroughAChangeStream) {
   auto store = outbox::open_store(store_uri(database));
   EXPECT_THROW(store->tail(name, outbox::Cursor::after("mongodb:pos:5")), outbox::UsageError);
   EXPECT_THROW(store->seek(name, "c", "not a token"), outbox::UsageError);
+  EXPECT_THROW(store->seek(name, "c", store->checkpoint_before(5)), outbox::UsageError);
   try {
     auto tail = store->tail(name, outbox::Cursor::beginning());
     tail->next(200ms);
