@@ -1,4 +1,4 @@
-// The crash test against FerretDB (poll mode): writer threads put messages without a transaction,
+// The crash test against FerretDB (poll mode, then capped mode): writer threads put messages without a transaction,
 // each on its own client, while the real `outbox relay` process is killed with SIGKILL at random
 // moments and restarted; one `outbox relay --drain` finishes. Then the checker of the SQLite crash
 // test (crash_verify.hpp): every message put was delivered at least once, each key's messages were
@@ -82,7 +82,7 @@ pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
   return pid;
 }
 
-TEST(MongoCrashTest, RelayKilledAtRandomMomentsLosesNothing) {
+void run_crash_test(const std::string& mode) {
   const std::uint64_t seed = static_cast<std::uint64_t>(env_int("OUTBOX_CRASH_SEED", std::random_device{}() & 0x7fffffff));
   const std::int64_t writers = env_int("OUTBOX_CRASH_WRITERS", 3);
   const std::int64_t puts = env_int("OUTBOX_CRASH_PUTS", 200);
@@ -93,9 +93,11 @@ TEST(MongoCrashTest, RelayKilledAtRandomMomentsLosesNothing) {
   const fs::path out_path = dir / "delivered.jsonl", relay_log = dir / "relay.log";
   std::string base = server_uri();
   while (!base.empty() && base.back() == '/') base.pop_back();
-  const std::string database = "outbox_crash_" + std::to_string(::getpid());
-  const std::string store_uri = base + "/" + database + "?outboxMode=poll";
-  std::cout << "mongo crash test: seed " << seed << ", " << writers << " writers x " << puts << " puts, at least "
+  const std::string database = "outbox_crash_" + mode + "_" + std::to_string(::getpid());
+  // Capped: large enough that nothing rolls off (roll-off is a loss by design, tested elsewhere).
+  const std::string store_uri = base + "/" + database + "?outboxMode=" + mode +
+                                (mode == "capped" ? "&outboxCappedSize=100000000" : "");
+  std::cout << "mongo crash test (" << mode << " mode): seed " << seed << ", " << writers << " writers x " << puts << " puts, at least "
             << min_kills << " relay kills; " << store_uri << "; work folder " << dir << std::endl;
 
   auto store = outbox::open_store(store_uri);
@@ -212,16 +214,20 @@ TEST(MongoCrashTest, RelayKilledAtRandomMomentsLosesNothing) {
             << v.torn_lines << " torn lines recovered\n"
             << "relay: " << kills << " kills with SIGKILL, " << leases_lost
             << " relays stopped by LeaseLost (a killed relay's in-flight update overwrote the lease)" << std::endl;
-  RecordProperty("duplicates", std::to_string(v.duplicates));
-  RecordProperty("kills", std::to_string(kills));
+  ::testing::Test::RecordProperty("duplicates", std::to_string(v.duplicates));
+  ::testing::Test::RecordProperty("kills", std::to_string(kills));
   EXPECT_EQ(v.committed, writers * puts);
   EXPECT_EQ(v.lost, 0);
   EXPECT_EQ(v.distinct, v.committed);
   EXPECT_TRUE(v.ok()) << v.problems();
   EXPECT_GE(kills, min_kills);
   EXPECT_EQ(store->status("crash").consumers.at(0).lag_messages, 0);
-  if (!HasFailure()) fs::remove_all(dir);
+  if (!::testing::Test::HasFailure()) fs::remove_all(dir);
   else std::cout << "work folder kept: " << dir << std::endl;
 }
+
+TEST(MongoCrashTest, RelayKilledAtRandomMomentsLosesNothing) { run_crash_test("poll"); }
+
+TEST(MongoCrashTest, CappedModeRelayKilledAtRandomMomentsLosesNothing) { run_crash_test("capped"); }
 
 }  // namespace
