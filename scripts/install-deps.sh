@@ -13,6 +13,8 @@ packages=(
   libpq-dev libpqxx-dev postgresql-15
   # the throwaway CA and server certificate of the PostgreSQL TLS tests (scripts/postgres/start.sh --tls)
   openssl
+  # the MongoDB store (libmongoc + libbson); its tests build FerretDB with Go (scripts/ferretdb/)
+  libmongoc-dev libbson-dev
   # the real Kafka broker for the integration tests (scripts/kafka/ fetches it with Maven)
   openjdk-17-jre-headless maven
 )

@@ -36,6 +36,13 @@ class Tail {
   // Safe from any thread (not from a signal handler); wakes a blocked next().
   virtual void close() = 0;
   virtual bool closed() const = 0;
+  // A checkpoint the relay may save although no message was delivered: it lies after every
+  // message this tail has returned and before every message it has not. Valid only when nothing
+  // returned is still in flight (the relay asks after an empty next() with an empty window).
+  // Tails whose position only moves with messages keep the default. The MongoDB change-stream
+  // tail returns its post-batch resume token, so an idle consumer's saved token keeps up with the
+  // oplog instead of falling out of it.
+  virtual std::optional<std::string> idle_checkpoint() { return std::nullopt; }
 };
 
 struct TailOptions {

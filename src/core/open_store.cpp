@@ -10,6 +10,9 @@
 #ifdef OUTBOX_WITH_POSTGRES
 #include "outbox/postgres.hpp"
 #endif
+#ifdef OUTBOX_WITH_MONGODB
+#include "outbox/mongodb.hpp"
+#endif
 
 namespace outbox {
 
@@ -42,6 +45,11 @@ std::unique_ptr<Store> open_store(const std::string& uri, const StoreOptions& op
   if (uri.rfind("postgresql://", 0) == 0 || uri.rfind("postgres://", 0) == 0 || std::regex_search(uri, conninfo)) {
     return postgres::open(uri, options);
   }
+#endif
+#ifdef OUTBOX_WITH_MONGODB
+  if (!supported.empty()) supported += ", ";
+  supported += "mongodb://... (or mongodb+srv://...)";
+  if (uri.rfind("mongodb://", 0) == 0 || uri.rfind("mongodb+srv://", 0) == 0) return mongodb::open(uri, options);
 #endif
   throw UsageError("unknown store '" + redact_uri(uri) + "': this build supports " +
                    (supported.empty() ? std::string("no store (enable one with -DOUTBOX_WITH_SQLITE=ON)") : supported));

@@ -153,6 +153,20 @@ struct Relay::Impl {
     unsaved = true;
   }
 
+  // Nothing was read and nothing is in flight (every message read is resolved, so saved_checkpoint
+  // is the last one's): a tail may know a later point with no message before it, e.g. a change
+  // stream's post-batch resume token. Saving it keeps an idle consumer's checkpoint inside the
+  // oplog. It goes through the normal throttled persist, and is the point a reopened tail starts
+  // from. Called only with an empty window, so it can never pass an unacknowledged message; the
+  // Tail contract (at or after everything it returned) keeps it from moving backwards.
+  void adopt_idle_checkpoint(Tail& t) {
+    auto idle = t.idle_checkpoint();
+    if (!idle || idle->empty() || *idle == saved_checkpoint) return;
+    saved_checkpoint = *idle;
+    last_read = std::move(*idle);
+    unsaved = true;
+  }
+
   // Persists the resolved prefix at most every checkpoint_interval (a save is a write transaction;
   // one per batch would compete with the service's own writers), and always when forced.
   void persist(bool force) {
@@ -288,8 +302,9 @@ struct Relay::Impl {
                 window.push_back(std::move(e));
               }
               window.back().alone = alone;
-            } else if (window.empty() && options.stop_when_idle) {
-              break;
+            } else if (window.empty()) {
+              adopt_idle_checkpoint(*owned_tail);
+              if (options.stop_when_idle) break;
             }
           }
           const bool must_wait = in_flight > 0 && !read_any;

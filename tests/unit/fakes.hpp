@@ -2,6 +2,7 @@
 // a test scripts. They prove nothing about real databases or brokers (integration tests do that).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -51,7 +52,16 @@ class MemoryStore final : public Store {
         if (m.position > after_ && out.size() < batch_) out.push_back(m);
       }
       if (!out.empty()) after_ = out.back().position;
+      dry_ = !ready();
+      ++s_.reads_;
       return out;
+    }
+    // Like a change stream's post-batch resume token: once a read returned everything there was,
+    // the point after it, which idle_high_water (oplog progress without messages) may push further.
+    std::optional<std::string> idle_checkpoint() override {
+      const std::int64_t high_water = s_.idle_high_water;
+      if (high_water == 0 || !dry_) return std::nullopt;
+      return std::to_string(std::max(after_, high_water));
     }
     void close() override {
       std::lock_guard lock(s_.mutex_);
@@ -68,6 +78,7 @@ class MemoryStore final : public Store {
     std::int64_t after_;
     std::size_t batch_;
     bool closed_ = false;
+    bool dry_ = false;
   };
 
   std::unique_ptr<Tail> tail(const std::string&, const Cursor& from, const TailOptions& o) override {
@@ -127,6 +138,13 @@ class MemoryStore final : public Store {
   }
   bool went_backwards() const { return backwards_; }
   std::atomic<int> tail_failures{0};  // the next N tail reads throw a retryable StoreError
+  // Non-zero: tails offer idle checkpoints (see MemoryTail::idle_checkpoint). Keep it past every
+  // appended position, as a real post-batch token is past every committed message.
+  std::atomic<std::int64_t> idle_high_water{0};
+  int reads() {
+    std::lock_guard lock(mutex_);
+    return reads_;
+  }
   std::atomic<int> save_failures{0};  // the next N checkpoint saves do
   void set_owner(std::string o) { owner_ = std::move(o); }
 
@@ -139,6 +157,7 @@ class MemoryStore final : public Store {
   std::vector<DeadLetter> dead_;
   std::string owner_;
   bool backwards_ = false;
+  int reads_ = 0;  // tail reads that returned (with or without messages)
 };
 
 // Records every publish; decides each outcome with `script(position, attempt)`. In held mode the

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "fakes.hpp"
@@ -223,4 +224,96 @@ TEST(Backoff, GrowsExponentiallyWithBoundedJitterUpToTheCap) {
   EXPECT_EQ(b.delay(50, 0.5).count(), 1000);
   EXPECT_EQ(b.delay(1, 0.0).count(), 80);
   EXPECT_EQ(b.delay(1, 0.999999).count(), 119);
+}
+
+// Idle checkpoints (Tail::idle_checkpoint, e.g. a change stream's post-batch resume token).
+
+bool non_decreasing(const std::vector<std::int64_t>& v) { return std::is_sorted(v.begin(), v.end()); }
+
+TEST(RelayIdleCheckpoint, IsSavedWhenNothingWasEverRead) {
+  MemoryStore store;
+  store.idle_high_water = 7;
+  ScriptedSink sink;
+  Relay(store, sink, fast_options()).run();
+  EXPECT_TRUE(sink.published().empty());
+  EXPECT_EQ(store.checkpoint(), 7);
+}
+
+TEST(RelayIdleCheckpoint, TakesOverFromTheLastMessageOnceEverythingIsAcknowledged) {
+  MemoryStore store;
+  for (int i = 1; i <= 5; ++i) store.append(i);
+  store.idle_high_water = 40;
+  ScriptedSink sink;
+  Relay(store, sink, fast_options()).run();
+  EXPECT_EQ(sink.delivered(), range(1, 5));
+  EXPECT_EQ(store.checkpoint(), 40);
+  EXPECT_TRUE(non_decreasing(store.saved()));
+}
+
+TEST(RelayIdleCheckpoint, IsNeverSavedPastAnUnacknowledgedMessage) {
+  MemoryStore store;
+  for (int i = 1; i <= 10; ++i) store.append(i);
+  store.idle_high_water = 50;  // offered by the tail as soon as its first read ran dry
+  ScriptedSink sink;
+  sink.hold(true);
+  auto options = fast_options();
+  options.stop_when_idle = false;
+  Relay relay(store, sink, options);
+  std::thread runner([&] { relay.run(); });
+  ASSERT_TRUE(eventually([&] { return sink.pending() == 10; }));
+  const int reads = store.reads();
+  ASSERT_TRUE(eventually([&] { return store.reads() >= reads + 3; }));  // idle reads with 10 in flight
+  EXPECT_FALSE(store.checkpoint().has_value()) << "nothing was acknowledged yet";
+  sink.release_reversed();
+  ASSERT_TRUE(eventually([&] { return store.checkpoint() == 50; }));
+  relay.stop();
+  runner.join();
+  EXPECT_TRUE(non_decreasing(store.saved()));
+  for (auto p : store.saved()) {
+    EXPECT_TRUE(p == 10 || p == 50) << "saved " << p << ": only the full prefix or the idle point after it";
+  }
+}
+
+TEST(RelayIdleCheckpoint, AnUnchangedIdleCheckpointIsSavedOnce) {
+  MemoryStore store;
+  store.idle_high_water = 7;
+  ScriptedSink sink;
+  auto options = fast_options();
+  options.stop_when_idle = false;
+  Relay relay(store, sink, options);
+  std::thread runner([&] { relay.run(); });
+  ASSERT_TRUE(eventually([&] { return store.reads() >= 10; }));
+  relay.stop();
+  runner.join();
+  // Once when adopted; the final save on stop has nothing new (lease renewals are 10 s apart).
+  EXPECT_EQ(store.saved(), std::vector<std::int64_t>({7}));
+}
+
+TEST(RelayIdleCheckpoint, AnAdvancingIdleCheckpointIsSavedThrottled) {
+  MemoryStore store;
+  store.idle_high_water = 1;
+  ScriptedSink sink;
+  auto options = fast_options();
+  options.stop_when_idle = false;
+  options.idle_wait = std::chrono::milliseconds(1);
+  options.checkpoint_interval = std::chrono::milliseconds(100);
+  Relay relay(store, sink, options);
+  const auto start = std::chrono::steady_clock::now();
+  std::thread runner([&] { relay.run(); });
+  for (int i = 2; i <= 100; ++i) {  // the oplog moves on without messages for this outbox
+    store.idle_high_water = i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  }
+  const int reads = store.reads();
+  ASSERT_TRUE(eventually([&] { return store.reads() >= reads + 2; }));  // a read has seen 100
+  relay.stop();
+  runner.join();
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  const auto saves = store.saved();
+  ASSERT_FALSE(saves.empty());
+  EXPECT_EQ(saves.back(), 100) << "stop saves the latest idle point";
+  EXPECT_TRUE(non_decreasing(saves));
+  // At most one save per checkpoint_interval (plus the first and the one on stop), not one per read.
+  EXPECT_LE(static_cast<std::int64_t>(saves.size()), elapsed / options.checkpoint_interval + 2);
+  EXPECT_GT(store.reads(), static_cast<int>(saves.size()) * 3);
 }

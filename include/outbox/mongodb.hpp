@@ -1,0 +1,90 @@
+// The MongoDB store, write side. Three modes, chosen per outbox when it is created (see
+// docs/mongodb.md):
+//   transactional - put(session, m) inside the caller's transaction; tailed through a change stream.
+//                   Needs a replica set or a sharded cluster.
+//   poll          - put(client, m) without a transaction; each message gets a server-assigned
+//                   position; tailed by position with a no-skip guarantee. Any server.
+//   capped        - put(client, m) into a capped collection (the seed's design), tailed with a
+//                   tailable awaitData cursor; the oldest documents roll off when it is full.
+// <mongoc/mongoc.h> stays out of this header.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "outbox/message.hpp"
+#include "outbox/schema.hpp"
+#include "outbox/store.hpp"
+
+typedef struct _mongoc_client_t mongoc_client_t;                  // from <mongoc/mongoc.h>
+typedef struct _mongoc_client_session_t mongoc_client_session_t;  // from <mongoc/mongoc.h>
+
+namespace outbox::mongodb {
+
+enum class Mode { transactional, poll, capped };
+
+// "transactional", "poll", "capped".
+std::string to_string(Mode mode);
+// Inverse of to_string; throws UsageError naming the accepted values.
+Mode parse_mode(const std::string& text);
+
+// How an outbox is created. Only `init` reads these; later the outbox's stored settings apply.
+struct OutboxOptions {
+  Mode mode = Mode::transactional;
+  // Capped mode: the collection's size in bytes and (optionally) its document count limit.
+  std::int64_t capped_size_bytes = 64 * 1024 * 1024;
+  std::optional<std::int64_t> capped_max_documents;
+  // Transactional and poll modes: a TTL index on `created` that lets the server delete messages
+  // older than this, published or not (a backstop; the relay's retention deletes only what every
+  // consumer has passed).
+  std::optional<std::chrono::seconds> ttl;
+};
+
+// A named outbox in one database, with the schema registry of its message types.
+class Outbox {
+ public:
+  Outbox(std::string database, std::string name, SchemaRegistry registry);
+
+  // Creates the outbox's collection (capped in capped mode), its indexes and the store's
+  // bookkeeping collections, and records the mode. Idempotent for the same mode; UsageError if the
+  // outbox exists with another mode, or if the server lacks what the mode needs.
+  void init(mongoc_client_t* client, const OutboxOptions& options) const;
+
+  // Transactional mode: validates `m`, fills id/created when empty, and inserts it in the caller's
+  // started transaction (UsageError without one). A TransientTransactionError (e.g. WriteConflict)
+  // is a retryable StoreError: abort and retry the whole transaction.
+  Message put(mongoc_client_session_t* session, Message m) const;
+
+  // Poll and capped modes: validates `m`, fills id/created when empty, takes the next position of
+  // the outbox and inserts the document (two round trips, no transaction). Returns the message with
+  // its position. ValidationError before anything is sent. UsageError for a transactional outbox.
+  // After a StoreError the message may or may not have been written (as for any write whose
+  // answer was lost); retrying with the same id is refused as a duplicate if it was.
+  Message put(mongoc_client_t* client, Message m) const;
+
+  const std::string& database() const noexcept { return database_; }
+  const std::string& name() const noexcept { return name_; }
+  const SchemaRegistry& registry() const noexcept { return registry_; }
+
+ private:
+  std::string database_;
+  std::string name_;
+  SchemaRegistry registry_;
+  mutable std::optional<Mode> mode_;  // read from the outbox's settings on the first put
+};
+
+// The relay/CLI side: a Store over a client pool of its own (each thread borrows a client).
+// `uri` is a mongodb:// (or mongodb+srv://) URI as libmongoc parses it; its path names the
+// database (default "outbox"). Options of this store, removed before libmongoc sees the URI:
+//   outboxMode=transactional|poll|capped  the mode `init` creates an outbox with (default
+//                                         transactional); elsewhere it must match the stored mode
+//   outboxCappedSize=BYTES, outboxCappedMax=DOCS   capped mode's collection limits (init)
+//   outboxTtlSeconds=N                    TTL index on `created` (init)
+//   outboxGapTimeoutMS=N                  poll mode: how long a tail waits for a position that was
+//                                         taken but is not yet visible before closing it (1000)
+std::unique_ptr<Store> open(const std::string& uri, const StoreOptions& options = {});
+
+}  // namespace outbox::mongodb

@@ -1,0 +1,84 @@
+// The write side of the MongoDB store: runs on the caller's client (or session).
+#include <spdlog/spdlog.h>
+
+#include "client.hpp"
+#include "layout.hpp"
+#include "outbox/errors.hpp"
+#include "outbox/mongodb.hpp"
+#include "outbox/uuid.hpp"
+#include "store/mongodb/driver.hpp"
+#include "store/mongodb/transactional_put.hpp"
+
+namespace outbox::mongodb {
+
+std::string to_string(Mode mode) {
+  switch (mode) {
+    case Mode::transactional: return "transactional";
+    case Mode::poll: return "poll";
+    case Mode::capped: return "capped";
+  }
+  return "?";
+}
+
+Mode parse_mode(const std::string& text) {
+  if (text == "transactional") return Mode::transactional;
+  if (text == "poll") return Mode::poll;
+  if (text == "capped") return Mode::capped;
+  throw UsageError("unknown MongoDB outbox mode '" + text + "'; use transactional, poll or capped");
+}
+
+Outbox::Outbox(std::string database, std::string name, SchemaRegistry registry)
+    : database_(std::move(database)), name_(std::move(name)), registry_(std::move(registry)) {
+  detail::check_outbox_name(name_);
+  if (database_.empty()) throw UsageError("MongoDB outbox '" + name_ + "': the database name is empty");
+}
+
+void Outbox::init(mongoc_client_t* client, const OutboxOptions& options) const {
+  const auto caps = detail::detect_capabilities(client, "the server");
+  detail::init_outbox(client, database_, name_, options, caps, "the server");
+}
+
+namespace {
+
+// Validates and completes `m` for `outbox`; throws before anything is sent.
+void prepare(const std::string& outbox, const SchemaRegistry& registry, Message& m) {
+  if (!m.outbox.empty() && m.outbox != outbox) {
+    throw UsageError("message names outbox '" + m.outbox + "' but is being put into '" + outbox + "'");
+  }
+  m.outbox = outbox;
+  registry.validate_and_serialize(m);
+  if (m.id.empty()) m.id = uuid_v7();
+  if (m.created.time_since_epoch().count() == 0) m.created = now();
+}
+
+}  // namespace
+
+Message Outbox::put(mongoc_client_session_t* session, Message m) const {
+  if (session == nullptr) throw UsageError("put: the mongoc_client_session_t* is null");
+  prepare(name_, registry_, m);
+  // The transaction's own client; the driver only borrows it.
+  auto driver = libmongoc_driver(mongoc_client_session_get_client(session));
+  put_in_transaction(*driver, session, database_, detail::message_collection(name_), m);
+  return m;  // no position: the change stream assigns one in commit order
+}
+
+Message Outbox::put(mongoc_client_t* client, Message m) const {
+  if (client == nullptr) throw UsageError("put: the mongoc_client_t* is null");
+  prepare(name_, registry_, m);
+  if (!mode_) {
+    const auto settings = detail::read_settings(client, database_, name_);
+    if (!settings) {
+      throw UsageError("outbox '" + name_ + "' does not exist in database '" + database_ +
+                       "'; create it with `outbox init` (or Outbox::init)");
+    }
+    mode_ = settings->mode;
+  }
+  if (*mode_ == Mode::transactional) {
+    throw UsageError("outbox '" + name_ + "' is in transactional mode: put(mongoc_client_session_t*, ...) inside the "
+                     "caller's transaction, so the message commits with the business writes");
+  }
+  m.position = detail::insert_with_position(client, database_, name_, m);
+  return m;
+}
+
+}  // namespace outbox::mongodb

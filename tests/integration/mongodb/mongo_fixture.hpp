@@ -1,0 +1,151 @@
+// The FerretDB started by the ctest fixture (scripts/ferretdb/start.sh), a database per test
+// process, a fresh outbox name per test, and helpers.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <mongoc/mongoc.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cli_run.hpp"
+#include "outbox/errors.hpp"
+#include "outbox/mongodb.hpp"
+#include "outbox/store.hpp"
+
+namespace testing_mongo {
+
+using testing_support::cli;
+using testing_support::Run;
+
+// OUTBOX_MONGO_URI from $OUTBOX_MONGO_STATE/env (or from the environment, for another server).
+inline std::string server_uri() {
+  if (const char* u = std::getenv("OUTBOX_MONGO_URI")) return u;
+  const char* state = std::getenv("OUTBOX_MONGO_STATE");
+  if (!state) throw std::runtime_error("set OUTBOX_MONGO_STATE (the folder scripts/ferretdb/start.sh wrote) or OUTBOX_MONGO_URI");
+  std::ifstream in(std::string(state) + "/env");
+  for (std::string line; std::getline(in, line);) {
+    const std::string key = "export OUTBOX_MONGO_URI=";
+    if (line.rfind(key, 0) == 0) return line.substr(key.size());
+  }
+  throw std::runtime_error(std::string("no OUTBOX_MONGO_URI in ") + state + "/env; is the server running?");
+}
+
+// "mongodb://host:port/" + database + optional query.
+inline std::string store_uri(const std::string& database, const std::string& query = "") {
+  std::string base = server_uri();
+  if (const auto q = base.find('?'); q != std::string::npos) base = base.substr(0, q);
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base + "/" + database + (query.empty() ? "" : "?" + query);
+}
+
+struct Client {
+  mongoc_client_t* c = nullptr;
+  explicit Client(const std::string& uri) {
+    mongoc_init();
+    // The driver warns at every shutdown that FerretDB lacks endSessions; keep test output readable.
+    mongoc_log_set_handler(
+        [](mongoc_log_level_t level, const char* domain, const char* message, void*) {
+          if (level <= MONGOC_LOG_LEVEL_WARNING && std::string(message).find("endSessions") == std::string::npos) {
+            fprintf(stderr, "mongoc %s: %s\n", domain, message);
+          }
+        },
+        nullptr);
+    c = mongoc_client_new(uri.c_str());
+    if (!c) throw std::runtime_error("bad URI " + uri);
+    mongoc_client_set_error_api(c, MONGOC_ERROR_API_VERSION_2);
+  }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  ~Client() { mongoc_client_destroy(c); }
+  operator mongoc_client_t*() const { return c; }
+};
+
+inline const char* order_schemas_json() {
+  return R"({
+    "order_created": {"type": "object", "properties": {"ordernr": {"type": "integer"}}, "required": ["ordernr"]},
+    "order_completed": {"type": "object", "properties": {"ordernr": {"type": "integer"}}, "required": ["ordernr"]}
+  })";
+}
+
+inline outbox::SchemaRegistry order_schemas() {
+  return outbox::SchemaRegistry::from_json(nlohmann::json::parse(order_schemas_json()));
+}
+
+inline outbox::Message order_created(std::int64_t nr, std::string key = "") {
+  outbox::Message m;
+  m.type = "order_created";
+  m.data = {{"ordernr", nr}};
+  if (!key.empty()) m.key = std::move(key);
+  return m;
+}
+
+// Drains a tail until `n` messages arrived or `timeout` passed.
+inline std::vector<outbox::Message> drain(outbox::Tail& tail, std::size_t n,
+                                          std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  std::vector<outbox::Message> out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+    for (auto& m : tail.next(std::chrono::milliseconds(50))) out.push_back(std::move(m));
+  }
+  return out;
+}
+
+inline std::vector<std::int64_t> ordernrs(const std::vector<outbox::Message>& ms) {
+  std::vector<std::int64_t> out;
+  for (const auto& m : ms) out.push_back(m.data.at("ordernr").get<std::int64_t>());
+  return out;
+}
+
+inline std::int64_t count_documents(mongoc_client_t* c, const std::string& db, const std::string& coll) {
+  mongoc_collection_t* col = mongoc_client_get_collection(c, db.c_str(), coll.c_str());
+  bson_t filter = BSON_INITIALIZER;
+  bson_error_t error;
+  const std::int64_t n = mongoc_collection_count_documents(col, &filter, nullptr, nullptr, nullptr, &error);
+  mongoc_collection_destroy(col);
+  if (n < 0) throw std::runtime_error(error.message);
+  return n;
+}
+
+// Every test gets its own outbox name; each test process its own database.
+class MongoTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    database = "outbox_test_" + std::to_string(getpid());
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string n = std::string("t_") + info->name();
+    for (auto& ch : n) {
+      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    }
+    // Parameterised tests differ only at the end of their names.
+    name = n.size() <= 48 ? n : n.substr(0, 38) + "_" + std::to_string(std::hash<std::string>{}(n) % 1000000000);
+    client = std::make_unique<Client>(store_uri(database));
+    char tmpl[] = "/tmp/outbox-mongo-test-XXXXXX";
+    dir = mkdtemp(tmpl);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+
+  // A poll (or capped) outbox created through the write-side API.
+  std::unique_ptr<outbox::mongodb::Outbox> make_outbox(outbox::mongodb::OutboxOptions o) {
+    auto box = std::make_unique<outbox::mongodb::Outbox>(database, name, order_schemas());
+    box->init(*client, o);
+    return box;
+  }
+  static outbox::mongodb::OutboxOptions poll() {
+    outbox::mongodb::OutboxOptions o;
+    o.mode = outbox::mongodb::Mode::poll;
+    return o;
+  }
+
+  std::string database, name, dir;
+  std::unique_ptr<Client> client;
+};
+
+}  // namespace testing_mongo
