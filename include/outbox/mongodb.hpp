@@ -37,9 +37,10 @@ struct OutboxOptions {
   // Capped mode: the collection's size in bytes and (optionally) its document count limit.
   std::int64_t capped_size_bytes = 64 * 1024 * 1024;
   std::optional<std::int64_t> capped_max_documents;
-  // Transactional and poll modes: a TTL index on `created` that lets the server delete messages
-  // older than this, published or not (a backstop; the relay's retention deletes only what every
-  // consumer has passed).
+  // Transactional mode only (init refuses it elsewhere): a TTL index on `created` that lets the
+  // server delete messages older than this, published or not (a backstop; the relay's retention
+  // deletes only what every consumer has passed). In poll mode it could free a position that a
+  // late writer would then fill behind the tails.
   std::optional<std::chrono::seconds> ttl;
 };
 
@@ -59,8 +60,9 @@ class Outbox {
   Message put(mongoc_client_session_t* session, Message m) const;
 
   // Poll and capped modes: validates `m`, fills id/created when empty, takes the next position of
-  // the outbox and inserts the document (two round trips, no transaction). Returns the message with
-  // its position. ValidationError before anything is sent. UsageError for a transactional outbox.
+  // the outbox and inserts the document (three round trips: read the high-water mark, insert,
+  // raise it; no transaction). Returns the message with its position. ValidationError before
+  // anything is sent. UsageError for a transactional outbox.
   // After a StoreError the message may or may not have been written (as for any write whose
   // answer was lost); retrying with the same id is refused as a duplicate if it was.
   Message put(mongoc_client_t* client, Message m) const;
