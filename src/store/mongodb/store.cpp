@@ -12,6 +12,7 @@
 #include "outbox/names.hpp"
 #include "outbox/uuid.hpp"
 #include "poll_tail.hpp"
+#include "store/mongodb/change_stream_start.hpp"
 #include "store/mongodb/change_stream_tail.hpp"
 #include "store/mongodb/driver.hpp"
 #include "store/mongodb/transactional_put.hpp"
@@ -88,18 +89,7 @@ class MongoStore final : public Store {
       case Mode::transactional:
         break;
     }
-    ChangeStreamStart start = ChangeStreamStart::now();
-    if (from.kind == Cursor::Kind::after && !(is_position_checkpoint(from.checkpoint) &&
-                                              parse_position_checkpoint(from.checkpoint) == 0)) {
-      if (is_position_checkpoint(from.checkpoint)) {
-        throw UsageError("outbox '" + outbox + "' is in transactional mode: its messages have no stored positions, "
-                         "so a tail can start at the beginning, at the end or after a resume token, not at '" +
-                         from.checkpoint + "'");
-      }
-      start = ChangeStreamStart::resume_after(from.checkpoint);
-    } else if (from.kind != Cursor::Kind::end && s.start_time_s != 0) {
-      start = ChangeStreamStart::at_operation_time(s.start_time_s, s.start_time_i);
-    }
+    const ChangeStreamStart start = change_stream_start(from, s, outbox);
     ChangeStreamTailOptions o;
     o.database = uri_.database;
     o.collection = message_collection(outbox);
@@ -468,23 +458,11 @@ class MongoStore final : public Store {
     if (!ok) fail(error, "committing put into outbox '" + outbox + "'", owned.get());
   }
 
-  // The resume token of "now" (for `seek --to end` in transactional mode): a change stream's
-  // post-batch token after its first, empty, batch.
+  // The resume token of "now" (for `seek --to end` in transactional mode); see change_stream_start.hpp.
   std::string resume_token_now(const std::string& outbox) {
     PooledClient c(pool_);
     auto driver = libmongoc_driver(c.get());
-    Bson pipeline(BCON_NEW("pipeline", "[", "]"));
-    Bson opts(BCON_NEW("maxAwaitTimeMS", BCON_INT64(100)));
-    auto stream = driver->watch(uri_.database, message_collection(outbox), *pipeline, *opts);
-    while (stream->next() != nullptr) {
-    }
-    if (auto e = stream->error()) {
-      throw StoreError("mongodb: opening a change stream on outbox '" + outbox + "' failed: " + e->message,
-                       e->kind == DriverError::Kind::network);
-    }
-    auto token = stream->resume_token();
-    if (!token) throw StoreError("mongodb: the change stream on outbox '" + outbox + "' gave no resume token", true);
-    return canonical_extended_json(**token);
+    return mongodb::resume_token_now(*driver, uri_.database, message_collection(outbox), outbox);
   }
 
   StoreUri uri_;
