@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "pg_conninfo.hpp"
+
 namespace bench::pg {
 
 class Conn {
@@ -46,31 +48,8 @@ inline std::string exec(PGconn* c, const std::string& sql) {
   return v;
 }
 
-// `conninfo` (URI or key=value) with its database replaced by `dbname`, as a key=value string.
-inline std::string with_dbname(const std::string& conninfo, const std::string& dbname) {
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
-  if (!opts) {
-    const std::string why = err ? err : "malformed";
-    PQfreemem(err);
-    throw std::runtime_error("--server is not a libpq URI or conninfo: " + why);
-  }
-  auto quoted = [](const std::string& v) {
-    std::string q = "'";
-    for (char c : v) {
-      if (c == '\'' || c == '\\') q += '\\';
-      q += c;
-    }
-    return q + "'";
-  };
-  std::string out;
-  for (PQconninfoOption* o = opts; o->keyword; ++o) {
-    if (o->val == nullptr || std::string(o->keyword) == "dbname") continue;
-    out += std::string(o->keyword) + "=" + quoted(o->val) + " ";
-  }
-  PQconninfoFree(opts);
-  return out + "dbname=" + quoted(dbname);
-}
+using testing_support::with_dbname;
+
 
 inline std::string server_from_env() {
   const char* u = std::getenv("OUTBOX_PG_URI");

@@ -11,37 +11,14 @@
 
 #include "crash_harness.hpp"
 #include "outbox/postgres.hpp"
+#include "pg_conninfo.hpp"
 #include "pg_fixture.hpp"
 
 namespace outbox::crash {
 
 namespace {
 
-// `conninfo` (URI or key=value) with its database replaced by `dbname`, as a key=value string.
-std::string with_dbname(const std::string& conninfo, const std::string& dbname) {
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
-  if (!opts) {
-    const std::string why = err ? err : "malformed";
-    PQfreemem(err);
-    throw std::runtime_error("not a conninfo: " + why);
-  }
-  auto quoted = [](const std::string& v) {
-    std::string q = "'";
-    for (char c : v) {
-      if (c == '\'' || c == '\\') q += '\\';
-      q += c;
-    }
-    return q + "'";
-  };
-  std::string out;
-  for (PQconninfoOption* o = opts; o->keyword; ++o) {
-    if (o->val == nullptr || std::string(o->keyword) == "dbname") continue;
-    out += std::string(o->keyword) + "=" + quoted(o->val) + " ";
-  }
-  PQconninfoFree(opts);
-  return out + "dbname=" + quoted(dbname);
-}
+using testing_support::with_dbname;
 
 class PostgresBackend : public CrashBackend {
  public:

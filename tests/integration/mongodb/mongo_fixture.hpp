@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli_run.hpp"
+#include "fixture_env.hpp"
 #include "outbox/errors.hpp"
 #include "outbox/mongodb.hpp"
 #include "outbox/store.hpp"
@@ -26,15 +27,7 @@ using testing_support::Run;
 
 // OUTBOX_MONGO_URI from $OUTBOX_MONGO_STATE/env (or from the environment, for another server).
 inline std::string server_uri() {
-  if (const char* u = std::getenv("OUTBOX_MONGO_URI")) return u;
-  const char* state = std::getenv("OUTBOX_MONGO_STATE");
-  if (!state) throw std::runtime_error("set OUTBOX_MONGO_STATE (the folder scripts/ferretdb/start.sh wrote) or OUTBOX_MONGO_URI");
-  std::ifstream in(std::string(state) + "/env");
-  for (std::string line; std::getline(in, line);) {
-    const std::string key = "export OUTBOX_MONGO_URI=";
-    if (line.rfind(key, 0) == 0) return line.substr(key.size());
-  }
-  throw std::runtime_error(std::string("no OUTBOX_MONGO_URI in ") + state + "/env; is the server running?");
+  return testing_support::fixture_value("OUTBOX_MONGO_URI", "OUTBOX_MONGO_STATE", "scripts/ferretdb/start.sh");
 }
 
 // "mongodb://host:port/" + database + optional query.

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cli_run.hpp"
+#include "fixture_env.hpp"
 #include "outbox/errors.hpp"
 #include "outbox/postgres.hpp"
 #include "outbox/store.hpp"
@@ -28,15 +29,7 @@ using testing_support::Run;
 
 // OUTBOX_PG_URI from $OUTBOX_PG_STATE/env (or from the environment, to run against another server).
 inline std::string server_uri() {
-  if (const char* u = std::getenv("OUTBOX_PG_URI")) return u;
-  const char* state = std::getenv("OUTBOX_PG_STATE");
-  if (!state) throw std::runtime_error("set OUTBOX_PG_STATE (the folder scripts/postgres/start.sh wrote) or OUTBOX_PG_URI");
-  std::ifstream in(std::string(state) + "/env");
-  for (std::string line; std::getline(in, line);) {
-    const std::string key = "export OUTBOX_PG_URI=";
-    if (line.rfind(key, 0) == 0) return line.substr(key.size());
-  }
-  throw std::runtime_error(std::string("no OUTBOX_PG_URI in ") + state + "/env; is the server running?");
+  return testing_support::fixture_value("OUTBOX_PG_URI", "OUTBOX_PG_STATE", "scripts/postgres/start.sh");
 }
 
 struct Conn {
