@@ -16,6 +16,7 @@
 
 #include "cli_run.hpp"
 #include "fixture_env.hpp"
+#include "order_messages.hpp"
 #include "outbox/errors.hpp"
 #include "outbox/mongodb.hpp"
 #include "outbox/store.hpp"
@@ -24,6 +25,11 @@ namespace testing_mongo {
 
 using testing_support::cli;
 using testing_support::Run;
+using testing_support::drain;
+using testing_support::order_created;
+using testing_support::order_schemas;
+using testing_support::order_schemas_json;
+using testing_support::ordernrs;
 
 // OUTBOX_MONGO_URI from $OUTBOX_MONGO_STATE/env (or from the environment, for another server).
 inline std::string server_uri() {
@@ -59,42 +65,6 @@ struct Client {
   ~Client() { mongoc_client_destroy(c); }
   operator mongoc_client_t*() const { return c; }
 };
-
-inline const char* order_schemas_json() {
-  return R"({
-    "order_created": {"type": "object", "properties": {"ordernr": {"type": "integer"}}, "required": ["ordernr"]},
-    "order_completed": {"type": "object", "properties": {"ordernr": {"type": "integer"}}, "required": ["ordernr"]}
-  })";
-}
-
-inline outbox::SchemaRegistry order_schemas() {
-  return outbox::SchemaRegistry::from_json(nlohmann::json::parse(order_schemas_json()));
-}
-
-inline outbox::Message order_created(std::int64_t nr, std::string key = "") {
-  outbox::Message m;
-  m.type = "order_created";
-  m.data = {{"ordernr", nr}};
-  if (!key.empty()) m.key = std::move(key);
-  return m;
-}
-
-// Drains a tail until `n` messages arrived or `timeout` passed.
-inline std::vector<outbox::Message> drain(outbox::Tail& tail, std::size_t n,
-                                          std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  std::vector<outbox::Message> out;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
-    for (auto& m : tail.next(std::chrono::milliseconds(50))) out.push_back(std::move(m));
-  }
-  return out;
-}
-
-inline std::vector<std::int64_t> ordernrs(const std::vector<outbox::Message>& ms) {
-  std::vector<std::int64_t> out;
-  for (const auto& m : ms) out.push_back(m.data.at("ordernr").get<std::int64_t>());
-  return out;
-}
 
 inline std::int64_t count_documents(mongoc_client_t* c, const std::string& db, const std::string& coll) {
   mongoc_collection_t* col = mongoc_client_get_collection(c, db.c_str(), coll.c_str());

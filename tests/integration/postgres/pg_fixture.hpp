@@ -18,6 +18,7 @@
 
 #include "cli_run.hpp"
 #include "fixture_env.hpp"
+#include "order_messages.hpp"
 #include "outbox/errors.hpp"
 #include "outbox/postgres.hpp"
 #include "outbox/store.hpp"
@@ -26,6 +27,11 @@ namespace testing_pg {
 
 using testing_support::cli;
 using testing_support::Run;
+using testing_support::drain;
+using testing_support::order_created;
+using testing_support::order_schemas;
+using testing_support::order_schemas_json;
+using testing_support::ordernrs;
 
 // OUTBOX_PG_URI from $OUTBOX_PG_STATE/env (or from the environment, to run against another server).
 inline std::string server_uri() {
@@ -61,42 +67,6 @@ inline std::string scalar(PGconn* c, const std::string& sql) {
   std::string v = PQgetvalue(r, 0, 0);
   PQclear(r);
   return v;
-}
-
-inline const char* order_schemas_json() {
-  return R"({
-    "order_created": {"type": "object", "properties": {"ordernr": {"type": "integer"}}, "required": ["ordernr"]},
-    "order_completed": {"type": "object", "properties": {"ordernr": {"type": "integer"}}, "required": ["ordernr"]}
-  })";
-}
-
-inline outbox::SchemaRegistry order_schemas() {
-  return outbox::SchemaRegistry::from_json(nlohmann::json::parse(order_schemas_json()));
-}
-
-inline outbox::Message order_created(std::int64_t nr, std::string key = "") {
-  outbox::Message m;
-  m.type = "order_created";
-  m.data = {{"ordernr", nr}};
-  if (!key.empty()) m.key = std::move(key);
-  return m;
-}
-
-// Drains a tail until `n` messages arrived or `timeout` passed.
-inline std::vector<outbox::Message> drain(outbox::Tail& tail, std::size_t n,
-                                          std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  std::vector<outbox::Message> out;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
-    for (auto& m : tail.next(std::chrono::milliseconds(50))) out.push_back(std::move(m));
-  }
-  return out;
-}
-
-inline std::vector<std::int64_t> ordernrs(const std::vector<outbox::Message>& ms) {
-  std::vector<std::int64_t> out;
-  for (const auto& m : ms) out.push_back(m.data.at("ordernr").get<std::int64_t>());
-  return out;
 }
 
 // Every test gets its own outbox (unique name) in the shared throwaway server.

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "order_messages.hpp"
 #include "outbox/sqlite.hpp"
 
 namespace testing_sqlite {
@@ -29,20 +30,8 @@ inline std::int64_t count(sqlite3* db, const std::string& sql) {
   return v;
 }
 
-inline outbox::SchemaRegistry order_schemas() {
-  return outbox::SchemaRegistry::from_json(nlohmann::json::parse(R"({
-    "order_created": {"type": "object", "properties": {"ordernr": {"type": "integer"}}, "required": ["ordernr"]},
-    "order_completed": {"type": "object", "properties": {"ordernr": {"type": "integer"}}, "required": ["ordernr"]}
-  })"));
-}
-
-inline outbox::Message order_created(std::int64_t nr, std::string key = "") {
-  outbox::Message m;
-  m.type = "order_created";
-  m.data = {{"ordernr", nr}};
-  if (!key.empty()) m.key = std::move(key);
-  return m;
-}
+using testing_support::order_created;
+using testing_support::order_schemas;
 
 class SqliteTest : public ::testing::Test {
  protected:
