@@ -153,6 +153,14 @@ void init_outbox(mongoc_client_t* client, const std::string& database, const std
 
 bool is_tombstone(const bson_t& doc) { return has_field(doc, "tombstone"); }
 
+bool close_position(mongoc_client_t* client, const std::string& database, const std::string& outbox, std::int64_t pos) {
+  Collection messages(client, database, message_collection(outbox));
+  Bson tombstone(BCON_NEW("_id", BCON_UTF8(("gap-" + std::to_string(pos)).c_str()), "pos", BCON_INT64(pos),
+                          "tombstone", BCON_BOOL(true), "created_us", BCON_INT64(now().time_since_epoch().count())));
+  return messages.insert_unless_duplicate(
+      *tombstone, "closing position " + std::to_string(pos) + " of outbox '" + outbox + "'");
+}
+
 std::int64_t insert_with_position(mongoc_client_t* client, const std::string& database, const std::string& outbox,
                                   const Message& m) {
   Collection outboxes(client, database, kOutboxes);

@@ -57,5 +57,8 @@ std::int64_t insert_with_position(mongoc_client_t* client, const std::string& da
 
 // A tombstone: fills a position whose writer took it but did not insert in time.
 bool is_tombstone(const bson_t& doc);
+// Inserts a tombstone at `pos`; false if a document (the writer's, or another tail's tombstone)
+// holds it already. Either way the position is filled exactly once (the unique index decides).
+bool close_position(mongoc_client_t* client, const std::string& database, const std::string& outbox, std::int64_t pos);
 
 }  // namespace outbox::mongodb::detail

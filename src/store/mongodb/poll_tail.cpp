@@ -25,11 +25,7 @@ std::optional<std::string> PollTail::idle_checkpoint() {
 }
 
 void PollTail::close_gap(std::int64_t pos) {
-  Collection messages(client_.get(), database_, message_collection(outbox_));
-  Bson tombstone(BCON_NEW("_id", BCON_UTF8(("gap-" + std::to_string(pos)).c_str()), "pos", BCON_INT64(pos),
-                          "tombstone", BCON_BOOL(true), "created_us", BCON_INT64(now().time_since_epoch().count())));
-  if (messages.insert_unless_duplicate(*tombstone, "closing position " + std::to_string(pos) + " of outbox '" +
-                                                       outbox_ + "'")) {
+  if (close_position(client_.get(), database_, outbox_, pos)) {
     spdlog::warn("outbox '{}': position {} was taken by a writer but not filled within {} ms; closed it with a "
                  "tombstone (if that writer is still alive, its insert fails and it takes a new position)",
                  outbox_, pos, gap_timeout_.count());

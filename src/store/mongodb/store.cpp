@@ -80,12 +80,12 @@ class MongoStore final : public Store {
       if (from.kind == Cursor::Kind::after) after = parse_position_checkpoint(from.checkpoint);
       else if (from.kind == Cursor::Kind::end) after = end_position(outbox);
     }
+    const std::chrono::milliseconds gap_timeout(uri_.gap_timeout_ms.value_or(1000));
     switch (s.mode) {
       case Mode::poll:
-        return std::make_unique<PollTail>(pool_, uri_.database, outbox, after, options,
-                                          std::chrono::milliseconds(uri_.gap_timeout_ms.value_or(1000)));
+        return std::make_unique<PollTail>(pool_, uri_.database, outbox, after, options, gap_timeout);
       case Mode::capped:
-        return std::make_unique<CappedTail>(pool_, uri_.database, outbox, after, options);
+        return std::make_unique<CappedTail>(pool_, uri_.database, outbox, after, options, gap_timeout);
       case Mode::transactional:
         break;
     }
