@@ -45,6 +45,16 @@ namespace {
 
 std::string read_file(const fs::path& p) { return testing_support::read_text(p); }
 
+// Whether a relay's log ends in the error `text` (empty: never).
+bool stopped_with(const std::string& log, const std::string& text) {
+  if (text.empty()) return false;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("[error]") != std::string::npos && line.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
 std::string hostname() {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
@@ -76,13 +86,15 @@ void CrashTest::TearDown() {
 
 void CrashTest::run(CrashBackend& backend) {
   const std::uint64_t seed = static_cast<std::uint64_t>(env_int("OUTBOX_CRASH_SEED", std::random_device{}() & 0x7fffffff));
-  const std::int64_t writers = env_int("OUTBOX_CRASH_WRITERS", 3);
-  const std::int64_t txns = env_int("OUTBOX_CRASH_TXNS", 2000);
-  const std::int64_t keys = env_int("OUTBOX_CRASH_KEYS", 8);
-  const std::int64_t min_kills = env_int("OUTBOX_CRASH_KILLS", 20);
-  const std::int64_t pause_us = env_int("OUTBOX_CRASH_PAUSE_US", 20000);
+  const CrashProfile profile = backend.profile();
+  const std::int64_t writers = env_int("OUTBOX_CRASH_WRITERS", profile.writers);
+  const std::int64_t txns = env_int("OUTBOX_CRASH_TXNS", profile.txns);
+  const std::int64_t keys = env_int("OUTBOX_CRASH_KEYS", profile.keys);
+  const std::int64_t min_kills = env_int("OUTBOX_CRASH_KILLS", profile.kills);
+  const std::int64_t pause_us = env_int("OUTBOX_CRASH_PAUSE_US", profile.pause_us);
   std::cout << "crash test: seed " << seed << " (rerun with OUTBOX_CRASH_SEED=" << seed << "), " << writers
-            << " writers x " << txns << " transactions over " << keys << " keys, at least " << min_kills
+            << " writers x " << txns << " transactions over " << keys
+            << (profile.keys_per_writer ? " keys per writer" : " shared keys") << ", at least " << min_kills
             << " relay kills; work folder " << dir_ << std::endl;
   std::mt19937_64 rng(seed);
   auto uniform = [&](std::int64_t lo, std::int64_t hi) { return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng); };
@@ -127,7 +139,7 @@ void CrashTest::run(CrashBackend& backend) {
 
   // Start, kill at a random moment, restart, ... for as long as the writers write (and at least
   // `min_kills` times).
-  int kills = 0, kills_holding_lease = 0, kills_with_lag = 0;
+  int kills = 0, kills_holding_lease = 0, kills_with_lag = 0, accepted_stops = 0;
   std::vector<std::size_t> lives;  // the output's size whenever no relay runs: where one life ends
   auto end_of_life = [&] {
     std::error_code ec;
@@ -160,10 +172,7 @@ void CrashTest::run(CrashBackend& backend) {
       if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(uniform(20, 300)));
     }
     if (!ended) ended = children.poll(pid);
-    if (ended) {
-      relay_failures.push_back("relay " + std::to_string(pid) + " ended by itself (" + describe_status(*ended) +
-                               "): " + tail_of(read_file(attempt_log)));
-    } else {
+    if (!ended) {
       const auto [holding, lag] = consumer(pid);
       const int status = children.kill(pid);
       if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
@@ -171,8 +180,16 @@ void CrashTest::run(CrashBackend& backend) {
         if (holding) ++kills_holding_lease;
         if (holding && lag > 0) ++kills_with_lag;
       } else {
-        relay_failures.push_back("relay " + std::to_string(pid) + " ended by itself (" + describe_status(status) +
-                                 "): " + tail_of(read_file(attempt_log)));
+        ended = status;
+      }
+    }
+    if (ended) {
+      const std::string log = read_file(attempt_log);
+      if (stopped_with(log, profile.accepted_relay_stop)) {
+        ++accepted_stops;
+      } else {
+        relay_failures.push_back("relay " + std::to_string(pid) + " ended by itself (" + describe_status(*ended) +
+                                 "): " + tail_of(log));
       }
     }
     end_of_life();
@@ -255,12 +272,18 @@ void CrashTest::run(CrashBackend& backend) {
             << " first deliveries after a higher position), " << v.life_order_violations << " within-one-relay violations; " << v.torn_lines << " torn lines recovered, " << v.unparseable
             << " unparseable\n"
             << "relay: " << kills << " kills with SIGKILL (" << kills_holding_lease << " while holding the lease, "
-            << kills_with_lag << " of them with messages pending)" << std::endl;
+            << kills_with_lag << " of them with messages pending)";
+  if (!profile.accepted_relay_stop.empty()) {
+    std::cout << ", " << accepted_stops << " relays stopped by themselves with \"" << profile.accepted_relay_stop
+              << "\" (accepted for this store)";
+  }
+  std::cout << std::endl;
   RecordProperty("committed_messages", std::to_string(v.committed));
   RecordProperty("rolled_back_messages", std::to_string(rolled_back_messages));
   RecordProperty("delivered_lines", std::to_string(v.lines));
   RecordProperty("duplicates", std::to_string(v.duplicates));
   RecordProperty("kills", std::to_string(kills));
+  RecordProperty("accepted_relay_stops", std::to_string(accepted_stops));
 
   EXPECT_EQ(v.lost, 0);
   EXPECT_EQ(v.from_rolled_back, 0);

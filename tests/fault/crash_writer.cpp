@@ -1,6 +1,7 @@
 // A writer process for the crash test (crash_harness.cpp): commits and rolls back transactions
-// that put outbox messages, against SQLite or PostgreSQL (chosen by TARGET: a postgresql:// or
-// postgres:// URI or a key=value conninfo is PostgreSQL, anything else a SQLite file).
+// that put outbox messages, against SQLite, PostgreSQL or MongoDB (chosen by TARGET: a mongodb://
+// URI is MongoDB, a postgresql:// or postgres:// URI or a key=value conninfo is PostgreSQL,
+// anything else a SQLite file).
 //
 // Usage: outbox_crash_writer TARGET WRITER_ID TXNS KEYS SEED MAX_PAUSE_US
 // Prints one summary line on stdout; exits 0 on success, 3 on any failure (message on stderr).
@@ -13,6 +14,11 @@
 
 namespace {
 
+bool is_mongo(const std::string& target) {
+  return target.rfind("mongodb://", 0) == 0 || target.rfind("mongodb+srv://", 0) == 0;
+}
+
+// After is_mongo: a MongoDB URI may hold '=' too.
 bool is_postgres(const std::string& target) {
   return target.rfind("postgresql://", 0) == 0 || target.rfind("postgres://", 0) == 0 ||
          target.find('=') != std::string::npos;
@@ -35,7 +41,14 @@ int main(int argc, char** argv) {
 
   outbox::crash::Tally t;
   try {
-    if (is_postgres(a.target)) {
+    if (is_mongo(a.target)) {
+#ifdef OUTBOX_WITH_MONGODB
+      t = outbox::crash::run_mongo_writer(a);
+#else
+      std::fprintf(stderr, "writer %lld: this build has no MongoDB store\n", static_cast<long long>(a.writer));
+      return 2;
+#endif
+    } else if (is_postgres(a.target)) {
 #ifdef OUTBOX_WITH_POSTGRES
       t = outbox::crash::run_postgres_writer(a);
 #else
