@@ -232,14 +232,14 @@ void CrashTest::run(CrashBackend& backend) {
   // tallies, which must agree with them.
   std::vector<Committed> committed;
   ASSERT_NO_THROW(committed = backend.committed());
-  std::int64_t committed_txns = 0, rolled_back_txns = 0, rolled_back_messages = 0;
+  std::int64_t committed_txns = 0, rolled_back_txns = 0, rolled_back_messages = 0, recovered_errors = 0;
   std::map<std::int64_t, std::int64_t> transactions;
   for (std::int64_t w = 1; w <= writers; ++w) {
     transactions[w] = txns;
     std::istringstream summary(read_file(dir_ / ("writer-" + std::to_string(w) + ".out")));
     std::string word;
-    std::int64_t id = 0, ct = 0, rt = 0, cm = 0, rm = 0;
-    summary >> word >> id >> word >> ct >> word >> rt >> word >> cm >> word >> rm;
+    std::int64_t id = 0, ct = 0, rt = 0, cm = 0, rm = 0, re = 0;
+    summary >> word >> id >> word >> ct >> word >> rt >> word >> cm >> word >> rm >> word >> re;
     ASSERT_TRUE(summary && id == w) << "writer " << w << " printed no summary";
     std::set<std::int64_t> seqs;
     std::int64_t messages = 0;
@@ -254,6 +254,7 @@ void CrashTest::run(CrashBackend& backend) {
     committed_txns += ct;
     rolled_back_txns += rt;
     rolled_back_messages += rm;
+    recovered_errors += re;
   }
 
   ASSERT_TRUE(fs::exists(out_path)) << "the relay wrote no " << out_path;
@@ -263,7 +264,8 @@ void CrashTest::run(CrashBackend& backend) {
   std::cout << "transactions: " << committed_txns << " committed, " << rolled_back_txns << " rolled back ("
             << 100.0 * static_cast<double>(rolled_back_txns) / static_cast<double>(std::max<std::int64_t>(1, committed_txns + rolled_back_txns))
             << "%)\n"
-            << "messages: " << v.committed << " committed, " << rolled_back_messages << " rolled back\n"
+            << "messages: " << v.committed << " committed, " << rolled_back_messages << " rolled back; "
+            << recovered_errors << " failed writes settled by looking them up (writer-*.err)\n"
             << "delivered: " << v.lines << " lines, " << v.distinct << " distinct, " << v.duplicates
             << " duplicates, " << v.lost << " lost, " << v.from_rolled_back << " from rolled-back transactions, "
             << v.unknown << " unknown, " << v.mismatched << " mismatched\n"
@@ -280,6 +282,7 @@ void CrashTest::run(CrashBackend& backend) {
   std::cout << std::endl;
   RecordProperty("committed_messages", std::to_string(v.committed));
   RecordProperty("rolled_back_messages", std::to_string(rolled_back_messages));
+  RecordProperty("recovered_writer_errors", std::to_string(recovered_errors));
   RecordProperty("delivered_lines", std::to_string(v.lines));
   RecordProperty("duplicates", std::to_string(v.duplicates));
   RecordProperty("kills", std::to_string(kills));

@@ -1,9 +1,10 @@
 // The crash test, for any store: writer processes (crash_writer.cpp) commit messages over shared
-// keys (or keys of their own, see CrashProfile), rolling back a random fifth of their transactions, while the real `outbox relay` process
-// is killed with SIGKILL at random moments and restarted; at the end one `outbox relay --drain`
-// finishes. Then: every committed message was delivered at least once, none from a rolled-back
-// transaction, each key's messages were first delivered in commit order, and the duplicates are
-// counted and printed. A CrashBackend says where the store lives and how to read the ground truth.
+// keys (or keys of their own, see CrashProfile), rolling back a random fifth of their
+// transactions, while the real `outbox relay` process is killed with SIGKILL at random moments and
+// restarted; at the end one `outbox relay --drain` finishes. Then: every committed message was
+// delivered at least once, none from a rolled-back transaction, each key's messages were first
+// delivered in commit order, and the duplicates are counted and printed. A CrashBackend says
+// where the store lives and how to read the ground truth.
 //
 // Knobs (environment; the defaults are the backend's, CrashProfile): OUTBOX_CRASH_SEED,
 // OUTBOX_CRASH_WRITERS, OUTBOX_CRASH_TXNS (per writer), OUTBOX_CRASH_KEYS, OUTBOX_CRASH_KILLS (at

@@ -30,6 +30,7 @@ struct WriterArgs {
 
 struct Tally {
   std::int64_t committed_txns = 0, rolled_back_txns = 0, committed_messages = 0, rolled_back_messages = 0;
+  std::int64_t recovered_errors = 0;  // failed writes that were looked up and settled (MongoDB writer)
 };
 
 inline SchemaRegistry crash_registry() {

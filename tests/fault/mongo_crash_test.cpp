@@ -22,25 +22,13 @@ namespace {
 
 using outbox::mongodb::Mode;
 
-// Owns a command document made by BCON_NEW.
-class Command {
- public:
-  explicit Command(bson_t* doc) : doc_(doc) {}
-  ~Command() { bson_destroy(doc_); }
-  Command(const Command&) = delete;
-  Command& operator=(const Command&) = delete;
-  const bson_t* get() const { return doc_; }
-
- private:
-  bson_t* doc_;
-};
-
-// Runs `command` on `database`; throws with `doing` if the server refuses it.
-void run_command(mongoc_client_t* client, const std::string& database, const Command& command, const std::string& doing) {
+// Runs `command` (made by BCON_NEW; destroyed here) on `database`; throws with `doing` if the
+// server refuses it.
+void run_command(mongoc_client_t* client, const std::string& database, bson_t* command, const std::string& doing) {
   bson_error_t error;
-  if (!mongoc_client_command_simple(client, database.c_str(), command.get(), nullptr, nullptr, &error)) {
-    throw std::runtime_error(doing + ": " + error.message);
-  }
+  const bool ok = mongoc_client_command_simple(client, database.c_str(), command, nullptr, nullptr, &error);
+  bson_destroy(command);
+  if (!ok) throw std::runtime_error(doing + ": " + error.message);
 }
 
 class MongoBackend : public CrashBackend {
@@ -84,16 +72,17 @@ class MongoBackend : public CrashBackend {
     created_ = true;
     outbox::open_store(store_uri())->init("crash");
     testing_mongo::Client client(writer_target());
-    const Command index(BCON_NEW("createIndexes", BCON_UTF8("crash_business"), "indexes", "[", "{", "key", "{",
-                                 "writer", BCON_INT32(1), "seq", BCON_INT32(1), "idx", BCON_INT32(1), "}", "name",
-                                 BCON_UTF8("writer_seq_idx"), "unique", BCON_BOOL(true), "}", "]"));
-    run_command(client, db_, index, "creating crash_business's index");
+    run_command(client, db_,
+                BCON_NEW("createIndexes", BCON_UTF8("crash_business"), "indexes", "[", "{", "key", "{", "writer",
+                         BCON_INT32(1), "seq", BCON_INT32(1), "idx", BCON_INT32(1), "}", "name",
+                         BCON_UTF8("writer_seq_idx"), "unique", BCON_BOOL(true), "}", "]"),
+                "creating crash_business's index");
   }
 
   std::string store_uri() const override {
     // Capped: large enough that nothing rolls off (roll-off is a loss by design, tested elsewhere).
-    return testing_mongo::store_uri(
-        db_, "outboxMode=" + outbox::mongodb::to_string(mode_) + (mode_ == Mode::capped ? "&outboxCappedSize=100000000" : ""));
+    const std::string mode = "outboxMode=" + outbox::mongodb::to_string(mode_);
+    return testing_mongo::store_uri(db_, mode_ == Mode::capped ? mode + "&outboxCappedSize=100000000" : mode);
   }
   std::string writer_target() const override { return testing_mongo::store_uri(db_); }
   // Both modes deliver in position order: poll mode reads by position; in capped mode positions are
@@ -108,8 +97,12 @@ class MongoBackend : public CrashBackend {
     std::vector<Committed> out;
     const bson_t* doc = nullptr;
     bson_iter_t it;
-    auto text = [&](const char* field) { return bson_iter_init_find(&it, doc, field) ? std::string(bson_iter_utf8(&it, nullptr)) : ""; };
-    auto number = [&](const char* field) { return bson_iter_init_find(&it, doc, field) ? bson_iter_as_int64(&it) : -1; };
+    auto text = [&](const char* field) {
+      return bson_iter_init_find(&it, doc, field) ? std::string(bson_iter_utf8(&it, nullptr)) : std::string();
+    };
+    auto number = [&](const char* field) {
+      return bson_iter_init_find(&it, doc, field) ? bson_iter_as_int64(&it) : std::int64_t{-1};
+    };
     while (mongoc_cursor_next(cursor, &doc)) {
       Committed c;
       c.writer = number("writer");
@@ -132,7 +125,7 @@ class MongoBackend : public CrashBackend {
  private:
   void drop_database() {
     testing_mongo::Client client(writer_target());
-    run_command(client, db_, Command(BCON_NEW("dropDatabase", BCON_INT32(1))), "dropping " + db_);
+    run_command(client, db_, BCON_NEW("dropDatabase", BCON_INT32(1)), "dropping " + db_);
   }
 
   Mode mode_;
