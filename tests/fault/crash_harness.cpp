@@ -45,12 +45,16 @@ namespace {
 
 std::string read_file(const fs::path& p) { return testing_support::read_text(p); }
 
-// Whether a relay's log ends in the error `text` (empty: never).
+// Whether the relay's log has an error line (the CLI logs "TIME LEVEL MESSAGE") holding `text`
+// (empty: never).
 bool stopped_with(const std::string& log, const std::string& text) {
   if (text.empty()) return false;
   std::istringstream lines(log);
   for (std::string line; std::getline(lines, line);) {
-    if (line.find("[error]") != std::string::npos && line.find(text) != std::string::npos) return true;
+    std::istringstream words(line);
+    std::string time, level;
+    words >> time >> level;
+    if (level == "error" && line.find(text) != std::string::npos) return true;
   }
   return false;
 }
