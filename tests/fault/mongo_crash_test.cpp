@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <iostream>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -67,6 +66,7 @@ class MongoBackend : public CrashBackend {
     return p;
   }
 
+  // No crash_key_counters: keys are per writer, numbered by the writer.
   void prepare(std::int64_t) override {
     drop_database();
     created_ = true;
