@@ -45,6 +45,20 @@ namespace {
 
 std::string read_file(const fs::path& p) { return testing_support::read_text(p); }
 
+// Whether the relay's log has an error line (the CLI logs "TIME LEVEL MESSAGE") holding `text`
+// (empty: never).
+bool stopped_with(const std::string& log, const std::string& text) {
+  if (text.empty()) return false;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string time, level;
+    words >> time >> level;
+    if (level == "error" && line.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
 std::string hostname() {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
@@ -76,13 +90,15 @@ void CrashTest::TearDown() {
 
 void CrashTest::run(CrashBackend& backend) {
   const std::uint64_t seed = static_cast<std::uint64_t>(env_int("OUTBOX_CRASH_SEED", std::random_device{}() & 0x7fffffff));
-  const std::int64_t writers = env_int("OUTBOX_CRASH_WRITERS", 3);
-  const std::int64_t txns = env_int("OUTBOX_CRASH_TXNS", 2000);
-  const std::int64_t keys = env_int("OUTBOX_CRASH_KEYS", 8);
-  const std::int64_t min_kills = env_int("OUTBOX_CRASH_KILLS", 20);
-  const std::int64_t pause_us = env_int("OUTBOX_CRASH_PAUSE_US", 20000);
+  const CrashProfile profile = backend.profile();
+  const std::int64_t writers = env_int("OUTBOX_CRASH_WRITERS", profile.writers);
+  const std::int64_t txns = env_int("OUTBOX_CRASH_TXNS", profile.txns);
+  const std::int64_t keys = env_int("OUTBOX_CRASH_KEYS", profile.keys);
+  const std::int64_t min_kills = env_int("OUTBOX_CRASH_KILLS", profile.kills);
+  const std::int64_t pause_us = env_int("OUTBOX_CRASH_PAUSE_US", profile.pause_us);
   std::cout << "crash test: seed " << seed << " (rerun with OUTBOX_CRASH_SEED=" << seed << "), " << writers
-            << " writers x " << txns << " transactions over " << keys << " keys, at least " << min_kills
+            << " writers x " << txns << " transactions over " << keys
+            << (profile.keys_per_writer ? " keys per writer" : " shared keys") << ", at least " << min_kills
             << " relay kills; work folder " << dir_ << std::endl;
   std::mt19937_64 rng(seed);
   auto uniform = [&](std::int64_t lo, std::int64_t hi) { return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng); };
@@ -127,7 +143,7 @@ void CrashTest::run(CrashBackend& backend) {
 
   // Start, kill at a random moment, restart, ... for as long as the writers write (and at least
   // `min_kills` times).
-  int kills = 0, kills_holding_lease = 0, kills_with_lag = 0;
+  int kills = 0, kills_holding_lease = 0, kills_with_lag = 0, accepted_stops = 0;
   std::vector<std::size_t> lives;  // the output's size whenever no relay runs: where one life ends
   auto end_of_life = [&] {
     std::error_code ec;
@@ -160,10 +176,7 @@ void CrashTest::run(CrashBackend& backend) {
       if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(uniform(20, 300)));
     }
     if (!ended) ended = children.poll(pid);
-    if (ended) {
-      relay_failures.push_back("relay " + std::to_string(pid) + " ended by itself (" + describe_status(*ended) +
-                               "): " + tail_of(read_file(attempt_log)));
-    } else {
+    if (!ended) {
       const auto [holding, lag] = consumer(pid);
       const int status = children.kill(pid);
       if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
@@ -171,8 +184,16 @@ void CrashTest::run(CrashBackend& backend) {
         if (holding) ++kills_holding_lease;
         if (holding && lag > 0) ++kills_with_lag;
       } else {
-        relay_failures.push_back("relay " + std::to_string(pid) + " ended by itself (" + describe_status(status) +
-                                 "): " + tail_of(read_file(attempt_log)));
+        ended = status;
+      }
+    }
+    if (ended) {
+      const std::string log = read_file(attempt_log);
+      if (stopped_with(log, profile.accepted_relay_stop)) {
+        ++accepted_stops;
+      } else {
+        relay_failures.push_back("relay " + std::to_string(pid) + " ended by itself (" + describe_status(*ended) +
+                                 "): " + tail_of(log));
       }
     }
     end_of_life();
@@ -215,14 +236,14 @@ void CrashTest::run(CrashBackend& backend) {
   // tallies, which must agree with them.
   std::vector<Committed> committed;
   ASSERT_NO_THROW(committed = backend.committed());
-  std::int64_t committed_txns = 0, rolled_back_txns = 0, rolled_back_messages = 0;
+  std::int64_t committed_txns = 0, rolled_back_txns = 0, rolled_back_messages = 0, recovered_errors = 0;
   std::map<std::int64_t, std::int64_t> transactions;
   for (std::int64_t w = 1; w <= writers; ++w) {
     transactions[w] = txns;
     std::istringstream summary(read_file(dir_ / ("writer-" + std::to_string(w) + ".out")));
     std::string word;
-    std::int64_t id = 0, ct = 0, rt = 0, cm = 0, rm = 0;
-    summary >> word >> id >> word >> ct >> word >> rt >> word >> cm >> word >> rm;
+    std::int64_t id = 0, ct = 0, rt = 0, cm = 0, rm = 0, re = 0;
+    summary >> word >> id >> word >> ct >> word >> rt >> word >> cm >> word >> rm >> word >> re;
     ASSERT_TRUE(summary && id == w) << "writer " << w << " printed no summary";
     std::set<std::int64_t> seqs;
     std::int64_t messages = 0;
@@ -237,6 +258,7 @@ void CrashTest::run(CrashBackend& backend) {
     committed_txns += ct;
     rolled_back_txns += rt;
     rolled_back_messages += rm;
+    recovered_errors += re;
   }
 
   ASSERT_TRUE(fs::exists(out_path)) << "the relay wrote no " << out_path;
@@ -246,7 +268,8 @@ void CrashTest::run(CrashBackend& backend) {
   std::cout << "transactions: " << committed_txns << " committed, " << rolled_back_txns << " rolled back ("
             << 100.0 * static_cast<double>(rolled_back_txns) / static_cast<double>(std::max<std::int64_t>(1, committed_txns + rolled_back_txns))
             << "%)\n"
-            << "messages: " << v.committed << " committed, " << rolled_back_messages << " rolled back\n"
+            << "messages: " << v.committed << " committed, " << rolled_back_messages << " rolled back; "
+            << recovered_errors << " failed writes settled by looking them up (writer-*.err)\n"
             << "delivered: " << v.lines << " lines, " << v.distinct << " distinct, " << v.duplicates
             << " duplicates, " << v.lost << " lost, " << v.from_rolled_back << " from rolled-back transactions, "
             << v.unknown << " unknown, " << v.mismatched << " mismatched\n"
@@ -255,12 +278,19 @@ void CrashTest::run(CrashBackend& backend) {
             << " first deliveries after a higher position), " << v.life_order_violations << " within-one-relay violations; " << v.torn_lines << " torn lines recovered, " << v.unparseable
             << " unparseable\n"
             << "relay: " << kills << " kills with SIGKILL (" << kills_holding_lease << " while holding the lease, "
-            << kills_with_lag << " of them with messages pending)" << std::endl;
+            << kills_with_lag << " of them with messages pending)";
+  if (!profile.accepted_relay_stop.empty()) {
+    std::cout << ", " << accepted_stops << " relays stopped by themselves with \"" << profile.accepted_relay_stop
+              << "\" (accepted for this store)";
+  }
+  std::cout << std::endl;
   RecordProperty("committed_messages", std::to_string(v.committed));
   RecordProperty("rolled_back_messages", std::to_string(rolled_back_messages));
+  RecordProperty("recovered_writer_errors", std::to_string(recovered_errors));
   RecordProperty("delivered_lines", std::to_string(v.lines));
   RecordProperty("duplicates", std::to_string(v.duplicates));
   RecordProperty("kills", std::to_string(kills));
+  RecordProperty("accepted_relay_stops", std::to_string(accepted_stops));
 
   EXPECT_EQ(v.lost, 0);
   EXPECT_EQ(v.from_rolled_back, 0);

@@ -1,6 +1,7 @@
 // A writer process for the crash test (crash_harness.cpp): commits and rolls back transactions
-// that put outbox messages, against SQLite or PostgreSQL (chosen by TARGET: a postgresql:// or
-// postgres:// URI or a key=value conninfo is PostgreSQL, anything else a SQLite file).
+// that put outbox messages, against SQLite, PostgreSQL or MongoDB (chosen by TARGET: a mongodb://
+// URI is MongoDB, a postgresql:// or postgres:// URI or a key=value conninfo is PostgreSQL,
+// anything else a SQLite file).
 //
 // Usage: outbox_crash_writer TARGET WRITER_ID TXNS KEYS SEED MAX_PAUSE_US
 // Prints one summary line on stdout; exits 0 on success, 3 on any failure (message on stderr).
@@ -13,9 +14,39 @@
 
 namespace {
 
+bool is_mongo(const std::string& target) {
+  return target.rfind("mongodb://", 0) == 0 || target.rfind("mongodb+srv://", 0) == 0;
+}
+
+// After is_mongo: a MongoDB URI may hold '=' too.
 bool is_postgres(const std::string& target) {
   return target.rfind("postgresql://", 0) == 0 || target.rfind("postgres://", 0) == 0 ||
          target.find('=') != std::string::npos;
+}
+
+using Run = outbox::crash::Tally (*)(const outbox::crash::WriterArgs&);
+
+// The writer of each store; null where this build has no such store.
+#ifdef OUTBOX_WITH_MONGODB
+constexpr Run mongo_writer = outbox::crash::run_mongo_writer;
+#else
+constexpr Run mongo_writer = nullptr;
+#endif
+#ifdef OUTBOX_WITH_POSTGRES
+constexpr Run postgres_writer = outbox::crash::run_postgres_writer;
+#else
+constexpr Run postgres_writer = nullptr;
+#endif
+
+struct Store {
+  const char* name;
+  Run run;
+};
+
+Store store_of(const std::string& target) {
+  if (is_mongo(target)) return {"MongoDB", mongo_writer};
+  if (is_postgres(target)) return {"PostgreSQL", postgres_writer};
+  return {"SQLite", outbox::crash::run_sqlite_writer};
 }
 
 }  // namespace
@@ -33,25 +64,23 @@ int main(int argc, char** argv) {
   a.seed = std::strtoull(argv[5], nullptr, 10);
   a.max_pause_us = std::strtoll(argv[6], nullptr, 10);
 
+  const Store store = store_of(a.target);
+  if (store.run == nullptr) {
+    std::fprintf(stderr, "writer %lld: this build has no %s store\n", static_cast<long long>(a.writer), store.name);
+    return 2;
+  }
   outbox::crash::Tally t;
   try {
-    if (is_postgres(a.target)) {
-#ifdef OUTBOX_WITH_POSTGRES
-      t = outbox::crash::run_postgres_writer(a);
-#else
-      std::fprintf(stderr, "writer %lld: this build has no PostgreSQL store\n", static_cast<long long>(a.writer));
-      return 2;
-#endif
-    } else {
-      t = outbox::crash::run_sqlite_writer(a);
-    }
+    t = store.run(a);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "writer %lld failed: %s\n", static_cast<long long>(a.writer), e.what());
     return 3;
   }
-  std::printf("writer %lld committed_txns %lld rolled_back_txns %lld committed_messages %lld rolled_back_messages %lld\n",
-              static_cast<long long>(a.writer), static_cast<long long>(t.committed_txns),
-              static_cast<long long>(t.rolled_back_txns), static_cast<long long>(t.committed_messages),
-              static_cast<long long>(t.rolled_back_messages));
+  std::printf(
+      "writer %lld committed_txns %lld rolled_back_txns %lld committed_messages %lld rolled_back_messages %lld "
+      "recovered_errors %lld\n",
+      static_cast<long long>(a.writer), static_cast<long long>(t.committed_txns),
+      static_cast<long long>(t.rolled_back_txns), static_cast<long long>(t.committed_messages),
+      static_cast<long long>(t.rolled_back_messages), static_cast<long long>(t.recovered_errors));
   return 0;
 }

@@ -10,6 +10,8 @@
 //                       from the increment to the commit (SQLite: the database write lock;
 //                       PostgreSQL: the row lock), so the committed key_seqs of one key are
 //                       1, 2, 3, ... in commit order.
+// MongoDB's poll and capped modes have no transactions; crash_writer_mongo.cpp says what the same
+// words mean there.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +22,7 @@
 namespace outbox::crash {
 
 struct WriterArgs {
-  std::string target;  // SQLite file path, or a PostgreSQL URI / conninfo
+  std::string target;  // SQLite file path, a PostgreSQL URI / conninfo, or a mongodb:// URI naming the database
   std::int64_t writer = 0, txns = 0, keys = 0;
   std::uint64_t seed = 0;
   std::int64_t max_pause_us = 0;  // longest pause between transactions
@@ -28,6 +30,7 @@ struct WriterArgs {
 
 struct Tally {
   std::int64_t committed_txns = 0, rolled_back_txns = 0, committed_messages = 0, rolled_back_messages = 0;
+  std::int64_t recovered_errors = 0;  // failed writes that were looked up and settled (MongoDB writer)
 };
 
 inline SchemaRegistry crash_registry() {
@@ -57,6 +60,10 @@ inline Message crash_event(const std::string& key, std::int64_t writer, std::int
 Tally run_sqlite_writer(const WriterArgs& args);
 #ifdef OUTBOX_WITH_POSTGRES
 Tally run_postgres_writer(const WriterArgs& args);
+#endif
+#ifdef OUTBOX_WITH_MONGODB
+// Without transactions: see crash_writer_mongo.cpp.
+Tally run_mongo_writer(const WriterArgs& args);
 #endif
 
 }  // namespace outbox::crash
