@@ -307,6 +307,25 @@ void prefill(const std::string& uri, const outbox::postgres::Outbox& box, std::i
   }
 }
 
+// WAL bytes per transaction of each variant: `n` transactions of each on one connection, in
+// alternating blocks of 100 (a checkpoint's full-page images fall on both). Counts all WAL of the
+// cluster, so nothing else should be writing to it meanwhile.
+void print_wal_per_txn(const std::string& uri, const Variant& a, const Variant& b, int n) {
+  Client c(uri);
+  double bytes[2] = {0, 0};
+  const Variant* variants[2] = {&a, &b};
+  for (int done = 0; done < n; done += 100) {
+    for (int v = 0; v < 2; ++v) {
+      const std::string before = exec(c.conn, "SELECT pg_current_wal_insert_lsn()");
+      for (int i = 0; i < 100; ++i) c.transaction(*variants[v], 0);
+      bytes[v] += std::stod(exec(c.conn, "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '" + before + "')"));
+    }
+  }
+  const int txns = (n + 99) / 100 * 100;
+  std::printf("WAL per transaction (%d of each, alternating blocks of 100): %s %.0f bytes, %s %.0f bytes\n\n",
+              txns, a.name.c_str(), bytes[0] / txns, b.name.c_str(), bytes[1] / txns);
+}
+
 // The store's queries that read created_us, timed on each outbox in alternation: status (with one
 // consumer, caught up: the lag query) and retention by age that finds nothing old enough (the
 // steady state of a retention loop with, here, a 1-day limit).
@@ -453,6 +472,7 @@ int main(int argc, char** argv) {
     for (int n : int_list(f.str("index-clients"))) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), a, b, "without/with created_us index", 0);
     }
+    print_wal_per_txn(db.uri(), a, b, 2000);
     time_created_us_readers(db.uri(), {"orders_indexed", "orders_unindexed"}, static_cast<int>(f.integer("reader-reps")));
   }
   std::printf("load average at the end: %s\n", bench::loadavg().c_str());
