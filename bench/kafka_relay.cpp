@@ -1,6 +1,6 @@
 // Relay -> Kafka against raw librdkafka, in one run, and commit -> broker-acknowledged latency.
 //
-//   outbox_bench_kafka --brokers 127.0.0.1:9092 [--messages 200000] [--linger-ms 5]
+//   outbox_bench_kafka --brokers 127.0.0.1:9092 [--messages 200000] [--linger-ms 5] [--reps 3]
 //   outbox_bench_kafka --brokers ... --mode latency [--rate 1000] [--seconds 15] [--linger-ms 0]
 //
 // The source outbox is a SQLite file in a fresh folder under --dir, or with --postgres a fresh
@@ -179,12 +179,14 @@ void fill(const std::string& store_uri, std::int64_t n, std::size_t bytes) {
   w->settle();
 }
 
-double relay_to_kafka(const std::string& store_uri, const std::string& brokers, const std::string& topic,
-                      const std::string& linger, std::int64_t expected) {
+// A new consumer each time, so that every run relays the whole outbox from the start.
+double relay_to_kafka(const std::string& store_uri, const std::string& consumer, const std::string& brokers,
+                      const std::string& topic, const std::string& linger, std::int64_t expected) {
   auto store = outbox::open_store(store_uri);
   auto sink = outbox::open_sink("kafka://" + brokers + "/" + topic, {{"linger.ms", linger}});
   outbox::RelayOptions o;
   o.outbox = "bench";
+  o.consumer = consumer;
   o.stop_when_idle = true;
   o.batch_size = 5000;
   outbox::Relay relay(*store, *sink, o);
@@ -280,7 +282,7 @@ int run(int argc, char** argv) {
   bench::Flags flags(argc, argv,
                      {{"brokers", ""}, {"mode", "throughput"}, {"messages", "200000"}, {"bytes", "200"},
                       {"linger-ms", "5"}, {"rate", "1000"}, {"seconds", "15"}, {"dir", "/tmp"},
-                      {"postgres", "false"}, {"server", ""}},
+                      {"postgres", "false"}, {"server", ""}, {"reps", "3"}},
                      kUsage);
   spdlog::set_level(spdlog::level::warn);
   std::printf("outbox_bench_kafka%s\n", outbox::redact_uri(flags.command_line()).c_str());
@@ -323,12 +325,29 @@ int run(int argc, char** argv) {
     std::printf("relay -> Kafka throughput, %lld messages of ~%zu-byte data, linger.ms=%s, broker on this machine\n",
                 static_cast<long long>(n), bytes, flags.str("linger-ms").c_str());
     std::fflush(stdout);
-    const double raw = raw_librdkafka(brokers, "bench_raw_" + tag, n, bytes, flags.str("linger-ms"));
-    std::printf("  %-28s%10.0f msg/s\n", "raw librdkafka from memory:", raw);
-    std::fflush(stdout);
-    const double relay = relay_to_kafka(store_uri, brokers, "bench_relay_" + tag, flags.str("linger-ms"), n);
-    std::printf("  %-28s%10.0f msg/s\n", ("relay " + std::string(source) + " -> Kafka:").c_str(), relay);
-    std::printf("  %-28s%10.2f\n", "ratio relay / raw:", relay / raw);
+    // Raw and relay alternate (raw relay, relay raw, ...), each run to new topics, so that the
+    // broker's warm-up and other load fall on both; the figures are the medians.
+    const int reps = static_cast<int>(flags.integer("reps"));
+    if (reps < 1) throw std::runtime_error("--reps must be at least 1");
+    std::vector<double> raw, relay;
+    for (int r = 0; r < reps; ++r) {
+      for (int k = 0; k < 2; ++k) {
+        const std::string run = tag + "_" + std::to_string(r);
+        if ((k == 0) == (r % 2 == 0)) {
+          raw.push_back(raw_librdkafka(brokers, "bench_raw_" + run, n, bytes, flags.str("linger-ms")));
+        } else {
+          relay.push_back(
+              relay_to_kafka(store_uri, "bench_" + run, brokers, "bench_relay_" + run, flags.str("linger-ms"), n));
+        }
+      }
+      std::printf("  run %d of %d: raw %.0f msg/s, relay %.0f msg/s, ratio %.2f\n", r + 1, reps, raw.back(),
+                  relay.back(), relay.back() / raw.back());
+      std::fflush(stdout);
+    }
+    std::printf("  %-28s%10.0f msg/s (median of %d)\n", "raw librdkafka from memory:", bench::median(raw), reps);
+    std::printf("  %-28s%10.0f msg/s (median of %d)\n", ("relay " + std::string(source) + " -> Kafka:").c_str(),
+                bench::median(relay), reps);
+    std::printf("  %-28s%10.2f\n", "ratio relay / raw:", bench::median(relay) / bench::median(raw));
   } else {
     fill(store_uri, 0, bytes);
     const double rate = flags.num("rate"), seconds = flags.num("seconds");
