@@ -292,11 +292,19 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "give --brokers HOST:PORT (or run bench/run_kafka.sh, which starts a broker)\n");
     return 2;
   }
+  if (flags.str("mode") != "throughput" && flags.str("mode") != "latency") {
+    throw std::runtime_error("--mode must be throughput or latency, not '" + flags.str("mode") + "'");
+  }
+  const bool throughput = flags.str("mode") == "throughput";
+  if (throughput && flags.integer("reps") < 1) throw std::runtime_error("--reps must be at least 1");
   const auto dir = bench::make_run_dir(flags.str("dir"), "outbox-bench-kafka");
+  struct RemoveDir {  // also when a step throws
+    std::filesystem::path path;
+    ~RemoveDir() { std::filesystem::remove_all(path); }
+  } remove_dir{dir};
   bench::print_machine(dir);
   const auto bytes = static_cast<std::size_t>(flags.integer("bytes"));
   const std::string tag = std::to_string(getpid());
-  const bool throughput = flags.str("mode") == "throughput";
 
   std::string store_uri = "sqlite:" + (dir / (throughput ? "relay.db" : "latency.db")).string();
 #ifdef OUTBOX_WITH_POSTGRES
@@ -328,7 +336,6 @@ int run(int argc, char** argv) {
     // Raw and relay alternate (raw relay, relay raw, ...), each run to new topics, so that the
     // broker's warm-up and other load fall on both; the figures are the medians.
     const int reps = static_cast<int>(flags.integer("reps"));
-    if (reps < 1) throw std::runtime_error("--reps must be at least 1");
     std::vector<double> raw, relay;
     for (int r = 0; r < reps; ++r) {
       for (int k = 0; k < 2; ++k) {
@@ -396,7 +403,6 @@ int run(int argc, char** argv) {
                 l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()));
   }
   std::printf("load average at the end: %s\n", bench::loadavg().c_str());
-  std::filesystem::remove_all(dir);
   return 0;
 }
 
