@@ -61,7 +61,7 @@ class Database {
  public:
   Database(std::string server, const std::string& prefix)
       : server_(std::move(server)), name_(prefix + "_" + std::to_string(::getpid())) {
-    if (server_.empty()) throw std::runtime_error("no server: pass --server URI or set OUTBOX_PG_URI (bench/run_postgres.sh does)");
+    if (server_.empty()) throw std::runtime_error("no server: pass --server URI or set OUTBOX_PG_URI (bench/run_postgres.sh and bench/run_kafka.sh do)");
     Conn admin(server_);
     exec(admin, "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
     exec(admin, "CREATE DATABASE " + name_);

@@ -12,6 +12,11 @@
 // Then the cost of the wake-up mechanism: the same transaction with a put, into an outbox written
 // with OutboxOptions::wake_relay=true whose relay sleeps until woken, against one written with
 // wake_relay=false whose relay polls (StoreOptions::wakeups=false); both relays run throughout.
+//
+// Then (diagnostic, for a schema decision) what the outbox table's index on created_us costs: the
+// same transaction with a put into an outbox as init() creates it, against one whose created_us
+// index was dropped; and afterwards the time of the store's queries that read created_us
+// (Store::status, Store::enforce_retention by age) on each of the two tables.
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -188,6 +193,7 @@ Round round(std::vector<std::unique_ptr<Client>>& clients, const Variant& v, dou
 
 // Runs variants a (baseline) and b in alternating rounds on `clients_n` connections; prints the
 // rates and the ratio b / a.
+// target <= 0: a diagnostic without a target.
 void measure(const std::string& uri, int clients_n, int rounds, double round_seconds, bool verbose, const Variant& a,
              const Variant& b, const std::string& what, double target) {
   std::vector<std::unique_ptr<Client>> clients;
@@ -236,16 +242,18 @@ void measure(const std::string& uri, int clients_n, int rounds, double round_sec
                 1e6 * clients_n / t.rate());
   }
   const double ratio = totals(results[1]).rate() / totals(results[0]).rate();
-  if (b.box && !b.pipelined) {
+  if (!a.box && b.box && !b.pipelined) {
     std::printf("  time added per transaction (per client): %.1f us, of which inside the put (validation, encoding,"
                 " one round trip) %.1f us\n",
                 1e6 * clients_n / totals(results[1]).rate() - 1e6 * clients_n / totals(results[0]).rate(),
                 1e6 * static_cast<double>(put_ns() - put_ns_before) / 1e9 / static_cast<double>(totals(results[1]).txns));
   }
-  std::printf("  RATIO %s (%d client%s): %.3f   [per-round median %.3f, min %.3f, max %.3f]   target >= %.2f: %s\n\n",
-              what.c_str(), clients_n, clients_n == 1 ? "" : "s", ratio, bench::median(pair_ratio),
+  std::printf("  RATIO %s (%d client%s): %.3f   [per-round median %.3f, min %.3f, max %.3f]", what.c_str(),
+              clients_n, clients_n == 1 ? "" : "s", ratio, bench::median(pair_ratio),
               *std::min_element(pair_ratio.begin(), pair_ratio.end()),
-              *std::max_element(pair_ratio.begin(), pair_ratio.end()), target, ratio >= target ? "met" : "MISSED");
+              *std::max_element(pair_ratio.begin(), pair_ratio.end()));
+  if (target > 0) std::printf("   target >= %.2f: %s", target, ratio >= target ? "met" : "MISSED");
+  std::printf("\n\n");
   std::fflush(stdout);
 }
 
@@ -285,6 +293,76 @@ class BackgroundRelay {
   std::thread thread_;
 };
 
+// Puts `n` messages into `box` in transactions of 1,000, so that the readers' timings below see a
+// table of some size.
+void prefill(const std::string& uri, const outbox::postgres::Outbox& box, std::int64_t n) {
+  Conn c(uri);
+  static const std::vector<std::string> items = {"sku-1001", "sku-2002", "sku-3003"};
+  for (std::int64_t i = 1; i <= n;) {
+    exec(c, "BEGIN");
+    for (int j = 0; j < 1000 && i <= n; ++j, ++i) {
+      box.put(c, OrderEvents::make(OrderCreated{i, "customer-1", 1000, "EUR", items}, "order-" + std::to_string(i)));
+    }
+    exec(c, "COMMIT");
+  }
+}
+
+// WAL bytes per transaction of each variant: `n` transactions of each on one connection, in
+// alternating blocks of 100 (a checkpoint's full-page images fall on both). Counts all WAL of the
+// cluster, so nothing else should be writing to it meanwhile.
+void print_wal_per_txn(const std::string& uri, const Variant& a, const Variant& b, int n) {
+  Client c(uri);
+  double bytes[2] = {0, 0};
+  const Variant* variants[2] = {&a, &b};
+  for (int done = 0; done < n; done += 100) {
+    for (int v = 0; v < 2; ++v) {
+      const std::string before = exec(c.conn, "SELECT pg_current_wal_insert_lsn()");
+      for (int i = 0; i < 100; ++i) c.transaction(*variants[v], 0);
+      bytes[v] += std::stod(exec(c.conn, "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '" + before + "')"));
+    }
+  }
+  const int txns = (n + 99) / 100 * 100;
+  std::printf("WAL per transaction (%d of each, alternating blocks of 100): %s %.0f bytes, %s %.0f bytes\n\n",
+              txns, a.name.c_str(), bytes[0] / txns, b.name.c_str(), bytes[1] / txns);
+}
+
+// The store's queries that read created_us, timed on each outbox in alternation: status (with one
+// consumer, caught up: the lag query) and retention by age that finds nothing old enough (the
+// steady state of a retention loop with, here, a 1-day limit).
+void time_created_us_readers(const std::string& uri, const std::vector<std::string>& outboxes, int reps) {
+  auto store = outbox::open_store(uri);
+  for (const auto& o : outboxes) {  // one consumer that has passed everything
+    store->acquire(o, "caught_up", "bench", std::chrono::seconds(60));
+    store->save_checkpoint(o, "caught_up", "bench", store->checkpoint_at_end(o), std::chrono::seconds(60), "");
+    store->release(o, "caught_up", "bench");
+  }
+  outbox::RetentionPolicy by_age;
+  by_age.max_age = std::chrono::hours(24);
+  std::vector<std::vector<double>> status_ms(outboxes.size()), retention_ms(outboxes.size());
+  std::int64_t deleted = 0;
+  for (int r = 0; r < reps; ++r) {
+    for (std::size_t k = 0; k < outboxes.size(); ++k) {
+      const std::size_t i = r % 2 == 0 ? k : outboxes.size() - 1 - k;
+      std::int64_t t0 = bench::mono_ns();
+      store->status(outboxes[i]);
+      status_ms[i].push_back(static_cast<double>(bench::mono_ns() - t0) / 1e6);
+      t0 = bench::mono_ns();
+      deleted += store->enforce_retention(outboxes[i], by_age).deleted;
+      retention_ms[i].push_back(static_cast<double>(bench::mono_ns() - t0) / 1e6);
+    }
+  }
+  std::printf("readers of created_us, median of %d calls each, alternating (one consumer, caught up):\n", reps);
+  for (std::size_t i = 0; i < outboxes.size(); ++i) {
+    std::printf("  %-22s %8lld rows: status %8.3f ms (max %8.3f); retention by age, nothing to delete %8.3f ms"
+                " (max %8.3f)\n",
+                (outboxes[i] + ":").c_str(), static_cast<long long>(store->status(outboxes[i]).count),
+                bench::median(status_ms[i]), *std::max_element(status_ms[i].begin(), status_ms[i].end()),
+                bench::median(retention_ms[i]), *std::max_element(retention_ms[i].begin(), retention_ms[i].end()));
+  }
+  if (deleted != 0) std::printf("  (retention deleted %lld messages: the timings are not of the idle case)\n", static_cast<long long>(deleted));
+  std::printf("\n");
+}
+
 std::vector<int> int_list(const std::string& list) {
   std::vector<int> out;
   for (std::size_t start = 0; start < list.size();) {
@@ -305,11 +383,17 @@ int main(int argc, char** argv) {
                   {"wake-clients", "1,4"},
                   {"pipelined-clients", "1,4"},
                   {"prepared-clients", "1,4"},
+                  {"index-clients", "1,4"},
+                  {"index-rows", "0"},
+                  {"reader-reps", "21"},
                   {"rounds", "10"},
                   {"round-ms", "500"},
                   {"verbose", "false"}},
                  "outbox_bench_pg_write: PostgreSQL transaction with one business row, without and with an outbox put;\n"
-                 "then (--wake-clients, empty to skip) puts with wake-ups on against off, a relay tailing each outbox.");
+                 "then (--wake-clients, empty to skip) puts with wake-ups on against off, a relay tailing each outbox;\n"
+                 "then (--index-clients, empty to skip) puts into an outbox without its created_us index against one\n"
+                 "with it (each first filled with --index-rows messages), and the time of the store's queries that\n"
+                 "read created_us on each.");
   spdlog::set_level(spdlog::level::warn);
   std::printf("outbox_bench_pg_write%s\n", outbox::redact_uri(f.command_line()).c_str());
   bench::pg::Database db(f.str("server"), "bench_write");
@@ -362,6 +446,34 @@ int main(int argc, char** argv) {
     }
     std::printf("  (background relays acknowledged %lld (woken) and %lld (polling) messages)\n\n",
                 static_cast<long long>(woken_relay.acknowledged()), static_cast<long long>(polled_relay.acknowledged()));
+  }
+  if (!f.str("index-clients").empty()) {
+    // 3. The created_us index: two outboxes as init() creates them, then one loses that index.
+    const outbox::postgres::Outbox indexed("orders_indexed", OrderEvents::registry());
+    const outbox::postgres::Outbox unindexed("orders_unindexed", OrderEvents::registry());
+    {
+      Conn c(db.uri());
+      indexed.init(c);
+      unindexed.init(c);
+      exec(c, "DROP INDEX outbox_orders_unindexed_created");  // the name init() gives it (src/store/postgres/tables.cpp)
+    }
+    if (const auto rows = f.integer("index-rows"); rows > 0) {
+      std::printf("filling both outboxes with %lld messages each ...\n", static_cast<long long>(rows));
+      std::fflush(stdout);
+      const std::int64_t t0 = bench::mono_ns();
+      prefill(db.uri(), indexed, rows);
+      prefill(db.uri(), unindexed, rows);
+      Conn c(db.uri());
+      exec(c, "VACUUM ANALYZE outbox_orders_indexed");
+      exec(c, "VACUUM ANALYZE outbox_orders_unindexed");
+      std::printf("  filled in %.1f s\n\n", bench::seconds_since(t0));
+    }
+    const Variant a{"put, with the created_us index", &indexed}, b{"put, without the created_us index", &unindexed};
+    for (int n : int_list(f.str("index-clients"))) {
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), a, b, "without/with created_us index", 0);
+    }
+    print_wal_per_txn(db.uri(), a, b, 2000);
+    time_created_us_readers(db.uri(), {"orders_indexed", "orders_unindexed"}, static_cast<int>(f.integer("reader-reps")));
   }
   std::printf("load average at the end: %s\n", bench::loadavg().c_str());
   return 0;
