@@ -251,7 +251,7 @@ struct Relay::Impl {
       tail = owned_tail.get();
       if (stopping) tail->close();
     };
-    open_tail();
+    // The tail is opened in the loop below, which waits out a database that fails for a while.
     spdlog::info("relay '{}' started: outbox '{}' -> {}, consumer '{}', resuming after checkpoint '{}'",
                  options.owner, options.outbox, sink.describe(), options.consumer,
                  last_read.empty() ? "(beginning)" : last_read);
@@ -380,16 +380,23 @@ struct Relay::Impl {
   // a new consumer), or nullopt if stopped while waiting.
   std::optional<std::string> acquire_lease() {
     bool logged = false;
+    int store_failures = 0;
     for (;;) {
+      auto pause = std::min<std::chrono::milliseconds>(options.lease_ttl, std::chrono::seconds(1));
       try {
         return store.acquire(options.outbox, options.consumer, options.owner, options.lease_ttl).value_or("");
       } catch (const LeaseLost& e) {
         if (!options.wait_for_lease) throw;
         if (!logged) spdlog::info("{}; waiting as a standby", e.what());
         logged = true;
+      } catch (const StoreError& e) {
+        // A database that is down or restarting when the relay starts is waited for, as it is
+        // later on; a permanent error (bad credentials, no such outbox) ends the relay at once.
+        if (!e.retryable()) throw;
+        pause = options.backoff.delay(++store_failures, std::uniform_real_distribution<double>(0, 1)(rng));
+        spdlog::warn("outbox '{}': {}; retrying in {} ms", options.outbox, e.what(), pause.count());
       }
       std::unique_lock lock(control_mutex);
-      const auto pause = std::min<std::chrono::milliseconds>(options.lease_ttl, std::chrono::seconds(1));
       if (control_cv.wait_for(lock, pause, [&] { return stopping; })) return std::nullopt;
     }
   }

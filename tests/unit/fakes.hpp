@@ -82,6 +82,10 @@ class MemoryStore final : public Store {
   };
 
   std::unique_ptr<Tail> tail(const std::string&, const Cursor& from, const TailOptions& o) override {
+    if (open_failures > 0) {
+      --open_failures;
+      throw StoreError("database unavailable (scripted)", true);
+    }
     const std::int64_t after = from.kind == Cursor::Kind::after ? std::stoll(from.checkpoint) : 0;
     return std::make_unique<MemoryTail>(*this, after, o.batch_size);
   }
@@ -90,6 +94,10 @@ class MemoryStore final : public Store {
 
   std::optional<std::string> acquire(const std::string&, const std::string&, const std::string& owner,
                                      std::chrono::seconds) override {
+    if (acquire_failures > 0) {
+      --acquire_failures;
+      throw StoreError(acquire_error, acquire_retryable);
+    }
     std::lock_guard lock(mutex_);
     if (!owner_.empty() && owner_ != owner) throw LeaseLost("held by " + owner_);
     owner_ = owner;
@@ -146,6 +154,10 @@ class MemoryStore final : public Store {
     return reads_;
   }
   std::atomic<int> save_failures{0};  // the next N checkpoint saves do
+  std::atomic<int> open_failures{0};     // the next N tail() calls do
+  std::atomic<int> acquire_failures{0};  // the next N acquire() calls throw StoreError(acquire_error, acquire_retryable)
+  std::string acquire_error = "database unavailable (scripted)";
+  bool acquire_retryable = true;
   void set_owner(std::string o) { owner_ = std::move(o); }
 
  private:

@@ -185,6 +185,31 @@ TEST(Relay, RidesOutADatabaseOutageWithoutLosingOrRepeating) {
   EXPECT_EQ(store.checkpoint(), 30);
 }
 
+// A database that is down or restarting when the relay starts is waited for (taking the lease,
+// opening the tail), as it is later on; a permanent error still ends the relay at once.
+TEST(Relay, WaitsForADatabaseThatFailsAtStartUp) {
+  MemoryStore store;
+  for (int i = 1; i <= 5; ++i) store.append(i);
+  store.acquire_failures = 3;
+  store.open_failures = 2;
+  ScriptedSink sink;
+  Relay relay(store, sink, fast_options());
+  relay.run();
+  EXPECT_EQ(sink.delivered(), range(1, 5));
+  EXPECT_EQ(store.acquire_failures, 0);
+  EXPECT_EQ(store.open_failures, 0);
+
+  MemoryStore refusing;
+  refusing.append(1);
+  refusing.acquire_failures = 1;
+  refusing.acquire_error = "password authentication failed (scripted)";
+  refusing.acquire_retryable = false;
+  ScriptedSink unused;
+  Relay doomed(refusing, unused, fast_options());
+  EXPECT_THROW(doomed.run(), StoreError);
+  EXPECT_TRUE(unused.delivered().empty());
+}
+
 TEST(Relay, RefusesAConsumerHeldByAnotherRelayUnlessWaiting) {
   MemoryStore store;
   store.set_owner("other-relay");

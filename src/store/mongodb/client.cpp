@@ -66,9 +66,16 @@ bool is_retryable(const bson_error_t& error, const bson_t* reply) {
       has_label(reply, "ResumableChangeStreamError")) {
     return true;
   }
+  // FerretDB on SQLite answers an operation whose SQLite statement was interrupted
+  // (sqlite3_interrupt, when a context is cancelled) with InternalError and the text
+  // "interrupted (9)": the statement was rolled back, so trying again is safe. Seen on reads,
+  // getMores and updates while other clients' operations hit their deadlines (docs/mongodb.md).
+  if (error.domain == MONGOC_ERROR_SERVER && error.code == 1 && std::strstr(error.message, "interrupted (9)")) {
+    return true;
+  }
   switch (error.code) {
-    case 6: case 7: case 89: case 91: case 189: case 262: case 9001: case 10107: case 11600: case 11602:
-    case 13435: case 13436: case 112 /* WriteConflict */:
+    case 6: case 7: case 89: case 91: case 189: case 262: case 9001: case 10107: case 11600: case 11601:
+    case 11602: case 13435: case 13436: case 112 /* WriteConflict */:
       return true;
     default:
       return false;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <regex>
+#include <thread>
 
 #include "outbox/errors.hpp"
 #include "outbox/names.hpp"
@@ -161,6 +162,29 @@ bool close_position(mongoc_client_t* client, const std::string& database, const 
       *tombstone, "closing position " + std::to_string(pos) + " of outbox '" + outbox + "'");
 }
 
+namespace {
+
+// Step 3 of insert_with_position, once the message is in: `$max` is idempotent, so a failure that
+// may pass is retried a few times. If it still fails, the message is written but this writer
+// cannot tell whether retention retired its position meanwhile: a commit in doubt.
+std::optional<Bson> raise_mark(const Collection& outboxes, const bson_t& filter, const bson_t& update,
+                               const std::string& id, std::int64_t pos, const std::string& doing) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return outboxes.find_and_modify(filter, update, false, doing);
+    } catch (const StoreError& e) {
+      if (!e.retryable() || attempt == 5) {
+        throw CommitInDoubt("mongodb: " + doing + ": the message '" + id + "' was written at position " +
+                            std::to_string(pos) + ", but raising the outbox's high-water mark afterwards failed (" +
+                            e.what() + "); it will most likely be delivered: look the id up before putting it again");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10 * attempt));
+    }
+  }
+}
+
+}  // namespace
+
 std::int64_t insert_with_position(mongoc_client_t* client, const std::string& database, const std::string& outbox,
                                   const Message& m) {
   Collection outboxes(client, database, kOutboxes);
@@ -188,7 +212,7 @@ std::int64_t insert_with_position(mongoc_client_t* client, const std::string& da
       //    document that held it was delivered and deleted while this writer stalled), the message
       //    would sit behind every tail: take it back and go on above.
       Bson raise(BCON_NEW("$max", "{", "last_pos", BCON_INT64(pos), "}"));
-      auto after = outboxes.find_and_modify(*settings_filter, *raise, false, doing);
+      auto after = raise_mark(outboxes, *settings_filter, *raise, m.id, pos, doing);
       const std::int64_t retired = after ? get_int64(**after, "retired_to") : 0;
       if (retired < pos) return pos;
       Bson mine(BCON_NEW("_id", BCON_UTF8(m.id.c_str()), "pos", BCON_INT64(pos)));
