@@ -85,8 +85,8 @@ class MongoBackend : public CrashBackend {
     return testing_mongo::store_uri(db_, mode_ == Mode::capped ? mode + "&outboxCappedSize=100000000" : mode);
   }
   std::string writer_target() const override { return testing_mongo::store_uri(db_); }
-  // Both modes deliver in position order: poll mode reads by position; in capped mode positions are
-  // taken in insert order (docs/mongodb.md, Poll mode), which is the collection's natural order.
+  // Both modes deliver in position order: poll mode reads by position, and the capped tail holds
+  // back what its cursor returns ahead of the next position (docs/mongodb.md, Capped mode).
   VerifyOptions verify_options() const override { return {}; }
 
   std::vector<Committed> committed() override {

@@ -18,18 +18,7 @@ constexpr std::int64_t kAwaitMs = 50;
 
 CappedTail::CappedTail(const Pool& pool, std::string database, std::string outbox, std::int64_t after,
                        const TailOptions& options, std::chrono::milliseconds gap_timeout)
-    : client_(pool),
-      database_(std::move(database)),
-      outbox_(std::move(outbox)),
-      last_(after),
-      delivered_(after),
-      options_(options),
-      gap_timeout_(gap_timeout) {}
-
-std::optional<std::string> CappedTail::idle_checkpoint() {
-  if (last_ == delivered_) return std::nullopt;
-  return encode_position(last_);
-}
+    : PositionTail(pool, std::move(database), std::move(outbox), after, options, gap_timeout) {}
 
 void CappedTail::open_cursor() {
   Collection messages(client_.get(), database_, message_collection(outbox_));
@@ -115,7 +104,7 @@ void CappedTail::repair_hole() {
                   outbox_, found);
   }
   if (!hole()) {
-    gap_pos_ = 0;
+    stop_waiting();
     return;
   }
   // Writers take position p only once p-1 is taken (docs/mongodb.md, "Poll mode"), and a capped
@@ -138,22 +127,12 @@ void CappedTail::repair_hole() {
     Bson inc(BCON_NEW("$inc", "{", "dropped", BCON_INT64(lost), "}"));
     outboxes.update_one(*id, *inc, false, "counting rolled-off messages");
     last_ = first - 1;
-    gap_pos_ = 0;
+    stop_waiting();
     return;
   }
   // A document at or below the hole is still there: the hole is a position taken by a writer that
   // has not inserted yet (or a document removed from outside). Wait, then close it like poll mode.
-  if (gap_pos_ != last_ + 1) {
-    gap_pos_ = last_ + 1;
-    gap_since_ = std::chrono::steady_clock::now();
-  } else if (std::chrono::steady_clock::now() - gap_since_ >= gap_timeout_) {
-    if (close_position(client_.get(), database_, outbox_, gap_pos_)) {
-      spdlog::warn("outbox '{}': position {} was missing from the capped collection for {} ms while later ones were "
-                   "there; closed it with a tombstone",
-                   outbox_, gap_pos_, gap_timeout_.count());
-    }
-    gap_pos_ = 0;  // filled now, by the tombstone or by the writer: the next read takes it
-  }
+  wait_for_next_position();
 }
 
 std::vector<Message> CappedTail::next(std::chrono::milliseconds wait) {

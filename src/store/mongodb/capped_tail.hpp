@@ -15,21 +15,17 @@
 #include <map>
 #include <optional>
 
-#include "client.hpp"
-#include "outbox/store.hpp"
+#include "position_tail.hpp"
 
 namespace outbox::mongodb::detail {
 
-class CappedTail final : public Tail {
+class CappedTail final : public PositionTail {
  public:
   CappedTail(const Pool& pool, std::string database, std::string outbox, std::int64_t after,
              const TailOptions& options, std::chrono::milliseconds gap_timeout);
   std::vector<Message> next(std::chrono::milliseconds wait) override;
   void close() override { closed_.store(true); }
   bool closed() const override { return closed_.load(); }
-  // Past tombstones and rolled-off positions that no message followed yet: valid when nothing is
-  // in flight.
-  std::optional<std::string> idle_checkpoint() override;
 
  private:
   void open_cursor();
@@ -49,17 +45,9 @@ class CappedTail final : public Tail {
   void repair_hole();
   bool hole() const { return !ahead_.empty() && ahead_.begin()->first != last_ + 1; }
 
-  PooledClient client_;
-  std::string database_, outbox_;
-  std::int64_t last_;       // the last position passed (a message, a tombstone, or rolled off)
-  std::int64_t delivered_;  // the last position delivered as a message
-  TailOptions options_;
-  std::chrono::milliseconds gap_timeout_;
   std::optional<MongoCursor> cursor_;
   // Documents seen above last_+1, by position; nullopt marks a tombstone.
   std::map<std::int64_t, std::optional<Message>> ahead_;
-  std::int64_t gap_pos_ = 0;  // the position being waited for, 0 = none
-  std::chrono::steady_clock::time_point gap_since_{};
   std::chrono::steady_clock::time_point last_check_{};  // the last read by position while idle
   std::atomic<bool> closed_{false};
 };

@@ -1,7 +1,5 @@
 #include "poll_tail.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 
 #include "layout.hpp"
@@ -11,26 +9,7 @@ namespace outbox::mongodb::detail {
 
 PollTail::PollTail(const Pool& pool, std::string database, std::string outbox, std::int64_t after,
                    const TailOptions& options, std::chrono::milliseconds gap_timeout)
-    : client_(pool),
-      database_(std::move(database)),
-      outbox_(std::move(outbox)),
-      last_(after),
-      delivered_(after),
-      options_(options),
-      gap_timeout_(gap_timeout) {}
-
-std::optional<std::string> PollTail::idle_checkpoint() {
-  if (last_ == delivered_) return std::nullopt;
-  return encode_position(last_);
-}
-
-void PollTail::close_gap(std::int64_t pos) {
-  if (close_position(client_.get(), database_, outbox_, pos)) {
-    spdlog::warn("outbox '{}': position {} was taken by a writer but not filled within {} ms; closed it with a "
-                 "tombstone (if that writer is still alive, its insert fails and it takes a new position)",
-                 outbox_, pos, gap_timeout_.count());
-  }
-}
+    : PositionTail(pool, std::move(database), std::move(outbox), after, options, gap_timeout) {}
 
 std::vector<Message> PollTail::read() {
   Collection messages(client_.get(), database_, message_collection(outbox_));
@@ -64,19 +43,15 @@ std::vector<Message> PollTail::read() {
       const std::int64_t retired = get_int64(**s, "retired_to");
       if (retired >= *gap) {
         last_ = retired;
-        gap_pos_ = 0;
+        stop_waiting();
         return batch;
       }
     }
   }
-  if (!gap) {
-    gap_pos_ = 0;
-  } else if (gap_pos_ != *gap) {
-    gap_pos_ = *gap;
-    gap_since_ = std::chrono::steady_clock::now();
-  } else if (std::chrono::steady_clock::now() - gap_since_ >= gap_timeout_) {
-    close_gap(*gap);  // filled now, by the tombstone or by the writer: the next read passes it
-    gap_pos_ = 0;
+  if (gap) {
+    wait_for_next_position();
+  } else {
+    stop_waiting();
   }
   return batch;
 }
@@ -92,7 +67,7 @@ std::vector<Message> PollTail::next(std::chrono::milliseconds wait) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     // A hole with messages behind it is not "idle": keep waiting until it is filled or closed
     // (at most the gap timeout), so that a caller draining the outbox does not stop before them.
-    if (left.count() <= 0 && gap_pos_ == 0) break;
+    if (left.count() <= 0 && !waiting()) break;
     if (left.count() <= 0) left = std::chrono::milliseconds(10);
     // Adaptive poll: 1 ms after a non-empty batch, doubling up to 100 ms while idle.
     const auto pause = std::min({poll_, left, options_.recheck_interval});
