@@ -63,8 +63,12 @@ class Outbox {
   // the outbox and inserts the document (three round trips: read the high-water mark, insert,
   // raise it; no transaction). Returns the message with its position. ValidationError before
   // anything is sent. UsageError for a transactional outbox.
-  // After a StoreError the message may or may not have been written (as for any write whose
-  // answer was lost); retrying with the same id is refused as a duplicate if it was.
+  // Failures that may pass (network, a busy server) are retried inside, a few times. After a
+  // StoreError the message may or may not have been written (as for any write whose answer was
+  // lost); putting it again with the same id is refused as a duplicate if it was.
+  // CommitInDoubt: the message was written but its last step (raising the high-water mark)
+  // failed even after retries; it will most likely be delivered: look the id up rather than
+  // putting it again.
   Message put(mongoc_client_t* client, Message m) const;
 
   const std::string& database() const noexcept { return database_; }

@@ -66,11 +66,13 @@ bool is_retryable(const bson_error_t& error, const bson_t* reply) {
       has_label(reply, "ResumableChangeStreamError")) {
     return true;
   }
-  // FerretDB on SQLite answers an operation whose SQLite statement was interrupted
-  // (sqlite3_interrupt, when a context is cancelled) with InternalError and the text
-  // "interrupted (9)": the statement was rolled back, so trying again is safe. Seen on reads,
-  // getMores and updates while other clients' operations hit their deadlines (docs/mongodb.md).
-  if (error.domain == MONGOC_ERROR_SERVER && error.code == 1 && std::strstr(error.message, "interrupted (9)")) {
+  // FerretDB on SQLite answers with InternalError when SQLite gave up on a statement, which was
+  // then rolled back, so trying again is safe: "interrupted (9)" (sqlite3_interrupt, when a
+  // context is cancelled; seen on reads, getMores and updates while other clients' operations hit
+  // their deadlines) and "database is locked (5)" / "(517)" (SQLITE_BUSY: another writer, e.g.
+  // FerretDB's own capped-collection cleanup, held the database). See docs/mongodb.md.
+  if (error.domain == MONGOC_ERROR_SERVER && error.code == 1 &&
+      (std::strstr(error.message, "interrupted (9)") || std::strstr(error.message, "database is locked ("))) {
     return true;
   }
   switch (error.code) {

@@ -1,5 +1,7 @@
 #include "layout.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <regex>
 #include <thread>
@@ -183,10 +185,10 @@ std::optional<Bson> raise_mark(const Collection& outboxes, const bson_t& filter,
   }
 }
 
-}  // namespace
-
-std::int64_t insert_with_position(mongoc_client_t* client, const std::string& database, const std::string& outbox,
-                                  const Message& m) {
+// One attempt of insert_with_position. `retrying`: an earlier attempt of the same put failed, so a
+// document with this id may be that attempt's (its answer was lost): it is the message, in place.
+std::int64_t insert_attempt(mongoc_client_t* client, const std::string& database, const std::string& outbox,
+                            const Message& m, bool retrying) {
   Collection outboxes(client, database, kOutboxes);
   Collection messages(client, database, message_collection(outbox));
   const std::string doing = "put into outbox '" + outbox + "'";
@@ -220,7 +222,8 @@ std::int64_t insert_with_position(mongoc_client_t* client, const std::string& da
       pos = retired;
     } else {
       Bson by_id(BCON_NEW("_id", BCON_UTF8(m.id.c_str())));
-      if (messages.find_one(*by_id, nullptr, doing)) {
+      if (auto found = messages.find_one(*by_id, nullptr, doing)) {
+        if (retrying) return get_int64(**found, "pos");
         throw StoreError("mongodb: " + doing + ": a message with id '" + m.id +
                              "' is already there (written by an earlier attempt whose answer was lost?); nothing new "
                              "was written",
@@ -229,6 +232,29 @@ std::int64_t insert_with_position(mongoc_client_t* client, const std::string& da
     }
     if (attempt >= 10000) {
       throw StoreError("mongodb: " + doing + ": no free position after 10000 attempts; try again", true);
+    }
+  }
+}
+
+}  // namespace
+
+std::int64_t insert_with_position(mongoc_client_t* client, const std::string& database, const std::string& outbox,
+                                  const Message& m) {
+  // A put is its own operation here (no caller's transaction to retry), so a failure that may pass
+  // (a network error, a server busy for a moment: FerretDB's "database is locked") is retried a
+  // few times before the caller hears of it. Each step is safe to repeat: reads, an insert under
+  // unique indexes, `$max`.
+  constexpr int kAttempts = 6;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return insert_attempt(client, database, outbox, m, attempt > 1);
+    } catch (const CommitInDoubt&) {
+      throw;
+    } catch (const StoreError& e) {
+      if (!e.retryable() || attempt == kAttempts) throw;
+      spdlog::debug("put into outbox '{}' failed (attempt {} of {}), retrying: {}", outbox, attempt, kAttempts,
+                    e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(10 << (attempt - 1)));
     }
   }
 }
