@@ -11,28 +11,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "pg_conn.hpp"
 #include "pg_conninfo.hpp"
 
 namespace bench::pg {
 
-class Conn {
- public:
-  explicit Conn(const std::string& conninfo) : c_(PQconnectdb(conninfo.c_str())) {
-    if (PQstatus(c_) != CONNECTION_OK) {
-      const std::string why = PQerrorMessage(c_);
-      PQfinish(c_);
-      throw std::runtime_error("cannot connect: " + why);
-    }
-    PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);
-  }
-  ~Conn() { PQfinish(c_); }
-  Conn(const Conn&) = delete;
-  Conn& operator=(const Conn&) = delete;
-  operator PGconn*() const { return c_; }
-
- private:
-  PGconn* c_;
-};
+using Conn = testing_support::PgConn;
 
 // Runs `sql` (simple protocol); returns the first value of the result, if any. Throws on error.
 inline std::string exec(PGconn* c, const std::string& sql) {

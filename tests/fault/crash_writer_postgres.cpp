@@ -18,28 +18,13 @@
 
 #include "crash_writer.hpp"
 #include "outbox/postgres.hpp"
+#include "pg_conn.hpp"
 
 namespace outbox::crash {
 
 namespace {
 
-class Conn {
- public:
-  explicit Conn(const std::string& conninfo) : c_(PQconnectdb(conninfo.c_str())) {
-    if (PQstatus(c_) != CONNECTION_OK) {
-      const std::string why = PQerrorMessage(c_);
-      PQfinish(c_);
-      throw std::runtime_error("cannot connect: " + why);
-    }
-  }
-  ~Conn() { PQfinish(c_); }
-  Conn(const Conn&) = delete;
-  Conn& operator=(const Conn&) = delete;
-  operator PGconn*() const { return c_; }
-
- private:
-  PGconn* c_;
-};
+using Conn = testing_support::PgConn;
 
 class Result {
  public:

@@ -22,6 +22,7 @@
 #include "outbox/errors.hpp"
 #include "outbox/postgres.hpp"
 #include "outbox/store.hpp"
+#include "pg_conn.hpp"
 
 namespace testing_pg {
 
@@ -38,16 +39,7 @@ inline std::string server_uri() {
   return testing_support::fixture_value("OUTBOX_PG_URI", "OUTBOX_PG_STATE", "scripts/postgres/start.sh");
 }
 
-struct Conn {
-  PGconn* c = nullptr;
-  explicit Conn(const std::string& uri) : c(PQconnectdb(uri.c_str())) {
-    if (PQstatus(c) != CONNECTION_OK) throw std::runtime_error(std::string("connect: ") + PQerrorMessage(c));
-  }
-  Conn(const Conn&) = delete;
-  Conn& operator=(const Conn&) = delete;
-  ~Conn() { PQfinish(c); }
-  operator PGconn*() const { return c; }
-};
+using Conn = testing_support::PgConn;
 
 inline void exec(PGconn* c, const std::string& sql) {
   PGresult* r = PQexec(c, sql.c_str());
