@@ -3,7 +3,7 @@
 # Does nothing when everything is present already.
 set -euo pipefail
 packages=(
-  g++ cmake ninja-build pkg-config
+  g++ cmake ninja-build pkg-config ccache
   libsqlite3-dev sqlite3
   nlohmann-json3-dev libvalijson-dev libre2-dev
   libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev
@@ -17,6 +17,10 @@ packages=(
   libmongoc-dev libbson-dev
   # the real Kafka broker for the integration tests (scripts/kafka/ fetches it with Maven)
   openjdk-17-jre-headless maven
+  # the official JSON Schema test suite (draft-07 conformance of the validator)
+  json-schema-test-suite
+  # the sanitizer and libFuzzer builds (scripts/sanitize.sh, scripts/fuzz.sh)
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do
