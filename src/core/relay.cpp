@@ -10,12 +10,12 @@
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <random>
 
 #include <spdlog/spdlog.h>
 
+#include "delivery_window.hpp"
 #include "outbox/errors.hpp"
 
 namespace outbox {
@@ -29,18 +29,6 @@ std::chrono::milliseconds Backoff::delay(int attempt, double unit_random) const 
 
 namespace {
 
-enum class State { in_flight, failed, done };
-
-struct Entry {
-  Message message;
-  State state = State::in_flight;
-  int failures = 0;            // all failed attempts (drives the backoff)
-  int permanent_failures = 0;  // rejections while published alone: counted against max_attempts
-  bool alone = false;          // the last attempt was the only message in flight
-  Outcome last = Outcome::ok;
-  std::string error;
-};
-
 std::string default_owner() {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
@@ -50,7 +38,7 @@ std::string default_owner() {
 }  // namespace
 
 struct Relay::Impl {
-  Impl(Store& s, Sink& k, RelayOptions o) : store(s), sink(k), options(std::move(o)) {
+  Impl(Store& s, Sink& k, RelayOptions o) : store(s), sink(k), options(std::move(o)), window(options.max_attempts) {
     if (options.owner.empty()) options.owner = default_owner();
     if (options.max_attempts < 1) throw UsageError("max_attempts must be at least 1");
     if (options.batch_size < 1 || options.max_in_flight < 1) {
@@ -68,10 +56,7 @@ struct Relay::Impl {
   Tail* tail = nullptr;
   RelayStats stats;
 
-  std::deque<Entry> window;  // in position order
-  std::size_t in_flight = 0;
-  std::size_t failed = 0;    // entries in State::failed
-  std::size_t recovering = 0;  // entries that failed at least once and are not resolved yet
+  detail::DeliveryWindow window;  // handed to the sink, not yet resolved; in delivery order
   std::string saved_checkpoint;  // of the resolved prefix (persisted, or to be with the next save)
   std::string last_read;         // checkpoint of the last message read from the tail
   std::int64_t resolved_position = 0;
@@ -91,65 +76,45 @@ struct Relay::Impl {
     f(stats);
   }
 
-  Entry* find(std::int64_t position) {
-    auto it = std::lower_bound(window.begin(), window.end(), position,
-                               [](const Entry& e, std::int64_t p) { return e.message.position < p; });
-    return (it != window.end() && it->message.position == position) ? &*it : nullptr;
-  }
-
   void apply(const Delivery& d) {
-    Entry* e = find(d.position);
-    if (e == nullptr || e->state != State::in_flight) return;  // late or repeated report
-    --in_flight;
-    if (d.outcome == Outcome::ok) {
-      e->state = State::done;
-      if (e->failures > 0) --recovering;
-      update_stats([](RelayStats& s) { ++s.acknowledged; });
-      return;
-    }
-    if (e->failures == 0) ++recovering;
-    ++e->failures;
-    e->error = d.error;
-    e->last = d.outcome;
-    // A broker may reject a whole batch for one bad message (Kafka's max.message.bytes applies to
-    // record batches), so a permanent rejection counts only when the message was sent alone.
-    if (d.outcome == Outcome::permanent && e->alone) ++e->permanent_failures;
-    if (d.outcome == Outcome::permanent && e->permanent_failures >= options.max_attempts) {
-      try {
-        store.dead_letter(options.consumer, e->message, d.error, e->failures);
-      } catch (...) {
-        e->state = State::failed;  // not recorded: try again in the next round
-        ++failed;
-        throw;
+    const auto result = window.apply(d);
+    detail::WindowEntry* e = result.entry;
+    switch (result.kind) {
+      case detail::DeliveryWindow::Applied::ignored:
+        return;
+      case detail::DeliveryWindow::Applied::acknowledged:
+        update_stats([](RelayStats& s) { ++s.acknowledged; });
+        return;
+      case detail::DeliveryWindow::Applied::dead_letter:
+        try {
+          store.dead_letter(options.consumer, e->message, d.error, e->failures);
+        } catch (...) {
+          window.dead_letter_failed(*e);  // not recorded: try again in the next round
+          throw;
+        }
+        spdlog::error("outbox '{}': message {} (position {}) dead-lettered after {} attempts: {}", options.outbox,
+                      e->message.id, e->message.position, e->failures, d.error);
+        window.dead_lettered(*e);
+        update_stats([](RelayStats& s) { ++s.dead_lettered; });
+        return;
+      case detail::DeliveryWindow::Applied::failed: {
+        health = "retrying: " + d.error;
+        // One line per retry round, not per message: an outage fails thousands at once.
+        const auto level = window.failed() == 1 ? spdlog::level::warn : spdlog::level::debug;
+        spdlog::log(level, "outbox '{}': {} failed message at position {} (attempt {}): {}; retrying in order",
+                    options.outbox, sink.describe(), e->message.position, e->failures, d.error);
+        return;
       }
-      spdlog::error("outbox '{}': message {} (position {}) dead-lettered after {} attempts: {}", options.outbox,
-                    e->message.id, e->message.position, e->failures, d.error);
-      e->state = State::done;
-      --recovering;
-      update_stats([](RelayStats& s) { ++s.dead_lettered; });
-      return;
     }
-    e->state = State::failed;
-    health = "retrying: " + d.error;
-    // One line per retry round, not per message: an outage fails thousands at once.
-    const auto level = failed++ == 0 ? spdlog::level::warn : spdlog::level::debug;
-    spdlog::log(level, "outbox '{}': {} failed message at position {} (attempt {}): {}; retrying in order", options.outbox,
-                sink.describe(), e->message.position, e->failures, d.error);
   }
 
-  // Pops the resolved prefix and saves its checkpoint.
+  // Pops the resolved prefix and marks its checkpoint for saving.
   void advance() {
-    std::string checkpoint;
-    std::int64_t position = 0;
-    while (!window.empty() && window.front().state == State::done) {
-      checkpoint = std::move(window.front().message.checkpoint);
-      position = window.front().message.position;
-      window.pop_front();
-    }
-    if (checkpoint.empty()) return;
-    if (recovering == 0) health = "ok";
-    saved_checkpoint = std::move(checkpoint);
-    resolved_position = position;
+    auto prefix = window.pop_resolved_prefix();
+    if (!prefix) return;
+    if (window.recovering() == 0) health = "ok";
+    saved_checkpoint = std::move(prefix->checkpoint);
+    resolved_position = prefix->position;
     unsaved = true;
   }
 
@@ -195,35 +160,14 @@ struct Relay::Impl {
   // when every failure was retryable (a broker outage), or the first one alone when a message was
   // rejected permanently, so that one bad message cannot condemn the others it was batched with.
   void retry_failed() {
-    bool isolate = false;
-    int attempt = 0;
-    for (const auto& e : window) {
-      if (e.state != State::failed) continue;
-      isolate = isolate || e.last == Outcome::permanent;
-      attempt = std::max(attempt, e.failures);
-    }
-    std::vector<Entry*> again;
-    for (auto& e : window) {
-      if (e.state == State::failed) again.push_back(&e);
-    }
-    if (isolate) {
-      again.resize(1);
-      attempt = again.front()->failures;
-    }
+    const int attempt = window.retry_attempt();
     const auto delay = options.backoff.delay(attempt, std::uniform_real_distribution<double>(0, 1)(rng));
     {
       std::unique_lock lock(control_mutex);
       control_cv.wait_for(lock, delay, [&] { return stopping; });
       if (stopping) return;
     }
-    std::vector<Message> batch;
-    for (Entry* e : again) {
-      e->state = State::in_flight;
-      e->alone = again.size() == 1;
-      batch.push_back(e->message);
-    }
-    failed -= again.size();
-    in_flight += batch.size();
+    const std::vector<Message> batch = window.take_retry();
     update_stats([&](RelayStats& s) {
       s.retries += static_cast<std::int64_t>(batch.size());
       s.published += static_cast<std::int64_t>(batch.size());
@@ -275,7 +219,7 @@ struct Relay::Impl {
             renew_lease();
             last_renewal = std::chrono::steady_clock::now();
           }
-          if (recovering == 0 && window.size() < options.max_in_flight) {
+          if (window.recovering() == 0 && window.size() < options.max_in_flight) {
             // With stop_when_idle, "idle" means one short wait found nothing new.
             const auto idle_wait = options.stop_when_idle ? std::min(options.idle_wait, std::chrono::milliseconds(200))
                                                           : options.idle_wait;
@@ -290,30 +234,23 @@ struct Relay::Impl {
               read_any = true;
               last_read = batch.back().checkpoint;
               const std::size_t n = batch.size();
-              const bool alone = n == 1 && in_flight == 0;
-              in_flight += n;
               update_stats([&](RelayStats& s) { s.published += static_cast<std::int64_t>(n); });
               // Publish from the batch, then move it into the window: no copy. Outcomes reported
               // during publish wait in the sink's queue until poll(), when the window has them.
               sink.publish(batch);
-              for (auto& m : batch) {
-                Entry e;
-                e.message = std::move(m);
-                window.push_back(std::move(e));
-              }
-              window.back().alone = alone;
+              window.add(std::move(batch));
             } else if (window.empty()) {
               adopt_idle_checkpoint(*owned_tail);
               if (options.stop_when_idle) break;
             }
           }
-          const bool must_wait = in_flight > 0 && !read_any;
+          const bool must_wait = window.in_flight() > 0 && !read_any;
           for (const auto& d : sink.poll(must_wait ? std::chrono::milliseconds(50) : std::chrono::milliseconds(0))) {
             apply(d);
           }
           advance();
           persist(false);
-          if (failed > 0 && in_flight == 0) retry_failed();
+          if (window.failed() > 0 && window.in_flight() == 0) retry_failed();
 
           const auto now_steady = std::chrono::steady_clock::now();
           if (now_steady - last_renewal >= lease_renewal) {
@@ -334,7 +271,7 @@ struct Relay::Impl {
                          "checkpoint at position {}",
                          s.acknowledged, s.acknowledged - reported_acks,
                          std::chrono::duration_cast<std::chrono::seconds>(now_steady - last_progress).count(),
-                         in_flight, s.dead_lettered, s.last_position);
+                         window.in_flight(), s.dead_lettered, s.last_position);
             reported_acks = s.acknowledged;
             last_progress = now_steady;
           }
@@ -360,9 +297,20 @@ struct Relay::Impl {
         }
       }
       shutdown();
-    } catch (...) {
+    } catch (const LeaseLost&) {
+      // Another relay owns the consumer now: a save or release would be refused, and must be.
       std::lock_guard lock(control_mutex);
       tail = nullptr;
+      throw;
+    } catch (...) {
+      {
+        std::lock_guard lock(control_mutex);
+        tail = nullptr;
+      }
+      // A permanent failure (a corrupt database, a refused dead-letter write) ends the relay, but
+      // what the sink acknowledged is still saved and the lease released, so that neither a restart
+      // nor a standby pays for it.
+      salvage();
       throw;
     }
     std::lock_guard lock(control_mutex);
@@ -404,22 +352,46 @@ struct Relay::Impl {
   // Waits (bounded) for in-flight outcomes, then checkpoints what was acknowledged.
   void shutdown() {
     const auto deadline = std::chrono::steady_clock::now() + options.shutdown_timeout;
-    if (in_flight > 0) {
+    if (window.in_flight() > 0) {
       sink.flush(options.shutdown_timeout);
-      while (in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
+      while (window.in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
         for (const auto& d : sink.poll(std::chrono::milliseconds(50))) apply(d);
       }
     }
     advance();
     persist(true);
-    if (in_flight > 0 || failed > 0) {
+    if (window.in_flight() > 0 || window.failed() > 0) {
       spdlog::warn("relay stopping with {} messages unacknowledged; they will be published again on restart",
-                   in_flight + failed);
+                   window.in_flight() + window.failed());
     }
     store.release(options.outbox, options.consumer, options.owner);
     const auto s = stats_copy();
     spdlog::info("relay stopped: {} acknowledged, {} retries, {} dead-lettered; checkpoint at position {}",
                  s.acknowledged, s.retries, s.dead_lettered, s.last_position);
+  }
+
+  // Best effort on the way out after a permanent error: apply the outcomes that are in, save the
+  // acknowledged prefix, release the lease. Each step's failure is logged, never thrown over the
+  // error that ended the relay.
+  void salvage() noexcept {
+    try {
+      for (const auto& d : sink.poll(std::chrono::milliseconds(0))) apply(d);
+    } catch (const std::exception& e) {
+      spdlog::warn("outbox '{}': while stopping: {}", options.outbox, e.what());
+    }
+    try {
+      advance();
+      persist(true);
+    } catch (const std::exception& e) {
+      spdlog::warn("outbox '{}': could not save the checkpoint at position {} while stopping: {}", options.outbox,
+                   resolved_position, e.what());
+    }
+    try {
+      store.release(options.outbox, options.consumer, options.owner);
+    } catch (const std::exception& e) {
+      spdlog::warn("outbox '{}': could not release the lease while stopping ({}); a standby takes over when it "
+                   "expires", options.outbox, e.what());
+    }
   }
 
   RelayStats stats_copy() {

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <thread>
 
-#include "fakes.hpp"
+#include "outbox/errors.hpp"
 #include "outbox/relay.hpp"
+#include "outbox/testing/memory_store.hpp"
+#include "outbox/testing/scripted_sink.hpp"
 
 using namespace outbox;
-using fakes::MemoryStore;
-using fakes::ScriptedSink;
+using outbox::testing::MemoryStore;
+using outbox::testing::ScriptedSink;
 
 namespace {
 
@@ -341,4 +343,196 @@ TEST(RelayIdleCheckpoint, AnAdvancingIdleCheckpointIsSavedThrottled) {
   // At most one save per checkpoint_interval (plus the first and the one on stop), not one per read.
   EXPECT_LE(static_cast<std::int64_t>(saves.size()), elapsed / options.checkpoint_interval + 2);
   EXPECT_GT(store.reads(), static_cast<int>(saves.size()) * 3);
+}
+
+// Late commits: a PostgreSQL tail delivers in commit order, and a transaction that took a low
+// position may commit after higher positions were delivered, so the relay sees positions out of
+// order (1, 3, 4, 2, ...). An asynchronous broker then acknowledges late and in any order. Every
+// message must be acknowledged, the checkpoint must reach the end, and nothing may be published
+// twice without a restart. (The old relay searched its window as if it were sorted by position,
+// dropped the acknowledgements it could not find, and stalled with its checkpoint stuck.)
+
+namespace {
+
+// Commit order with every third position committed late, after the two above it.
+std::vector<std::int64_t> late_commit_order(std::int64_t n) {
+  std::vector<std::int64_t> order;
+  for (std::int64_t base = 1; base + 2 <= n; base += 3) {
+    order.push_back(base + 1);
+    order.push_back(base + 2);
+    order.push_back(base);
+  }
+  for (std::int64_t p = static_cast<std::int64_t>(order.size()) + 1; p <= n; ++p) order.push_back(p);
+  return order;
+}
+
+std::vector<std::int64_t> sorted(std::vector<std::int64_t> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+}  // namespace
+
+TEST(RelayLateCommits, SynchronousAcknowledgementsOfNonMonotonePositionsAreAllApplied) {
+  MemoryStore store;
+  const auto order = late_commit_order(300);
+  for (auto p : order) store.append(p);
+  ScriptedSink sink;
+  auto options = fast_options();
+  options.stop_when_idle = false;
+  options.batch_size = 7;
+  Relay relay(store, sink, options);
+  std::thread runner([&] { relay.run(); });
+  // The old relay stalled here: "142 acknowledged, 158 in flight, checkpoint at position 3".
+  EXPECT_TRUE(eventually([&] { return store.checkpoint() == 300; })) << "checkpoint stuck at "
+                                                                     << store.checkpoint().value_or(0);
+  relay.stop();
+  runner.join();
+  EXPECT_EQ(sink.published(), order) << "handed over once each, in commit order";
+  EXPECT_EQ(relay.stats().acknowledged, 300);
+  EXPECT_EQ(store.checkpoint(), 300) << "the checkpoint covers every message (counted in commit order)";
+}
+
+TEST(RelayLateCommits, LateOutOfOrderAcknowledgementsMoveTheCheckpointToTheEnd) {
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+    MemoryStore store;
+    const auto order = late_commit_order(60);
+    for (auto p : order) store.append(p);
+    ScriptedSink sink;
+    sink.hold(true);
+    auto options = fast_options();
+    options.stop_when_idle = false;
+    options.batch_size = 8;
+    Relay relay(store, sink, options);
+    std::thread runner([&] { relay.run(); });
+    ASSERT_TRUE(eventually([&] { return sink.pending() == 60; }));
+    sink.release_shuffled(seed);
+    EXPECT_TRUE(eventually([&] { return store.checkpoint() == 60; })) << "seed " << seed << ": checkpoint stuck at "
+                                                                      << store.checkpoint().value_or(0);
+    relay.stop();
+    runner.join();
+    EXPECT_EQ(sink.published().size(), 60u) << "nothing published twice without a restart";
+    EXPECT_EQ(relay.stats().acknowledged, 60);
+    EXPECT_FALSE(store.went_backwards());
+  }
+}
+
+// The reproduction: position 2 commits after 3; acknowledgements arrive later, while
+// more commits keep coming, with a small in-flight cap. The old relay reached the cap with
+// acknowledgements it had dropped and stopped publishing.
+TEST(RelayLateCommits, KeepsPublishingPastTheInFlightCapWhileAcknowledgementsArriveLate) {
+  MemoryStore store;
+  store.append(1);
+  store.append(3);
+  store.append(2);
+  ScriptedSink sink;
+  sink.hold(true);
+  auto options = fast_options();
+  options.stop_when_idle = false;
+  options.max_in_flight = 4;
+  options.batch_size = 2;
+  Relay relay(store, sink, options);
+  std::thread runner([&] { relay.run(); });
+  std::int64_t next = 4;
+  std::size_t released = 0;
+  for (int round = 0; round < 20; ++round) {
+    store.append(next++);
+    store.append(next++);
+    ASSERT_TRUE(eventually([&] { return sink.published().size() >= released + 1; })) << "round " << round;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    released = sink.published().size();
+    sink.release_reversed();
+  }
+  ASSERT_TRUE(eventually([&] {
+    sink.release_reversed();
+    return store.checkpoint() == next - 1;
+  })) << "checkpoint stuck at " << store.checkpoint().value_or(0) << " of " << next - 1;
+  relay.stop();
+  runner.join();
+  EXPECT_EQ(sorted(sink.delivered()), range(1, next - 1));
+  EXPECT_EQ(sink.published().size(), static_cast<std::size_t>(next - 1)) << "nothing republished";
+}
+
+TEST(RelayLateCommits, RetriesKeepCommitOrderWithNonMonotonePositions) {
+  MemoryStore store;
+  const auto order = late_commit_order(30);
+  for (auto p : order) store.append(p);
+  // Position 4 (committed late, after 5 and 6) fails twice before it goes through.
+  ScriptedSink sink([](std::int64_t p, int attempt, std::size_t) { return p == 4 && attempt <= 2 ? Outcome::retryable : Outcome::ok; });
+  sink.fail_behind_failure(true);
+  auto options = fast_options();
+  options.batch_size = 4;
+  Relay relay(store, sink, options);
+  relay.run();
+  EXPECT_EQ(sink.delivered(), order) << "each delivered once, in commit order, across the retries";
+  EXPECT_EQ(store.checkpoint(), 30);
+  EXPECT_GE(relay.stats().retries, 2);
+}
+
+TEST(RelayLateCommits, LateAsynchronousFailuresAreRetriedAndTheCheckpointReachesTheEnd) {
+  MemoryStore store;
+  const auto order = late_commit_order(24);
+  for (auto p : order) store.append(p);
+  ScriptedSink sink([](std::int64_t p, int attempt, std::size_t) { return p % 5 == 1 && attempt == 1 ? Outcome::retryable : Outcome::ok; });
+  sink.hold(true);
+  auto options = fast_options();
+  options.stop_when_idle = false;
+  options.batch_size = 6;
+  Relay relay(store, sink, options);
+  std::thread runner([&] { relay.run(); });
+  std::uint64_t seed = 0;
+  ASSERT_TRUE(eventually([&] {
+    sink.release_shuffled(++seed);
+    return store.checkpoint() == 24;
+  })) << "checkpoint stuck at " << store.checkpoint().value_or(0);
+  relay.stop();
+  runner.join();
+  EXPECT_EQ(sorted(sink.delivered()), range(1, 24));
+  EXPECT_EQ(relay.stats().dead_lettered, 0);
+}
+
+TEST(RelayLateCommits, ALateCommittedPoisonMessageIsDeadLetteredAndTheStreamMovesOn) {
+  MemoryStore store;
+  const auto order = late_commit_order(12);  // 2, 3, 1, 5, 6, 4, ...
+  for (auto p : order) store.append(p);
+  ScriptedSink sink([](std::int64_t p, int, std::size_t) { return p == 4 ? Outcome::permanent : Outcome::ok; });
+  sink.hold(true);
+  auto options = fast_options();
+  options.stop_when_idle = false;
+  options.max_attempts = 2;
+  options.batch_size = 1;
+  Relay relay(store, sink, options);
+  std::thread runner([&] { relay.run(); });
+  std::uint64_t seed = 0;
+  ASSERT_TRUE(eventually([&] {
+    sink.release_shuffled(++seed);
+    return store.checkpoint() == 12;
+  })) << "checkpoint stuck at " << store.checkpoint().value_or(0);
+  relay.stop();
+  runner.join();
+  const auto dead = store.dead_letters("orders", 10);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].message.position, 4);
+  auto expected = order;
+  expected.erase(std::find(expected.begin(), expected.end(), 4));
+  EXPECT_EQ(sink.delivered(), expected);
+}
+
+// A permanent store error (a corrupt database) ends the relay, but first the checkpoint of what
+// the sink acknowledged is saved and the lease released, so a restart does not republish it and
+// a standby does not wait out the lease.
+TEST(Relay, APermanentStoreErrorSavesTheAcknowledgedCheckpointAndReleasesTheLease) {
+  MemoryStore store;
+  for (int i = 1; i <= 50; ++i) store.append(i);
+  store.permanent_failure_after_reads = 5;
+  ScriptedSink sink;
+  auto options = fast_options();
+  options.stop_when_idle = false;
+  options.batch_size = 10;
+  options.checkpoint_interval = std::chrono::hours(1);  // only a final save can record the progress
+  Relay relay(store, sink, options);
+  EXPECT_THROW(relay.run(), StoreError);
+  EXPECT_EQ(sink.delivered(), range(1, 50));
+  EXPECT_EQ(store.checkpoint(), 50) << "what was acknowledged before the error is saved";
+  EXPECT_EQ(store.owner(), "") << "the lease is released";
 }

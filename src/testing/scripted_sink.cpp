@@ -1,0 +1,91 @@
+#include "outbox/testing/scripted_sink.hpp"
+
+#include <algorithm>
+#include <random>
+
+namespace outbox::testing {
+
+ScriptedSink::ScriptedSink(Script script) : script_(std::move(script)) {}
+
+void ScriptedSink::hold(bool on) {
+  std::lock_guard lock(mutex_);
+  held_ = on;
+}
+
+void ScriptedSink::fail_behind_failure(bool on) {
+  std::lock_guard lock(mutex_);
+  fail_behind_failure_ = on;
+}
+
+void ScriptedSink::report_all(std::vector<std::pair<std::int64_t, Outcome>> outcomes) {
+  for (const auto& [position, outcome] : outcomes) {
+    report(position, outcome, outcome == Outcome::ok ? "" : "scripted failure");
+  }
+}
+
+void ScriptedSink::release_reversed() {
+  std::vector<std::pair<std::int64_t, Outcome>> pending;
+  {
+    std::lock_guard lock(mutex_);
+    pending.swap(pending_);
+  }
+  std::reverse(pending.begin(), pending.end());
+  report_all(std::move(pending));
+}
+
+void ScriptedSink::release_shuffled(std::uint64_t seed) {
+  std::vector<std::pair<std::int64_t, Outcome>> pending;
+  {
+    std::lock_guard lock(mutex_);
+    pending.swap(pending_);
+  }
+  std::mt19937_64 rng(seed);
+  std::shuffle(pending.begin(), pending.end(), rng);
+  report_all(std::move(pending));
+}
+
+void ScriptedSink::release_if(const std::function<bool(std::int64_t)>& pick) {
+  std::vector<std::pair<std::int64_t, Outcome>> chosen;
+  {
+    std::lock_guard lock(mutex_);
+    auto keep = std::stable_partition(pending_.begin(), pending_.end(), [&](const auto& p) { return !pick(p.first); });
+    chosen.assign(keep, pending_.end());
+    pending_.erase(keep, pending_.end());
+  }
+  report_all(std::move(chosen));
+}
+
+std::size_t ScriptedSink::pending() {
+  std::lock_guard lock(mutex_);
+  return pending_.size();
+}
+
+std::vector<std::int64_t> ScriptedSink::published() {
+  std::lock_guard lock(mutex_);
+  return published_;
+}
+
+std::vector<std::int64_t> ScriptedSink::delivered() {
+  std::lock_guard lock(mutex_);
+  return delivered_;
+}
+
+void ScriptedSink::do_publish(std::span<const Message> batch) {
+  std::vector<std::pair<std::int64_t, Outcome>> now;
+  {
+    std::lock_guard lock(mutex_);
+    bool failed = false;
+    for (const auto& m : batch) {
+      const int attempt = ++attempts_[m.position];
+      published_.push_back(m.position);
+      Outcome o = script_(m.position, attempt, batch.size());
+      if (failed && fail_behind_failure_) o = Outcome::retryable;
+      failed = failed || o != Outcome::ok;
+      if (o == Outcome::ok) delivered_.push_back(m.position);
+      (held_ ? pending_ : now).emplace_back(m.position, o);
+    }
+  }
+  report_all(std::move(now));
+}
+
+}  // namespace outbox::testing
