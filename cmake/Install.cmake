@@ -1,16 +1,33 @@
-# `cmake --install` puts headers, the library and a package config in place, so that another
-# project can `find_package(outbox)` and link `outbox::outbox`.
+# `cmake --install` puts headers, the libraries and a package config with components in place:
+#   find_package(outbox)                      every component this build has; link outbox::outbox
+#   find_package(outbox COMPONENTS sqlite)    outbox::core and outbox::sqlite, needing only SQLite
+# Each library has an export set of its own, so a component's targets (and the C client they
+# link) are loaded only when that component is asked for.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS outbox outbox_testing EXPORT outboxTargets
-        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+set(OUTBOX_COMPONENTS core)
+foreach(backend sqlite postgres mongodb kafka)
+  if(TARGET outbox_${backend})
+    list(APPEND OUTBOX_COMPONENTS ${backend})
+  endif()
+endforeach()
+list(APPEND OUTBOX_COMPONENTS testing outbox)
+
+foreach(component ${OUTBOX_COMPONENTS})
+  set(target outbox_${component})
+  if(component STREQUAL "outbox")
+    set(target outbox)
+  endif()
+  install(TARGETS ${target} EXPORT outbox_${component}_targets
+          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+          LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(EXPORT outbox_${component}_targets NAMESPACE outbox:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/outbox)
+endforeach()
 install(DIRECTORY include/outbox DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 if(OUTBOX_BUILD_CLI)
   install(TARGETS outbox_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
-install(EXPORT outboxTargets NAMESPACE outbox:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/outbox)
 configure_package_config_file(cmake/outboxConfig.cmake.in ${CMAKE_CURRENT_BINARY_DIR}/outboxConfig.cmake
                               INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/outbox)
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/outboxConfigVersion.cmake

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "outbox/scheme.hpp"
 #include "outbox/sink.hpp"
 
 namespace outbox::kafka {
@@ -29,5 +30,7 @@ std::unique_ptr<Sink> make_sink(const SinkOptions& options);
 
 // Parses the URI form above into options (properties are added separately).
 SinkOptions parse_uri(const std::string& uri);
+
+extern const SinkScheme sink_scheme;  // kafka://..., for the scheme table
 
 }  // namespace outbox::kafka

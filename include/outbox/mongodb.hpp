@@ -9,6 +9,7 @@
 // <mongoc/mongoc.h> stays out of this header.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -17,6 +18,7 @@
 
 #include "outbox/message.hpp"
 #include "outbox/schema.hpp"
+#include "outbox/scheme.hpp"
 #include "outbox/store.hpp"
 
 typedef struct _mongoc_client_t mongoc_client_t;                  // from <mongoc/mongoc.h>
@@ -79,7 +81,27 @@ class Outbox {
   std::string database_;
   std::string name_;
   SchemaRegistry registry_;
-  mutable std::optional<Mode> mode_;  // read from the outbox's settings on the first put
+  // The mode, read from the outbox's settings on the first put and cached. Atomic because puts
+  // from several threads may share one Outbox (a plain optional here was a data race); a mode
+  // never changes after init, so threads that both read it store the same value.
+  class CachedMode {
+   public:
+    CachedMode() = default;
+    CachedMode(const CachedMode& other) : value_(other.value_.load()) {}
+    CachedMode& operator=(const CachedMode& other) {
+      value_.store(other.value_.load());
+      return *this;
+    }
+    std::optional<Mode> get() const {
+      const int v = value_.load(std::memory_order_acquire);
+      return v < 0 ? std::nullopt : std::optional<Mode>(static_cast<Mode>(v));
+    }
+    void set(Mode mode) const { value_.store(static_cast<int>(mode), std::memory_order_release); }
+
+   private:
+    mutable std::atomic<int> value_{-1};
+  };
+  CachedMode mode_;
 };
 
 // The relay/CLI side: a Store over a client pool of its own (each thread borrows a client).
@@ -92,5 +114,7 @@ class Outbox {
 //   outboxGapTimeoutMS=N                  poll mode: how long a tail waits for a position that was
 //                                         taken but is not yet visible before closing it (1000)
 std::unique_ptr<Store> open(const std::string& uri, const StoreOptions& options = {});
+
+extern const StoreScheme store_scheme;  // mongodb://..., for the scheme table
 
 }  // namespace outbox::mongodb

@@ -12,6 +12,7 @@
 
 #include "outbox/message.hpp"
 #include "outbox/schema.hpp"
+#include "outbox/scheme.hpp"
 #include "outbox/store.hpp"
 
 typedef struct pg_conn PGconn;  // from <libpq-fe.h>
@@ -80,5 +81,7 @@ std::string init_sql(const std::string& outbox);
 // `postgres://` URI or a libpq key=value string; PG* environment variables and ~/.pgpass apply as
 // in libpq.
 std::unique_ptr<Store> open(const std::string& conninfo, const StoreOptions& options = {});
+
+extern const StoreScheme store_scheme;  // postgresql://... and conninfo strings, for the scheme table
 
 }  // namespace outbox::postgres

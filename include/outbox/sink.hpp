@@ -72,9 +72,10 @@ class Sink {
   bool broken_ = false;  // a message failed since in_flight_ was last zero
 };
 
-// `stdout:`, `file:PATH`, `null:`, and `kafka://HOST:PORT/TOPIC` when built with Kafka.
-// `properties` go to the broker's client (librdkafka's, for Kafka); sinks without a client refuse
-// them. Throws UsageError for an unknown scheme or property.
+// `stdout:`, `file:PATH`, `null:`, and the broker sinks of this build (kafka://HOST:PORT/TOPIC),
+// through the scheme table (outbox/scheme.hpp). `properties` go to the broker's client
+// (librdkafka's, for Kafka); sinks without a client refuse them. Throws UsageError for an unknown
+// scheme or property. Defined in outbox::outbox (the umbrella library).
 using SinkProperties = std::map<std::string, std::string>;
 std::unique_ptr<Sink> open_sink(const std::string& uri, const SinkProperties& properties = {});
 

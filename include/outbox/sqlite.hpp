@@ -8,6 +8,7 @@
 
 #include "outbox/message.hpp"
 #include "outbox/schema.hpp"
+#include "outbox/scheme.hpp"
 #include "outbox/store.hpp"
 
 struct sqlite3;  // from <sqlite3.h>, which stays out of this header
@@ -64,5 +65,7 @@ class Outbox {
 
 // The relay/CLI side: a Store over its own connections to the database file.
 std::unique_ptr<Store> open(const std::string& path, const StoreOptions& options = {});
+
+extern const StoreScheme store_scheme;  // sqlite:PATH, for the scheme table
 
 }  // namespace outbox::sqlite

@@ -150,8 +150,9 @@ struct StoreOptions {
   bool wakeups = true;
 };
 
-// Opens a store by URI: `sqlite:PATH` (more schemes as their backends are built in). Throws
-// UsageError for an unknown or malformed URI, naming the schemes this build supports.
+// Opens a store by URI through the scheme table of this build (outbox/scheme.hpp; sqlite:PATH,
+// postgresql://..., mongodb://...). Throws UsageError for an unknown or malformed URI, naming the
+// schemes this build supports. Defined in outbox::outbox (the umbrella library).
 std::unique_ptr<Store> open_store(const std::string& uri, const StoreOptions& options = {});
 
 // The URI with any password replaced by "***", for logs and errors.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the build into a temporary prefix, then builds and runs a separate project that finds
-# it with find_package(outbox) and links outbox::outbox.
+# Installs the build into a temporary prefix, then builds and runs separate projects that find it
+# with find_package(outbox): one links the umbrella outbox::outbox, one asks for the sqlite
+# component alone and must not need any other database's or broker's client library.
 set -euo pipefail
 build_dir=${1:?usage: check_install.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,9 +12,16 @@ if grep -rlE '#include <(sqlite3|libpq-fe|mongoc|rdkafka)\.h>' "$tmp/prefix/incl
   echo "a public header includes a C client header" >&2
   exit 1
 fi
-cmake -S "$here/consumer" -B "$tmp/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$tmp/prefix" > "$tmp/configure.log" || {
-  cat "$tmp/configure.log" >&2
+for project in consumer consumer_sqlite; do
+  cmake -S "$here/$project" -B "$tmp/$project" -G Ninja -DCMAKE_PREFIX_PATH="$tmp/prefix" > "$tmp/$project.configure.log" || {
+    cat "$tmp/$project.configure.log" >&2
+    exit 1
+  }
+  cmake --build "$tmp/$project" > "$tmp/$project.build.log" || { cat "$tmp/$project.build.log" >&2; exit 1; }
+  "$tmp/$project/$project" "$tmp/$project.db"
+done
+if ldd "$tmp/consumer_sqlite/consumer_sqlite" | grep -E 'libpq|libmongoc|librdkafka'; then
+  echo "the sqlite-only consumer links another backend's client library" >&2
   exit 1
-}
-cmake --build "$tmp/consumer" > "$tmp/build.log" || { cat "$tmp/build.log" >&2; exit 1; }
-"$tmp/consumer/consumer" "$tmp/test.db"
+fi
+echo "install: the umbrella and the sqlite component alone both build, link and run"

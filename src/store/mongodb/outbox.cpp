@@ -65,15 +65,17 @@ Message Outbox::put(mongoc_client_session_t* session, Message m) const {
 Message Outbox::put(mongoc_client_t* client, Message m) const {
   if (client == nullptr) throw UsageError("put: the mongoc_client_t* is null");
   prepare(name_, registry_, m);
-  if (!mode_) {
+  auto mode = mode_.get();
+  if (!mode) {
     const auto settings = detail::read_settings(client, database_, name_);
     if (!settings) {
       throw UsageError("outbox '" + name_ + "' does not exist in database '" + database_ +
                        "'; create it with `outbox init` (or Outbox::init)");
     }
-    mode_ = settings->mode;
+    mode = settings->mode;
+    mode_.set(*mode);
   }
-  if (*mode_ == Mode::transactional) {
+  if (*mode == Mode::transactional) {
     throw UsageError("outbox '" + name_ + "' is in transactional mode: put(mongoc_client_session_t*, ...) inside the "
                      "caller's transaction, so the message commits with the business writes");
   }
