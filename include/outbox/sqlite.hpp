@@ -45,7 +45,9 @@ class Outbox {
   Outbox(std::string name, SchemaRegistry registry);
 
   // Creates the outbox's tables and indexes if missing and switches the database to WAL.
-  // Idempotent; must not run inside an open transaction.
+  // Idempotent; must not run inside an open transaction. While the database is busy (other
+  // processes initialising or writing it) it retries for up to 5 s, since SQLite's busy handler
+  // does not wait for the switch to WAL.
   void init(sqlite3* db) const;
 
   // One-off put: like Writer::put, preparing its statement each time.
@@ -63,7 +65,9 @@ class Outbox {
   SchemaRegistry registry_;
 };
 
-// The relay/CLI side: a Store over its own connections to the database file.
+// The relay/CLI side: a Store over its own connections to the database file. Only the store's
+// init() creates a missing database file; every other operation on a missing file throws
+// UsageError naming the path (a mistyped path must not become an empty database).
 std::unique_ptr<Store> open(const std::string& path, const StoreOptions& options = {});
 
 extern const StoreScheme store_scheme;  // sqlite:PATH, for the scheme table

@@ -1,17 +1,64 @@
 #include "connection.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <random>
 #include <thread>
 
 #include "outbox/errors.hpp"
 
 namespace outbox::sqlite::detail {
 
-void fail(sqlite3* db, int rc, const std::string& doing) {
+namespace {
+bool is_busy(int rc) { return (rc & 0xFF) == SQLITE_BUSY || (rc & 0xFF) == SQLITE_LOCKED; }
+
+// SQLite says "unable to open database file" or "attempt to write a readonly database" both for a
+// file it cannot write and for a folder it cannot create the -wal/-shm files in; say which.
+std::string explain(sqlite3* db, int rc) {
   const int primary = rc & 0xFF;
-  const bool retryable = primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+  if (primary != SQLITE_CANTOPEN && primary != SQLITE_READONLY) return {};
+  const char* file = db ? sqlite3_db_filename(db, "main") : nullptr;
+  return file && *file ? access_problem(file) : std::string();
+}
+
+std::filesystem::path folder_of(const std::string& path) {
+  const auto folder = std::filesystem::path(path).parent_path();
+  return folder.empty() ? std::filesystem::path(".") : folder;
+}
+
+bool folder_exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_directory(folder_of(path), ec);
+}
+}  // namespace
+
+std::string access_problem(const std::string& path) {
+  const auto folder = folder_of(path);
+  if (!folder_exists(path)) {
+    return "the folder '" + folder.string() + "' does not exist; check the path, or create the folder first";
+  }
+  if (::access(folder.c_str(), W_OK) != 0) {
+    return "the folder '" + folder.string() + "' is not writable by this user (" + std::strerror(errno) +
+           "): SQLite creates the database's -wal and -shm files next to it (and, for a new database, the "
+           "file itself); make the folder writable for the user this runs as, or move the database to a "
+           "folder it can write";
+  }
+  if (::access(path.c_str(), F_OK) == 0 && ::access(path.c_str(), W_OK) != 0) {
+    return "the database file '" + path + "' is not writable by this user (" + std::strerror(errno) +
+           "); give this user write access to it (and to its -wal and -shm files, if they exist)";
+  }
+  return {};
+}
+
+void fail(sqlite3* db, int rc, const std::string& doing) {
+  const bool retryable = is_busy(rc);
   std::string what = "sqlite: " + doing + " failed: " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
   if (retryable) what += " (the database is locked by another writer; retry, or raise the busy timeout)";
+  if (const auto why = explain(db, rc); !why.empty()) what += ": " + why;
   throw StoreError(what, retryable);
 }
 
@@ -19,11 +66,28 @@ void exec(sqlite3* db, const std::string& sql) {
   char* err = nullptr;
   const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
   if (rc != SQLITE_OK) {
-    const std::string message = err ? err : sqlite3_errstr(rc);
+    std::string message = err ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
-    const int primary = rc & 0xFF;
-    throw StoreError("sqlite: " + message + " (while running: " + sql.substr(0, 80) + ")",
-                     primary == SQLITE_BUSY || primary == SQLITE_LOCKED);
+    message += " (while running: " + sql.substr(0, 80) + ")";
+    if (const auto why = explain(db, rc); !why.empty()) message += ": " + why;
+    throw StoreError("sqlite: " + message, is_busy(rc));
+  }
+}
+
+void retry_while_busy(const std::function<void()>& f, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  std::minstd_rand rng(std::random_device{}());
+  std::chrono::microseconds pause(1000);
+  for (;;) {
+    try {
+      f();
+      return;
+    } catch (const StoreError& e) {
+      if (!e.retryable() || std::chrono::steady_clock::now() + pause > deadline) throw;
+    }
+    // Jitter, so that processes that collided once do not collide again in lock step.
+    std::this_thread::sleep_for(pause / 2 + std::chrono::microseconds(rng() % pause.count()));
+    pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(50));
   }
 }
 
@@ -31,7 +95,9 @@ Statement::Statement(sqlite3* db, std::string_view sql, bool persistent) : db_(d
   const int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
                                     persistent ? SQLITE_PREPARE_PERSISTENT : 0, &stmt_, nullptr);
   if (rc != SQLITE_OK) {
-    fail(db, rc, "preparing '" + std::string(sql.substr(0, 60)) + "' (has `outbox init` run?)");
+    // A missing table means the outbox was never initialised; other failures have other causes.
+    const bool no_table = std::strstr(sqlite3_errmsg(db), "no such table") != nullptr;
+    fail(db, rc, "preparing '" + std::string(sql.substr(0, 60)) + "'" + (no_table ? " (has `outbox init` run?)" : ""));
   }
 }
 
@@ -107,8 +173,10 @@ Connection::Connection(const std::string& path, int flags, int busy_timeout_ms) 
     std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close_v2(db_);
     db_ = nullptr;
-    throw StoreError("sqlite: cannot open '" + path + "': " + message +
-                         " (check the path; `outbox init` creates the database)",
+    const std::string why = access_problem(path);
+    if (!folder_exists(path)) throw UsageError("sqlite: cannot open '" + path + "': " + why);  // bad input
+    throw StoreError("sqlite: cannot open '" + path + "': " + message + "; " +
+                         (why.empty() ? "check the path and its permissions" : why),
                      false);
   }
   busy_timeout_ms_ = std::make_unique<int>(busy_timeout_ms);

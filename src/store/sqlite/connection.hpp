@@ -5,7 +5,9 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +17,15 @@ namespace outbox::sqlite::detail {
 
 // Throws StoreError for `rc` (SQLITE_BUSY / SQLITE_LOCKED are retryable).
 [[noreturn]] void fail(sqlite3* db, int rc, const std::string& doing);
+
+// Why this process cannot create or write the database at `path` (a missing or unwritable folder,
+// an unwritable file), as advice a user can act on; "" when the file system shows no such reason.
+std::string access_problem(const std::string& path);
+
+// Runs `f` again while it throws a retryable StoreError (busy/locked), pausing 1 ms growing to
+// 50 ms with jitter, for up to `limit`; then the last error is thrown. For the statements SQLite's
+// busy handler does not wait on, such as switching the journal mode.
+void retry_while_busy(const std::function<void()>& f, std::chrono::milliseconds limit);
 
 class Statement {
  public:

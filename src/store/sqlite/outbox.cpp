@@ -7,6 +7,11 @@
 
 namespace outbox::sqlite {
 
+namespace {
+// How long init() retries a busy database; the caller's busy timeout is not readable from SQLite.
+constexpr std::chrono::milliseconds kInitRetryLimit{5000};
+}  // namespace
+
 Outbox::Outbox(std::string name, SchemaRegistry registry)
     : name_(std::move(name)), registry_(std::move(registry)) {
   check_identifier(name_, "outbox name");
@@ -17,8 +22,20 @@ void Outbox::init(sqlite3* db) const {
   if (!sqlite3_get_autocommit(db)) {
     throw UsageError("init must run outside a transaction (it switches the database to WAL mode)");
   }
-  detail::exec(db, "PRAGMA journal_mode=WAL");
-  detail::exec(db, "BEGIN IMMEDIATE;" + detail::create_sql(name_) + "COMMIT;");
+  // Services that initialise their outbox on start collide on the switch to WAL when many start
+  // at once on a new database, and SQLite's busy handler does not wait for that switch: retry the
+  // whole (idempotent) init for a while, rolling back whatever a failed try left open.
+  detail::retry_while_busy(
+      [&] {
+        try {
+          detail::exec(db, "PRAGMA journal_mode=WAL");
+          detail::exec(db, "BEGIN IMMEDIATE;" + detail::create_sql(name_) + "COMMIT;");
+        } catch (...) {
+          if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+          throw;
+        }
+      },
+      kInitRetryLimit);
 }
 
 Message Outbox::put(sqlite3* db, Message m) const {

@@ -2,7 +2,12 @@
 // and status, on a connection of its own.
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <mutex>
+#include <optional>
 
 #include "connection.hpp"
 #include "outbox/errors.hpp"
@@ -32,30 +37,35 @@ std::int64_t parse_checkpoint(const std::string& checkpoint) {
 
 class SqliteStore final : public Store {
  public:
+  // Only init() creates the database file: any other command on a mistyped path would otherwise
+  // leave an empty database behind and report "no outboxes". A missing file is opened lazily, so
+  // that the error comes from the first operation that needs it (and init can still create it).
   SqliteStore(std::string path, const StoreOptions& options)
-      : path_(std::move(path)),
-        busy_ms_(static_cast<int>(options.busy_timeout.count())),
-        db_(path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, busy_ms_) {
-    // This connection writes checkpoints, leases and dead letters. NORMAL skips the fsync per
-    // commit (still safe against a crash of the process; a power loss can only roll a checkpoint
-    // back, which means messages are resent, never lost). put() switches to FULL for its commit.
-    db_.exec("PRAGMA synchronous=NORMAL");
+      : path_(std::move(path)), busy_ms_(static_cast<int>(options.busy_timeout.count())) {
+    if (::access(path_.c_str(), F_OK) == 0) connect(false);
   }
 
   void init(const std::string& outbox) override {
     check_identifier(outbox, "outbox name");
     std::lock_guard lock(mutex_);
-    db_.exec("PRAGMA journal_mode=WAL");
-    Transaction t(db_.get());
-    db_.exec(detail::create_sql(outbox));
-    t.commit();
+    if (!db_) connect(true);
+    // Many processes initialising one new database at once collide on the switch to WAL, which
+    // SQLite's busy handler does not wait for: retry the whole (idempotent) init for a while.
+    detail::retry_while_busy(
+        [&] {
+          db().exec("PRAGMA journal_mode=WAL");
+          Transaction t(db().get());
+          db().exec(detail::create_sql(outbox));
+          t.commit();
+        },
+        std::chrono::milliseconds(busy_ms_));
   }
 
   std::vector<std::string> outboxes() override {
     std::lock_guard lock(mutex_);
     std::vector<std::string> out;
     if (!has_table("outbox__outboxes")) return out;
-    Statement s(db_.get(), "SELECT name FROM outbox__outboxes ORDER BY name");
+    Statement s(db().get(), "SELECT name FROM outbox__outboxes ORDER BY name");
     while (s.step()) out.push_back(s.text(0));
     return out;
   }
@@ -64,14 +74,14 @@ class SqliteStore final : public Store {
     const std::string outbox = m.outbox;
     check_known(outbox);
     std::lock_guard lock(mutex_);
-    db_.exec("PRAGMA synchronous=FULL");  // a message the caller was told is written must survive power loss
+    db().exec("PRAGMA synchronous=FULL");  // a message the caller was told is written must survive power loss
     struct Restore {
       detail::Connection& db;
       ~Restore() { sqlite3_exec(db.get(), "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr); }
-    } restore{db_};
-    Transaction t(db_.get());
-    Statement insert(db_.get(), detail::insert_sql(outbox));
-    detail::insert_message(db_.get(), insert, outbox, registry, m);
+    } restore{db()};
+    Transaction t(db().get());
+    Statement insert(db().get(), detail::insert_sql(outbox));
+    detail::insert_message(db().get(), insert, outbox, registry, m);
     t.commit();
     return m;
   }
@@ -93,7 +103,7 @@ class SqliteStore final : public Store {
     check_known(outbox);
     std::lock_guard lock(mutex_);
     // sqlite_sequence holds the largest position ever handed out, even if that row was deleted.
-    Statement s(db_.get(), "SELECT seq FROM sqlite_sequence WHERE name = ?1");
+    Statement s(db().get(), "SELECT seq FROM sqlite_sequence WHERE name = ?1");
     s.bind(1, std::string_view("outbox_" + outbox));
     return std::to_string(s.step() ? s.int64(0) : 0);
   }
@@ -104,8 +114,8 @@ class SqliteStore final : public Store {
     check_known(outbox);
     std::lock_guard lock(mutex_);
     const std::int64_t now_us = micros(now());
-    Transaction t(db_.get());
-    Statement s(db_.get(),
+    Transaction t(db().get());
+    Statement s(db().get(),
                 "SELECT position, owner, lease_until_us FROM outbox__consumers WHERE outbox = ?1 AND consumer = ?2");
     s.bind(1, std::string_view(outbox)).bind(2, std::string_view(consumer));
     std::optional<std::string> checkpoint;
@@ -120,7 +130,7 @@ class SqliteStore final : public Store {
       }
     }
     s.reset();
-    Statement up(db_.get(),
+    Statement up(db().get(),
                  "INSERT INTO outbox__consumers (outbox, consumer, position, owner, lease_until_us, updated_us, health)"
                  " VALUES (?1, ?2, 0, ?3, ?4, ?5, 'starting') ON CONFLICT (outbox, consumer) DO UPDATE SET"
                  " owner = excluded.owner, lease_until_us = excluded.lease_until_us, updated_us = excluded.updated_us,"
@@ -139,7 +149,7 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mutex_);
     const std::int64_t now_us = micros(now());
     if (!save_) {
-      save_ = Statement(db_.get(),
+      save_ = Statement(db().get(),
                         "UPDATE outbox__consumers SET position = ?1, lease_until_us = ?2, updated_us = ?3,"
                         " health = ?4 WHERE outbox = ?5 AND consumer = ?6 AND owner = ?7",
                         true);
@@ -148,7 +158,7 @@ class SqliteStore final : public Store {
     save_->bind(4, std::string_view(health)).bind(5, std::string_view(outbox));
     save_->bind(6, std::string_view(consumer)).bind(7, std::string_view(owner));
     save_->run();
-    if (sqlite3_changes(db_.get()) == 0) {
+    if (sqlite3_changes(db().get()) == 0) {
       throw LeaseLost("relay '" + owner + "' no longer holds consumer '" + consumer + "' of outbox '" + outbox +
                       "' (another relay took it over, or it was reset); this relay stops");
     }
@@ -156,7 +166,7 @@ class SqliteStore final : public Store {
 
   void release(const std::string& outbox, const std::string& consumer, const std::string& owner) override {
     std::lock_guard lock(mutex_);
-    Statement s(db_.get(),
+    Statement s(db().get(),
                 "UPDATE outbox__consumers SET owner = NULL, lease_until_us = NULL, health = 'stopped'"
                 " WHERE outbox = ?1 AND consumer = ?2 AND owner = ?3");
     s.bind(1, std::string_view(outbox)).bind(2, std::string_view(consumer)).bind(3, std::string_view(owner));
@@ -169,15 +179,15 @@ class SqliteStore final : public Store {
     const std::int64_t position = parse_checkpoint(checkpoint);
     std::lock_guard lock(mutex_);
     const std::int64_t now_us = micros(now());
-    Transaction t(db_.get());
-    Statement s(db_.get(), "SELECT owner, lease_until_us FROM outbox__consumers WHERE outbox = ?1 AND consumer = ?2");
+    Transaction t(db().get());
+    Statement s(db().get(), "SELECT owner, lease_until_us FROM outbox__consumers WHERE outbox = ?1 AND consumer = ?2");
     s.bind(1, std::string_view(outbox)).bind(2, std::string_view(consumer));
     if (s.step() && !s.is_null(0) && !s.is_null(1) && s.int64(1) > now_us) {
       throw UsageError("consumer '" + consumer + "' is in use by relay '" + s.text(0) +
                        "'; stop that relay before seeking");
     }
     s.reset();
-    Statement up(db_.get(),
+    Statement up(db().get(),
                  "INSERT INTO outbox__consumers (outbox, consumer, position, updated_us, health)"
                  " VALUES (?1, ?2, ?3, ?4, 'seeked') ON CONFLICT (outbox, consumer) DO UPDATE SET"
                  " position = excluded.position, updated_us = excluded.updated_us, health = excluded.health");
@@ -188,7 +198,7 @@ class SqliteStore final : public Store {
 
   void dead_letter(const std::string& consumer, const Message& m, const std::string& error, int attempts) override {
     std::lock_guard lock(mutex_);
-    Statement s(db_.get(),
+    Statement s(db().get(),
                 "INSERT INTO outbox__dead_letters (outbox, consumer, position, message, error, attempts, failed_us)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     s.bind(1, std::string_view(m.outbox)).bind(2, std::string_view(consumer)).bind(3, m.position);
@@ -200,7 +210,7 @@ class SqliteStore final : public Store {
   std::vector<DeadLetter> dead_letters(const std::string& outbox, std::size_t limit) override {
     std::lock_guard lock(mutex_);
     std::vector<DeadLetter> out;
-    Statement s(db_.get(),
+    Statement s(db().get(),
                 "SELECT id, consumer, message, error, attempts, failed_us FROM outbox__dead_letters"
                 " WHERE outbox = ?1 ORDER BY id LIMIT ?2");
     s.bind(1, std::string_view(outbox)).bind(2, static_cast<std::int64_t>(limit));
@@ -225,12 +235,12 @@ class SqliteStore final : public Store {
     // What every registered consumer has passed (everything, if none is registered).
     std::int64_t passed = INT64_MAX;
     {
-      Statement s(db_.get(), "SELECT MIN(position) FROM outbox__consumers WHERE outbox = ?1");
+      Statement s(db().get(), "SELECT MIN(position) FROM outbox__consumers WHERE outbox = ?1");
       s.bind(1, std::string_view(outbox));
       if (s.step() && !s.is_null(0)) passed = s.int64(0);
     }
     auto nth_newest = [&](std::int64_t n) -> std::int64_t {  // position of the n-th newest row, or 0
-      Statement s(db_.get(), "SELECT position FROM " + table + " ORDER BY position DESC LIMIT 1 OFFSET ?1");
+      Statement s(db().get(), "SELECT position FROM " + table + " ORDER BY position DESC LIMIT 1 OFFSET ?1");
       s.bind(1, n - 1);
       return s.step() ? s.int64(0) : 0;
     };
@@ -241,7 +251,7 @@ class SqliteStore final : public Store {
       // Rows are created in position order, so the old ones are a prefix: find where it ends by
       // walking from the oldest (no index on created_us, which would cost every put a page).
       const std::int64_t cutoff_us = micros(now()) - policy.max_age->count() * 1'000'000;
-      Statement s(db_.get(), "SELECT position FROM " + table + " WHERE created_us >= ?1 ORDER BY position LIMIT 1");
+      Statement s(db().get(), "SELECT position FROM " + table + " WHERE created_us >= ?1 ORDER BY position LIMIT 1");
       s.bind(1, cutoff_us);
       limit = std::max(limit, s.step() ? s.int64(0) : INT64_MAX);
     }
@@ -250,13 +260,13 @@ class SqliteStore final : public Store {
     auto delete_batches = [&](const std::string& where, auto bind) {
       std::int64_t total = 0;
       for (;;) {
-        Transaction t(db_.get());
-        Statement s(db_.get(), "DELETE FROM " + table + " WHERE position IN (SELECT position FROM " + table +
+        Transaction t(db().get());
+        Statement s(db().get(), "DELETE FROM " + table + " WHERE position IN (SELECT position FROM " + table +
                                    " WHERE " + where + " ORDER BY position LIMIT ?9)");
         bind(s);
         s.bind(9, batch);
         s.run();
-        const int n = sqlite3_changes(db_.get());
+        const int n = sqlite3_changes(db().get());
         t.commit();
         total += n;
         if (n < batch) return total;
@@ -272,14 +282,14 @@ class SqliteStore final : public Store {
       if (hard > 0) {
         std::int64_t unpublished = 0;
         {
-          Statement s(db_.get(), "SELECT COUNT(*) FROM " + table + " WHERE position < ?1 AND position > ?2");
+          Statement s(db().get(), "SELECT COUNT(*) FROM " + table + " WHERE position < ?1 AND position > ?2");
           s.bind(1, hard).bind(2, passed);
           if (s.step()) unpublished = s.int64(0);
         }
         result.deleted += delete_batches("position < ?1", [&](Statement& s) { s.bind(1, hard); });
         if (unpublished > 0) {
           result.dropped_unpublished = unpublished;
-          Statement s(db_.get(), "UPDATE outbox__outboxes SET dropped = dropped + ?1 WHERE name = ?2");
+          Statement s(db().get(), "UPDATE outbox__outboxes SET dropped = dropped + ?1 WHERE name = ?2");
           s.bind(1, unpublished).bind(2, std::string_view(outbox));
           s.run();
           spdlog::warn("outbox '{}': hard retention limit of {} messages dropped {} messages that a consumer had "
@@ -298,21 +308,21 @@ class SqliteStore final : public Store {
     OutboxStatus st;
     st.name = outbox;
     {
-      Statement s(db_.get(), "SELECT COUNT(*), MIN(position), MAX(position) FROM " + table);
+      Statement s(db().get(), "SELECT COUNT(*), MIN(position), MAX(position) FROM " + table);
       s.step();
       st.count = s.int64(0);
       if (!s.is_null(1)) st.oldest_position = s.int64(1);
       if (!s.is_null(2)) st.newest_position = s.int64(2);
     }
     auto created_at = [&](std::int64_t position) {
-      Statement s(db_.get(), "SELECT created_us FROM " + table + " WHERE position = ?1");
+      Statement s(db().get(), "SELECT created_us FROM " + table + " WHERE position = ?1");
       s.bind(1, position);
       return s.step() ? std::optional<Timestamp>(Timestamp(std::chrono::microseconds(s.int64(0)))) : std::nullopt;
     };
     if (st.oldest_position) st.oldest_created = created_at(*st.oldest_position);
     if (st.newest_position) st.newest_created = created_at(*st.newest_position);
     const auto now_ts = now();
-    Statement c(db_.get(),
+    Statement c(db().get(),
                 "SELECT consumer, position, owner, lease_until_us, updated_us, health FROM outbox__consumers"
                 " WHERE outbox = ?1 ORDER BY consumer");
     c.bind(1, std::string_view(outbox));
@@ -325,7 +335,7 @@ class SqliteStore final : public Store {
       cs.lease_active = !c.is_null(3) && c.int64(3) > micros(now_ts);
       cs.updated = Timestamp(std::chrono::microseconds(c.int64(4)));
       cs.health = c.is_null(5) ? "" : c.text(5);
-      Statement lag(db_.get(), "SELECT COUNT(*), MIN(position) FROM " + table + " WHERE position > ?1");
+      Statement lag(db().get(), "SELECT COUNT(*), MIN(position) FROM " + table + " WHERE position > ?1");
       lag.bind(1, *cs.position);
       lag.step();
       cs.lag_messages = lag.int64(0);
@@ -337,13 +347,13 @@ class SqliteStore final : public Store {
       st.consumers.push_back(std::move(cs));
     }
     {
-      Statement s(db_.get(), "SELECT COUNT(*) FROM outbox__dead_letters WHERE outbox = ?1");
+      Statement s(db().get(), "SELECT COUNT(*) FROM outbox__dead_letters WHERE outbox = ?1");
       s.bind(1, std::string_view(outbox));
       s.step();
       st.dead_letters = s.int64(0);
     }
     {
-      Statement s(db_.get(), "SELECT dropped FROM outbox__outboxes WHERE name = ?1");
+      Statement s(db().get(), "SELECT dropped FROM outbox__outboxes WHERE name = ?1");
       s.bind(1, std::string_view(outbox));
       if (s.step()) st.dropped = s.int64(0);
     }
@@ -351,8 +361,27 @@ class SqliteStore final : public Store {
   }
 
  private:
+  void connect(bool create) {
+    if (!create && ::access(path_.c_str(), F_OK) != 0) {
+      throw UsageError("sqlite: no database at '" + path_ + "' (" + std::strerror(errno) +
+                       "); check the path, or create the database and an outbox in it with `outbox init`");
+    }
+    detail::Connection c(path_, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0), busy_ms_);
+    // This connection writes checkpoints, leases and dead letters. NORMAL skips the fsync per
+    // commit (still safe against a crash of the process; a power loss can only roll a checkpoint
+    // back, which means messages are resent, never lost). put() switches to FULL for its commit.
+    detail::retry_while_busy([&] { c.exec("PRAGMA synchronous=NORMAL"); }, std::chrono::milliseconds(busy_ms_));
+    db_.emplace(std::move(c));
+  }
+
+  // The connection, opened now if the database file has appeared since (callers hold mutex_).
+  detail::Connection& db() {
+    if (!db_) connect(false);
+    return *db_;
+  }
+
   bool has_table(const std::string& name) {
-    Statement s(db_.get(), "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
+    Statement s(db().get(), "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
     s.bind(1, std::string_view(name));
     return s.step();
   }
@@ -369,7 +398,7 @@ class SqliteStore final : public Store {
   std::string path_;
   int busy_ms_;
   std::mutex mutex_;
-  detail::Connection db_;
+  std::optional<detail::Connection> db_;  // empty while the database file does not exist
   std::optional<Statement> save_;
 };
 

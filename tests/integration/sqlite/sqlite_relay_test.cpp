@@ -132,7 +132,7 @@ TEST_F(SqliteRelay, CliExitCodesAndErrors) {
   EXPECT_EQ(cli("tail --store sqlite:" + path + " --outbox Bad-Name").code, 2);
   EXPECT_EQ(cli("tail " + base + "--from minus-one").code, 2);
   EXPECT_EQ(cli("frobnicate").code, 2);
-  EXPECT_EQ(cli("status --store sqlite:/nonexistent-dir/x.db").code, 1);
+  EXPECT_EQ(cli("status --store sqlite:/nonexistent-dir/x.db").code, 2);  // a mistyped path is bad input
   EXPECT_EQ(count(db, "SELECT COUNT(*) FROM outbox_orders"), 1) << "rejected puts must write nothing";
 
   auto secret = cli("status --store postgresql://app:hunter2@localhost/db");
