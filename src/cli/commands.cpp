@@ -1,16 +1,23 @@
 #include "commands.hpp"
 
-#include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <iostream>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 
+#include "data_argument.hpp"
+#include "header_name.hpp"
+#include "host_port.hpp"
 #include "metrics_server.hpp"
+#include "printable.hpp"
+#include "stdout/stdout_sink.hpp"
+#include "stop_signals.hpp"
 #include "outbox/metrics.hpp"
 #include "outbox/outbox.hpp"
 #ifdef OUTBOX_WITH_POSTGRES
@@ -57,34 +64,17 @@ struct Options {
 
 Options opts;
 
-// Routes SIGINT/SIGTERM to `on_signal` from a thread of its own (a signal handler may not take
-// locks). Signals must be blocked before any other thread starts, so construct this first.
-class SignalThread {
- public:
-  explicit SignalThread(std::function<void()> on_signal) {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    sigaddset(&set_, SIGUSR2);  // our own "quit" when the command ends by itself
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-    thread_ = std::thread([this, on_signal = std::move(on_signal)] {
-      int sig = 0;
-      sigwait(&set_, &sig);
-      if (sig != SIGUSR2) {
-        spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        on_signal();
-      }
-    });
-  }
-  ~SignalThread() {
-    pthread_kill(thread_.native_handle(), SIGUSR2);
-    thread_.join();
-  }
+StopSignals* signals = nullptr;  // set by run_selected
 
- private:
-  sigset_t set_;
-  std::thread thread_;
-};
+// Flushes what a command printed. A reader that exited (`outbox tail | head`) ends the process as
+// SIGPIPE would have before it was ignored: quietly, with the status shells expect.
+void flush_stdout() {
+  std::cout.flush();
+  if (std::cout) return;
+  if (errno == EPIPE) die_by_signal(SIGPIPE);
+  throw std::runtime_error(std::string("writing to stdout failed: ") + std::strerror(errno) +
+                           "; check where the output goes (disk full?)");
+}
 
 std::int64_t parse_position(const std::string& text, const char* option) {
   try {
@@ -93,7 +83,8 @@ std::int64_t parse_position(const std::string& text, const char* option) {
     if (used == text.size() && v >= 1) return v;
   } catch (const std::exception&) {
   }
-  throw UsageError(std::string(option) + " takes beginning, end or a position (1 or more), not '" + text + "'");
+  throw UsageError(std::string(option) + " takes beginning, end or a position (1 or more), not '" + printable(text) +
+                   "'");
 }
 
 constexpr const char* kPollHelp =
@@ -126,20 +117,26 @@ int cmd_put() {
   Message m;
   m.outbox = opts.common.outbox;
   m.type = opts.type;
-  try {
-    m.data = nlohmann::json::parse(opts.data);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ValidationError("/data", "json", std::string("--data is not valid JSON: ") + e.what());
-  }
   if (!opts.key.empty()) m.key = opts.key;
   for (const auto& h : opts.headers) {
     const auto eq = h.find('=');
-    if (eq == std::string::npos || eq == 0) throw UsageError("--header takes name=value, not '" + h + "'");
+    if (eq == std::string::npos || eq == 0) {
+      throw UsageError("--header takes name=value, e.g. traceparent=00-..., not '" + printable(h) + "'");
+    }
+    check_header_name(h.substr(0, eq));
     m.headers[h.substr(0, eq)] = h.substr(eq + 1);
+  }
+  // JSON text may be pretty-printed: allow it room beyond the serialized payload limit.
+  const std::string data = read_data_argument(opts.data, 8 * registry.limits().max_payload_bytes + 4096);
+  try {
+    m.data = nlohmann::json::parse(data);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ValidationError("/data", "json", std::string("--data is not valid JSON: ") + e.what());
   }
   auto store = open_store(opts.common.store);
   const Message written = store->put(registry, std::move(m));
-  std::cout << nlohmann::json{{"id", written.id}, {"position", written.position}}.dump() << std::endl;
+  std::cout << nlohmann::json{{"id", written.id}, {"position", written.position}}.dump() << '\n';
+  flush_stdout();
   return 0;
 }
 
@@ -150,28 +147,32 @@ StoreOptions tail_store_options() {
 }
 
 int cmd_tail() {
+  if (opts.follow) signals->hold();  // SIGINT/SIGTERM end --follow with exit 0, also while opening
   auto store = open_store(opts.common.store, tail_store_options());
   Cursor from = Cursor::beginning();
   if (opts.from == "end") from = Cursor::end();
   else if (opts.from != "beginning") from = Cursor::after(store->checkpoint_before(parse_position(opts.from, "--from")));
   auto tail = store->tail(opts.common.outbox, from);
-  std::optional<SignalThread> signals;
-  if (opts.follow) signals.emplace([&] { tail->close(); });
+  std::optional<StopSignals::Handler> on_stop;
+  if (opts.follow) on_stop.emplace(*signals, [&] { tail->close(); });
   for (;;) {
     auto batch = tail->next(opts.follow ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(0));
     for (const auto& m : batch) std::cout << to_json_line(m) << '\n';
-    std::cout.flush();
+    flush_stdout();
     if (batch.empty() && (!opts.follow || tail->closed())) break;
   }
   return 0;
 }
 
 int cmd_relay() {
+  signals->hold();  // from here on a SIGINT/SIGTERM stops the relay in order, even before it runs
+  std::optional<HostPort> metrics_address;
+  if (!opts.metrics.empty()) metrics_address = parse_host_port(opts.metrics, "--metrics");
   auto store = open_store(opts.common.store, tail_store_options());
   SinkProperties properties;
   for (const auto& p : opts.sink_properties) {
     const auto eq = p.find('=');
-    if (eq == std::string::npos || eq == 0) throw UsageError("-X takes key=value, not '" + p + "'");
+    if (eq == std::string::npos || eq == 0) throw UsageError("-X takes key=value, not '" + printable(p) + "'");
     properties[p.substr(0, eq)] = p.substr(eq + 1);
   }
   auto sink = open_sink(opts.sink, properties);
@@ -193,17 +194,39 @@ int cmd_relay() {
     ro.retention = p;
   }
   check_identifier(ro.consumer, "consumer name");
-  Relay relay(*store, *sink, ro);
-  SignalThread signals([&] { relay.stop(); });
-  std::optional<MetricsServer> metrics;
   std::unique_ptr<Store> metrics_store;  // its own connection: scrapes never wait on the relay
-  if (!opts.metrics.empty()) {
-    metrics_store = open_store(opts.common.store);
-    metrics.emplace(opts.metrics, [&] {
+  if (metrics_address) metrics_store = open_store(opts.common.store);
+
+  // Declaration order is destruction order reversed: the metrics server (which reads the relay and
+  // metrics_store) stops first, then the signal handler (which calls the relay) goes, then the relay.
+  std::atomic<bool> reader_gone{false};
+  Relay relay(*store, *sink, ro);
+  auto* stdout_sink = dynamic_cast<sinks::StdoutSink*>(sink.get());
+  if (stdout_sink != nullptr) {
+    // Called on the relay's thread, inside a publish: stop from the signal thread instead.
+    stdout_sink->on_reader_gone([&](const std::string&) {
+      reader_gone = true;
+      signals->request_stop();
+    });
+  }
+  StopSignals::Handler on_stop(*signals, [&] {
+    relay.stop();
+    // A write waiting for a stalled reader gets the same time to finish as in-flight messages.
+    if (stdout_sink != nullptr) stdout_sink->give_up_writing_after(ro.shutdown_timeout);
+  });
+  std::optional<MetricsServer> metrics;
+  if (metrics_address) {
+    metrics.emplace(*metrics_address, [&] {
       return prometheus_metrics({metrics_store->status(ro.outbox)}, relay.stats(), ro.outbox, ro.consumer);
     });
   }
   relay.run();
+  metrics.reset();
+  if (reader_gone) {
+    spdlog::error("the relay stopped because nothing reads its output any more (stdout was closed); its checkpoint "
+                  "is saved and its lease released: start it again with a reader attached");
+    return 1;
+  }
   return 0;
 }
 
@@ -256,6 +279,7 @@ int cmd_status() {
   }
   if (opts.json) std::cout << all.dump(2) << '\n';
   if (names.empty() && !opts.json) std::cout << "no outboxes in this store (create one with `outbox init`)\n";
+  flush_stdout();
   return 0;
 }
 
@@ -280,6 +304,7 @@ int cmd_dead_letters() {
                      .dump()
               << '\n';
   }
+  flush_stdout();
   return 0;
 }
 
@@ -296,9 +321,14 @@ void register_commands(CLI::App& app) {
   put->add_option("--schema", opts.schema_file, "JSON file mapping each message type to its JSON Schema")
       ->required()->check(CLI::ExistingFile);
   put->add_option("--type", opts.type, "Message type (a key of the schema file)")->required();
-  put->add_option("--data", opts.data, "The message's data, a JSON object")->required();
+  put->add_option("--data", opts.data,
+                  "The message's data, a JSON object; @PATH reads it from a file, - from standard input (for data "
+                  "beyond the 128 KiB an argument may hold)")
+      ->required();
   put->add_option("--key", opts.key, "Partition key; messages with one key are delivered in order");
-  put->add_option("--header", opts.headers, "A header name=value (repeatable), e.g. traceparent=...");
+  put->add_option("--header", opts.headers,
+                  "A header name=value (repeatable), e.g. traceparent=...; names take letters, digits and "
+                  "!#$%&'*+-.^_`|~");
 
   auto* tail = app.add_subcommand("tail", "Print messages as JSON lines");
   add_store_options(tail);
@@ -326,7 +356,8 @@ void register_commands(CLI::App& app) {
   relay->add_option("--lease-ttl", opts.lease_ttl,
                     "Seconds a relay's lease on its consumer lasts without renewal (a killed relay's successor waits at most this)")
       ->capture_default_str()->check(CLI::Range(1, 3600));
-  relay->add_option("--metrics", opts.metrics, "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)");
+  relay->add_option("--metrics", opts.metrics,
+                    "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464, or [::1]:9464 for IPv6)");
   relay->add_option("--checkpoint-interval-ms", opts.checkpoint_interval_ms,
                     "Longest time the acknowledged position may go unsaved while messages flow (after a crash, at most "
                     "this much is published again)")
@@ -349,7 +380,8 @@ void register_commands(CLI::App& app) {
   dead->add_option("--limit", opts.limit, "At most this many")->capture_default_str();
 }
 
-int run_selected(CLI::App& app) {
+int run_selected(CLI::App& app, StopSignals& stop_signals) {
+  signals = &stop_signals;
   static const std::pair<const char*, int (*)()> commands[] = {
       {"init", cmd_init}, {"put", cmd_put},   {"tail", cmd_tail},
       {"relay", cmd_relay}, {"status", cmd_status}, {"seek", cmd_seek}, {"dead-letters", cmd_dead_letters}};

@@ -4,14 +4,19 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 
 #include "commands.hpp"
 #include "outbox/errors.hpp"
+#include "stop_signals.hpp"
 
 int main(int argc, char** argv) {
+  // Before anything can start a thread (librdkafka, the metrics server, store drivers), so that
+  // none of them receives SIGINT/SIGTERM and dies by it: see stop_signals.hpp.
+  outbox::cli::block_stop_signals();
+  outbox::cli::StopSignals signals;
+
   // Logs go to stderr so that stdout carries only data (JSON lines, ids).
   spdlog::set_default_logger(spdlog::stderr_color_mt("outbox"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
@@ -31,7 +36,7 @@ int main(int argc, char** argv) {
   }
   if (verbose) spdlog::set_level(spdlog::level::debug);
   try {
-    return outbox::cli::run_selected(app);
+    return outbox::cli::run_selected(app, signals);
   } catch (const outbox::ValidationError& e) {
     spdlog::error("{}", e.what());
     return 2;

@@ -19,6 +19,15 @@ std::string escape_label(const std::string& v) {
   return out;
 }
 
+// A relay records "starting" when it takes the lease and reports its health with each checkpoint
+// save or lease renewal (every lease TTL / 3). On an idle outbox nothing is saved before the first
+// renewal, so "starting" under a live lease means "running, nothing wrong reported yet": counting
+// only "ok" made a new relay look unhealthy for its first 10 s. A lease that ran out means the
+// relay died without saying so (its last report is stale), so that counts as unhealthy.
+bool consumer_healthy(const ConsumerStatus& c) {
+  return c.lease_active && (c.health == "ok" || c.health == "starting");
+}
+
 class Writer {
  public:
   void family(const char* name, const char* type, const char* help) {
@@ -55,10 +64,11 @@ std::string prometheus_metrics(const std::vector<OutboxStatus>& outboxes, const 
   for (const auto& s : outboxes) {
     for (const auto& c : s.consumers) w.sample("outbox_consumer_lag_seconds", consumer_label(s.name, c.name), c.lag_seconds);
   }
-  w.family("outbox_consumer_healthy", "gauge", "1 if the consumer's relay last reported itself healthy.");
+  w.family("outbox_consumer_healthy", "gauge",
+           "1 while a relay holds the consumer's lease and has reported no trouble; 0 when none runs or it reports an error.");
   for (const auto& s : outboxes) {
     for (const auto& c : s.consumers) {
-      w.sample("outbox_consumer_healthy", consumer_label(s.name, c.name), c.health == "ok" ? 1 : 0);
+      w.sample("outbox_consumer_healthy", consumer_label(s.name, c.name), consumer_healthy(c) ? 1 : 0);
     }
   }
   w.family("outbox_dead_letters", "gauge", "Messages in the dead-letter table.");
