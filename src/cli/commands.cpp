@@ -20,9 +20,7 @@
 #include "stop_signals.hpp"
 #include "outbox/metrics.hpp"
 #include "outbox/outbox.hpp"
-#ifdef OUTBOX_WITH_POSTGRES
-#include "outbox/postgres.hpp"
-#endif
+#include "outbox/scheme.hpp"
 
 namespace outbox::cli {
 
@@ -92,19 +90,22 @@ constexpr const char* kPollHelp =
     "that send none (PostgreSQL: plain INSERTs, or Outbox put with wake_relay = false)";
 
 void add_store_options(CLI::App* sub, bool with_outbox = true) {
-  sub->add_option("--store", opts.common.store, "Store URI, e.g. sqlite:orders.db")->required();
+  static const std::string store_help = "Store URI: " + store_usages();
+  sub->add_option("--store", opts.common.store, store_help)->required();
   if (with_outbox) sub->add_option("--outbox", opts.common.outbox, "Outbox name ([a-z][a-z0-9_]*)")->required();
 }
 
 int cmd_init() {
   if (opts.print_sql) {
-#ifdef OUTBOX_WITH_POSTGRES
     check_identifier(opts.common.outbox, "outbox name");
-    std::cout << postgres::init_sql(opts.common.outbox) << std::endl;
+    const StoreScheme* scheme = find_store_scheme(opts.common.store);
+    if (scheme == nullptr) open_store(opts.common.store);  // throws the unknown-store error
+    if (scheme->init_sql == nullptr) {
+      throw UsageError(std::string("--print-sql prints the DDL of stores whose tables a migration tool may create "
+                                   "(PostgreSQL); the ") + scheme->name + " store creates its own with `outbox init`");
+    }
+    std::cout << scheme->init_sql(opts.common.outbox) << std::endl;
     return 0;
-#else
-    throw UsageError("--print-sql prints PostgreSQL DDL; this build has no PostgreSQL store");
-#endif
   }
   auto store = open_store(opts.common.store);
   store->init(opts.common.outbox);
@@ -338,10 +339,10 @@ void register_commands(CLI::App& app) {
 
   auto* relay = app.add_subcommand("relay", "Publish committed messages to a sink until stopped (SIGTERM/SIGINT)");
   add_store_options(relay);
-  relay->add_option("--sink", opts.sink,
-                    "Sink URI: stdout:, file:PATH, null:, kafka://HOST:PORT[,HOST:PORT]/TOPIC (TOPIC may use {outbox} "
-                    "and {type}; add ?cloudevents=true for CloudEvents binary mode)")
-      ->required();
+  static const std::string sink_help = "Sink URI: " + sink_usages() +
+                                       " (a Kafka TOPIC may use {outbox} and {type}; add ?cloudevents=true for "
+                                       "CloudEvents binary mode)";
+  relay->add_option("--sink", opts.sink, sink_help)->required();
   relay->add_option("-X", opts.sink_properties, "A broker client property key=value (repeatable), e.g. -X linger.ms=5");
   relay->add_option("--consumer", opts.consumer, "Consumer name; its checkpoint is kept in the store")->capture_default_str();
   relay->add_option("--batch-size", opts.batch_size, "Messages read per batch")->capture_default_str()->check(CLI::Range(1, 100000));

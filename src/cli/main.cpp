@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "outbox/errors.hpp"
+#include "outbox/scheme.hpp"
 #include "stop_signals.hpp"
 
 int main(int argc, char** argv) {
@@ -21,9 +22,11 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("outbox"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
-  CLI::App app{"outbox: the transactional outbox for C++ services (stores: sqlite:PATH; sinks: stdout:, file:PATH, null:)"};
+  // The URI forms come from the scheme table of this build (outbox/scheme.hpp).
+  CLI::App app{"outbox: the transactional outbox for C++ services\n  stores: " + outbox::store_usages() +
+               "\n  sinks: " + outbox::sink_usages()};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "0.1.0");
+  app.set_version_flag("--version", OUTBOX_VERSION);
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Log debug details");
   outbox::cli::register_commands(app);

@@ -39,6 +39,9 @@ void block_stop_signals() {
   const sigset_t set = stop_set();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  // A file size limit (ulimit -f) must fail the write with EFBIG, which the file sink reports and
+  // the relay retries, rather than kill the process by SIGXFSZ holding its lease.
+  std::signal(SIGXFSZ, SIG_IGN);
 }
 
 void die_by_signal(int sig) {
