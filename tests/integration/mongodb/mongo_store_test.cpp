@@ -1,5 +1,7 @@
 // The MongoDB store's poll and capped modes against a real server (FerretDB on SQLite): puts
-// without a transaction, tails, gaps, checkpoints, leases, retention, capability detection.
+// without a transaction, positions, holes, concurrent writers, capped roll-off, modes and
+// capability detection. The contract every store shares (tail order, leases, seek, dead letters,
+// retention, status) is checked by the store conformance suite, tests/integration/conformance.
 #include <atomic>
 #include <set>
 #include <thread>
@@ -179,82 +181,14 @@ TEST_F(MongoTest, ConcurrentWritersAreNeverSkipped) {
   }
 }
 
-// Checkpoints: a tail opened after a message's checkpoint starts with the next one; seek moves it.
-TEST_F(MongoTest, CheckpointsResumeAndSeek) {
-  auto box = make_outbox(poll());
-  for (int i = 1; i <= 10; ++i) box->put(*client, order_created(i));
-  auto store = outbox::open_store(store_uri(database));
-  auto first = drain(*store->tail(name, outbox::Cursor::beginning(), {.batch_size = 4}), 4, 2s);
-  ASSERT_GE(first.size(), 4u);
-  auto again = drain(*store->tail(name, outbox::Cursor::after(first[3].checkpoint)), 6, 2s);
-  EXPECT_EQ(ordernrs(again), (std::vector<std::int64_t>{5, 6, 7, 8, 9, 10}));
-  auto from_end = store->tail(name, outbox::Cursor::end());
-  EXPECT_TRUE(from_end->next(100ms).empty());
-  box->put(*client, order_created(11));
-  EXPECT_EQ(ordernrs(drain(*from_end, 1, 2s)), (std::vector<std::int64_t>{11}));
-  EXPECT_EQ(ordernrs(drain(*store->tail(name, outbox::Cursor::after(store->checkpoint_before(9))), 3, 2s)),
-            (std::vector<std::int64_t>{9, 10, 11}));
-  EXPECT_THROW(store->tail(name, outbox::Cursor::after("pg:1:2:/3")), outbox::UsageError);
-}
-
-// Leases: a second relay waits; checkpoints survive release; seek refuses a held consumer.
-TEST_F(MongoTest, LeasesCheckpointsAndSeek) {
+// A checkpoint of another store is refused, not misread as a position. (Resuming after a
+// checkpoint, seek, leases and retention are checked by the store conformance suite,
+// tests/integration/conformance, for the poll and capped modes alike.)
+TEST_F(MongoTest, ACheckpointOfAnotherStoreIsRefused) {
   make_outbox(poll());
   auto store = outbox::open_store(store_uri(database));
-  EXPECT_EQ(store->acquire(name, "c", "relay-a", 30s), std::nullopt);
-  EXPECT_THROW(store->acquire(name, "c", "relay-b", 30s), outbox::LeaseLost);
-  store->save_checkpoint(name, "c", "relay-a", "mongodb:pos:7", 30s, "ok");
-  EXPECT_THROW(store->save_checkpoint(name, "c", "relay-b", "mongodb:pos:8", 30s, "ok"), outbox::LeaseLost);
-  EXPECT_THROW(store->seek(name, "c", "mongodb:pos:1"), outbox::UsageError);
-  store->release(name, "c", "relay-a");
-  EXPECT_EQ(store->acquire(name, "c", "relay-b", 30s), "mongodb:pos:7");
-  store->release(name, "c", "relay-b");
-  store->seek(name, "c", store->checkpoint_before(3));
-  EXPECT_EQ(store->acquire(name, "c", "relay-a", 1s), "mongodb:pos:2");
-  std::this_thread::sleep_for(1100ms);
-  EXPECT_EQ(store->acquire(name, "c", "relay-b", 30s), "mongodb:pos:2") << "an expired lease is taken over";
-}
-
-// Retention deletes only what every consumer passed, in bounded batches; hard limits count drops.
-TEST_F(MongoTest, RetentionKeepsWhatAConsumerHasNotPassed) {
-  auto box = make_outbox(poll());
-  for (int i = 1; i <= 100; ++i) box->put(*client, order_created(i));
-  auto store = outbox::open_store(store_uri(database));
-  store->acquire(name, "slow", "r", 30s);
-  store->save_checkpoint(name, "slow", "r", "mongodb:pos:40", 30s, "ok");
-  outbox::RetentionPolicy p;
-  p.max_count = 0;
-  p.batch_size = 7;
-  EXPECT_EQ(store->enforce_retention(name, p).deleted, 40);
-  auto st = store->status(name);
-  EXPECT_EQ(st.count, 60);
-  EXPECT_EQ(st.oldest_position, 41);
-  EXPECT_EQ(st.consumers.at(0).lag_messages, 60);
-  outbox::RetentionPolicy hard;
-  hard.hard_max_count = 50;
-  const auto r = store->enforce_retention(name, hard);
-  EXPECT_EQ(r.deleted, 10);
-  EXPECT_EQ(r.dropped_unpublished, 10);
-  EXPECT_EQ(store->status(name).dropped, 10);
-}
-
-// Capped mode: tailable cursor in insertion order, resume after a checkpoint, new documents while
-// tailing.
-TEST_F(MongoTest, CappedTailResumesAndFollows) {
-  mdb::OutboxOptions o;
-  o.mode = mdb::Mode::capped;
-  o.capped_size_bytes = 1 << 20;
-  auto box = make_outbox(o);
-  for (int i = 1; i <= 5; ++i) box->put(*client, order_created(i));
-  auto store = outbox::open_store(store_uri(database));
-  auto tail = store->tail(name, outbox::Cursor::beginning(), {.batch_size = 3});
-  auto got = drain(*tail, 5, 3s);
-  ASSERT_EQ(ordernrs(got), (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
-  for (int i = 6; i <= 8; ++i) box->put(*client, order_created(i));
-  EXPECT_EQ(ordernrs(drain(*tail, 3, 3s)), (std::vector<std::int64_t>{6, 7, 8}));
-  auto resumed = store->tail(name, outbox::Cursor::after(got[2].checkpoint));
-  EXPECT_EQ(ordernrs(drain(*resumed, 5, 3s)), (std::vector<std::int64_t>{4, 5, 6, 7, 8}));
-  EXPECT_EQ(store->status(name).count, 8);
+  EXPECT_THROW(store->tail(name, outbox::Cursor::after("pg:1:2:/3")), outbox::UsageError);
+  EXPECT_THROW(store->seek(name, "c", "pg:1:2:/3"), outbox::UsageError);
 }
 
 // Capped mode: documents a consumer had not published roll off; the tail counts and reports them.
