@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -46,6 +47,10 @@ Timestamp now();
 nlohmann::json to_json(const Message& m);
 // One line of JSON, no trailing newline.
 std::string to_json_line(const Message& m);
+// Parses the JSON text of a message's `data` (from a command line, a file, a request body).
+// Throws ValidationError: rule "json" (pointer /data) for text that is not JSON, "number-range"
+// with the pointer of the number for one no double can hold (1e400).
+nlohmann::json parse_data(std::string_view text);
 // Inverse of to_json; throws ValidationError naming the field that is missing or mistyped.
 Message message_from_json(const nlohmann::json& j);
 

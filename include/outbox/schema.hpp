@@ -30,8 +30,10 @@ class SchemaRegistry {
   static SchemaRegistry from_file(const std::filesystem::path& path, Limits limits = {});
   static SchemaRegistry from_json(const nlohmann::json& types, Limits limits = {});
 
-  // Adds (or replaces) a type. Rejects schemas that are not objects, use `$ref` to remote
-  // documents, or have a regex this library cannot run safely (see docs/validation.md).
+  // Adds (or replaces) a type. Rejects (UsageError) schemas that are not objects or booleans, use
+  // `$ref` to other documents or to nothing, refer to themselves without descending into the data
+  // (a `$ref`/`allOf`/... cycle), nest too deep, or have a regex RE2 cannot run (see
+  // docs/validation.md).
   SchemaRegistry& add(const std::string& type, const nlohmann::json& schema);
 
   bool has(const std::string& type) const;
@@ -44,6 +46,10 @@ class SchemaRegistry {
   void validate(const Message& m) const;
   // Same checks; returns `data` as compact JSON so that stores need not serialize it again.
   std::string validate_and_serialize(const Message& m) const;
+  // Checks any JSON value against the schema of `type` with the registry's limits (depth, size,
+  // UTF-8, finite numbers), without the envelope rules: `validate` runs this for `data` after
+  // checking that it is an object. Throws ValidationError.
+  void validate_data(const std::string& type, const nlohmann::json& data) const;
 
  private:
   struct Impl;

@@ -157,5 +157,7 @@ std::unique_ptr<Store> open_store(const std::string& uri, const StoreOptions& op
 
 // The URI with any password replaced by "***", for logs and errors.
 std::string redact_uri(const std::string& uri);
+// redact_uri, cut to 200 characters (with the full length) so that a huge URI cannot flood a log.
+std::string shorten_uri(const std::string& uri);
 
 }  // namespace outbox

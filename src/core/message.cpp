@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <vector>
 
 #include "outbox/errors.hpp"
 
@@ -100,6 +101,89 @@ const nlohmann::json& field(const nlohmann::json& j, const char* name, bool (nlo
   return *it;
 }
 }  // namespace
+
+namespace {
+
+// Finds the number that overflowed while parsing `text`: a SAX pass that only tracks where it is.
+class OverflowLocator : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  std::string pointer = "/data";
+  std::string token;
+
+  bool null() override { return scalar(); }
+  bool boolean(bool) override { return scalar(); }
+  bool number_integer(number_integer_t) override { return scalar(); }
+  bool number_unsigned(number_unsigned_t) override { return scalar(); }
+  bool number_float(number_float_t, const string_t&) override { return scalar(); }
+  bool string(string_t&) override { return scalar(); }
+  bool binary(binary_t&) override { return scalar(); }
+  bool start_object(std::size_t) override {
+    scalar();
+    frames_.push_back({false, "", -1});
+    return true;
+  }
+  bool key(string_t& k) override {
+    frames_.back().key = k;
+    return true;
+  }
+  bool end_object() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    scalar();
+    frames_.push_back({true, "", -1});
+    return true;
+  }
+  bool end_array() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string& last_token, const nlohmann::detail::exception&) override {
+    token = last_token;
+    for (std::size_t i = 0; i < frames_.size(); ++i) {
+      const Frame& f = frames_[i];
+      if (!f.array) {
+        pointer += "/";
+        for (char c : f.key) pointer += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
+      } else {
+        // The failing value has not been counted in its own array yet.
+        pointer += "/" + std::to_string(i + 1 == frames_.size() ? f.index + 1 : f.index);
+      }
+    }
+    return false;
+  }
+
+ private:
+  struct Frame {
+    bool array;
+    std::string key;
+    long long index;
+  };
+  bool scalar() {
+    if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
+    return true;
+  }
+  std::vector<Frame> frames_;
+};
+
+}  // namespace
+
+nlohmann::json parse_data(std::string_view text) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ValidationError("/data", "json", std::string("data is not valid JSON (") + e.what() + "): fix the JSON text");
+  } catch (const nlohmann::json::out_of_range&) {
+    // A number too large for a double (1e400): nlohmann/json refuses it rather than making it
+    // infinite. Say which one, and where.
+    OverflowLocator where;
+    nlohmann::json::sax_parse(text, &where);
+    throw ValidationError(where.pointer, "number-range",
+                          "number " + where.token + " is out of range: JSON numbers must fit a 64-bit floating "
+                          "point value (at most about 1.8e308 in magnitude); send larger values as strings");
+  }
+}
 
 Message message_from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw ValidationError("", "type", "a message must be a JSON object");

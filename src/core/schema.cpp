@@ -1,11 +1,11 @@
-// Validation with valijson, except for regular expressions: valijson runs `pattern` and `format`
-// through std::regex, which backtracks without bound and recurses once per input character (a
-// 100 kB string overflows the stack). Those two keywords are rewritten at load into custom
-// constraints evaluated with RE2, which runs in linear time without recursion. Patterns RE2 cannot
-// express (backreferences, lookaround) are rejected at load, as is `patternProperties`, which
-// valijson would still hand to std::regex.
+// Validation with valijson, except where valijson would run std::regex (unbounded backtracking,
+// one stack frame per input character: a 100 kB string overflows the stack): `pattern`, `format`
+// and `patternProperties` are rewritten at load (schema_document.cpp) into custom constraints
+// evaluated with RE2, which runs in linear time without recursion. The same rewrite resolves
+// `$ref` and refuses schemas whose validation would recurse without bound.
 #include "outbox/schema.hpp"
 
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -20,27 +20,14 @@
 #include <valijson/validator.hpp>
 
 #include "outbox/errors.hpp"
+#include "schema_document.hpp"
 #include "utf8.hpp"
 
 namespace outbox {
 
 namespace {
 
-constexpr const char* kPatternKeyword = "x-outbox-pattern";
-constexpr const char* kFormatKeyword = "x-outbox-format";
-
-std::shared_ptr<const RE2> compile(const std::string& pattern, const std::string& where) {
-  RE2::Options opts;
-  opts.set_log_errors(false);
-  opts.set_max_mem(8 << 20);
-  auto re = std::make_shared<const RE2>(pattern, opts);
-  if (!re->ok()) {
-    throw UsageError(where + ": pattern '" + pattern + "' cannot be used (" + re->error() +
-                     "); patterns run on RE2, which has no backreferences or lookaround: rewrite it "
-                     "without them");
-  }
-  return re;
-}
+namespace doc = schema_document;
 
 std::string context_to_pointer(const std::vector<std::string>& context) {
   std::string pointer;
@@ -106,6 +93,65 @@ class Re2PatternConstraint : public valijson::constraints::PolyConstraint {
   std::string source_;
 };
 
+// `type`, as draft-07 defines it: an integer is any number with a zero fractional part (1.0, or a
+// bignum the parser holds as a double); valijson's strict mode accepts only integer-typed values.
+class TypeConstraint : public valijson::constraints::PolyConstraint {
+ public:
+  explicit TypeConstraint(std::vector<std::string> types) : types_(std::move(types)) {}
+
+  bool validate(const valijson::adapters::Adapter& target, const std::vector<std::string>& context,
+                valijson::ValidationResults* results) const override {
+    for (const auto& t : types_) {
+      if (is(target, t)) return true;
+    }
+    if (results) results->pushError(context, "Value type not permitted by 'type' constraint.");
+    return false;
+  }
+
+ private:
+  static bool is(const valijson::adapters::Adapter& v, const std::string& type) {
+    if (type == "string") return v.isString();
+    if (type == "object") return v.isObject();
+    if (type == "array") return v.isArray();
+    if (type == "boolean") return v.isBool();
+    if (type == "null") return v.isNull();
+    if (type == "number") return v.isNumber();
+    if (type == "integer") {
+      if (v.isInteger()) return true;
+      if (!v.isDouble()) return false;
+      const double d = v.getDouble();
+      return std::isfinite(d) && std::trunc(d) == d;
+    }
+    return false;
+  }
+  valijson::constraints::Constraint* cloneInto(void* p) const override { return new (p) TypeConstraint(*this); }
+  size_t sizeOf() const override { return sizeof(TypeConstraint); }
+
+  std::vector<std::string> types_;
+};
+
+class TypeBuilder : public valijson::ConstraintBuilder {
+ public:
+  valijson::constraints::Constraint* make(const valijson::adapters::Adapter& value) const override {
+    std::vector<std::string> types;
+    value.applyToArray([&](const valijson::adapters::Adapter& item) {
+      types.push_back(item.asString());
+      return true;
+    });
+    return new TypeConstraint(std::move(types));
+  }
+};
+
+// The grammar admits 2026-02-31; the calendar does not.
+bool day_exists(const std::string& date_or_date_time) {
+  const int year = std::stoi(date_or_date_time.substr(0, 4));
+  const int month = std::stoi(date_or_date_time.substr(5, 2));
+  const int day = std::stoi(date_or_date_time.substr(8, 2));
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return day <= kDays[month - 1] + (month == 2 && leap ? 1 : 0);
+}
+
 // `format`, for the formats with a fixed grammar; others are annotations and always pass.
 class Re2FormatConstraint : public valijson::constraints::PolyConstraint {
  public:
@@ -124,7 +170,11 @@ class Re2FormatConstraint : public valijson::constraints::PolyConstraint {
     else if (format_ == "time") re = &time;
     else if (format_ == "date-time") re = &date_time;
     else if (format_ == "uuid") re = &uuid;
-    if (re == nullptr || RE2::FullMatch(target.asString(), *re)) return true;
+    const std::string value = target.asString();
+    if (re == nullptr ||
+        (RE2::FullMatch(value, *re) && ((format_ != "date" && format_ != "date-time") || day_exists(value)))) {
+      return true;
+    }
     if (results) results->pushError(context, "String is not a valid '" + format_ + "' format");
     return false;
   }
@@ -142,7 +192,7 @@ class PatternBuilder : public valijson::ConstraintBuilder {
  public:
   valijson::constraints::Constraint* make(const valijson::adapters::Adapter& value) const override {
     const std::string source = value.asString();
-    return new Re2PatternConstraint(compile(source, "schema"), source);
+    return new Re2PatternConstraint(doc::compile_regex(source, "schema"), source);
   }
 };
 
@@ -153,38 +203,80 @@ class FormatBuilder : public valijson::ConstraintBuilder {
   }
 };
 
-// Rewrites regex keywords so valijson never compiles a std::regex. Values of keywords that hold
-// data rather than schemas (enum, const, default, examples) are left alone.
-void rewrite_regex_keywords(nlohmann::json& node, const std::string& where, const std::string& path) {
-  if (node.is_array()) {
-    for (std::size_t i = 0; i < node.size(); ++i) {
-      rewrite_regex_keywords(node[i], where, path + "/" + std::to_string(i));
-    }
-    return;
-  }
-  if (!node.is_object()) return;
-  if (node.contains("patternProperties")) {
-    throw UsageError(where + ": 'patternProperties' at '" + path +
-                     "' is not supported (the validator would run it with std::regex, which can hang "
-                     "or crash); use 'propertyNames' with a 'pattern' instead");
-  }
-  nlohmann::json rewritten = nlohmann::json::object();
-  for (auto& [key, value] : node.items()) {
-    if (key == "pattern" && value.is_string()) {
-      compile(value.get<std::string>(), where + " at '" + path + "/pattern'");
-      rewritten[kPatternKeyword] = value;
-    } else if (key == "format" && value.is_string()) {
-      rewritten[kFormatKeyword] = value;
-    } else if (key == "enum" || key == "const" || key == "default" || key == "examples") {
-      rewritten[key] = value;
-    } else {
-      nlohmann::json child = value;
-      rewrite_regex_keywords(child, where, path + "/" + key);
-      rewritten[key] = std::move(child);
-    }
-  }
-  node = std::move(rewritten);
+// The member name a value is validated under: valijson's context ends in "[name]" for members
+// (schema_document.cpp relies on this to evaluate `patternProperties`).
+std::string member_name(const std::vector<std::string>& context) {
+  if (context.empty()) return "";
+  const std::string& last = context.back();
+  if (last.size() >= 2 && last.front() == '[' && last.back() == ']') return last.substr(1, last.size() - 2);
+  return last;
 }
+
+// True when the member name matches one of the regexes (a `patternProperties` key).
+class NameMatchesConstraint : public valijson::constraints::PolyConstraint {
+ public:
+  explicit NameMatchesConstraint(std::vector<std::shared_ptr<const RE2>> res) : res_(std::move(res)) {}
+
+  bool validate(const valijson::adapters::Adapter&, const std::vector<std::string>& context,
+                valijson::ValidationResults*) const override {
+    const std::string name = member_name(context);
+    for (const auto& re : res_) {
+      if (RE2::PartialMatch(name, *re)) return true;
+    }
+    return false;
+  }
+
+ private:
+  valijson::constraints::Constraint* cloneInto(void* p) const override {
+    return new (p) NameMatchesConstraint(*this);
+  }
+  size_t sizeOf() const override { return sizeof(NameMatchesConstraint); }
+
+  std::vector<std::shared_ptr<const RE2>> res_;
+};
+
+// A member that neither `properties` nor `patternProperties` names, under `additionalProperties: false`.
+class UnmatchedMemberConstraint : public valijson::constraints::PolyConstraint {
+ public:
+  bool validate(const valijson::adapters::Adapter&, const std::vector<std::string>& context,
+                valijson::ValidationResults* results) const override {
+    if (results) {
+      results->pushError(context, "Object contains a property that could not be validated using 'properties', "
+                                  "'patternProperties' or 'additionalProperties' constraints: '" +
+                                      member_name(context) + "'");
+    }
+    return false;
+  }
+
+ private:
+  valijson::constraints::Constraint* cloneInto(void* p) const override {
+    return new (p) UnmatchedMemberConstraint(*this);
+  }
+  size_t sizeOf() const override { return sizeof(UnmatchedMemberConstraint); }
+};
+
+class NameMatchesBuilder : public valijson::ConstraintBuilder {
+ public:
+  valijson::constraints::Constraint* make(const valijson::adapters::Adapter& value) const override {
+    std::vector<std::shared_ptr<const RE2>> res;
+    if (value.isString()) {
+      res.push_back(doc::compile_regex(value.asString(), "schema"));
+    } else {
+      value.applyToArray([&](const valijson::adapters::Adapter& item) {
+        res.push_back(doc::compile_regex(item.asString(), "schema"));
+        return true;
+      });
+    }
+    return new NameMatchesConstraint(std::move(res));
+  }
+};
+
+class UnmatchedMemberBuilder : public valijson::ConstraintBuilder {
+ public:
+  valijson::constraints::Constraint* make(const valijson::adapters::Adapter&) const override {
+    return new UnmatchedMemberConstraint;
+  }
+};
 
 struct CompiledType {
   nlohmann::json original;
@@ -219,8 +311,8 @@ SchemaRegistry SchemaRegistry::from_file(const std::filesystem::path& path, Limi
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw UsageError("schema file '" + path.string() + "' is not valid JSON: " + e.what());
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400
+    throw UsageError("schema file '" + path.string() + "' is not valid JSON: " + e.what() + "; fix the file");
   }
   try {
     return from_json(j, limits);
@@ -234,14 +326,19 @@ SchemaRegistry& SchemaRegistry::add(const std::string& type, const nlohmann::jso
   if (type.empty() || type.find('\0') != std::string::npos || !utf8::valid(type)) {
     throw UsageError("message type names must be non-empty UTF-8 without NUL bytes");
   }
-  if (!schema.is_object()) throw UsageError(where + " must be a JSON object (a JSON Schema)");
-  nlohmann::json rewritten = schema;
-  rewrite_regex_keywords(rewritten, where, "");
+  if (!schema.is_object() && !schema.is_boolean()) {
+    throw UsageError(where + " must be a JSON Schema: an object, or true/false");
+  }
+  const nlohmann::json rewritten = doc::prepare(schema, where, impl_->limits.max_depth);
 
   auto compiled = std::make_shared<valijson::Schema>();
   valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
-  parser.addConstraintBuilder(kPatternKeyword, new PatternBuilder);  // the parser deletes them
-  parser.addConstraintBuilder(kFormatKeyword, new FormatBuilder);
+  parser.addConstraintBuilder(doc::kPattern, new PatternBuilder);  // the parser deletes them
+  parser.addConstraintBuilder(doc::kFormat, new FormatBuilder);
+  parser.addConstraintBuilder(doc::kType, new TypeBuilder);
+  parser.addConstraintBuilder(doc::kNameMatches, new NameMatchesBuilder);
+  parser.addConstraintBuilder(doc::kNameMatchesAny, new NameMatchesBuilder);
+  parser.addConstraintBuilder(doc::kUnmatchedMember, new UnmatchedMemberBuilder);
   try {
     valijson::adapters::NlohmannJsonAdapter adapter(rewritten);
     parser.populateSchema(adapter, *compiled);
@@ -289,40 +386,154 @@ std::string escape_pointer_token(const std::string& key) {
   return out;
 }
 
-// Depth and UTF-8 of `data`, iteratively so that hostile nesting cannot overflow the stack.
-void check_structure(const nlohmann::json& data, const Limits& limits) {
-  struct Frame {
-    const nlohmann::json* node;
-    std::string pointer;
-    std::size_t depth;
-  };
-  std::vector<Frame> stack{{&data, "/data", 1}};
-  while (!stack.empty()) {
-    Frame f = std::move(stack.back());
-    stack.pop_back();
-    if (f.node->is_string()) {
-      if (!utf8::valid(f.node->get_ref<const std::string&>())) {
-        throw ValidationError(f.pointer, "utf-8", "string is not valid UTF-8");
+// Visits every value of a JSON document depth-first without recursion, holding one iterator per
+// level (memory proportional to the depth, not the size). `visit(value, depth)` may call pointer()
+// to name the value it is looking at, which costs only when an error is reported.
+class Walk {
+ public:
+  template <class Visit>
+  void run(const nlohmann::json& root, Visit&& visit) {
+    frames_.clear();
+    enter(root, visit);
+    while (!frames_.empty()) {
+      Frame& top = frames_.back();
+      if (top.next == top.node->cend()) {
+        frames_.pop_back();
+        continue;
       }
-      continue;
-    }
-    if (!f.node->is_structured()) continue;
-    if (f.depth > limits.max_depth) {
-      throw ValidationError(f.pointer, "max_depth",
-                            "nesting deeper than " + std::to_string(limits.max_depth) + " levels");
-    }
-    if (f.node->is_object()) {
-      for (const auto& [k, v] : f.node->items()) {
-        const std::string child = f.pointer + "/" + escape_pointer_token(k);
-        if (!utf8::valid(k)) throw ValidationError(child, "utf-8", "member name is not valid UTF-8");
-        stack.push_back({&v, child, f.depth + 1});
-      }
-    } else {
-      for (std::size_t i = 0; i < f.node->size(); ++i) {
-        stack.push_back({&(*f.node)[i], f.pointer + "/" + std::to_string(i), f.depth + 1});
-      }
+      const nlohmann::json& child = *top.next;
+      ++top.next;
+      enter(child, visit);
     }
   }
+
+  // "/data/..." of the value being visited.
+  std::string pointer() const {
+    std::string out = "/data";
+    for (const auto& f : frames_) {
+      const auto it = std::prev(f.next);
+      out += "/" + (f.node->is_object() ? escape_pointer_token(it.key())
+                                        : std::to_string(std::distance(f.node->cbegin(), it)));
+    }
+    return out;
+  }
+
+  // The member name of the value being visited, when it is a member of an object.
+  const std::string* member_name() const {
+    if (frames_.empty() || !frames_.back().node->is_object()) return nullptr;
+    return &std::prev(frames_.back().next).key();
+  }
+
+ private:
+  struct Frame {
+    const nlohmann::json* node;
+    nlohmann::json::const_iterator next;
+  };
+
+  template <class Visit>
+  void enter(const nlohmann::json& value, Visit& visit) {
+    visit(value, frames_.size() + 1);
+    if (value.is_structured() && !value.empty()) frames_.push_back({&value, value.cbegin()});
+  }
+
+  std::vector<Frame> frames_;
+};
+
+// Nesting, checked before anything that recurses over `data` (serializing, the schema).
+void check_depth(const nlohmann::json& data, const Limits& limits) {
+  Walk walk;
+  walk.run(data, [&](const nlohmann::json& v, std::size_t depth) {
+    if (v.is_structured() && depth > limits.max_depth) {
+      throw ValidationError(walk.pointer(), "max_depth",
+                            "nesting deeper than " + std::to_string(limits.max_depth) + " levels");
+    }
+  });
+}
+
+// Writes JSON into a string and gives up as soon as it exceeds `limit` bytes, so that an oversized
+// payload costs at most the limit in memory before it is refused.
+class BoundedOutput : public nlohmann::detail::output_adapter_protocol<char> {
+ public:
+  struct Exceeded {};
+  BoundedOutput(std::string& out, std::size_t limit) : out_(out), limit_(limit) {}
+  void write_character(char c) override {
+    out_.push_back(c);
+    if (out_.size() > limit_) throw Exceeded{};
+  }
+  void write_characters(const char* s, std::size_t length) override {
+    if (length > limit_ + 1 - out_.size()) {
+      out_.append(s, limit_ + 1 - out_.size());
+      throw Exceeded{};
+    }
+    out_.append(s, length);
+  }
+
+ private:
+  std::string& out_;
+  std::size_t limit_;
+};
+
+// `data` as compact JSON (what dump() writes), or a max_payload_bytes error. Invalid UTF-8 is
+// replaced here and refused afterwards by check_values.
+std::string serialize_within(const nlohmann::json& data, const Limits& limits) {
+  std::string out;
+  try {
+    // nlohmann/json has no public sink for dump(); its serializer with an output adapter is what
+    // dump() itself uses.
+    nlohmann::detail::serializer<nlohmann::json> s(std::make_shared<BoundedOutput>(out, limits.max_payload_bytes),
+                                                   ' ', nlohmann::json::error_handler_t::replace);
+    s.dump(data, false, false, 0);
+  } catch (const BoundedOutput::Exceeded&) {
+    throw ValidationError("/data", "max_payload_bytes",
+                          "data takes more than " + std::to_string(limits.max_payload_bytes) +
+                              " bytes serialized, the limit: send less, or raise Limits::max_payload_bytes");
+  }
+  return out;
+}
+
+// Strings and member names are UTF-8; numbers are finite (JSON has no NaN or infinity, and
+// serializing one would silently turn it into null).
+void check_values(const nlohmann::json& data) {
+  Walk walk;
+  walk.run(data, [&](const nlohmann::json& v, std::size_t) {
+    if (const std::string* name = walk.member_name(); name != nullptr && !utf8::valid(*name)) {
+      throw ValidationError(walk.pointer(), "utf-8", "member name is not valid UTF-8");
+    }
+    if (v.is_string() && !utf8::valid(v.get_ref<const std::string&>())) {
+      throw ValidationError(walk.pointer(), "utf-8", "string is not valid UTF-8");
+    }
+    if (v.is_number_float() && !std::isfinite(v.get<double>())) {
+      throw ValidationError(walk.pointer(), "number-range",
+                            "number is not finite (NaN or infinity), which JSON cannot represent: send a "
+                            "finite number, or a string");
+    }
+  });
+}
+
+std::string check_data(const valijson::Schema& schema, const nlohmann::json& data, const Limits& limits) {
+  // Cheapest and most bounded first: depth (so that serializing cannot recurse too deep), then
+  // size (so that a huge payload is refused after at most the limit's worth of work and memory),
+  // then every value, then the schema.
+  check_depth(data, limits);
+  std::string serialized = serialize_within(data, limits);
+  check_values(data);
+
+  valijson::Validator validator(valijson::Validator::kStrongTypes);
+  valijson::ValidationResults results;
+  valijson::adapters::NlohmannJsonAdapter target(data);
+  if (validator.validate(schema, target, &results)) return serialized;
+
+  // Report the deepest error: it is the cause; the shallower ones only repeat that a child failed.
+  valijson::ValidationResults::Error best, error;
+  bool have = false;
+  while (results.popError(error)) {
+    if (!have || error.context.size() > best.context.size()) {
+      best = error;
+      have = true;
+    }
+  }
+  const std::string pointer = "/data" + context_to_pointer(best.context);
+  throw ValidationError(pointer, rule_of(best.description), best.description);
 }
 
 }  // namespace
@@ -358,32 +569,15 @@ std::string SchemaRegistry::validate_and_serialize(const Message& m) const {
   if (!m.data.is_object()) {
     throw ValidationError("/data", "type", std::string("data must be a JSON object, not ") + m.data.type_name());
   }
-  check_structure(m.data, limits);
-  // Size is checked before the schema so that validation work stays bounded by the limit.
-  std::string serialized = m.data.dump();
-  const std::size_t bytes = serialized.size();
-  if (bytes > limits.max_payload_bytes) {
-    throw ValidationError("/data", "max_payload_bytes",
-                          "data takes " + std::to_string(bytes) + " bytes; the limit is " +
-                              std::to_string(limits.max_payload_bytes));
-  }
+  return check_data(*it->second.schema, m.data, limits);
+}
 
-  valijson::Validator validator(valijson::Validator::kStrongTypes);
-  valijson::ValidationResults results;
-  valijson::adapters::NlohmannJsonAdapter target(m.data);
-  if (validator.validate(*it->second.schema, target, &results)) return serialized;
-
-  // Report the deepest error: it is the cause; the shallower ones only repeat that a child failed.
-  valijson::ValidationResults::Error best, error;
-  bool have = false;
-  while (results.popError(error)) {
-    if (!have || error.context.size() > best.context.size()) {
-      best = error;
-      have = true;
-    }
+void SchemaRegistry::validate_data(const std::string& type, const nlohmann::json& data) const {
+  auto it = impl_->types.find(type);
+  if (it == impl_->types.end()) {
+    throw ValidationError("/type", "known-type", "unknown message type '" + type + "': add its schema first");
   }
-  const std::string pointer = "/data" + context_to_pointer(best.context);
-  throw ValidationError(pointer, rule_of(best.description), best.description);
+  (void)check_data(*it->second.schema, data, impl_->limits);
 }
 
 }  // namespace outbox

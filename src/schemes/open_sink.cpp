@@ -8,7 +8,7 @@ namespace outbox {
 
 std::unique_ptr<Sink> open_sink(const std::string& uri, const SinkProperties& properties) {
   if (const SinkScheme* scheme = find_sink_scheme(uri)) return scheme->open(uri, properties);
-  throw UsageError("unknown sink '" + redact_uri(uri) + "': use " + sink_usages());
+  throw UsageError("unknown sink '" + shorten_uri(uri) + "': use " + sink_usages());
 }
 
 }  // namespace outbox

@@ -8,7 +8,7 @@ namespace outbox {
 std::unique_ptr<Store> open_store(const std::string& uri, const StoreOptions& options) {
   if (const StoreScheme* scheme = find_store_scheme(uri)) return scheme->open(uri, options);
   const std::string supported = store_usages();
-  throw UsageError("unknown store '" + redact_uri(uri) + "': this build supports " +
+  throw UsageError("unknown store '" + shorten_uri(uri) + "': this build supports " +
                    (supported.empty() ? std::string("no store (enable one with -DOUTBOX_WITH_SQLITE=ON)") : supported));
 }
 

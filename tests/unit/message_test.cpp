@@ -120,3 +120,34 @@ TEST(Message, JsonLineFromStoredTextEqualsTheTreeForm) {
   stored.key.reset();
   EXPECT_EQ(nlohmann::json::parse(to_json_line(stored))["key"], nullptr);
 }
+
+// issue 10 item 4: `{"ordernr": 1e400}` escaped as the JSON library's out_of_range (exit 1).
+TEST(ParseData, NumbersOutOfRangeAreValidationErrorsNamingTheNumber) {
+  struct Case {
+    const char* text;
+    const char* pointer;
+  } cases[] = {
+      {R"({"ordernr": 1e400})", "/data/ordernr"},
+      {R"({"a": [1, 2, -1e999]})", "/data/a/2"},
+      {R"({"x": {"y~/": [[0], [1E+400]]}})", "/data/x/y~0~1/1/0"},
+      {"1e400", "/data"},
+  };
+  for (const auto& c : cases) {
+    try {
+      parse_data(c.text);
+      ADD_FAILURE() << "accepted " << c.text;
+    } catch (const ValidationError& e) {
+      EXPECT_EQ(e.rule(), "number-range") << e.what();
+      EXPECT_EQ(e.pointer(), c.pointer) << e.what();
+      EXPECT_NE(std::string(e.what()).find("out of range"), std::string::npos) << e.what();
+    }
+  }
+  try {
+    parse_data("{\"a\": ");
+    ADD_FAILURE();
+  } catch (const ValidationError& e) {
+    EXPECT_EQ(e.rule(), "json");
+    EXPECT_EQ(e.pointer(), "/data");
+  }
+  EXPECT_EQ(parse_data(R"({"n": 1e300, "i": 18446744073709551615})")["i"], 18446744073709551615ull);
+}

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <thread>
 
 #include "outbox/errors.hpp"
@@ -151,7 +153,7 @@ TEST(Schema, PatternsRunInLinearTimeAndDoNotRecurse) {
 TEST(Schema, UnsafeRegexFeaturesAreRejectedAtLoad) {
   for (const char* schema : {R"j({"t": {"type": "object", "properties": {"x": {"pattern": "(a)\\1"}}}})j",
                              R"j({"t": {"type": "object", "properties": {"x": {"pattern": "a(?=b)"}}}})j",
-                             R"({"t": {"type": "object", "patternProperties": {"^x": {}}}})"}) {
+                             R"j({"t": {"type": "object", "patternProperties": {"(a)\\1": {}}}})j"}) {
     try {
       SchemaRegistry::from_json(json::parse(schema));
       ADD_FAILURE() << "accepted " << schema;
@@ -198,4 +200,177 @@ TEST(Schema, ValidationIsSafeFromManyThreads) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+namespace {
+
+// The UsageError add() throws for `schema`, or a test failure if it accepts it.
+std::string refusal(const json& schema, Limits limits = {}) {
+  try {
+    SchemaRegistry(limits).add("t", schema);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "schema was accepted: " << schema.dump();
+  return "";
+}
+
+}  // namespace
+
+// issue 10 item 3: these crashed `put` with a stack overflow.
+TEST(SchemaCycles, RefCyclesThatNeverDescendIntoTheDataAreRefusedAtLoadNamingTheCycle) {
+  const std::string issue = refusal(json::parse(R"({
+    "definitions": {"a": {"$ref": "#/definitions/b"}, "b": {"$ref": "#/definitions/a"}},
+    "properties": {"x": {"$ref": "#/definitions/a"}}})"));
+  EXPECT_NE(issue.find("schema of type 't'"), std::string::npos) << issue;
+  EXPECT_NE(issue.find("#/definitions/a -($ref)-> #/definitions/b -($ref)-> #/definitions/a"), std::string::npos)
+      << issue;
+
+  for (const char* schema : {
+           R"({"$ref": "#"})",
+           R"({"allOf": [{"$ref": "#"}]})",
+           R"({"anyOf": [{"type": "string"}, {"$ref": "#"}]})",
+           R"({"oneOf": [{"$ref": "#/definitions/x"}], "definitions": {"x": {"not": {"$ref": "#"}}}})",
+           R"({"if": {"$ref": "#"}})",
+           R"({"if": true, "then": {"$ref": "#/definitions/y"}, "definitions": {"y": {"allOf": [{"$ref": "#"}]}}})",
+           R"({"dependencies": {"a": {"$ref": "#"}}})",
+           R"({"properties": {"p": {"$ref": "#/definitions/z"}}, "definitions": {"z": {"$ref": "#/definitions/z"}}})",
+           R"({"$id": "http://example.com/root", "allOf": [{"$ref": "root"}]})",
+           R"({"definitions": {"n": {"$id": "#node", "anyOf": [{"$ref": "#node"}]}}, "items": {"$ref": "#node"}})",
+       }) {
+    const std::string what = refusal(json::parse(schema));
+    EXPECT_NE(what.find("refers to itself without descending into the data"), std::string::npos)
+        << schema << " -> " << what;
+  }
+}
+
+TEST(SchemaCycles, RecursionThroughTheDataStaysAllowed) {
+  // A tree: each level descends through `properties` or `items` before referring back.
+  auto r = SchemaRegistry::from_json(json::parse(R"({
+    "tree": {"type": "object", "required": ["value"],
+             "properties": {"value": {"type": "integer"}, "children": {"type": "array", "items": {"$ref": "#"}}}},
+    "nodes": {"$id": "http://localhost:1234/tree", "type": "object",
+              "properties": {"nodes": {"type": "array", "items": {"$ref": "node"}}},
+              "definitions": {"node": {"$id": "http://localhost:1234/node", "type": "object",
+                                       "properties": {"value": {"type": "number"}, "subtree": {"$ref": "tree"}},
+                                       "required": ["value"]}}},
+    "linked": {"$ref": "#/definitions/item",
+               "definitions": {"item": {"type": "object", "properties": {"next": {"$ref": "#/definitions/item"}},
+                                        "additionalProperties": {"allOf": [{"$ref": "#/definitions/item"}]}}}}
+  })"));
+  json tree = {{"value", 0}};
+  for (int i = 1; i < 20; ++i) tree = {{"value", i}, {"children", json::array({tree, {{"value", -i}}})}};
+  EXPECT_NO_THROW(r.validate(msg("tree", tree)));
+  tree["children"][0]["children"][1]["value"] = "x";
+  EXPECT_EQ(rejection(r, msg("tree", tree)).pointer(), "/data/children/0/children/1/value");
+
+  const json nodes = json::parse(R"({"nodes": [{"value": 1, "subtree": {"nodes": [{"value": 2}]}}]})");
+  EXPECT_NO_THROW(r.validate(msg("nodes", nodes)));
+  auto bad = nodes;
+  bad["nodes"][0]["subtree"]["nodes"][0]["value"] = "two";
+  EXPECT_EQ(rejection(r, msg("nodes", bad)).pointer(), "/data/nodes/0/subtree/nodes/0/value");
+
+  EXPECT_NO_THROW(r.validate(msg("linked", json::parse(R"({"next": {"next": {"other": {}}}})"))));
+  EXPECT_EQ(rejection(r, msg("linked", json::parse(R"({"next": {"next": {"other": 5}}})"))).rule(), "type");
+}
+
+TEST(SchemaCycles, ValidationRecursionIsBoundedAtLoad) {
+  // A chain of 3,000 references applied in place: acyclic, but it would recurse 3,000 deep.
+  json chain = {{"$ref", "#/definitions/d0"}, {"definitions", json::object()}};
+  for (int i = 0; i < 3000; ++i) {
+    chain["definitions"]["d" + std::to_string(i)] = {{"$ref", "#/definitions/d" + std::to_string(i + 1)}};
+  }
+  chain["definitions"]["d3000"] = {{"type", "string"}};
+  const std::string what = refusal(chain);
+  EXPECT_NE(what.find("limit"), std::string::npos) << what;
+
+  // Recursion through the data counts once per level of data the depth limit lets through.
+  json deep_tree = json::parse(R"({"properties": {"c": {"allOf": [{"allOf": [{"$ref": "#"}]}]}}})");
+  EXPECT_NO_THROW(SchemaRegistry().add("t", deep_tree));  // 64 levels x 4
+  Limits huge;
+  huge.max_depth = 100000;
+  EXPECT_NE(refusal(deep_tree, huge).find("max_depth"), std::string::npos);
+
+  // A schema nested 100,000 levels deep is refused, not a stack overflow in the parser.
+  std::string text;
+  for (int i = 0; i < 100000; ++i) text += "{\"not\":";
+  text += "{}";
+  for (int i = 0; i < 100000; ++i) text += "}";
+  EXPECT_NE(refusal(json::parse(text)).find("nests deeper"), std::string::npos);
+}
+
+TEST(SchemaRefs, UnresolvableAndRemoteReferencesAreRefusedAtLoad) {
+  EXPECT_NE(refusal(json::parse(R"({"$ref": "#/definitions/missing"})")).find("points to nothing"),
+            std::string::npos);
+  EXPECT_NE(refusal(json::parse(R"({"$ref": "http://example.com/other.json"})")).find("another document"),
+            std::string::npos);
+  EXPECT_NE(refusal(json::parse(R"({"$ref": "#nowhere"})")).find("no '$id'"), std::string::npos);
+}
+
+// issue 10 item 5: patternProperties was refused at load.
+TEST(SchemaPatternProperties, RunOnRe2WithPropertiesAndAdditionalProperties) {
+  auto r = SchemaRegistry::from_json(json::parse(R"({
+    "t": {"type": "object",
+          "properties": {"s_fixed": {"maxLength": 3}, "plain": {"type": "boolean"}},
+          "patternProperties": {"^s_": {"type": "string"}, "^n_": {"type": "number"}, "^(a+)+$": {"const": 1}},
+          "additionalProperties": false},
+    "open": {"type": "object", "patternProperties": {"^x-": {"type": "string"}},
+             "additionalProperties": {"type": "integer"}}
+  })"));
+  EXPECT_NO_THROW(r.validate(msg("t", {{"s_a", "x"}, {"n_b", 2.5}, {"s_fixed", "abc"}, {"plain", true}})));
+  struct Case {
+    json data;
+    std::string pointer, rule;
+  } cases[] = {
+      {{{"s_a", 1}}, "/data/s_a", "type"},
+      {{{"n_a", "x"}}, "/data/n_a", "type"},
+      {{{"other", 1}}, "/data/other", "additionalProperties"},
+      {{{"s_fixed", "toolong"}}, "/data/s_fixed", "maxLength/maxItems/maxProperties"},
+      {{{"s_fixed", 5}}, "/data/s_fixed", "type"},  // a named property is also subject to matching patterns
+  };
+  for (const auto& c : cases) {
+    const auto e = rejection(r, msg("t", c.data));
+    EXPECT_EQ(e.pointer(), c.pointer) << c.data.dump() << " -> " << e.what();
+    EXPECT_EQ(e.rule(), c.rule) << c.data.dump() << " -> " << e.what();
+  }
+  // A member name that makes a backtracking engine take 2^40 steps; RE2 answers at once.
+  EXPECT_EQ(rejection(r, msg("t", {{std::string(40, 'a') + "!", 1}})).rule(), "additionalProperties");
+  EXPECT_NO_THROW(r.validate(msg("t", {{std::string(100000, 'a'), 1}})));
+
+  EXPECT_NO_THROW(r.validate(msg("open", {{"x-a", "s"}, {"[b]", 1}, {"", 2}})));
+  EXPECT_EQ(rejection(r, msg("open", {{"x-a", 1}})).pointer(), "/data/x-a");
+  EXPECT_EQ(rejection(r, msg("open", {{"[y]", "s"}})).pointer(), "/data/[y]");
+}
+
+// issue 10 item 4, library side: JSON has no infinity; dump() turned it into null.
+TEST(Schema, NonFiniteNumbersAreRefusedWithTheirPointer) {
+  const auto r = orders();
+  auto e = rejection(r, msg("anything", {{"x", {{"y", std::numeric_limits<double>::infinity()}}}}));
+  EXPECT_EQ(e.pointer(), "/data/x/y");
+  EXPECT_EQ(e.rule(), "number-range");
+  e = rejection(r, msg("anything", {{"a", json::array({1, std::nan("")})}}));
+  EXPECT_EQ(e.pointer(), "/data/a/1");
+  EXPECT_EQ(e.rule(), "number-range");
+}
+
+// issue 10 item 14: a 100 MB payload cost about 1 GB before it was refused, because every value
+// was walked (with its pointer built) before the size was checked. The size now comes before the
+// value checks: an oversized payload is refused for its size even when a value is also bad.
+TEST(Schema, SizeIsCheckedBeforeTheValues) {
+  Limits limits;
+  limits.max_payload_bytes = 1000;
+  const auto r = orders(limits);
+  EXPECT_EQ(rejection(r, msg("anything", {{"blob", std::string(2000, 'x')}, {"z", "caf\xC3"}})).rule(),
+            "max_payload_bytes");
+  json many = json::object();
+  for (int i = 0; i < 1000; ++i) many["k" + std::to_string(i)] = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(rejection(r, msg("anything", many)).rule(), "max_payload_bytes");
+  // Depth stays first: serializing recurses once per level.
+  json deep = {{"blob", std::string(2000, 'x')}};
+  json* p = &deep;
+  for (int i = 0; i < 100; ++i) p = &((*p)["d"] = json::object());
+  EXPECT_EQ(rejection(r, msg("anything", deep)).rule(), "max_depth");
+  // What is returned is exactly what dump() writes.
+  const json ok = {{"s", "é\"\\\n"}, {"n", 1.5}, {"a", json::array({1, nullptr, true})}};
+  EXPECT_EQ(orders().validate_and_serialize(msg("anything", ok)), ok.dump());
 }

@@ -34,3 +34,51 @@ TEST(OpenSink, KnownAndUnknownSchemes) {
   EXPECT_NE(open_sink("stdout:"), nullptr);
   EXPECT_THROW(open_sink("carrier-pigeon://x"), UsageError);
 }
+
+// issue 10 item 8: a store URI of about 27,000 characters or more crashed every command (SIGSEGV):
+// std::regex recursed once per character in redact_uri and in the conninfo detection. Every path
+// that parses URIs gets 100,000 characters here; an error is fine, a crash is not.
+namespace {
+const std::string kLong(100000, 'a');
+
+template <class F>
+void survives(const std::string& what, F&& f) {
+  try {
+    f();
+  } catch (const Error&) {
+  }
+  SUCCEED() << what;
+}
+}  // namespace
+
+TEST(HugeUris, RedactUriScansInOnePass) {
+  const std::string userinfo = "postgresql://" + kLong + ":" + kLong + "@db/x";
+  EXPECT_EQ(redact_uri(userinfo), "postgresql://" + kLong + ":***@db/x");
+  EXPECT_EQ(redact_uri("host=db password='" + kLong), "host=db password=***");
+  EXPECT_EQ(redact_uri("host=db password=" + kLong + " dbname=x"), "host=db password=*** dbname=x");
+  EXPECT_EQ(redact_uri(kLong + "=1"), kLong + "=1");
+  const std::string no_at = "mongodb://" + kLong + ":" + kLong;
+  EXPECT_EQ(redact_uri(no_at), no_at);
+}
+
+TEST(HugeUris, OpenStoreAndOpenSinkRefuseThemWithoutCrashing) {
+  survives("conninfo", [] { open_store(kLong + "=1"); });
+  survives("conninfo with spaces", [] { open_store("  " + kLong + "  = 1"); });
+  survives("postgres password", [] { open_store("postgresql://u:" + kLong + "@127.0.0.1:1/db?connect_timeout=1"); });
+  survives("postgres host", [] { open_store("postgresql://" + kLong + "/db?connect_timeout=1"); });
+  survives("mongodb", [] { open_store("mongodb://u:" + kLong + "@" + kLong + ":notaport/db"); });
+  survives("sqlite", [] { open_store("sqlite:/nonexistent/" + kLong); });
+  try {
+    open_store("nosuchstore://u:" + kLong + "@h/" + kLong);
+    ADD_FAILURE();
+  } catch (const UsageError& e) {
+    const std::string what = e.what();
+    EXPECT_LT(what.size(), 1000u) << "the error repeats the whole URI";
+    EXPECT_EQ(what.find("aaaa:aaaa"), std::string::npos) << "the password is shown";
+  }
+  // Kafka URIs are parsed up to the point where a producer would be created.
+  survives("kafka sink", [] { open_sink("kafka://" + kLong); });
+  survives("kafka sink parameters", [] { open_sink("kafka://h:9092/t?" + kLong + "=1"); });
+  survives("file sink", [] { open_sink("file:/nonexistent/" + kLong); });
+  survives("unknown sink", [] { open_sink(kLong + "://x"); });
+}

@@ -2,8 +2,8 @@
 
 #include <libpq-events.h>
 
+#include <cctype>
 #include <cstring>
-#include <regex>
 #include <unordered_set>
 
 #include "outbox/errors.hpp"
@@ -165,7 +165,10 @@ Connection::Connection(std::string conninfo) : conninfo_(std::move(conninfo)), r
     if (err) PQfreemem(err);
     // libpq quotes the text it stumbled on, which can be a piece of an unquoted password with a
     // space in it: then say only where to look.
-    const bool has_password = std::regex_search(conninfo_, std::regex("password|passwd", std::regex::icase));
+    // A plain case-insensitive search, as in redact_uri: no std::regex over URIs (it recurses).
+    std::string lower = conninfo_;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const bool has_password = lower.find("password") != std::string::npos || lower.find("passwd") != std::string::npos;
     throw UsageError("postgres store '" + redacted_ + "' is not a valid URI or conninfo" +
                      (has_password ? std::string(" (quote values with spaces: password='...'; percent-encode them in a URI)")
                                    : ": " + redact_uri(msg)));
