@@ -45,9 +45,11 @@ namespace {
 
 std::string read_file(const fs::path& p) { return testing_support::read_text(p); }
 
+}  // namespace
+
 // Whether the relay's log has an error line (the CLI logs "TIME LEVEL MESSAGE") holding `text`
 // (empty: never).
-bool stopped_with(const std::string& log, const std::string& text) {
+bool relay_stopped_with(const std::string& log, const std::string& text) {
   if (text.empty()) return false;
   std::istringstream lines(log);
   for (std::string line; std::getline(lines, line);) {
@@ -64,8 +66,6 @@ std::string hostname() {
   ::gethostname(host, sizeof host - 1);
   return host;
 }
-
-}  // namespace
 
 std::int64_t env_int(const char* name, std::int64_t fallback) {
   const char* v = std::getenv(name);
@@ -189,7 +189,7 @@ void CrashTest::run(CrashBackend& backend) {
     }
     if (ended) {
       const std::string log = read_file(attempt_log);
-      if (stopped_with(log, profile.accepted_relay_stop)) {
+      if (relay_stopped_with(log, profile.accepted_relay_stop)) {
         ++accepted_stops;
       } else {
         relay_failures.push_back("relay " + std::to_string(pid) + " ended by itself (" + describe_status(*ended) +

@@ -71,5 +71,10 @@ class CrashTest : public ::testing::Test {
 };
 
 std::int64_t env_int(const char* name, std::int64_t fallback);
+// Whether a relay's log has an error line (the CLI logs "TIME LEVEL MESSAGE") holding `text`
+// (empty: never): CrashProfile::accepted_relay_stop.
+bool relay_stopped_with(const std::string& log, const std::string& text);
+// This machine's name: a relay's lease owner is "HOST:PID".
+std::string hostname();
 
 }  // namespace outbox::crash

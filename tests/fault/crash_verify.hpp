@@ -36,6 +36,11 @@ struct VerifyOptions {
   // lower position may come after a higher one; there, within one relay's life, no message may
   // come twice instead.
   bool positions_follow_commit_order = true;
+  // false: the output is not one sequence in delivery order but several concatenated (a Kafka
+  // topic's partitions, each in its own order, with no order between them), and no relay's life
+  // can be told from it. Then only each key's order is checked (a key lives in one partition);
+  // the position and within-one-relay checks are skipped.
+  bool one_delivery_sequence = true;
 };
 
 struct Verdict {
@@ -184,7 +189,7 @@ inline Verdict verify(const std::vector<Committed>& committed, const std::map<st
     }
     if (torn) ++v.torn_lines;
     ++v.delivered;
-    {
+    if (options.one_delivery_sequence) {
       const std::size_t offset = line_start + at;
       const auto this_life = static_cast<std::size_t>(std::upper_bound(lives.begin(), lives.end(), offset) - lives.begin());
       std::int64_t position = 0;
@@ -251,7 +256,7 @@ inline Verdict verify(const std::vector<Committed>& committed, const std::map<st
     }
     highest = std::max(highest, c.key_seq);
     if (c.position < highest_position) ++v.position_inversions;
-    if (options.positions_follow_commit_order && c.position < highest_position) {
+    if (options.one_delivery_sequence && options.positions_follow_commit_order && c.position < highest_position) {
       ++v.position_order_violations;
       detail::note(v, "line " + std::to_string(v.lines) + ": position " + std::to_string(c.position) +
                           " first delivered after position " + std::to_string(highest_position));

@@ -3,8 +3,11 @@
 // URI is MongoDB, a postgresql:// or postgres:// URI or a key=value conninfo is PostgreSQL,
 // anything else a SQLite file).
 //
-// Usage: outbox_crash_writer TARGET WRITER_ID TXNS KEYS SEED MAX_PAUSE_US
+// Usage: outbox_crash_writer TARGET WRITER_ID TXNS KEYS SEED MAX_PAUSE_US [RUN_MS [HOLD_MS]]
+//   RUN_MS   start no transaction after this many milliseconds (0: run all TXNS)
+//   HOLD_MS  PostgreSQL only: be a late committer (WriterArgs::hold_ms)
 // Prints one summary line on stdout; exits 0 on success, 3 on any failure (message on stderr).
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -52,8 +55,8 @@ Store store_of(const std::string& target) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 7) {
-    std::fprintf(stderr, "usage: %s TARGET WRITER_ID TXNS KEYS SEED MAX_PAUSE_US\n", argv[0]);
+  if (argc < 7 || argc > 9) {
+    std::fprintf(stderr, "usage: %s TARGET WRITER_ID TXNS KEYS SEED MAX_PAUSE_US [RUN_MS [HOLD_MS]]\n", argv[0]);
     return 2;
   }
   outbox::crash::WriterArgs a;
@@ -63,8 +66,19 @@ int main(int argc, char** argv) {
   a.keys = std::strtoll(argv[4], nullptr, 10);
   a.seed = std::strtoull(argv[5], nullptr, 10);
   a.max_pause_us = std::strtoll(argv[6], nullptr, 10);
+  if (argc > 7) {
+    if (const auto run_ms = std::strtoll(argv[7], nullptr, 10); run_ms > 0) {
+      a.end = std::chrono::steady_clock::now() + std::chrono::milliseconds(run_ms);
+    }
+  }
+  if (argc > 8) a.hold_ms = std::strtoll(argv[8], nullptr, 10);
 
   const Store store = store_of(a.target);
+  if (a.hold_ms > 0 && store.run != postgres_writer) {
+    std::fprintf(stderr, "writer %lld: HOLD_MS is for PostgreSQL only (%s has no open transactions to hold)\n",
+                 static_cast<long long>(a.writer), store.name);
+    return 2;
+  }
   if (store.run == nullptr) {
     std::fprintf(stderr, "writer %lld: this build has no %s store\n", static_cast<long long>(a.writer), store.name);
     return 2;

@@ -14,6 +14,7 @@
 // words mean there.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -26,6 +27,15 @@ struct WriterArgs {
   std::int64_t writer = 0, txns = 0, keys = 0;
   std::uint64_t seed = 0;
   std::int64_t max_pause_us = 0;  // longest pause between transactions
+  // The end-to-end test (tests/e2e) runs writers for a time rather than a count: no transaction
+  // starts after this moment (txns stays an upper bound). Default: no end but txns.
+  std::chrono::steady_clock::time_point end = std::chrono::steady_clock::time_point::max();
+  // PostgreSQL only: a "late committer". Each transaction puts one message (taking a position and
+  // its key's lock), then holds the transaction open for a random 0 .. hold_ms while the other
+  // writers commit higher positions, then commits (or rolls back, as any writer does). 0: off.
+  std::int64_t hold_ms = 0;
+
+  bool out_of_time() const { return std::chrono::steady_clock::now() >= end; }
 };
 
 struct Tally {

@@ -122,7 +122,7 @@ Tally run_mongo_writer(const WriterArgs& a) {
   std::mt19937_64 rng(a.seed * 1000003u + static_cast<std::uint64_t>(a.writer));
   std::vector<std::int64_t> key_seqs(static_cast<std::size_t>(a.keys), 0);
   Tally t;
-  for (std::int64_t seq = 1; seq <= a.txns; ++seq) {
+  for (std::int64_t seq = 1; seq <= a.txns && !a.out_of_time(); ++seq) {
     const int messages = 1 + static_cast<int>(rng() % 3);
     const bool roll_back = rng() % 5 == 0;
     for (int idx = 0; idx < messages; ++idx) {

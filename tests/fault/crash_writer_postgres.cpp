@@ -3,6 +3,9 @@
 // in one order and transactions commit in another; some transactions pause while holding their
 // keys' locks, and a fifth are aborted (half by ROLLBACK, half by a failing statement first).
 //
+// A late committer (WriterArgs::hold_ms, for the end-to-end test) holds each transaction open for
+// a long random time after its put, so that its lower position commits after higher ones.
+//
 // Each transaction takes its keys in sorted order (counter row, then the outbox's key lock inside
 // put), as docs/postgres.md asks of writers that put several keys: no deadlocks.
 #include <libpq-fe.h>
@@ -64,8 +67,9 @@ Tally run_postgres_writer(const WriterArgs& a) {
     }
   };
   Tally t;
-  for (std::int64_t seq = 1; seq <= a.txns; ++seq) {
-    const int messages = 1 + static_cast<int>(rng() % 3);
+  for (std::int64_t seq = 1; seq <= a.txns && !a.out_of_time(); ++seq) {
+    // A late committer puts one message per transaction: it holds one key's lock, not three.
+    const int messages = a.hold_ms > 0 ? 1 : 1 + static_cast<int>(rng() % 3);
     std::vector<std::string> keys;
     for (int i = 0; i < messages; ++i) keys.push_back("k" + std::to_string(rng() % static_cast<std::uint64_t>(a.keys)));
     std::sort(keys.begin(), keys.end());
@@ -86,6 +90,11 @@ Tally run_postgres_writer(const WriterArgs& a) {
            std::to_string(put.position)});
     }
     if (pause_inside) pause(a.max_pause_us / 4);  // holding the keys' locks
+    if (a.hold_ms > 0) {
+      // Holding a position while the other writers commit higher ones: it commits late.
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(a.hold_ms + 1))));
+    }
     if (abort <= 1) {
       if (abort == 1) {
         Result r(PQexec(conn, "SELECT 1 / 0"));

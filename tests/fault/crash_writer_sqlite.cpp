@@ -61,7 +61,7 @@ Tally run_sqlite_writer(const WriterArgs& a) {
            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
   std::mt19937_64 rng(a.seed * 1000003u + static_cast<std::uint64_t>(a.writer));
 
-  for (std::int64_t seq = 1; seq <= a.txns; ++seq) {
+  for (std::int64_t seq = 1; seq <= a.txns && !a.out_of_time(); ++seq) {
     exec(db, "BEGIN IMMEDIATE");
     const int messages = 1 + static_cast<int>(rng() % 3);
     for (int idx = 0; idx < messages; ++idx) {

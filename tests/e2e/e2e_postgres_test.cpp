@@ -1,0 +1,35 @@
+// The matrix's PostgreSQL row, on the server of the ctest fixture `postgres`: concurrent writers in
+// real transactions, and one late committer that holds each transaction open up to a second after
+// taking its position, so lower positions commit after higher ones were published.
+#include <memory>
+
+#include "e2e_harness.hpp"
+#include "file_sink_under_test.hpp"
+#include "pg_backend.hpp"
+#ifdef OUTBOX_E2E_KAFKA
+#include "kafka_sink_under_test.hpp"
+#endif
+
+namespace outbox::e2e {
+namespace {
+
+constexpr CellOptions kLateCommits{.late_writers = 1};
+
+TEST_F(E2eTest, PostgresToFile) {
+  std::unique_ptr<crash::PostgresBackend> store;
+  ASSERT_NO_THROW(store = std::make_unique<crash::PostgresBackend>());
+  FileSinkUnderTest sink;
+  run_cell(*store, sink, kLateCommits);
+}
+
+#ifdef OUTBOX_E2E_KAFKA
+TEST_F(E2eTest, PostgresToKafka) {
+  std::unique_ptr<crash::PostgresBackend> store;
+  ASSERT_NO_THROW(store = std::make_unique<crash::PostgresBackend>());
+  KafkaSinkUnderTest sink;
+  run_cell(*store, sink, kLateCommits);
+}
+#endif
+
+}  // namespace
+}  // namespace outbox::e2e

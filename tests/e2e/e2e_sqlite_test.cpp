@@ -1,0 +1,28 @@
+// The matrix's SQLite row: the outbox and the writers' tables in one database file. SQLite hands
+// out positions under its write lock, so no lower position can commit after a higher one here.
+#include "e2e_harness.hpp"
+#include "file_sink_under_test.hpp"
+#include "sqlite_backend.hpp"
+#ifdef OUTBOX_E2E_KAFKA
+#include "kafka_sink_under_test.hpp"
+#endif
+
+namespace outbox::e2e {
+namespace {
+
+TEST_F(E2eTest, SqliteToFile) {
+  crash::SqliteBackend store(dir_ / "crash.db");
+  FileSinkUnderTest sink;
+  run_cell(store, sink);
+}
+
+#ifdef OUTBOX_E2E_KAFKA
+TEST_F(E2eTest, SqliteToKafka) {
+  crash::SqliteBackend store(dir_ / "crash.db");
+  KafkaSinkUnderTest sink;
+  run_cell(store, sink);
+}
+#endif
+
+}  // namespace
+}  // namespace outbox::e2e
