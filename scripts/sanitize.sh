@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs tests under sanitizers, each build in a directory of its own (scripts/sanitizer-build.sh:
+# clang, -O1, benchmarks and examples off, only the targets these tests need):
+#   asan  AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on) in ASAN_BUILD_DIR: the
+#         unit tests, the SQLite integration tests and the SQLite crash (fault) test, which run the
+#         real `outbox` binary, built with the same sanitizers.
+#   tsan  ThreadSanitizer in TSAN_BUILD_DIR: the relay, file-sink and metrics unit tests, and the
+#         Kafka sink tests against the real broker fixture (SANITIZE_KAFKA=0 leaves them out).
+# Every sanitizer report, also from a child process whose exit status a test ignores, is written
+# under <build>/sanitizer-logs/ and fails the run. docs/fuzzing.md describes this script.
+#   scripts/sanitize.sh [asan|tsan|all]      (default all)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+which=${1:-all}
+asan_build=${ASAN_BUILD_DIR:-$root/build-asan}
+tsan_build=${TSAN_BUILD_DIR:-$root/build-tsan}
+kafka=${SANITIZE_KAFKA:-1}
+jobs=$(nproc)
+
+# libmongoc's shared-memory counters: see scripts/test.sh.
+export MONGOC_DISABLE_SHM=1
+
+# check_logs BUILD_DIR: fails when any sanitizer wrote a report.
+check_logs() {
+  local logs=$1/sanitizer-logs
+  if compgen -G "$logs/*" > /dev/null; then
+    for f in "$logs"/*; do
+      echo "==== $f"
+      head -n 80 "$f"
+    done
+    echo "sanitize: sanitizer reports in $logs (above)" >&2
+    return 1
+  fi
+}
+
+status=0
+
+if [[ $which == all || $which == asan ]]; then
+  start=$SECONDS
+  "$root/scripts/sanitizer-build.sh" asan unit_tests sqlite_integration_tests outbox_crash_test
+  rm -rf "$asan_build/sanitizer-logs" && mkdir -p "$asan_build/sanitizer-logs"
+  export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1:strict_string_checks=1:check_initialization_order=1:log_path=$asan_build/sanitizer-logs/asan"
+  export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$asan_build/sanitizer-logs/ubsan"
+  export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0"
+  echo "sanitize: running them (ASan + UBSan)"
+  (cd "$asan_build" &&
+    ctest -j "$jobs" --output-on-failure --timeout 600 -L '^(unit|sqlite)$' -E '^typed\.put_of_undeclared_kind' &&
+    ctest --output-on-failure --timeout 600 -R '^fault\.(CrashTest\.RelayKilledAtRandomMoments|CrashVerify\.)') || status=1
+  check_logs "$asan_build" || status=1
+  unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+  echo "sanitize: ASan + UBSan took $((SECONDS - start))s"
+fi
+
+if [[ $which == all || $which == tsan ]]; then
+  start=$SECONDS
+  targets=(unit_tests)
+  [[ $kafka == 1 ]] && targets+=(kafka_integration_tests)
+  "$root/scripts/sanitizer-build.sh" tsan "${targets[@]}"
+  rm -rf "$tsan_build/sanitizer-logs" && mkdir -p "$tsan_build/sanitizer-logs"
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/sanitizers/tsan.supp:log_path=$tsan_build/sanitizer-logs/tsan"
+  echo "sanitize: running them (TSan)"
+  (cd "$tsan_build" &&
+    ctest -j "$jobs" --output-on-failure --timeout 600 -R '^(Relay|RelayIdleCheckpoint|Backoff|FileSinkTest|Metrics)\.') ||
+    status=1
+  if [[ $kafka == 1 ]]; then
+    (cd "$tsan_build" && ctest --output-on-failure --timeout 900 -L '^kafka$' -E 'postgres_to_kafka') || status=1
+  fi
+  check_logs "$tsan_build" || status=1
+  unset TSAN_OPTIONS
+  echo "sanitize: TSan took $((SECONDS - start))s"
+fi
+
+if [[ $status != 0 ]]; then
+  echo "sanitize: FAILED (see the reports and test output above)" >&2
+  exit 1
+fi
+echo "sanitize: no sanitizer reports, every test passed"
