@@ -1,7 +1,7 @@
 // A writer process for the crash test (crash_harness.cpp): commits and rolls back transactions
-// that put outbox messages, against SQLite, PostgreSQL or MongoDB (chosen by TARGET: a mongodb://
-// URI is MongoDB, a postgresql:// or postgres:// URI or a key=value conninfo is PostgreSQL,
-// anything else a SQLite file).
+// that put outbox messages, against SQLite, PostgreSQL or MongoDB (chosen by TARGET through the
+// library's scheme table: a MongoDB or PostgreSQL URI or conninfo is that store, anything else a
+// SQLite file).
 //
 // Usage: outbox_crash_writer TARGET WRITER_ID TXNS KEYS SEED MAX_PAUSE_US [RUN_MS [HOLD_MS]]
 //   RUN_MS   start no transaction after this many milliseconds (0: run all TXNS)
@@ -14,18 +14,9 @@
 #include <string>
 
 #include "crash_writer.hpp"
+#include "outbox/scheme.hpp"
 
 namespace {
-
-bool is_mongo(const std::string& target) {
-  return target.rfind("mongodb://", 0) == 0 || target.rfind("mongodb+srv://", 0) == 0;
-}
-
-// After is_mongo: a MongoDB URI may hold '=' too.
-bool is_postgres(const std::string& target) {
-  return target.rfind("postgresql://", 0) == 0 || target.rfind("postgres://", 0) == 0 ||
-         target.find('=') != std::string::npos;
-}
 
 using Run = outbox::crash::Tally (*)(const outbox::crash::WriterArgs&);
 
@@ -47,8 +38,11 @@ struct Store {
 };
 
 Store store_of(const std::string& target) {
-  if (is_mongo(target)) return {"MongoDB", mongo_writer};
-  if (is_postgres(target)) return {"PostgreSQL", postgres_writer};
+  // The library's own scheme table decides, so the writer reads a URI exactly as the relay does.
+  const outbox::StoreScheme* scheme = outbox::find_store_scheme(target);
+  const std::string name = scheme != nullptr ? scheme->name : "";
+  if (name == "mongodb") return {"MongoDB", mongo_writer};
+  if (name == "postgres") return {"PostgreSQL", postgres_writer};
   return {"SQLite", outbox::crash::run_sqlite_writer};
 }
 
