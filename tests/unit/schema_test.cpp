@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <thread>
 
@@ -179,6 +181,16 @@ TEST(Schema, FromFileNamesTheFileOnErrors) {
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/schema.json"), std::string::npos);
   }
+  // A number no double holds is a usage error naming the file too, not the JSON library's out_of_range.
+  const auto path = std::filesystem::temp_directory_path() / "outbox_schema_1e400.json";
+  std::ofstream(path) << R"({"t": {"maximum": 1e400}})";
+  try {
+    SchemaRegistry::from_file(path);
+    ADD_FAILURE();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
   EXPECT_THROW(SchemaRegistry::from_json(json::array()), UsageError);
   EXPECT_THROW(SchemaRegistry::from_json(json::parse(R"({"t": 5})")), UsageError);
 }
