@@ -129,11 +129,8 @@ int cmd_put() {
   }
   // JSON text may be pretty-printed: allow it room beyond the serialized payload limit.
   const std::string data = read_data_argument(opts.data, 8 * registry.limits().max_payload_bytes + 4096);
-  try {
-    m.data = nlohmann::json::parse(data);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ValidationError("/data", "json", std::string("--data is not valid JSON: ") + e.what());
-  }
+  // ValidationError (exit 2) for text that is not JSON and for numbers out of range (1e400).
+  m.data = parse_data(data);
   auto store = open_store(opts.common.store);
   const Message written = store->put(registry, std::move(m));
   std::cout << nlohmann::json{{"id", written.id}, {"position", written.position}}.dump() << '\n';

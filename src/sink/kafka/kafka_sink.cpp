@@ -59,7 +59,7 @@ void check_property(const std::string& key, const std::string& value) {
     }
   }
   if (key == "bootstrap.servers" || key == "metadata.broker.list") {
-    throw UsageError(key + " comes from the sink URI (kafka://HOST:PORT/TOPIC); do not pass it with -X");
+    throw UsageError(key + " comes from the sink URI (kafka://HOST:PORT/TOPIC); do not set it as a property");
   }
 }
 

@@ -3,12 +3,13 @@
 
 #include "kafka_sink.hpp"
 #include "outbox/errors.hpp"
+#include "outbox/store.hpp"
 
 namespace outbox::kafka {
 
 SinkOptions parse_uri(const std::string& uri) {
   const std::string scheme = "kafka://";
-  if (uri.rfind(scheme, 0) != 0) throw UsageError("not a Kafka sink URI: '" + uri + "'");
+  if (uri.rfind(scheme, 0) != 0) throw UsageError("not a Kafka sink URI: '" + shorten_uri(uri) + "'");
   std::string rest = uri.substr(scheme.size());
   std::string query;
   if (const auto q = rest.find('?'); q != std::string::npos) {
@@ -17,7 +18,7 @@ SinkOptions parse_uri(const std::string& uri) {
   }
   const auto slash = rest.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == rest.size()) {
-    throw UsageError("Kafka sink URI '" + uri + "' needs brokers and a topic: kafka://HOST:PORT[,HOST:PORT]/TOPIC");
+    throw UsageError("Kafka sink URI '" + shorten_uri(uri) + "' needs brokers and a topic: kafka://HOST:PORT[,HOST:PORT]/TOPIC");
   }
   SinkOptions o;
   o.brokers = rest.substr(0, slash);
@@ -35,7 +36,7 @@ SinkOptions parse_uri(const std::string& uri) {
       o.cloudevents_source = value;
     } else {
       throw UsageError("unknown Kafka sink URI parameter '" + key +
-                       "': the URI takes cloudevents and source; pass librdkafka properties with -X key=value");
+                       "': the URI takes cloudevents and source; pass librdkafka settings as sink properties");
     }
   }
   return o;
