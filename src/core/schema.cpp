@@ -312,7 +312,20 @@ SchemaRegistry SchemaRegistry::from_file(const std::filesystem::path& path, Limi
   try {
     j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400
-    throw UsageError("schema file '" + path.string() + "' is not valid JSON: " + e.what() + "; fix the file");
+    // The parser quotes what it last read, which for a binary file is raw bytes: escape them.
+    std::string detail;
+    for (const unsigned char c : std::string(e.what())) {
+      if (c >= 0x20 && c < 0x7f) {
+        detail += static_cast<char>(c);
+      } else {
+        static const char* const hex = "0123456789abcdef";
+        detail += "\\x";
+        detail += hex[c >> 4];
+        detail += hex[c & 15];
+      }
+    }
+    throw UsageError("schema file '" + path.string() + "' is not valid JSON: " + detail +
+                     "; it must be a JSON object mapping each message type to its JSON Schema");
   }
   try {
     return from_json(j, limits);

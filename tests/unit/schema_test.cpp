@@ -6,6 +6,8 @@
 #include <limits>
 #include <thread>
 
+#include <unistd.h>
+
 #include "outbox/errors.hpp"
 #include "outbox/schema.hpp"
 
@@ -385,4 +387,23 @@ TEST(Schema, SizeIsCheckedBeforeTheValues) {
   // What is returned is exactly what dump() writes.
   const json ok = {{"s", "é\"\\\n"}, {"n", 1.5}, {"a", json::array({1, nullptr, true})}};
   EXPECT_EQ(orders().validate_and_serialize(msg("anything", ok)), ok.dump());
+}
+
+// issue 10 item 14: a binary schema file's error printed the raw bytes the parser last read.
+TEST(Schema, ABinarySchemaFileIsRefusedWithPrintableText) {
+  const auto path = std::filesystem::temp_directory_path() / ("outbox-binary-schema-" + std::to_string(getpid()));
+  {
+    std::ofstream out(path, std::ios::binary);
+    const char bytes[] = {'\x7f', 'E', 'L', 'F', '\x02', '\x01', '\x00', '\x1b', '[', '2', 'J', '\xff', '\xfe'};
+    out.write(bytes, sizeof bytes);
+  }
+  try {
+    SchemaRegistry::from_file(path);
+    ADD_FAILURE() << "a binary file was accepted";
+  } catch (const UsageError& e) {
+    const std::string what = e.what();
+    for (const unsigned char c : what) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "raw byte " << int(c) << " in: " << what;
+    EXPECT_NE(what.find("not valid JSON"), std::string::npos) << what;
+  }
+  std::filesystem::remove(path);
 }
