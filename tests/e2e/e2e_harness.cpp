@@ -70,7 +70,7 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
   const std::uint64_t seed = static_cast<std::uint64_t>(env_int("OUTBOX_E2E_SEED", std::random_device{}() & 0x7fffffff));
   const crash::CrashProfile profile = backend.profile();
   const std::int64_t seconds = env_int("OUTBOX_E2E_SECONDS", 20);
-  const std::int64_t lease_ttl = env_int("OUTBOX_E2E_LEASE_TTL", 2);
+  const std::int64_t lease_ttl = env_int("OUTBOX_E2E_LEASE_TTL", 3);
   const std::int64_t lag_bound = env_int("OUTBOX_E2E_LAG_BOUND", 30);
   const std::int64_t min_terms = env_int("OUTBOX_E2E_TERMS", 3);
   const std::int64_t min_kills = env_int("OUTBOX_E2E_KILLS", 3);
@@ -78,7 +78,11 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
   const std::int64_t writers = env_int("OUTBOX_CRASH_WRITERS", profile.writers);
   const std::int64_t keys = env_int("OUTBOX_CRASH_KEYS", profile.keys);
   const std::int64_t pause_us = env_int("OUTBOX_CRASH_PAUSE_US", profile.pause_us);
-  const int shutdown_timeout = 5;  // --shutdown-timeout: a relay stopping while the broker is down waits this long
+  // --shutdown-timeout, well below the lease's TTL: the relay does not renew its lease while it drains
+  // on SIGTERM, so a drain longer than what is left of the lease (the broker down, with 5 s here:
+  // 10 s) lets the standby take over and the draining relay then exits 1 with "no longer holds".
+  const char* const shutdown_timeout_arg = "0.5";
+  const int shutdown_timeout = 1;  // its bound, rounded up, for the waits below
   std::cout << "e2e " << sink.name() << " cell: seed " << seed << " (rerun with OUTBOX_E2E_SEED=" << seed << "), "
             << writers << " writers" << (cell.late_writers ? " + " + std::to_string(cell.late_writers) + " late committers (hold up to " + std::to_string(hold_ms) + " ms)" : std::string())
             << " for " << seconds << " s, lease TTL " << lease_ttl << " s; work folder " << dir_ << std::endl;
@@ -143,7 +147,7 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
     std::vector<std::string> args{OUTBOX_CLI, "relay", "--store", store_uri, "--outbox", "crash",
                                   "--lease-ttl", std::to_string(lease_ttl), "--batch-size",
                                   std::to_string(batch_sizes[uniform(0, 3)]), "--shutdown-timeout",
-                                  std::to_string(shutdown_timeout)};
+                                  shutdown_timeout_arg};
     for (auto& a : sink.relay_args(r.number, rng)) args.push_back(std::move(a));
     r.pid = children.spawn(args, dir_ / ("relay-" + std::to_string(r.number) + ".out"), r.log);
     live.push_back(r);

@@ -14,7 +14,7 @@
 //     rolled-back transaction, each key in commit order; duplicates counted and printed.
 //
 // Knobs (environment): OUTBOX_E2E_SECONDS (how long writers write; default 20), OUTBOX_E2E_SEED,
-// OUTBOX_E2E_LEASE_TTL (s, default 2), OUTBOX_E2E_LAG_BOUND (s, default 30), OUTBOX_E2E_TERMS and
+// OUTBOX_E2E_LEASE_TTL (s, default 3), OUTBOX_E2E_LAG_BOUND (s, default 30), OUTBOX_E2E_TERMS and
 // OUTBOX_E2E_KILLS (at least this many of each; default 3), OUTBOX_E2E_HOLD_MS (the PostgreSQL late
 // committer's longest hold; default 1000), OUTBOX_CRASH_WRITERS, OUTBOX_CRASH_KEYS,
 // OUTBOX_CRASH_PAUSE_US, OUTBOX_CRASH_KEEP=1 (keep the work folder).

@@ -40,10 +40,14 @@ class KafkaSinkUnderTest : public SinkUnderTest {
             "linger.ms=" + std::to_string(linger)};
   }
 
-  // scripts/kafka/restart.sh: the same broker (port, data) stopped and started again.
+  // scripts/kafka/restart.sh --kill: the same broker (port, data) crashed with SIGKILL and started
+  // again. A crash rather than a clean stop: harsher for the producer, and a clean stop of the JVM
+  // broker takes tens of seconds on a loaded machine, which the cell would wait for. Down for 1 s:
+  // stop.sh --kill returns when the process no longer looks like the broker, and the dying JVM can
+  // still hold its ports for a moment (start.sh then refused: "port ... is taken").
   std::vector<std::string> restart_command() const override {
     const char* state = std::getenv("OUTBOX_KAFKA_STATE");
-    return {std::string(OUTBOX_KAFKA_SCRIPTS) + "/restart.sh", "--state", state ? state : ""};
+    return {std::string(OUTBOX_KAFKA_SCRIPTS) + "/restart.sh", "--state", state ? state : "", "--kill", "--down", "1"};
   }
 
   Delivered delivered(std::int64_t expected) override {
