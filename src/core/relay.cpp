@@ -350,13 +350,26 @@ struct Relay::Impl {
   }
 
   // Waits (bounded) for in-flight outcomes, then checkpoints what was acknowledged.
+  // The drain renews the lease (with the acknowledged prefix) every lease_ttl/3: a drain longer
+  // than the lease let a standby take over mid-drain, and the draining relay then either failed
+  // its final save (LeaseLost) or, with nothing left to save, exited while the standby published.
   void shutdown() {
-    const auto deadline = std::chrono::steady_clock::now() + options.shutdown_timeout;
-    if (window.in_flight() > 0) {
-      sink.flush(options.shutdown_timeout);
-      while (window.in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
-        for (const auto& d : sink.poll(std::chrono::milliseconds(50))) apply(d);
+    const auto start = std::chrono::steady_clock::now();
+    const auto deadline = start + options.shutdown_timeout;
+    const auto renewal = std::chrono::duration_cast<std::chrono::milliseconds>(options.lease_ttl) / 3;
+    auto last_renewal = start - renewal;  // renew at once: the last one may be ttl/3 old
+    while (window.in_flight() > 0) {
+      const auto now_steady = std::chrono::steady_clock::now();
+      if (now_steady >= deadline) break;
+      if (now_steady - last_renewal >= renewal) {
+        advance();
+        renew_lease();
+        last_renewal = now_steady;
       }
+      const auto step = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now_steady),
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(last_renewal + renewal - now_steady));
+      sink.flush(std::max(step, std::chrono::milliseconds(1)));
+      for (const auto& d : sink.poll(std::chrono::milliseconds(10))) apply(d);
     }
     advance();
     persist(true);

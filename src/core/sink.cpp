@@ -43,9 +43,12 @@ std::vector<Delivery> Sink::poll(std::chrono::milliseconds wait) {
 }
 
 void Sink::flush(std::chrono::milliseconds timeout) {
+  // One deadline for both steps: a broker that is down made do_flush take the whole timeout and
+  // the wait another (a 5 s --shutdown-timeout took 10 s).
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   do_flush(timeout);
   std::unique_lock lock(mutex_);
-  arrived_.wait_for(lock, timeout, [&] { return in_flight_ == 0; });
+  arrived_.wait_until(lock, deadline, [&] { return in_flight_ == 0; });
 }
 
 std::size_t Sink::in_flight() const {

@@ -536,3 +536,29 @@ TEST(Relay, APermanentStoreErrorSavesTheAcknowledgedCheckpointAndReleasesTheLeas
   EXPECT_EQ(store.checkpoint(), 50) << "what was acknowledged before the error is saved";
   EXPECT_EQ(store.owner(), "") << "the lease is released";
 }
+
+// Found by the end-to-end matrix: a relay draining on SIGTERM did not renew its lease, so with a
+// drain longer than the lease a standby took over mid-drain. The drain now renews it (each renewal
+// is a checkpoint save with the lease).
+TEST(Relay, ADrainLongerThanTheLeaseKeepsRenewingIt) {
+  MemoryStore store;
+  for (int i = 1; i <= 5; ++i) store.append(i);
+  ScriptedSink sink;
+  sink.hold(true);
+  auto options = fast_options();
+  options.stop_when_idle = false;
+  options.lease_ttl = std::chrono::seconds(1);
+  options.shutdown_timeout = std::chrono::seconds(5);
+  Relay relay(store, sink, options);
+  std::thread runner([&] { relay.run(); });
+  ASSERT_TRUE(eventually([&] { return sink.pending() == 5; }));
+  const std::size_t before = store.saved().size();
+  relay.stop();
+  // Renewals every lease_ttl/3 (333 ms): at least three while the drain waits.
+  EXPECT_TRUE(eventually([&] { return store.saved().size() >= before + 3; })) << "no lease renewal during the drain";
+  EXPECT_EQ(store.owner(), "test-relay") << "the lease is held until the drain ends";
+  sink.release_reversed();
+  runner.join();
+  EXPECT_EQ(store.checkpoint(), 5);
+  EXPECT_EQ(store.owner(), "") << "released at the end";
+}
