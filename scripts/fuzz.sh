@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses of tests/fuzz (clang, with AddressSanitizer and
 # UndefinedBehaviorSanitizer) in the ASan build of scripts/sanitize.sh (ASAN_BUILD_DIR), replays
-# every saved reproducer in tests/fuzz/regressions/<harness>/, then fuzzes each harness for SECONDS (default 45) starting
-# from its seed corpus tests/fuzz/corpus/<harness>/. Fails on any crash, leak, sanitizer report or
-# timeout, and prints the reproducer's path. docs/fuzzing.md explains the harnesses.
+# every saved reproducer in tests/fuzz/regressions/<harness>/, then fuzzes each harness for
+# SECONDS (default 45) from its seed corpus tests/fuzz/corpus/<harness>/. Fails on any crash, leak,
+# sanitizer report or timeout (a failing reproducer too), and prints the reproducer's path.
+# docs/fuzzing.md explains the harnesses.
 #   scripts/fuzz.sh [SECONDS] [HARNESS...]      e.g. scripts/fuzz.sh 600 validate
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,7 +33,6 @@ for h in "${harnesses[@]}"; do
       tail -n 60 "$log"
       echo "fuzz: $h: a saved reproducer still fails (full log: $log)" >&2
       failed+=("$h (regression)")
-      continue
     fi
   fi
   # New inputs go to a working copy in the build directory; the checked-in seeds stay as they are.

@@ -14,3 +14,12 @@ export MONGOC_DISABLE_SHM=1
 echo "test: running ctest in $build"
 cd "$build"
 ctest --output-on-failure --timeout 600 "$@"
+
+# Sanitizers (builds of their own: build-asan, build-tsan): ASan + UBSan over the unit, SQLite and
+# crash tests, TSan over the relay and sink tests. See docs/fuzzing.md.
+echo "test: running the unit, SQLite, crash, relay and sink tests under sanitizers (scripts/sanitize.sh)"
+"$root/scripts/sanitize.sh"
+
+# Fuzzing (build-fuzz): replays saved reproducers, then 30 s per libFuzzer harness. See docs/fuzzing.md.
+echo "test: fuzzing each libFuzzer harness for 30 s (scripts/fuzz.sh)"
+"$root/scripts/fuzz.sh" 30
