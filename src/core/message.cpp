@@ -36,6 +36,16 @@ Timestamp parse_timestamp(const std::string& text) {
       consumed != 19) {
     throw UsageError("bad timestamp '" + text + "': expected YYYY-MM-DDTHH:MM:SS[.ffffff]Z");
   }
+  // Fields in range, checked before timegm() normalises them away: 23:59:60 (a leap second, which
+  // a system clock cannot hold) became the next day, and 9999-12-31T23:59:60Z a year 10000 that
+  // format_timestamp() cannot write back.
+  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (tm.tm_year < 1 || tm.tm_year > 9999 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+      tm.tm_mday > kDays[tm.tm_mon - 1] || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59 || tm.tm_hour < 0 ||
+      tm.tm_min < 0 || tm.tm_sec < 0) {
+    throw UsageError("bad timestamp '" + text + "': a field is out of range (years 0001-9999, no leap seconds)");
+  }
+  const int day = tm.tm_mday, month = tm.tm_mon;
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   std::int64_t micros = 0;
@@ -51,6 +61,9 @@ Timestamp parse_timestamp(const std::string& text) {
     throw UsageError("bad timestamp '" + text + "': it must end in 'Z' (UTC)");
   }
   const std::int64_t secs = timegm(&tm);
+  if (tm.tm_mday != day || tm.tm_mon + 1 != month) {  // February 30th, or the 29th in a common year
+    throw UsageError("bad timestamp '" + text + "': no such day");
+  }
   return Timestamp(std::chrono::microseconds(secs * 1'000'000 + micros));
 }
 

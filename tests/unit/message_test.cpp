@@ -151,3 +151,15 @@ TEST(ParseData, NumbersOutOfRangeAreValidationErrorsNamingTheNumber) {
   }
   EXPECT_EQ(parse_data(R"({"n": 1e300, "i": 18446744073709551615})")["i"], 18446744073709551615ull);
 }
+
+// Found by the message_json fuzzer: 9999-12-31T23:59:60Z was accepted, normalised to year 10000,
+// and then could not be written back. Fields out of range are refused before normalising.
+TEST(Timestamp, FieldsOutOfRangeAreRefusedNotNormalised) {
+  for (const char* bad : {"9999-12-31T23:59:60Z", "2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
+                          "2026-01-01T24:00:00Z", "0000-01-01T00:00:00Z"}) {
+    EXPECT_THROW(parse_timestamp(bad), UsageError) << bad;
+  }
+  const auto last = parse_timestamp("9999-12-31T23:59:59.999999Z");
+  EXPECT_EQ(format_timestamp(last), "9999-12-31T23:59:59.999999Z");
+  EXPECT_EQ(format_timestamp(parse_timestamp("2024-02-29T12:00:00Z")), "2024-02-29T12:00:00.000000Z");
+}

@@ -431,6 +431,11 @@ Message message_from_document(const bson_t& doc, const std::string& outbox, bool
   if (!have_created_us) {
     // Older or hand-written documents may carry only the millisecond date.
     if (!created_ms) bad_document(outbox, m.id, "fields 'created_us' and 'created' are both missing");
+    // Any date BSON can hold is accepted there; microseconds since 1970 must fit in 64 bits.
+    constexpr std::int64_t kLimit = std::numeric_limits<std::int64_t>::max() / 1000;
+    if (*created_ms > kLimit || *created_ms < -kLimit) {
+      bad_document(outbox, m.id, "field 'created' is a date out of range (" + std::to_string(*created_ms) + " ms)");
+    }
     m.created = Timestamp(std::chrono::microseconds(*created_ms * 1000));
   }
   return m;

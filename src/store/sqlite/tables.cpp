@@ -70,6 +70,13 @@ Message read_message(const Statement& row, const std::string& outbox, bool parse
   m.type = row.text(2);
   if (!row.is_null(3)) m.key = row.text(3);
   m.data_json = row.text(4);
+  // JSON text never holds a raw NUL, but a row written by another program may. The JSON parser
+  // stops at one and would accept "{...}<NUL>junk", which sinks would then forward as is: such
+  // data is passed on as unparseable instead, escaped.
+  if (m.data_json.find('\0') != std::string::npos) {
+    m.data_json = nlohmann::json::object({{"__unparseable", m.data_json}})
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
   if (parse_data) {
     m.data = nlohmann::json::parse(m.data_json, nullptr, false);
     if (m.data.is_discarded()) m.data = nlohmann::json::object({{"__unparseable", m.data_json}});
