@@ -6,6 +6,8 @@
 # sanitizer report or timeout (a failing reproducer too), and prints the reproducer's path.
 # docs/fuzzing.md explains the harnesses.
 #   scripts/fuzz.sh [SECONDS] [HARNESS...]      e.g. scripts/fuzz.sh 600 validate
+# FUZZ_RUNS=N: instead of SECONDS, exactly N inputs per harness from a fixed seed (FUZZ_SEED, 1):
+# what CI runs, so that its result does not depend on how fast the machine is that day.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ASAN_BUILD_DIR:-$root/build-asan}
@@ -40,8 +42,14 @@ for h in "${harnesses[@]}"; do
   artifacts=$build/fuzz/artifacts/$h
   mkdir -p "$work" "$artifacts"
   log=$build/fuzz/$h.log
-  echo "fuzz: $h: fuzzing for ${seconds}s"
-  if "$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  if [[ -n ${FUZZ_RUNS:-} ]]; then
+    budget=(-runs="$FUZZ_RUNS" -seed="${FUZZ_SEED:-1}")
+    echo "fuzz: $h: fuzzing ${FUZZ_RUNS} inputs from seed ${FUZZ_SEED:-1}"
+  else
+    budget=(-max_total_time="$seconds")
+    echo "fuzz: $h: fuzzing for ${seconds}s"
+  fi
+  if "$exe" "${budget[@]}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
        -artifact_prefix="$artifacts/" "$work" "$root/tests/fuzz/corpus/$h" > "$log" 2>&1; then
     grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::new_units_added)' "$log" | sed "s/^/fuzz: $h: /"
   else

@@ -2,7 +2,8 @@
 # Runs tests under sanitizers, each build in a directory of its own (scripts/sanitizer-build.sh:
 # clang, -O1, benchmarks and examples off, only the targets these tests need):
 #   asan  AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on) in ASAN_BUILD_DIR: the
-#         unit tests, the SQLite integration tests and the SQLite crash (fault) test, which run the
+#         unit tests, the SQLite integration tests, the CLI process tests (signals, a /metrics
+#         scrape while the relay stops) and the SQLite crash (fault) test, which run the
 #         real `outbox` binary, built with the same sanitizers.
 #   tsan  ThreadSanitizer in TSAN_BUILD_DIR: the relay, file-sink and metrics unit tests, and the
 #         Kafka sink tests against the real broker fixture (SANITIZE_KAFKA=0 leaves them out). These
@@ -40,14 +41,14 @@ status=0
 
 if [[ $which == all || $which == asan ]]; then
   start=$SECONDS
-  "$root/scripts/sanitizer-build.sh" asan unit_tests sqlite_integration_tests outbox_crash_test
+  "$root/scripts/sanitizer-build.sh" asan unit_tests sqlite_integration_tests cli_integration_tests outbox_crash_test
   rm -rf "$asan_build/sanitizer-logs" && mkdir -p "$asan_build/sanitizer-logs"
   export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1:strict_string_checks=1:check_initialization_order=1:log_path=$asan_build/sanitizer-logs/asan"
   export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$asan_build/sanitizer-logs/ubsan"
   export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0"
   echo "sanitize: running them (ASan + UBSan)"
   (cd "$asan_build" &&
-    ctest -j "$jobs" --output-on-failure --timeout 600 -L '^(unit|sqlite)$' -E '^typed\.put_of_undeclared_kind' &&
+    ctest -j "$jobs" --output-on-failure --timeout 600 -L '^(unit|sqlite|cli)$' -E '^typed\.put_of_undeclared_kind' &&
     ctest --output-on-failure --timeout 600 -R '^fault\.(CrashTest\.RelayKilledAtRandomMoments|CrashVerify\.)') || status=1
   check_logs "$asan_build" || status=1
   unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
