@@ -95,7 +95,8 @@ TEST(Relay, StopWithUnacknowledgedMessagesKeepsThemForTheNextRun) {
   ASSERT_TRUE(eventually([&] { return sink.pending() == 5; }));
   relay.stop();
   runner.join();
-  EXPECT_FALSE(store.checkpoint().has_value());
+  // The drain renews the lease, which saves the checkpoint as it is: still before the first message.
+  EXPECT_EQ(store.checkpoint().value_or(0), 0) << "nothing acknowledged, so nothing may count as passed";
 }
 
 TEST(Relay, RetryableFailuresAreRetriedInOrderWithoutLimit) {
