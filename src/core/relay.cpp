@@ -111,7 +111,7 @@ struct Relay::Impl {
   // Pops the resolved prefix and marks its checkpoint for saving.
   void advance() {
     auto prefix = window.pop_resolved_prefix();
-    if (!prefix) return;
+    if (!prefix || prefix->checkpoint.empty()) return;  // a tail always gives one; never save ""
     if (window.recovering() == 0) health = "ok";
     saved_checkpoint = std::move(prefix->checkpoint);
     resolved_position = prefix->position;
