@@ -2,7 +2,7 @@
 # Runs tests under sanitizers, each build in a directory of its own (scripts/sanitizer-build.sh:
 # clang, -O1, benchmarks and examples off, only the targets these tests need):
 #   asan  AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on) in ASAN_BUILD_DIR: the
-#         unit tests, the SQLite integration tests, the CLI process tests (signals, a /metrics
+#         unit tests (with the JSON Schema suite), the SQLite integration tests, the CLI process tests (signals, a /metrics
 #         scrape while the relay stops) and the SQLite crash (fault) test, which run the
 #         real `outbox` binary, built with the same sanitizers.
 #   tsan  ThreadSanitizer in TSAN_BUILD_DIR: the relay, file-sink and metrics unit tests, and the
@@ -41,7 +41,7 @@ status=0
 
 if [[ $which == all || $which == asan ]]; then
   start=$SECONDS
-  "$root/scripts/sanitizer-build.sh" asan unit_tests sqlite_integration_tests cli_integration_tests outbox_crash_test
+  "$root/scripts/sanitizer-build.sh" asan unit_tests schema_conformance sqlite_integration_tests cli_integration_tests outbox_crash_test
   rm -rf "$asan_build/sanitizer-logs" && mkdir -p "$asan_build/sanitizer-logs"
   export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1:strict_string_checks=1:check_initialization_order=1:log_path=$asan_build/sanitizer-logs/asan"
   export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$asan_build/sanitizer-logs/ubsan"
