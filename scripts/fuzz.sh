@@ -63,4 +63,5 @@ if [[ ${#failed[@]} -gt 0 ]]; then
   echo "fuzz: failed: ${failed[*]}" >&2
   exit 1
 fi
-echo "fuzz: all harnesses ran ${seconds}s without a finding"
+if [[ -n ${FUZZ_RUNS:-} ]]; then done_what="$FUZZ_RUNS inputs"; else done_what="${seconds}s"; fi
+echo "fuzz: every harness ran $done_what without a finding"
