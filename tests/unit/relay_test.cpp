@@ -372,6 +372,21 @@ std::vector<std::int64_t> sorted(std::vector<std::int64_t> v) {
   return v;
 }
 
+// Runs the relay until its checkpoint counts `expected` messages, releasing the sink's held
+// outcomes in a new shuffled order on every check (late, out-of-order acknowledgements); false if
+// it never gets there.
+bool run_with_shuffled_acks(MemoryStore& store, ScriptedSink& sink, Relay& relay, std::int64_t expected) {
+  std::thread runner([&] { relay.run(); });
+  std::uint64_t seed = 0;
+  const bool reached = eventually([&] {
+    sink.release_shuffled(++seed);
+    return store.checkpoint() == expected;
+  });
+  relay.stop();
+  runner.join();
+  return reached;
+}
+
 }  // namespace
 
 TEST(RelayLateCommits, SynchronousAcknowledgementsOfNonMonotonePositionsAreAllApplied) {
@@ -480,14 +495,7 @@ TEST(RelayLateCommits, LateAsynchronousFailuresAreRetriedAndTheCheckpointReaches
   options.stop_when_idle = false;
   options.batch_size = 6;
   Relay relay(store, sink, options);
-  std::thread runner([&] { relay.run(); });
-  std::uint64_t seed = 0;
-  ASSERT_TRUE(eventually([&] {
-    sink.release_shuffled(++seed);
-    return store.checkpoint() == 24;
-  })) << "checkpoint stuck at " << store.checkpoint().value_or(0);
-  relay.stop();
-  runner.join();
+  ASSERT_TRUE(run_with_shuffled_acks(store, sink, relay, 24)) << "checkpoint stuck at " << store.checkpoint().value_or(0);
   EXPECT_EQ(sorted(sink.delivered()), range(1, 24));
   EXPECT_EQ(relay.stats().dead_lettered, 0);
 }
@@ -503,14 +511,7 @@ TEST(RelayLateCommits, ALateCommittedPoisonMessageIsDeadLetteredAndTheStreamMove
   options.max_attempts = 2;
   options.batch_size = 1;
   Relay relay(store, sink, options);
-  std::thread runner([&] { relay.run(); });
-  std::uint64_t seed = 0;
-  ASSERT_TRUE(eventually([&] {
-    sink.release_shuffled(++seed);
-    return store.checkpoint() == 12;
-  })) << "checkpoint stuck at " << store.checkpoint().value_or(0);
-  relay.stop();
-  runner.join();
+  ASSERT_TRUE(run_with_shuffled_acks(store, sink, relay, 12)) << "checkpoint stuck at " << store.checkpoint().value_or(0);
   const auto dead = store.dead_letters("orders", 10);
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].message.position, 4);
