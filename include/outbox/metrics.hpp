@@ -12,8 +12,10 @@ namespace outbox {
 
 // The relay's counters (when given) and, per outbox, what the store reports: message count,
 // each consumer's lag in messages and seconds (the age of its oldest unpublished message: the
-// figure to alert on), dead letters and messages dropped by a hard retention cap.
+// figure to alert on), dead letters and messages dropped by a hard retention cap. When the store
+// figures come from an earlier reading, `status_age_seconds` says how old it is.
 std::string prometheus_metrics(const std::vector<OutboxStatus>& outboxes, const std::optional<RelayStats>& relay,
-                               const std::string& relay_outbox, const std::string& relay_consumer);
+                               const std::string& relay_outbox, const std::string& relay_consumer,
+                               std::optional<double> status_age_seconds = std::nullopt);
 
 }  // namespace outbox

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,9 +58,23 @@ class Sink {
   // "ok", or what is wrong with the broker connection right now (shown by `outbox status`).
   virtual std::string health() const { return "ok"; }
 
+  // Called once, on the publishing thread, when the destination has gone for good (stdout's reader
+  // exited), with the reason; the program should then stop the relay so that it ends in order
+  // (checkpoint saved, lease released). Set it before the first publish.
+  void on_closed(std::function<void(const std::string& why)> callback);
+
+  // Thread-safe; for a stop. A publish still waiting on a stalled destination `grace` from now
+  // gives up and reports its messages retryable (published again after a restart). Sinks whose
+  // client bounds its own waits ignore it.
+  void stop_within(std::chrono::milliseconds grace) { do_stop_within(grace); }
+
  protected:
   virtual void do_publish(std::span<const Message> batch) = 0;
   virtual void do_flush(std::chrono::milliseconds /*timeout*/) {}
+  virtual void do_stop_within(std::chrono::milliseconds /*grace*/) {}
+
+  // The destination has gone for good: calls the on_closed callback (the first time only).
+  void closed(const std::string& why);
 
   // Records the outcome of one message; thread-safe.
   void report(std::int64_t position, Outcome outcome, std::string error = {});
@@ -70,6 +85,7 @@ class Sink {
   std::vector<Delivery> outcomes_;
   std::size_t in_flight_ = 0;
   bool broken_ = false;  // a message failed since in_flight_ was last zero
+  std::function<void(const std::string&)> on_closed_;  // guarded by mutex_
 };
 
 // `stdout:`, `file:PATH`, `null:`, and the broker sinks of this build (kafka://HOST:PORT/TOPIC),

@@ -16,7 +16,7 @@
 #include "host_port.hpp"
 #include "metrics_server.hpp"
 #include "printable.hpp"
-#include "stdout/stdout_sink.hpp"
+#include "status_sampler.hpp"
 #include "stop_signals.hpp"
 #include "outbox/metrics.hpp"
 #include "outbox/outbox.hpp"
@@ -84,6 +84,11 @@ std::int64_t parse_position(const std::string& text, const char* option) {
   throw UsageError(std::string(option) + " takes beginning, end or a position (1 or more), not '" + printable(text) +
                    "'");
 }
+
+// The metrics endpoint's store figures: read in the background at most once a second (and at most
+// a tenth of the time, see StatusSampler); a scrape before the first reading waits this long for it.
+constexpr std::chrono::milliseconds kStatusInterval{1000};
+constexpr std::chrono::milliseconds kFirstStatusWait{5000};
 
 constexpr const char* kPollHelp =
     "Poll for commits (1-100 ms) instead of waiting for writers' wake-ups: for outboxes also written by programs "
@@ -193,29 +198,33 @@ int cmd_relay() {
   }
   check_identifier(ro.consumer, "consumer name");
   std::unique_ptr<Store> metrics_store;  // its own connection: scrapes never wait on the relay
-  if (metrics_address) metrics_store = open_store(opts.common.store);
+  std::optional<StatusSampler> status_sampler;  // scrapes answer from its last reading
+  if (metrics_address) {
+    metrics_store = open_store(opts.common.store);
+    status_sampler.emplace([&] { return metrics_store->status(ro.outbox); }, kStatusInterval);
+  }
 
   // Declaration order is destruction order reversed: the metrics server (which reads the relay and
   // metrics_store) stops first, then the signal handler (which calls the relay) goes, then the relay.
   std::atomic<bool> reader_gone{false};
   Relay relay(*store, *sink, ro);
-  auto* stdout_sink = dynamic_cast<sinks::StdoutSink*>(sink.get());
-  if (stdout_sink != nullptr) {
-    // Called on the relay's thread, inside a publish: stop from the signal thread instead.
-    stdout_sink->on_reader_gone([&](const std::string&) {
-      reader_gone = true;
-      signals->request_stop();
-    });
-  }
+  // A destination gone for good (stdout's reader exited). Called on the relay's thread, inside a
+  // publish: stop from the signal thread instead.
+  sink->on_closed([&](const std::string&) {
+    reader_gone = true;
+    signals->request_stop();
+  });
   StopSignals::Handler on_stop(*signals, [&] {
     relay.stop();
-    // A write waiting for a stalled reader gets the same time to finish as in-flight messages.
-    if (stdout_sink != nullptr) stdout_sink->give_up_writing_after(ro.shutdown_timeout);
+    // A write waiting for a stalled destination gets the same time to finish as in-flight messages.
+    sink->stop_within(ro.shutdown_timeout);
   });
   std::optional<MetricsServer> metrics;
   if (metrics_address) {
     metrics.emplace(*metrics_address, [&] {
-      return prometheus_metrics({metrics_store->status(ro.outbox)}, relay.stats(), ro.outbox, ro.consumer);
+      const auto reading = status_sampler->latest(kFirstStatusWait);
+      const double age = std::chrono::duration<double>(StatusSampler::Clock::now() - reading.taken).count();
+      return prometheus_metrics({reading.status}, relay.stats(), ro.outbox, ro.consumer, age);
     });
   }
   relay.run();

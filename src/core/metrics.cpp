@@ -45,7 +45,8 @@ class Writer {
 }  // namespace
 
 std::string prometheus_metrics(const std::vector<OutboxStatus>& outboxes, const std::optional<RelayStats>& relay,
-                               const std::string& relay_outbox, const std::string& relay_consumer) {
+                               const std::string& relay_outbox, const std::string& relay_consumer,
+                               std::optional<double> status_age_seconds) {
   Writer w;
   auto outbox_label = [](const std::string& o) { return fmt::format("outbox=\"{}\"", escape_label(o)); };
   auto consumer_label = [](const std::string& o, const std::string& c) {
@@ -75,6 +76,11 @@ std::string prometheus_metrics(const std::vector<OutboxStatus>& outboxes, const 
   for (const auto& s : outboxes) w.sample("outbox_dead_letters", outbox_label(s.name), static_cast<double>(s.dead_letters));
   w.family("outbox_dropped_total", "counter", "Unpublished messages removed by a hard retention limit.");
   for (const auto& s : outboxes) w.sample("outbox_dropped_total", outbox_label(s.name), static_cast<double>(s.dropped));
+  if (status_age_seconds) {
+    w.family("outbox_status_age_seconds", "gauge",
+             "Age of the store reading behind the message, lag, dead-letter and dropped figures.");
+    for (const auto& s : outboxes) w.sample("outbox_status_age_seconds", outbox_label(s.name), *status_age_seconds);
+  }
 
   if (relay) {
     const std::string l = consumer_label(relay_outbox, relay_consumer);

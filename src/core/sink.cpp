@@ -51,6 +51,20 @@ void Sink::flush(std::chrono::milliseconds timeout) {
   arrived_.wait_until(lock, deadline, [&] { return in_flight_ == 0; });
 }
 
+void Sink::on_closed(std::function<void(const std::string&)> callback) {
+  std::lock_guard lock(mutex_);
+  on_closed_ = std::move(callback);
+}
+
+void Sink::closed(const std::string& why) {
+  std::function<void(const std::string&)> callback;
+  {
+    std::lock_guard lock(mutex_);
+    callback.swap(on_closed_);
+  }
+  if (callback) callback(why);  // outside the lock: it may call back into the sink
+}
+
 std::size_t Sink::in_flight() const {
   std::lock_guard lock(mutex_);
   return in_flight_;

@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include "outbox/errors.hpp"
-#include "topic_template.hpp"
 
 namespace outbox::kafka::detail {
 
@@ -63,10 +62,29 @@ void check_property(const std::string& key, const std::string& value) {
   }
 }
 
+// Kafka topic names: [A-Za-z0-9._-], 1 to 249 characters, not "." or "..".
+bool legal_topic(const std::string& s) {
+  if (s.empty() || s.size() > 249 || s == "." || s == "..") return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+          c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+DestinationTemplate topic_template(const std::string& topic) {
+  if (topic.empty()) throw UsageError("the Kafka sink needs a topic: kafka://HOST:PORT/TOPIC");
+  return DestinationTemplate(topic, "topic");
+}
+
 }  // namespace
 
-KafkaSink::KafkaSink(SinkOptions options) : options_(std::move(options)) {
-  check_template(options_.topic);
+KafkaSink::KafkaSink(SinkOptions options)
+    : options_(std::move(options)),
+      topic_(topic_template(options_.topic)),
+      envelope_{options_.cloudevents, options_.cloudevents_source} {
   if (options_.brokers.empty()) throw UsageError("the Kafka sink needs brokers: kafka://HOST:PORT/TOPIC");
   for (const auto& [k, v] : options_.properties) check_property(k, v);
   rk_ = create_producer();
@@ -135,32 +153,17 @@ void KafkaSink::client_error(int error, const char* reason) {
 }
 
 void KafkaSink::produce(rd_kafka_t* rk, const Message& m) {
-  const std::string topic = render_topic(options_.topic, m);
-  if (topic.empty()) {
+  const std::string topic = topic_.render(m);
+  if (!legal_topic(topic)) {
     report(m.position, Outcome::permanent,
            "topic template '" + options_.topic + "' gives an illegal topic name for type '" + m.type + "'");
     return;
   }
   const std::string value = serialized_data(m);
-  const std::string created = format_timestamp(m.created);
-  rd_kafka_headers_t* headers = rd_kafka_headers_new(8 + m.headers.size());
-  auto add = [&](const char* name, const std::string& v) { rd_kafka_header_add(headers, name, -1, v.data(), v.size()); };
-  if (options_.cloudevents) {
-    // CloudEvents Kafka protocol binding, binary content mode.
-    add("ce_specversion", "1.0");
-    add("ce_id", m.id);
-    add("ce_source", options_.cloudevents_source.empty() ? "/outbox/" + m.outbox : options_.cloudevents_source);
-    add("ce_type", m.type);
-    add("ce_time", created);
-    add("content-type", "application/json");
-  } else {
-    add("id", m.id);
-    add("type", m.type);
-    add("outbox", m.outbox);
-    add("created", created);
-    add("position", std::to_string(m.position));
-  }
-  for (const auto& [k, v] : m.headers) add(k.c_str(), v);
+  // The envelope as headers (CloudEvents Kafka binding, binary mode, when asked).
+  const std::vector<Header> envelope = envelope_headers(m, envelope_, "ce_");
+  rd_kafka_headers_t* headers = rd_kafka_headers_new(envelope.size());
+  for (const auto& h : envelope) rd_kafka_header_add(headers, h.name.data(), h.name.size(), h.value.data(), h.value.size());
 
   // The librdkafka macros cast their arguments without parentheses: pass plain variables.
   const void* key = m.key ? m.key->data() : nullptr;

@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include "outbox/destination.hpp"
+#include "outbox/envelope.hpp"
 #include "outbox/kafka.hpp"
 
 typedef struct rd_kafka_s rd_kafka_t;
@@ -35,6 +37,8 @@ class KafkaSink final : public Sink {
   void replace_producer();  // after a fatal error: fail what is in flight, start afresh
 
   SinkOptions options_;
+  DestinationTemplate topic_;
+  EnvelopeOptions envelope_;
   std::mutex producer_mutex_;  // guards rk_ against replacement while producing
   rd_kafka_t* rk_ = nullptr;
   std::atomic<bool> fatal_{false};

@@ -30,7 +30,7 @@ std::int64_t steady_ns() {
 
 std::string StdoutSink::health() const { return reader_gone_ ? kReaderGone : "ok"; }
 
-void StdoutSink::give_up_writing_after(std::chrono::milliseconds grace) {
+void StdoutSink::do_stop_within(std::chrono::milliseconds grace) {
   const std::int64_t at = steady_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(grace).count();
   std::int64_t expected = 0;
   give_up_at_.compare_exchange_strong(expected, std::max<std::int64_t>(at, 1));  // the first stop counts
@@ -105,11 +105,7 @@ void StdoutSink::do_publish(std::span<const Message> batch) {
     if (ends[i] <= written) report(batch[i].position, Outcome::ok);
     else report(batch[i].position, Outcome::retryable, error);
   }
-  if (written < buffer.size() && reader_gone_ && on_reader_gone_) {
-    auto callback = std::move(on_reader_gone_);
-    on_reader_gone_ = nullptr;
-    callback(kReaderGone);
-  }
+  if (written < buffer.size() && reader_gone_) closed(kReaderGone);
 }
 
 }  // namespace outbox::sinks

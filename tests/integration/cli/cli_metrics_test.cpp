@@ -17,14 +17,21 @@ namespace {
 std::string metrics_address(int port) { return "127.0.0.1:" + std::to_string(port); }
 
 // Waits until the metrics endpoint answers 200; returns the body ("" if it never did).
-std::string first_scrape(const std::string& host, int port, Process& relay) {
+// The first answer that contains `expected` ("" for any answer): the store figures come from a
+// reading taken in the background (at most about a second old), so a test waits for the one it
+// expects. Returns the last answer seen (or "") when none contains it within 30 s.
+std::string first_scrape(const std::string& host, int port, Process& relay, const std::string& expected = "") {
   httplib::Client client(host, port);
   client.set_read_timeout(10, 0);
+  std::string last;
   for (int i = 0; i < 600 && relay.running(); ++i) {
-    if (auto res = client.Get("/metrics"); res && res->status == 200) return res->body;
+    if (auto res = client.Get("/metrics"); res && res->status == 200) {
+      if (res->body.find(expected) != std::string::npos) return res->body;
+      last = res->body;
+    }
     std::this_thread::sleep_for(50ms);
   }
-  return "";
+  return last;
 }
 
 int connect_to(int port) {
@@ -138,7 +145,8 @@ TEST_F(CliMetrics, ANewRelayOnAnIdleOutboxIsHealthyAtOnce) {
   Process relay(relay_argv(metrics_address(port)), dir + "/relay.log");
   const auto c = wait_for_status(uri(), "orders", [](const nlohmann::json& c) { return c["lease_active"] == true; }, 30s);
   ASSERT_EQ(c["lease_active"], true) << c.dump() << relay.log();
-  const std::string body = first_scrape("127.0.0.1", port, relay);
+  const std::string body =
+      first_scrape("127.0.0.1", port, relay, "outbox_consumer_healthy{outbox=\"orders\",consumer=\"default\"} 1\n");
   EXPECT_NE(body.find("outbox_consumer_healthy{outbox=\"orders\",consumer=\"default\"} 1\n"), std::string::npos)
       << body;
   relay.signal(SIGTERM);
