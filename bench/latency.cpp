@@ -107,19 +107,16 @@ class TimingStore final : public outbox::Store {
   }
   std::string checkpoint_before(std::int64_t p) override { return inner_->checkpoint_before(p); }
   std::string checkpoint_at_end(const std::string& o) override { return inner_->checkpoint_at_end(o); }
-  std::optional<std::string> acquire(const std::string& o, const std::string& c, const std::string& owner,
-                                     std::chrono::seconds ttl) override {
-    return inner_->acquire(o, c, owner, ttl);
+  std::optional<std::string> acquire(const outbox::ConsumerRef& ref, std::chrono::seconds ttl) override {
+    return inner_->acquire(ref, ttl);
   }
-  void save_checkpoint(const std::string& o, const std::string& c, const std::string& owner,
-                       const std::string& checkpoint, std::chrono::seconds ttl, const std::string& health) override {
+  void save_checkpoint(const outbox::ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds ttl,
+                       const std::string& health) override {
     const std::int64_t t0 = bench::mono_ns();
-    inner_->save_checkpoint(o, c, owner, checkpoint, ttl, health);
+    inner_->save_checkpoint(ref, checkpoint, ttl, health);
     saves_.push_back({t0, bench::mono_ns()});
   }
-  void release(const std::string& o, const std::string& c, const std::string& owner) override {
-    inner_->release(o, c, owner);
-  }
+  void release(const outbox::ConsumerRef& ref) override { inner_->release(ref); }
   void seek(const std::string& o, const std::string& c, const std::string& checkpoint) override {
     inner_->seek(o, c, checkpoint);
   }

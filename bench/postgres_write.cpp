@@ -332,9 +332,9 @@ void print_wal_per_txn(const std::string& uri, const Variant& a, const Variant& 
 void time_created_us_readers(const std::string& uri, const std::vector<std::string>& outboxes, int reps) {
   auto store = outbox::open_store(uri);
   for (const auto& o : outboxes) {  // one consumer that has passed everything
-    store->acquire(o, "caught_up", "bench", std::chrono::seconds(60));
-    store->save_checkpoint(o, "caught_up", "bench", store->checkpoint_at_end(o), std::chrono::seconds(60), "");
-    store->release(o, "caught_up", "bench");
+    store->acquire({o, "caught_up", "bench"}, std::chrono::seconds(60));
+    store->save_checkpoint({o, "caught_up", "bench"}, store->checkpoint_at_end(o), std::chrono::seconds(60), "");
+    store->release({o, "caught_up", "bench"});
   }
   outbox::RetentionPolicy by_age;
   by_age.max_age = std::chrono::hours(24);

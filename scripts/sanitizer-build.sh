@@ -4,7 +4,7 @@
 #   scripts/sanitizer-build.sh asan|tsan TARGET...
 #   asan: ASan + UBSan (+ libFuzzer coverage, -fsanitize=fuzzer-no-link) in ASAN_BUILD_DIR
 #         (default build-asan), with the fuzz harnesses enabled (OUTBOX_BUILD_FUZZERS).
-#   tsan: TSan in TSAN_BUILD_DIR (default build-tsan), SQLite and Kafka only (what its tests need).
+#   tsan: TSan in TSAN_BUILD_DIR (default build-tsan), SQLite, PostgreSQL and Kafka (what its tests need).
 # Both build at -O1 with line tables (what OSS-Fuzz uses: fast to compile, stacks with file:line),
 # without benchmarks and examples, through ccache when it is installed.
 set -euo pipefail
@@ -20,7 +20,7 @@ case $kind in
   tsan)
     build=${TSAN_BUILD_DIR:-$root/build-tsan}
     flags="-fsanitize=thread"
-    options=(-DOUTBOX_WITH_POSTGRES=OFF -DOUTBOX_WITH_MONGODB=OFF)
+    options=(-DOUTBOX_WITH_MONGODB=OFF)
     ;;
   *) echo "sanitizer-build: unknown kind '$kind': use asan or tsan" >&2; exit 2 ;;
 esac

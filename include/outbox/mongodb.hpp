@@ -46,14 +46,36 @@ struct OutboxOptions {
   std::optional<std::chrono::seconds> ttl;
 };
 
+class Outbox;
+
+// An outbox bound to a session (transactional mode: puts join the session's transaction) or to a
+// client (poll and capped modes): what MessageSet::put (outbox/typed.hpp) and other code written
+// for any store take, as with sqlite::Writer and postgres::Writer. The outbox and the session or
+// client must outlive it.
+class Writer {
+ public:
+  // Outbox::put on the bound session or client.
+  Message put(Message m);
+
+ private:
+  friend class Outbox;
+  Writer(const Outbox& outbox, mongoc_client_session_t* session, mongoc_client_t* client)
+      : outbox_(&outbox), session_(session), client_(client) {}
+  const Outbox* outbox_;
+  mongoc_client_session_t* session_;  // exactly one of the two is set
+  mongoc_client_t* client_;
+};
+
 // A named outbox in one database, with the schema registry of its message types.
 class Outbox {
  public:
-  Outbox(std::string database, std::string name, SchemaRegistry registry);
+  Outbox(std::string database, std::string name, SchemaRegistry registry, OutboxOptions options = {});
 
   // Creates the outbox's collection (capped in capped mode), its indexes and the store's
   // bookkeeping collections, and records the mode. Idempotent for the same mode; UsageError if the
   // outbox exists with another mode, or if the server lacks what the mode needs.
+  void init(mongoc_client_t* client) const { init(client, options_); }
+  // The same with other options than the constructor's.
   void init(mongoc_client_t* client, const OutboxOptions& options) const;
 
   // Transactional mode: validates `m`, fills id/created when empty, and inserts it in the caller's
@@ -72,6 +94,9 @@ class Outbox {
   // failed even after retries; it will most likely be delivered: look the id up rather than
   // putting it again.
   Message put(mongoc_client_t* client, Message m) const;
+  // The puts above, as objects (see Writer).
+  Writer writer(mongoc_client_session_t* session) const { return Writer(*this, session, nullptr); }
+  Writer writer(mongoc_client_t* client) const { return Writer(*this, nullptr, client); }
 
   const std::string& database() const noexcept { return database_; }
   const std::string& name() const noexcept { return name_; }
@@ -81,6 +106,7 @@ class Outbox {
   std::string database_;
   std::string name_;
   SchemaRegistry registry_;
+  OutboxOptions options_;  // for init
   // The mode, read from the outbox's settings on the first put and cached. Atomic because puts
   // from several threads may share one Outbox (a plain optional here was a data race); a mode
   // never changes after init, so threads that both read it store the same value.

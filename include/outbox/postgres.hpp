@@ -37,6 +37,23 @@ struct PutStatement {
   std::vector<std::optional<std::string>> params;
 };
 
+class Outbox;
+
+// An outbox bound to one connection: what MessageSet::put (outbox/typed.hpp) and other code
+// written for any store take, as with sqlite::Writer and mongodb::Writer. Holds two pointers; the
+// outbox and the connection must outlive it.
+class Writer {
+ public:
+  // Outbox::put on the bound connection.
+  Message put(Message m);
+
+ private:
+  friend class Outbox;
+  Writer(const Outbox& outbox, PGconn* conn) : outbox_(&outbox), conn_(conn) {}
+  const Outbox* outbox_;
+  PGconn* conn_;
+};
+
 // A named outbox in a PostgreSQL database (the connection's search_path decides the schema), with
 // the schema registry of its message types.
 class Outbox {
@@ -64,6 +81,8 @@ class Outbox {
   // sent), fills its id and created time, and returns the statement. The caller must run it inside
   // its open transaction, exactly once, and read the position from the result.
   PutStatement prepare_put(Message& m) const;
+  // put() on `conn`, as an object (see Writer).
+  Writer writer(PGconn* conn) const { return Writer(*this, conn); }
 
   const std::string& name() const noexcept { return name_; }
   const SchemaRegistry& registry() const noexcept { return registry_; }

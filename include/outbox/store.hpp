@@ -100,6 +100,13 @@ struct DeadLetter {
   Timestamp failed_at{};
 };
 
+// A relay's consumer of an outbox, and the relay instance (owner) that holds or asks for its lease.
+struct ConsumerRef {
+  std::string outbox;
+  std::string consumer;
+  std::string owner;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -120,15 +127,11 @@ class Store {
 
   // Takes (or renews) the lease of `consumer` for `owner`; returns the saved checkpoint, if any.
   // Throws LeaseLost while another owner holds an unexpired lease.
-  virtual std::optional<std::string> acquire(const std::string& outbox, const std::string& consumer,
-                                             const std::string& owner,
-                                             std::chrono::seconds ttl) = 0;
+  virtual std::optional<std::string> acquire(const ConsumerRef& ref, std::chrono::seconds ttl) = 0;
   // Saves the checkpoint and renews the lease; throws LeaseLost if `owner` no longer holds it.
-  virtual void save_checkpoint(const std::string& outbox, const std::string& consumer,
-                               const std::string& owner, const std::string& checkpoint,
-                               std::chrono::seconds ttl, const std::string& health) = 0;
-  virtual void release(const std::string& outbox, const std::string& consumer,
-                       const std::string& owner) = 0;
+  virtual void save_checkpoint(const ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds ttl,
+                               const std::string& health) = 0;
+  virtual void release(const ConsumerRef& ref) = 0;
   // Moves a consumer's checkpoint (replay or skip); refuses while a relay holds its lease.
   virtual void seek(const std::string& outbox, const std::string& consumer,
                     const std::string& checkpoint) = 0;

@@ -11,11 +11,13 @@
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <random>
 
 #include <spdlog/spdlog.h>
 
 #include "delivery_window.hpp"
+#include "interval_timer.hpp"
 #include "outbox/errors.hpp"
 
 namespace outbox {
@@ -35,11 +37,16 @@ std::string default_owner() {
   return std::string(host) + ":" + std::to_string(getpid());
 }
 
+RelayOptions with_default_owner(RelayOptions o) {
+  if (o.owner.empty()) o.owner = default_owner();
+  return o;
+}
+
 }  // namespace
 
 struct Relay::Impl {
-  Impl(Store& s, Sink& k, RelayOptions o) : store(s), sink(k), options(std::move(o)), window(options.max_attempts) {
-    if (options.owner.empty()) options.owner = default_owner();
+  Impl(Store& s, Sink& k, RelayOptions o)
+      : store(s), sink(k), options(with_default_owner(std::move(o))), window(options.max_attempts) {
     if (options.max_attempts < 1) throw UsageError("max_attempts must be at least 1");
     if (options.batch_size < 1 || options.max_in_flight < 1) {
       throw UsageError("batch_size and max_in_flight must be at least 1");
@@ -49,6 +56,7 @@ struct Relay::Impl {
   Store& store;
   Sink& sink;
   RelayOptions options;
+  const ConsumerRef self{options.outbox, options.consumer, options.owner};
 
   std::mutex control_mutex;  // guards tail, stopping's wake-up, stats
   std::condition_variable control_cv;
@@ -64,6 +72,10 @@ struct Relay::Impl {
   std::chrono::steady_clock::time_point last_persist{};
   std::string health = "ok";
   std::mt19937_64 rng{std::random_device{}()};
+  std::unique_ptr<Tail> owned_tail;  // `tail` above is the same, for stop() (under control_mutex)
+  // The periodic chores; set when the relay holds its lease.
+  std::optional<detail::IntervalTimer> lease_timer, retention_timer, progress_timer;
+  std::int64_t reported_acks = 0;  // acknowledged count at the last progress log
 
   bool should_stop() {
     std::lock_guard lock(control_mutex);
@@ -152,7 +164,7 @@ struct Relay::Impl {
   void save() {
     // The relay's own trouble (retrying a message) first, else what the sink says of its broker.
     const std::string shown = health != "ok" ? health : "sink: " + sink.health();
-    store.save_checkpoint(options.outbox, options.consumer, options.owner, saved_checkpoint, options.lease_ttl,
+    store.save_checkpoint(self, saved_checkpoint, options.lease_ttl,
                           shown == "sink: ok" ? "ok" : shown);
   }
 
@@ -182,99 +194,20 @@ struct Relay::Impl {
     // A new consumer has no checkpoint yet; "before position 1" is the store's own encoding of the
     // beginning, so lease renewals (which also record health) can save it from the start.
     saved_checkpoint = saved->empty() ? store.checkpoint_before(1) : *saved;
-    std::unique_ptr<Tail> owned_tail;
-    // (Re)opens the tail just after the last message read, e.g. after the database came back.
-    auto open_tail = [&] {
-      TailOptions tail_options;
-      tail_options.batch_size = options.batch_size;
-      tail_options.parse_data = false;  // sinks forward the stored JSON text
-      auto fresh = store.tail(options.outbox, last_read.empty() ? Cursor::beginning() : Cursor::after(last_read),
-                              tail_options);
-      std::lock_guard lock(control_mutex);
-      owned_tail = std::move(fresh);
-      tail = owned_tail.get();
-      if (stopping) tail->close();
-    };
     // The tail is opened in the loop below, which waits out a database that fails for a while.
     spdlog::info("relay '{}' started: outbox '{}' -> {}, consumer '{}', resuming after checkpoint '{}'",
                  options.owner, options.outbox, sink.describe(), options.consumer,
                  last_read.empty() ? "(beginning)" : last_read);
-
-    const auto lease_renewal = std::chrono::duration_cast<std::chrono::milliseconds>(options.lease_ttl) / 3;
-    auto last_renewal = std::chrono::steady_clock::now();
-    auto last_retention = std::chrono::steady_clock::time_point{};
-    auto last_progress = std::chrono::steady_clock::now();
-    std::int64_t reported_acks = 0;
-
+    const auto started = std::chrono::steady_clock::now();
+    lease_timer.emplace(std::chrono::duration_cast<std::chrono::milliseconds>(options.lease_ttl) / 3, started);
+    retention_timer.emplace(options.retention_interval, std::chrono::steady_clock::time_point{});
+    progress_timer.emplace(std::chrono::seconds(10), started);
     int store_failures = 0;
     try {
       while (!should_stop()) {
         try {
           if (!owned_tail) open_tail();
-          bool read_any = false;
-          // A relay that stalled (slow disk, slow broker call) may have let its lease run low: renew
-          // before publishing more, so that a standby that took over is noticed (LeaseLost) before
-          // two relays publish at once.
-          if (std::chrono::steady_clock::now() - last_renewal >= 2 * lease_renewal) {
-            renew_lease();
-            last_renewal = std::chrono::steady_clock::now();
-          }
-          if (window.recovering() == 0 && window.size() < options.max_in_flight) {
-            // With stop_when_idle, "idle" means one short wait found nothing new.
-            const auto idle_wait = options.stop_when_idle ? std::min(options.idle_wait, std::chrono::milliseconds(200))
-                                                          : options.idle_wait;
-            auto wait = window.empty() ? idle_wait : std::chrono::milliseconds(0);
-            if (unsaved) {  // wake up in time to persist the checkpoint
-              const auto due = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  last_persist + options.checkpoint_interval - std::chrono::steady_clock::now());
-              wait = std::min(std::max(due, std::chrono::milliseconds(1)), wait);
-            }
-            auto batch = owned_tail->next(wait);
-            if (!batch.empty()) {
-              read_any = true;
-              last_read = batch.back().checkpoint;
-              const std::size_t n = batch.size();
-              update_stats([&](RelayStats& s) { s.published += static_cast<std::int64_t>(n); });
-              // Publish from the batch, then move it into the window: no copy. Outcomes reported
-              // during publish wait in the sink's queue until poll(), when the window has them.
-              sink.publish(batch);
-              window.add(std::move(batch));
-            } else if (window.empty()) {
-              adopt_idle_checkpoint(*owned_tail);
-              if (options.stop_when_idle) break;
-            }
-          }
-          const bool must_wait = window.in_flight() > 0 && !read_any;
-          for (const auto& d : sink.poll(must_wait ? std::chrono::milliseconds(50) : std::chrono::milliseconds(0))) {
-            apply(d);
-          }
-          advance();
-          persist(false);
-          if (window.failed() > 0 && window.in_flight() == 0) retry_failed();
-
-          const auto now_steady = std::chrono::steady_clock::now();
-          if (now_steady - last_renewal >= lease_renewal) {
-            renew_lease();
-            last_renewal = now_steady;
-          }
-          if (options.retention && now_steady - last_retention >= options.retention_interval) {
-            const auto r = store.enforce_retention(options.outbox, *options.retention);
-            update_stats([&](RelayStats& s) {
-              s.retention_deleted += r.deleted;
-              s.retention_dropped += r.dropped_unpublished;
-            });
-            last_retention = now_steady;
-          }
-          if (now_steady - last_progress >= std::chrono::seconds(10)) {
-            const auto s = stats_copy();
-            spdlog::info("relay progress: {} acknowledged ({} in the last {}s), {} in flight, {} dead-lettered, "
-                         "checkpoint at position {}",
-                         s.acknowledged, s.acknowledged - reported_acks,
-                         std::chrono::duration_cast<std::chrono::seconds>(now_steady - last_progress).count(),
-                         window.in_flight(), s.dead_lettered, s.last_position);
-            reported_acks = s.acknowledged;
-            last_progress = now_steady;
-          }
+          if (!turn()) break;  // stop_when_idle and nothing left
           if (store_failures > 0) {  // an operator reading the warnings wants to see the end of the outage
             spdlog::info("outbox '{}': store reachable again after {} failed attempt{}; resuming after checkpoint '{}'",
                          options.outbox, store_failures, store_failures == 1 ? "" : "s",
@@ -285,36 +218,137 @@ struct Relay::Impl {
           // The database is unavailable for a while (restart, failover, lock timeout): back off and
           // resume from what was read. Lease loss and other permanent errors end the relay.
           if (!e.retryable()) throw;
-          const auto delay = options.backoff.delay(++store_failures, std::uniform_real_distribution<double>(0, 1)(rng));
-          spdlog::warn("outbox '{}': {}; retrying in {} ms", options.outbox, e.what(), delay.count());
-          {
-            std::lock_guard lock(control_mutex);
-            tail = nullptr;
-          }
-          owned_tail.reset();
-          std::unique_lock lock(control_mutex);
-          control_cv.wait_for(lock, delay, [&] { return stopping; });
+          wait_out_store_error(e, ++store_failures);
         }
       }
       shutdown();
     } catch (const LeaseLost&) {
       // Another relay owns the consumer now: a save or release would be refused, and must be.
-      std::lock_guard lock(control_mutex);
-      tail = nullptr;
+      forget_tail();
       throw;
     } catch (...) {
-      {
-        std::lock_guard lock(control_mutex);
-        tail = nullptr;
-      }
+      forget_tail();
       // A permanent failure (a corrupt database, a refused dead-letter write) ends the relay, but
       // what the sink acknowledged is still saved and the lease released, so that neither a restart
       // nor a standby pays for it.
       salvage();
       throw;
     }
+    forget_tail();
+  }
+
+  // One turn of the loop: read and publish (when the window has room and no retry is pending),
+  // take in the outcomes that arrived, checkpoint the resolved prefix, retry failures, and do the
+  // periodic chores. Returns false when the relay should end (stop_when_idle, nothing new).
+  bool turn() {
+    // A relay that stalled (slow disk, slow broker call) may have let its lease run low: renew
+    // before publishing more, so that a standby that took over is noticed (LeaseLost) before two
+    // relays publish at once.
+    if (lease_timer->overdue(std::chrono::steady_clock::now())) {
+      renew_lease();
+      lease_timer->ran(std::chrono::steady_clock::now());
+    }
+    bool read_any = false;
+    if (window.recovering() == 0 && window.size() < options.max_in_flight) {
+      auto batch = owned_tail->next(read_wait());
+      if (!batch.empty()) {
+        read_any = true;
+        last_read = batch.back().checkpoint;
+        const std::size_t n = batch.size();
+        update_stats([&](RelayStats& s) { s.published += static_cast<std::int64_t>(n); });
+        // Publish from the batch, then move it into the window: no copy. Outcomes reported during
+        // publish wait in the sink's queue until poll(), when the window has them.
+        sink.publish(batch);
+        window.add(std::move(batch));
+      } else if (window.empty()) {
+        adopt_idle_checkpoint(*owned_tail);
+        if (options.stop_when_idle) return false;
+      }
+    }
+    const bool must_wait = window.in_flight() > 0 && !read_any;
+    for (const auto& d : sink.poll(must_wait ? std::chrono::milliseconds(50) : std::chrono::milliseconds(0))) {
+      apply(d);
+    }
+    advance();
+    persist(false);
+    if (window.failed() > 0 && window.in_flight() == 0) retry_failed();
+    run_chores(std::chrono::steady_clock::now());
+    return true;
+  }
+
+  // How long the tail may wait for new messages: not at all while messages are in flight (their
+  // outcomes need polling), and never past the time the checkpoint is due to be saved.
+  std::chrono::milliseconds read_wait() const {
+    // With stop_when_idle, "idle" means one short wait found nothing new.
+    const auto idle_wait =
+        options.stop_when_idle ? std::min(options.idle_wait, std::chrono::milliseconds(200)) : options.idle_wait;
+    auto wait = window.empty() ? idle_wait : std::chrono::milliseconds(0);
+    if (unsaved) {
+      const auto due = std::chrono::duration_cast<std::chrono::milliseconds>(
+          last_persist + options.checkpoint_interval - std::chrono::steady_clock::now());
+      wait = std::min(std::max(due, std::chrono::milliseconds(1)), wait);
+    }
+    return wait;
+  }
+
+  // The periodic chores, each on its own timer.
+  void run_chores(std::chrono::steady_clock::time_point now_steady) {
+    if (lease_timer->due(now_steady)) {
+      renew_lease();
+      lease_timer->ran(now_steady);
+    }
+    if (options.retention && retention_timer->due(now_steady)) {
+      const auto r = store.enforce_retention(options.outbox, *options.retention);
+      update_stats([&](RelayStats& s) {
+        s.retention_deleted += r.deleted;
+        s.retention_dropped += r.dropped_unpublished;
+      });
+      retention_timer->ran(now_steady);
+    }
+    if (progress_timer->due(now_steady)) {
+      log_progress(now_steady);
+      progress_timer->ran(now_steady);
+    }
+  }
+
+  void log_progress(std::chrono::steady_clock::time_point now_steady) {
+    const auto s = stats_copy();
+    spdlog::info("relay progress: {} acknowledged ({} in the last {}s), {} in flight, {} dead-lettered, "
+                 "checkpoint at position {}",
+                 s.acknowledged, s.acknowledged - reported_acks,
+                 std::chrono::duration_cast<std::chrono::seconds>(progress_timer->since_last(now_steady)).count(),
+                 window.in_flight(), s.dead_lettered, s.last_position);
+    reported_acks = s.acknowledged;
+  }
+
+  // (Re)opens the tail just after the last message read, e.g. after the database came back.
+  void open_tail() {
+    TailOptions tail_options;
+    tail_options.batch_size = options.batch_size;
+    tail_options.parse_data = false;  // sinks forward the stored JSON text
+    auto fresh =
+        store.tail(options.outbox, last_read.empty() ? Cursor::beginning() : Cursor::after(last_read), tail_options);
     std::lock_guard lock(control_mutex);
-    tail = nullptr;
+    owned_tail = std::move(fresh);
+    tail = owned_tail.get();
+    if (stopping) tail->close();
+  }
+
+  // Drops the tail (stop() must no longer reach it); the next turn reopens it if the relay goes on.
+  void forget_tail() {
+    {
+      std::lock_guard lock(control_mutex);
+      tail = nullptr;
+    }
+    owned_tail.reset();
+  }
+
+  void wait_out_store_error(const StoreError& e, int failures) {
+    const auto delay = options.backoff.delay(failures, std::uniform_real_distribution<double>(0, 1)(rng));
+    spdlog::warn("outbox '{}': {}; retrying in {} ms", options.outbox, e.what(), delay.count());
+    forget_tail();
+    std::unique_lock lock(control_mutex);
+    control_cv.wait_for(lock, delay, [&] { return stopping; });
   }
 
   // Renewing saves the checkpoint too, so it is a forced persist.
@@ -332,7 +366,7 @@ struct Relay::Impl {
     for (;;) {
       auto pause = std::min<std::chrono::milliseconds>(options.lease_ttl, std::chrono::seconds(1));
       try {
-        return store.acquire(options.outbox, options.consumer, options.owner, options.lease_ttl).value_or("");
+        return store.acquire(self, options.lease_ttl).value_or("");
       } catch (const LeaseLost& e) {
         if (!options.wait_for_lease) throw;
         if (!logged) spdlog::info("{}; waiting as a standby", e.what());
@@ -377,7 +411,7 @@ struct Relay::Impl {
       spdlog::warn("relay stopping with {} messages unacknowledged; they will be published again on restart",
                    window.in_flight() + window.failed());
     }
-    store.release(options.outbox, options.consumer, options.owner);
+    store.release(self);
     const auto s = stats_copy();
     spdlog::info("relay stopped: {} acknowledged, {} retries, {} dead-lettered; checkpoint at position {}",
                  s.acknowledged, s.retries, s.dead_lettered, s.last_position);
@@ -400,7 +434,7 @@ struct Relay::Impl {
                    resolved_position, e.what());
     }
     try {
-      store.release(options.outbox, options.consumer, options.owner);
+      store.release(self);
     } catch (const std::exception& e) {
       spdlog::warn("outbox '{}': could not release the lease while stopping ({}); a standby takes over when it "
                    "expires", options.outbox, e.what());

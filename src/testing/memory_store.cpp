@@ -82,34 +82,32 @@ std::string MemoryStore::checkpoint_at_end(const std::string&) {
   return std::to_string(messages_.size());
 }
 
-std::optional<std::string> MemoryStore::acquire(const std::string&, const std::string&, const std::string& owner,
-                                                std::chrono::seconds) {
+std::optional<std::string> MemoryStore::acquire(const ConsumerRef& ref, std::chrono::seconds) {
   if (acquire_failures > 0) {
     --acquire_failures;
     throw StoreError(acquire_error, acquire_retryable);
   }
   std::lock_guard lock(mutex_);
-  if (!owner_.empty() && owner_ != owner) throw LeaseLost("held by " + owner_);
-  owner_ = owner;
+  if (!owner_.empty() && owner_ != ref.owner) throw LeaseLost("held by " + owner_);
+  owner_ = ref.owner;
   return checkpoint_;
 }
 
-void MemoryStore::save_checkpoint(const std::string&, const std::string&, const std::string& owner,
-                                  const std::string& checkpoint, std::chrono::seconds, const std::string&) {
+void MemoryStore::save_checkpoint(const ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds, const std::string&) {
   if (save_failures > 0) {
     --save_failures;
     throw StoreError("database unavailable (scripted)", true);
   }
   std::lock_guard lock(mutex_);
-  if (owner != owner_) throw LeaseLost("lost");
+  if (ref.owner != owner_) throw LeaseLost("lost");
   if (checkpoint_ && std::stoll(checkpoint) < std::stoll(*checkpoint_)) backwards_ = true;
   checkpoint_ = checkpoint;
   saved_.push_back(std::stoll(checkpoint));
 }
 
-void MemoryStore::release(const std::string&, const std::string&, const std::string& owner) {
+void MemoryStore::release(const ConsumerRef& ref) {
   std::lock_guard lock(mutex_);
-  if (owner == owner_) owner_.clear();
+  if (ref.owner == owner_) owner_.clear();
 }
 
 void MemoryStore::seek(const std::string&, const std::string&, const std::string& checkpoint) {

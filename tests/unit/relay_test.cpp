@@ -234,7 +234,7 @@ TEST(Relay, StandbyTakesOverWhenTheLeaseIsReleased) {
   std::thread runner([&] { relay.run(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_TRUE(sink.delivered().empty()) << "a standby must not publish";
-  store.release("orders", "default", "other-relay");
+  store.release({"orders", "default", "other-relay"});
   runner.join();
   EXPECT_EQ(sink.delivered(), range(1, 1));
 }

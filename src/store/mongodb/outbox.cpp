@@ -4,8 +4,8 @@
 #include "client.hpp"
 #include "layout.hpp"
 #include "outbox/errors.hpp"
+#include "outbox/prepare_put.hpp"
 #include "outbox/mongodb.hpp"
-#include "outbox/uuid.hpp"
 #include "store/mongodb/driver.hpp"
 #include "store/mongodb/transactional_put.hpp"
 
@@ -27,8 +27,11 @@ Mode parse_mode(const std::string& text) {
   throw UsageError("unknown MongoDB outbox mode '" + text + "'; use transactional, poll or capped");
 }
 
-Outbox::Outbox(std::string database, std::string name, SchemaRegistry registry)
-    : database_(std::move(database)), name_(std::move(name)), registry_(std::move(registry)) {
+Outbox::Outbox(std::string database, std::string name, SchemaRegistry registry, OutboxOptions options)
+    : database_(std::move(database)),
+      name_(std::move(name)),
+      registry_(std::move(registry)),
+      options_(std::move(options)) {
   detail::check_outbox_name(name_);
   if (database_.empty()) throw UsageError("MongoDB outbox '" + name_ + "': the database name is empty");
 }
@@ -38,24 +41,9 @@ void Outbox::init(mongoc_client_t* client, const OutboxOptions& options) const {
   detail::init_outbox(client, database_, name_, options, caps, "the server");
 }
 
-namespace {
-
-// Validates and completes `m` for `outbox`; throws before anything is sent.
-void prepare(const std::string& outbox, const SchemaRegistry& registry, Message& m) {
-  if (!m.outbox.empty() && m.outbox != outbox) {
-    throw UsageError("message names outbox '" + m.outbox + "' but is being put into '" + outbox + "'");
-  }
-  m.outbox = outbox;
-  registry.validate_and_serialize(m);
-  if (m.id.empty()) m.id = uuid_v7();
-  if (m.created.time_since_epoch().count() == 0) m.created = now();
-}
-
-}  // namespace
-
 Message Outbox::put(mongoc_client_session_t* session, Message m) const {
   if (session == nullptr) throw UsageError("put: the mongoc_client_session_t* is null");
-  prepare(name_, registry_, m);
+  prepare_put(name_, registry_, m);
   // The transaction's own client; the driver only borrows it.
   auto driver = libmongoc_driver(mongoc_client_session_get_client(session));
   put_in_transaction(*driver, session, database_, detail::message_collection(name_), m);
@@ -64,7 +52,7 @@ Message Outbox::put(mongoc_client_session_t* session, Message m) const {
 
 Message Outbox::put(mongoc_client_t* client, Message m) const {
   if (client == nullptr) throw UsageError("put: the mongoc_client_t* is null");
-  prepare(name_, registry_, m);
+  prepare_put(name_, registry_, m);
   auto mode = mode_.get();
   if (!mode) {
     const auto settings = detail::read_settings(client, database_, name_);
@@ -81,6 +69,10 @@ Message Outbox::put(mongoc_client_t* client, Message m) const {
   }
   m.position = detail::insert_with_position(client, database_, name_, m);
   return m;
+}
+
+Message Writer::put(Message m) {
+  return session_ != nullptr ? outbox_->put(session_, std::move(m)) : outbox_->put(client_, std::move(m));
 }
 
 }  // namespace outbox::mongodb

@@ -8,6 +8,7 @@
 #include "client.hpp"
 #include "layout.hpp"
 #include "outbox/errors.hpp"
+#include "outbox/prepare_put.hpp"
 #include "outbox/mongodb.hpp"
 #include "outbox/names.hpp"
 #include "outbox/uuid.hpp"
@@ -62,9 +63,7 @@ class MongoStore final : public Store {
     const Settings s = settings(outbox);
     PooledClient c(pool_);
     // Validate with the caller's registry, then write through the same path as Outbox::put.
-    registry.validate_and_serialize(m);
-    if (m.id.empty()) m.id = uuid_v7();
-    if (m.created.time_since_epoch().count() == 0) m.created = now();
+    prepare_put(outbox, registry, m);
     if (s.mode == Mode::transactional) {
       put_in_own_transaction(c.get(), outbox, m);
       return m;
@@ -110,8 +109,11 @@ class MongoStore final : public Store {
     return encode_position(end_position(outbox));
   }
 
-  std::optional<std::string> acquire(const std::string& outbox, const std::string& consumer, const std::string& owner,
+  std::optional<std::string> acquire(const ConsumerRef& ref,
                                      std::chrono::seconds ttl) override {
+    const std::string& outbox = ref.outbox;
+    const std::string& consumer = ref.consumer;
+    const std::string& owner = ref.owner;
     check_identifier(consumer, "consumer name");
     settings(outbox);
     PooledClient c(pool_);
@@ -142,8 +144,11 @@ class MongoStore final : public Store {
     return checkpoint;
   }
 
-  void save_checkpoint(const std::string& outbox, const std::string& consumer, const std::string& owner,
+  void save_checkpoint(const ConsumerRef& ref,
                        const std::string& checkpoint, std::chrono::seconds ttl, const std::string& health) override {
+    const std::string& outbox = ref.outbox;
+    const std::string& consumer = ref.consumer;
+    const std::string& owner = ref.owner;
     validate_checkpoint(checkpoint);
     PooledClient c(pool_);
     Collection consumers(c.get(), uri_.database, kConsumers);
@@ -158,7 +163,10 @@ class MongoStore final : public Store {
     }
   }
 
-  void release(const std::string& outbox, const std::string& consumer, const std::string& owner) override {
+  void release(const ConsumerRef& ref) override {
+    const std::string& outbox = ref.outbox;
+    const std::string& consumer = ref.consumer;
+    const std::string& owner = ref.owner;
     PooledClient c(pool_);
     Collection consumers(c.get(), uri_.database, kConsumers);
     const std::string id = consumer_id(outbox, consumer);
@@ -241,6 +249,7 @@ class MongoStore final : public Store {
     std::int64_t passed = INT64_MAX;
     for (const auto& [name, cp] : consumer_positions(c.get(), outbox)) passed = std::min(passed, cp);
     auto nth_newest = [&](std::int64_t n) -> std::int64_t {  // position of the n-th newest, or 0
+      if (n <= 0) return INT64_MAX;  // keep none: every document is below the "0th newest"
       Bson all;
       Bson opts(BCON_NEW("sort", "{", "pos", BCON_INT32(-1), "}", "skip", BCON_INT64(std::max<std::int64_t>(0, n - 1)),
                          "limit", BCON_INT64(1)));

@@ -38,4 +38,6 @@ Message Outbox::put(PGconn* conn, Message m) const {
   return m;
 }
 
+Message Writer::put(Message m) { return outbox_->put(conn_, std::move(m)); }
+
 }  // namespace outbox::postgres

@@ -79,8 +79,11 @@ class PgStore final : public Store {
     return detail::encode(c);
   }
 
-  std::optional<std::string> acquire(const std::string& outbox, const std::string& consumer, const std::string& owner,
+  std::optional<std::string> acquire(const ConsumerRef& ref,
                                      std::chrono::seconds ttl) override {
+    const std::string& outbox = ref.outbox;
+    const std::string& consumer = ref.consumer;
+    const std::string& owner = ref.owner;
     check_identifier(consumer, "consumer name");
     check_known(outbox);
     std::lock_guard lock(mutex_);
@@ -111,8 +114,11 @@ class PgStore final : public Store {
     return checkpoint;
   }
 
-  void save_checkpoint(const std::string& outbox, const std::string& consumer, const std::string& owner,
+  void save_checkpoint(const ConsumerRef& ref,
                        const std::string& checkpoint, std::chrono::seconds ttl, const std::string& health) override {
+    const std::string& outbox = ref.outbox;
+    const std::string& consumer = ref.consumer;
+    const std::string& owner = ref.owner;
     detail::parse_checkpoint(checkpoint);
     std::lock_guard lock(mutex_);
     Result r = exec(db_.ensure(),
@@ -127,7 +133,10 @@ class PgStore final : public Store {
     }
   }
 
-  void release(const std::string& outbox, const std::string& consumer, const std::string& owner) override {
+  void release(const ConsumerRef& ref) override {
+    const std::string& outbox = ref.outbox;
+    const std::string& consumer = ref.consumer;
+    const std::string& owner = ref.owner;
     std::lock_guard lock(mutex_);
     exec(db_.ensure(),
          "UPDATE outbox__consumers SET owner = NULL, lease_until_us = NULL, health = 'stopped'"
@@ -226,6 +235,7 @@ class PgStore final : public Store {
       }
     }
     auto nth_newest = [&](std::int64_t n) -> std::int64_t {  // position of the n-th newest row, or 0
+      if (n <= 0) return INT64_MAX;  // keep none: every row is below the "0th newest"
       Result r = exec(c, "SELECT position FROM " + table + " ORDER BY position DESC LIMIT 1 OFFSET $1::bigint",
                       {str(std::max<std::int64_t>(0, n - 1))}, "retention");
       return r.rows() > 0 ? r.int64(0, 0) : 0;

@@ -3,8 +3,8 @@
 #include <regex>
 
 #include "outbox/errors.hpp"
+#include "outbox/prepare_put.hpp"
 #include "outbox/names.hpp"
-#include "outbox/uuid.hpp"
 
 namespace outbox::postgres::detail {
 
@@ -56,13 +56,7 @@ WakeLock wake_lock(const std::string& outbox) {
 std::string wake_channel(const std::string& outbox) { return "outbox_" + outbox; }
 
 PutStatement put_statement(const std::string& outbox, const SchemaRegistry& registry, Message& m, bool wake_relay) {
-  if (!m.outbox.empty() && m.outbox != outbox) {
-    throw UsageError("message names outbox '" + m.outbox + "' but is being put into '" + outbox + "'");
-  }
-  m.outbox = outbox;
-  const std::string data = registry.validate_and_serialize(m);  // throws before anything is sent
-  if (m.id.empty()) m.id = uuid_v7();
-  if (m.created.time_since_epoch().count() == 0) m.created = now();
+  const std::string data = prepare_put(outbox, registry, m);  // throws before anything is sent
   std::optional<std::string> headers;
   if (!m.headers.empty()) headers = nlohmann::json(m.headers).dump();
   PutStatement st;

@@ -108,8 +108,10 @@ class SqliteStore final : public Store {
     return std::to_string(s.step() ? s.int64(0) : 0);
   }
 
-  std::optional<std::string> acquire(const std::string& outbox, const std::string& consumer,
-                                     const std::string& owner, std::chrono::seconds ttl) override {
+  std::optional<std::string> acquire(const ConsumerRef& ref, std::chrono::seconds ttl) override {
+    const std::string& outbox = ref.outbox;
+    const std::string& consumer = ref.consumer;
+    const std::string& owner = ref.owner;
     check_identifier(consumer, "consumer name");
     check_known(outbox);
     std::lock_guard lock(mutex_);
@@ -142,9 +144,12 @@ class SqliteStore final : public Store {
     return checkpoint;
   }
 
-  void save_checkpoint(const std::string& outbox, const std::string& consumer, const std::string& owner,
+  void save_checkpoint(const ConsumerRef& ref,
                        const std::string& checkpoint, std::chrono::seconds ttl,
                        const std::string& health) override {
+    const std::string& outbox = ref.outbox;
+    const std::string& consumer = ref.consumer;
+    const std::string& owner = ref.owner;
     const std::int64_t position = parse_checkpoint(checkpoint);
     std::lock_guard lock(mutex_);
     const std::int64_t now_us = micros(now());
@@ -164,7 +169,10 @@ class SqliteStore final : public Store {
     }
   }
 
-  void release(const std::string& outbox, const std::string& consumer, const std::string& owner) override {
+  void release(const ConsumerRef& ref) override {
+    const std::string& outbox = ref.outbox;
+    const std::string& consumer = ref.consumer;
+    const std::string& owner = ref.owner;
     std::lock_guard lock(mutex_);
     Statement s(db().get(),
                 "UPDATE outbox__consumers SET owner = NULL, lease_until_us = NULL, health = 'stopped'"
@@ -240,6 +248,7 @@ class SqliteStore final : public Store {
       if (s.step() && !s.is_null(0)) passed = s.int64(0);
     }
     auto nth_newest = [&](std::int64_t n) -> std::int64_t {  // position of the n-th newest row, or 0
+      if (n <= 0) return INT64_MAX;  // keep none (OFFSET -1 would act as 0 and keep the newest)
       Statement s(db().get(), "SELECT position FROM " + table + " ORDER BY position DESC LIMIT 1 OFFSET ?1");
       s.bind(1, n - 1);
       return s.step() ? s.int64(0) : 0;

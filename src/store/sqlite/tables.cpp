@@ -1,8 +1,8 @@
 #include "tables.hpp"
 
 #include "outbox/errors.hpp"
+#include "outbox/prepare_put.hpp"
 #include "outbox/names.hpp"
-#include "outbox/uuid.hpp"
 
 namespace outbox::sqlite::detail {
 
@@ -36,13 +36,7 @@ void insert_message(sqlite3* db, Statement& insert, const std::string& outbox,
     throw UsageError("put must run inside the caller's open transaction (BEGIN ... COMMIT), so that the "
                      "message commits or rolls back with the business rows");
   }
-  if (!m.outbox.empty() && m.outbox != outbox) {
-    throw UsageError("message names outbox '" + m.outbox + "' but is being put into '" + outbox + "'");
-  }
-  m.outbox = outbox;
-  const std::string data = registry.validate_and_serialize(m);  // throws before any write
-  if (m.id.empty()) m.id = uuid_v7();
-  if (m.created.time_since_epoch().count() == 0) m.created = now();
+  const std::string data = prepare_put(outbox, registry, m);  // throws before any write
   const std::string headers = m.headers.empty() ? std::string() : nlohmann::json(m.headers).dump();
 
   insert.bind(1, std::string_view(m.id)).bind(2, std::string_view(m.type)).bind(3, m.key);

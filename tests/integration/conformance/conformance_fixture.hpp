@@ -63,15 +63,15 @@ class StoreConformance : public ::testing::TestWithParam<StoreKind> {
 
   // Where a consumer would resume: the checkpoint acquire() hands back (the lease is released again).
   std::optional<std::string> resume_point(const std::string& consumer) {
-    auto cp = store->acquire(kOutbox, consumer, "probe", std::chrono::seconds(30));
-    store->release(kOutbox, consumer, "probe");
+    auto cp = store->acquire({kOutbox, consumer, "probe"}, std::chrono::seconds(30));
+    store->release({kOutbox, consumer, "probe"});
     return cp;
   }
 
   // Saves `checkpoint` for `consumer` as a relay named after it would.
   void pass(const std::string& consumer, const std::string& checkpoint) {
-    store->acquire(kOutbox, consumer, "relay-" + consumer, std::chrono::seconds(30));
-    store->save_checkpoint(kOutbox, consumer, "relay-" + consumer, checkpoint, std::chrono::seconds(30), "ok");
+    store->acquire({kOutbox, consumer, "relay-" + consumer}, std::chrono::seconds(30));
+    store->save_checkpoint({kOutbox, consumer, "relay-" + consumer}, checkpoint, std::chrono::seconds(30), "ok");
   }
 
   std::unique_ptr<Backend> backend;

@@ -151,18 +151,18 @@ TEST_P(StoreConformance, LeasesAreExclusiveUntilReleased) {
   commit(orders(1, 3));
   const auto ms = read(3);
   ASSERT_EQ(ms.size(), 3u);
-  EXPECT_FALSE(store->acquire(kOutbox, "c", "relay-a", 30s).has_value()) << "a new consumer has no checkpoint";
-  store->release(kOutbox, "c", "relay-a");
+  EXPECT_FALSE(store->acquire({kOutbox, "c", "relay-a"}, 30s).has_value()) << "a new consumer has no checkpoint";
+  store->release({kOutbox, "c", "relay-a"});
   // Whatever a store hands back for a consumer that never saved, it must mean "from the beginning".
-  const auto unsaved = store->acquire(kOutbox, "c", "relay-a", 30s);
+  const auto unsaved = store->acquire({kOutbox, "c", "relay-a"}, 30s);
   EXPECT_EQ(ordernrs(read(3, unsaved ? Cursor::after(*unsaved) : Cursor::beginning())),
             (std::vector<std::int64_t>{1, 2, 3}));
-  EXPECT_THROW(store->acquire(kOutbox, "c", "relay-b", 30s), outbox::LeaseLost);
-  store->save_checkpoint(kOutbox, "c", "relay-a", ms[0].checkpoint, 30s, "ok");
-  EXPECT_THROW(store->save_checkpoint(kOutbox, "c", "relay-b", ms[1].checkpoint, 30s, "ok"), outbox::LeaseLost);
+  EXPECT_THROW(store->acquire({kOutbox, "c", "relay-b"}, 30s), outbox::LeaseLost);
+  store->save_checkpoint({kOutbox, "c", "relay-a"}, ms[0].checkpoint, 30s, "ok");
+  EXPECT_THROW(store->save_checkpoint({kOutbox, "c", "relay-b"}, ms[1].checkpoint, 30s, "ok"), outbox::LeaseLost);
   EXPECT_THROW(store->seek(kOutbox, "c", store->checkpoint_before(1)), outbox::UsageError)
       << "seek refuses while a relay holds the lease";
-  EXPECT_EQ(store->acquire(kOutbox, "c", "relay-a", 30s).value_or("(none)"), ms[0].checkpoint)
+  EXPECT_EQ(store->acquire({kOutbox, "c", "relay-a"}, 30s).value_or("(none)"), ms[0].checkpoint)
       << "the owner renews its lease and gets its checkpoint";
   auto st = store->status(kOutbox);
   ASSERT_EQ(st.consumers.size(), 1u);
@@ -170,20 +170,20 @@ TEST_P(StoreConformance, LeasesAreExclusiveUntilReleased) {
   EXPECT_EQ(st.consumers[0].owner, "relay-a");
 
   auto other = outbox::open_store(backend->uri());  // another relay's connection
-  EXPECT_THROW(other->acquire(kOutbox, "c", "relay-b", 30s), outbox::LeaseLost);
-  other->release(kOutbox, "c", "relay-b");  // not the owner: no effect
-  EXPECT_THROW(other->acquire(kOutbox, "c", "relay-b", 30s), outbox::LeaseLost);
-  EXPECT_NO_THROW(store->acquire(kOutbox, "d", "relay-b", 30s)) << "leases are per consumer";
+  EXPECT_THROW(other->acquire({kOutbox, "c", "relay-b"}, 30s), outbox::LeaseLost);
+  other->release({kOutbox, "c", "relay-b"});  // not the owner: no effect
+  EXPECT_THROW(other->acquire({kOutbox, "c", "relay-b"}, 30s), outbox::LeaseLost);
+  EXPECT_NO_THROW(store->acquire({kOutbox, "d", "relay-b"}, 30s)) << "leases are per consumer";
 
-  store->release(kOutbox, "c", "relay-a");
+  store->release({kOutbox, "c", "relay-a"});
   st = store->status(kOutbox);
   ASSERT_EQ(st.consumers.size(), 2u);
   EXPECT_FALSE(st.consumers[0].lease_active);
-  EXPECT_EQ(other->acquire(kOutbox, "c", "relay-b", 30s).value_or("(none)"), ms[0].checkpoint)
+  EXPECT_EQ(other->acquire({kOutbox, "c", "relay-b"}, 30s).value_or("(none)"), ms[0].checkpoint)
       << "the checkpoint survives the release";
-  EXPECT_THROW(store->save_checkpoint(kOutbox, "c", "relay-a", ms[2].checkpoint, 30s, "ok"), outbox::LeaseLost)
+  EXPECT_THROW(store->save_checkpoint({kOutbox, "c", "relay-a"}, ms[2].checkpoint, 30s, "ok"), outbox::LeaseLost)
       << "the old owner must not write after another relay took over";
-  other->save_checkpoint(kOutbox, "c", "relay-b", ms[1].checkpoint, 30s, "ok");
+  other->save_checkpoint({kOutbox, "c", "relay-b"}, ms[1].checkpoint, 30s, "ok");
   EXPECT_EQ(store->status(kOutbox).consumers.at(0).checkpoint, ms[1].checkpoint);
 }
 
@@ -194,16 +194,16 @@ TEST_P(StoreConformance, AnExpiredLeaseIsTakenOverAndTheOldOwnerIsShutOut) {
   commit(orders(1, 2));
   const auto ms = read(2);
   ASSERT_EQ(ms.size(), 2u);
-  store->acquire(kOutbox, "c", "crashed-relay", 1s);
-  store->save_checkpoint(kOutbox, "c", "crashed-relay", ms[0].checkpoint, 1s, "ok");
+  store->acquire({kOutbox, "c", "crashed-relay"}, 1s);
+  store->save_checkpoint({kOutbox, "c", "crashed-relay"}, ms[0].checkpoint, 1s, "ok");
   std::this_thread::sleep_for(1100ms);
   EXPECT_FALSE(store->status(kOutbox).consumers.at(0).lease_active);
-  EXPECT_EQ(store->acquire(kOutbox, "c", "new-relay", 30s).value_or("(none)"), ms[0].checkpoint);
+  EXPECT_EQ(store->acquire({kOutbox, "c", "new-relay"}, 30s).value_or("(none)"), ms[0].checkpoint);
   const auto st = store->status(kOutbox);
   EXPECT_TRUE(st.consumers.at(0).lease_active);
   EXPECT_EQ(st.consumers.at(0).owner, "new-relay");
-  EXPECT_THROW(store->save_checkpoint(kOutbox, "c", "crashed-relay", ms[1].checkpoint, 30s, "ok"), outbox::LeaseLost);
-  EXPECT_THROW(store->acquire(kOutbox, "c", "crashed-relay", 30s), outbox::LeaseLost);
+  EXPECT_THROW(store->save_checkpoint({kOutbox, "c", "crashed-relay"}, ms[1].checkpoint, 30s, "ok"), outbox::LeaseLost);
+  EXPECT_THROW(store->acquire({kOutbox, "c", "crashed-relay"}, 30s), outbox::LeaseLost);
 }
 
 // seek moves a consumer (also one that never ran) to the beginning, the end or a position, and the
@@ -214,7 +214,7 @@ TEST_P(StoreConformance, SeekMovesAConsumerToTheBeginningTheEndOrAPosition) {
   const auto ms = read(5);
   ASSERT_EQ(ms.size(), 5u);
   pass("c", ms[4].checkpoint);
-  store->release(kOutbox, "c", "relay-c");
+  store->release({kOutbox, "c", "relay-c"});
 
   auto resumed = [&](const std::string& consumer, std::size_t n) {
     const auto cp = resume_point(consumer);
@@ -234,8 +234,8 @@ TEST_P(StoreConformance, SeekMovesAConsumerToTheBeginningTheEndOrAPosition) {
   EXPECT_THROW(store->seek(kOutbox, "c", "minus one"), outbox::UsageError);
   EXPECT_THROW(store->seek(kOutbox, "Bad Name", store->checkpoint_before(1)), outbox::UsageError);
   EXPECT_THROW(store->seek("no_such_outbox", "c", store->checkpoint_before(1)), outbox::UsageError);
-  store->acquire(kOutbox, "c", "relay-c", 30s);
-  EXPECT_THROW(store->save_checkpoint(kOutbox, "c", "relay-c", "not-a-checkpoint", 30s, "ok"), outbox::UsageError);
+  store->acquire({kOutbox, "c", "relay-c"}, 30s);
+  EXPECT_THROW(store->save_checkpoint({kOutbox, "c", "relay-c"}, "not-a-checkpoint", 30s, "ok"), outbox::UsageError);
 }
 
 // A dead letter keeps the whole message, the consumer, the error and the attempts, and is counted.
@@ -320,20 +320,20 @@ TEST_P(StoreConformance, RetentionByAgeNeverDeletesWhatAConsumerHasNotPassed) {
   const auto ms = read(5);
   ASSERT_EQ(ms.size(), 5u);
   EXPECT_EQ(ms[0].created, old) << "put keeps a created time given by the caller";
-  store->acquire(kOutbox, "c", "relay-c", 30s);  // registered, has passed nothing
+  store->acquire({kOutbox, "c", "relay-c"}, 30s);  // registered, has passed nothing
   outbox::RetentionPolicy p;
   p.max_age = 1h;
   p.batch_size = 2;
   EXPECT_EQ(store->enforce_retention(kOutbox, p).deleted, 0) << "a registered consumer that passed nothing";
   if (!can().retention) {
-    store->save_checkpoint(kOutbox, "c", "relay-c", ms[4].checkpoint, 30s, "ok");
+    store->save_checkpoint({kOutbox, "c", "relay-c"}, ms[4].checkpoint, 30s, "ok");
     EXPECT_EQ(store->enforce_retention(kOutbox, p).deleted, 0);
     EXPECT_EQ(store->status(kOutbox).count, 5);
     return;
   }
-  store->save_checkpoint(kOutbox, "c", "relay-c", ms[0].checkpoint, 30s, "ok");
+  store->save_checkpoint({kOutbox, "c", "relay-c"}, ms[0].checkpoint, 30s, "ok");
   EXPECT_EQ(store->enforce_retention(kOutbox, p).deleted, 1) << "only what the consumer passed";
-  store->save_checkpoint(kOutbox, "c", "relay-c", ms[4].checkpoint, 30s, "ok");
+  store->save_checkpoint({kOutbox, "c", "relay-c"}, ms[4].checkpoint, 30s, "ok");
   EXPECT_EQ(store->enforce_retention(kOutbox, p).deleted, 2) << "the young messages stay";
   auto st = store->status(kOutbox);
   EXPECT_EQ(st.count, 2);
@@ -344,7 +344,7 @@ TEST_P(StoreConformance, RetentionByAgeNeverDeletesWhatAConsumerHasNotPassed) {
   const auto late_read = read(1, Cursor::after(ms[4].checkpoint));
   ASSERT_EQ(late_read.size(), 1u);
   expect_same_message(late_read[0], late[0]);
-  store->save_checkpoint(kOutbox, "c", "relay-c", late_read[0].checkpoint, 30s, "ok");
+  store->save_checkpoint({kOutbox, "c", "relay-c"}, late_read[0].checkpoint, 30s, "ok");
   const auto r = store->enforce_retention(kOutbox, p);
   if (can().age_rule == AgeRule::every_message) {
     EXPECT_EQ(r.deleted, 1);
@@ -363,13 +363,10 @@ TEST_P(StoreConformance, RetentionByAgeNeverDeletesWhatAConsumerHasNotPassed) {
 // max_count 0 keeps none of the messages every consumer has passed.
 TEST_P(StoreConformance, RetentionByCountZeroKeepsNothingEveryConsumerPassed) {
   if (!can().retention) GTEST_SKIP() << GetParam().name << " has no retention of its own (Capabilities::retention)";
-  // BUG (found by this suite, reported; src/ is outside this change): in SQLite, PostgreSQL and
-  // MongoDB poll mode, enforce_retention's nth_newest(0) returns the newest position (SQLite:
-  // OFFSET -1 acts as 0; PostgreSQL and MongoDB clamp n - 1 to 0), and rows *below* it are deleted,
-  // so max_count = 0 keeps one message, like max_count = 1: "deleted 9, expected 10; count 1,
-  // expected 0". The CLI never passes 0 (--max-count 0 means off), library callers can. Remove
-  // this skip when it is fixed.
-  GTEST_SKIP() << "known bug: RetentionPolicy::max_count = 0 keeps the newest message (see the comment)";
+  // Found by this suite: nth_newest(0) returned the newest position (SQLite: OFFSET -1 acts as 0;
+  // PostgreSQL and MongoDB clamped n - 1 to 0), so max_count = 0 kept one message ("deleted 9,
+  // expected 10; count 1, expected 0"). The CLI never passes 0 (--max-count 0 means off); library
+  // callers can.
   store->init(kOutbox);
   commit(orders(1, 10));
   const auto ms = read(10);
@@ -392,7 +389,7 @@ TEST_P(StoreConformance, AConsumerResumesAfterRetentionDeletedWhatItPassed) {
   const auto ms = read(3);
   ASSERT_EQ(ms.size(), 3u);
   pass("c", ms[2].checkpoint);
-  store->release(kOutbox, "c", "relay-c");
+  store->release({kOutbox, "c", "relay-c"});
   outbox::RetentionPolicy p;
   p.max_age = 1h;
   EXPECT_EQ(store->enforce_retention(kOutbox, p).deleted, 3);
@@ -491,7 +488,7 @@ TEST_P(StoreConformance, StatusReportsCountsPositionsAndLag) {
   // An outbox that does not exist is bad input, whichever call names it.
   EXPECT_THROW(store->status("no_such_outbox"), outbox::UsageError);
   EXPECT_THROW(store->tail("no_such_outbox", Cursor::beginning()), outbox::UsageError);
-  EXPECT_THROW(store->acquire("no_such_outbox", "c", "relay-a", 30s), outbox::UsageError);
+  EXPECT_THROW(store->acquire({"no_such_outbox", "c", "relay-a"}, 30s), outbox::UsageError);
   EXPECT_THROW(store->put(testing_support::order_schemas(), order(1, "", {}, "no_such_outbox")), outbox::UsageError);
   EXPECT_THROW(store->checkpoint_at_end("no_such_outbox"), outbox::UsageError);
   EXPECT_EQ(store->outboxes(), std::vector<std::string>{kOutbox});
@@ -508,7 +505,7 @@ TEST_P(StoreConformance, StatusReportsCountsPositionsAndLag) {
   const auto ms = read(8);
   ASSERT_EQ(ms.size(), 8u);
   pass("a", ms[4].checkpoint);
-  store->acquire(kOutbox, "b", "relay-b", 30s);  // registered, has passed nothing
+  store->acquire({kOutbox, "b", "relay-b"}, 30s);  // registered, has passed nothing
   const auto checked_at = outbox::now();
   st = store->status(kOutbox);
   EXPECT_EQ(st.count, 8);
@@ -548,8 +545,8 @@ TEST_P(StoreConformance, StatusReportsCountsPositionsAndLag) {
   }
   EXPECT_EQ(store->status(kOutbox).consumers.at(0).lag_messages, 4);
 
-  store->save_checkpoint(kOutbox, "a", "relay-a", read(9).at(8).checkpoint, 30s, "ok");
-  store->release(kOutbox, "a", "relay-a");
+  store->save_checkpoint({kOutbox, "a", "relay-a"}, read(9).at(8).checkpoint, 30s, "ok");
+  store->release({kOutbox, "a", "relay-a"});
   st = store->status(kOutbox);
   EXPECT_EQ(st.consumers.at(0).lag_messages, 0);
   EXPECT_EQ(st.consumers.at(0).lag_seconds, 0.0);

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "mongo_fixture.hpp"
+#include "outbox/typed.hpp"
 
 using namespace testing_mongo;
 using namespace std::chrono_literals;
@@ -69,6 +70,28 @@ TEST_F(MongoTest, PollPutAssignsPositionsAndKeepsIntegers) {
   EXPECT_EQ(ordernrs(got), (std::vector<std::int64_t>{1, 2, big}));
   EXPECT_EQ(got[2].data_json, "{\"ordernr\":" + std::to_string(big) + "}");
   EXPECT_EQ(got[0].key, "k");
+}
+
+namespace mongo_typed {
+struct OrderCreated {
+  std::int64_t ordernr = 0;
+};
+OUTBOX_MESSAGE(OrderCreated, "order_created", ordernr)
+}  // namespace mongo_typed
+
+// The same Outbox shape as every store: a Writer bound to the client (poll mode) is what
+// MessageSet::put takes.
+TEST_F(MongoTest, TypedMessagesGoThroughAWriter) {
+  using Events = outbox::MessageSet<mongo_typed::OrderCreated>;
+  auto box = make_outbox(poll());
+  auto writer = box->writer(*client);
+  EXPECT_EQ(Events::put(writer, mongo_typed::OrderCreated{7}, "order-7").position, 1);
+  auto store = outbox::open_store(store_uri(database));
+  auto tail = store->tail(name, outbox::Cursor::beginning());
+  const auto got = drain(*tail, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].data_json, "{\"ordernr\":7}");
+  EXPECT_EQ(got[0].key, "order-7");
 }
 
 // Bad input: a ValidationError naming the field; nothing written, no position taken.
@@ -200,8 +223,8 @@ TEST_F(MongoTest, CappedRollOffIsCountedAndReported) {
   auto box = make_outbox(o);
   for (int i = 1; i <= 5; ++i) box->put(*client, order_created(i));
   auto store = outbox::open_store(store_uri(database));
-  store->acquire(name, "c", "r", 30s);
-  store->save_checkpoint(name, "c", "r", "mongodb:pos:2", 30s, "ok");
+  store->acquire({name, "c", "r"}, 30s);
+  store->save_checkpoint({name, "c", "r"}, "mongodb:pos:2", 30s, "ok");
   for (int i = 6; i <= 200; ++i) box->put(*client, order_created(i));
   // The server trims a capped collection when it is over its limits (FerretDB: in the background).
   const auto deadline = std::chrono::steady_clock::now() + 20s;

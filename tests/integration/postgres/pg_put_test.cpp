@@ -1,5 +1,6 @@
 // The write side: put in the caller's transaction, validation that leaves it usable, init, errors.
 #include "pg_fixture.hpp"
+#include "outbox/typed.hpp"
 
 using namespace testing_pg;
 
@@ -129,4 +130,24 @@ TEST_F(PgPut, PreparedStatementSurvivesDiscardAndReset) {
   exec(*a, "COMMIT");
   EXPECT_EQ(scalar(*a, "SELECT string_agg(data, ',' ORDER BY position) FROM \"outbox_" + name + "\""),
             "{\"ordernr\":1},{\"ordernr\":2},{\"ordernr\":3}");
+}
+
+namespace pg_typed {
+struct OrderCreated {
+  std::int64_t ordernr = 0;
+};
+OUTBOX_MESSAGE(OrderCreated, "order_created", ordernr)
+}  // namespace pg_typed
+
+// The same Outbox shape as every store: a Writer bound to the connection is what MessageSet::put
+// takes (code written against typed messages works with any store).
+TEST_F(PgPut, TypedMessagesGoThroughAWriter) {
+  using Events = outbox::MessageSet<pg_typed::OrderCreated>;
+  auto writer = orders->writer(*a);
+  exec(*a, "BEGIN");
+  const auto m = Events::put(writer, pg_typed::OrderCreated{7}, "order-7");
+  exec(*a, "COMMIT");
+  EXPECT_GT(m.position, 0);
+  EXPECT_EQ(scalar(*a, "SELECT data FROM \"outbox_" + name + "\""), "{\"ordernr\":7}");
+  EXPECT_EQ(scalar(*a, "SELECT key FROM \"outbox_" + name + "\""), "order-7");
 }

@@ -1,0 +1,18 @@
+// The write prologue every store runs before it sends anything: one definition, so that SQLite,
+// PostgreSQL and MongoDB (and the next store) accept and complete messages the same way.
+#pragma once
+
+#include <string>
+
+#include "outbox/message.hpp"
+#include "outbox/schema.hpp"
+
+namespace outbox {
+
+// Checks that `m` belongs in `outbox` (an empty m.outbox is filled in; another name is a
+// UsageError), validates it against `registry` (ValidationError), and fills an empty id (UUIDv7)
+// and a zero created time (now). Returns `data` as compact JSON, ready to store. Throws before
+// anything is written, so a refused message leaves the caller's transaction usable.
+std::string prepare_put(const std::string& outbox, const SchemaRegistry& registry, Message& m);
+
+}  // namespace outbox

@@ -1,0 +1,19 @@
+#include "outbox/prepare_put.hpp"
+
+#include "outbox/errors.hpp"
+#include "outbox/uuid.hpp"
+
+namespace outbox {
+
+std::string prepare_put(const std::string& outbox, const SchemaRegistry& registry, Message& m) {
+  if (!m.outbox.empty() && m.outbox != outbox) {
+    throw UsageError("message names outbox '" + m.outbox + "' but is being put into '" + outbox + "'");
+  }
+  m.outbox = outbox;
+  std::string data = registry.validate_and_serialize(m);
+  if (m.id.empty()) m.id = uuid_v7();
+  if (m.created.time_since_epoch().count() == 0) m.created = now();
+  return data;
+}
+
+}  // namespace outbox
