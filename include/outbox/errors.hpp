@@ -1,6 +1,7 @@
 // The exception hierarchy at the API boundary. Each class answers "what should the caller do?":
 //   ValidationError  - fix the message; nothing was written and the caller's transaction is untouched.
-//   UsageError       - fix the call or configuration (bad name, no open transaction, unknown option).
+//   UsageError       - fix the call or configuration (bad name, no open transaction, unknown option);
+//                      NoSuchOutbox: create the outbox first.
 //   StoreError       - the database failed; retryable() says whether trying again may help.
 //   CommitInDoubt    - the commit may or may not have happened; check before retrying.
 //   SinkError        - the broker refused or failed; retryable() distinguishes transient from permanent.
@@ -36,6 +37,16 @@ class ValidationError : public Error {
 class UsageError : public Error {
  public:
   using Error::Error;
+};
+
+// The outbox named in a call has not been created in that store (Store::init, Outbox::init).
+class NoSuchOutbox : public UsageError {
+ public:
+  NoSuchOutbox(const std::string& what, std::string outbox) : UsageError(what), outbox_(std::move(outbox)) {}
+  const std::string& outbox() const noexcept { return outbox_; }
+
+ private:
+  std::string outbox_;
 };
 
 class StoreError : public Error {

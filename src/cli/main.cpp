@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
   } catch (const outbox::ValidationError& e) {
     spdlog::error("{}", e.what());
     return 2;
+  } catch (const outbox::NoSuchOutbox& e) {
+    spdlog::error("{}: outbox init --store STORE --outbox {}", e.what(), e.outbox());
+    return 2;
   } catch (const outbox::UsageError& e) {
     spdlog::error("{}", e.what());
     return 2;

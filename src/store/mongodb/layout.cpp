@@ -90,7 +90,7 @@ void init_outbox(mongoc_client_t* client, const std::string& database, const std
   }
   if (options.ttl && options.mode != Mode::transactional) {
     throw UsageError("outbox '" + outbox + "': a TTL index (outboxTtlSeconds) is for the transactional mode only; in "
-                     "poll mode the relay's retention deletes what every consumer passed (--max-count, --max-age), "
+                     "poll mode the relay's retention deletes what every consumer passed (by count or age), "
                      "and a capped collection is its own limit");
   }
   const std::string doing = "init of outbox '" + outbox + "'";

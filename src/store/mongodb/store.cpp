@@ -135,7 +135,7 @@ class MongoStore final : public Store {
       const std::string holder = doc ? get_string(**doc, "owner").value_or("?") : "?";
       const std::int64_t left = doc ? get_int64(**doc, "lease_until_ms") - now : 0;
       throw LeaseLost("consumer '" + consumer + "' of outbox '" + outbox + "' is held by relay '" + holder +
-                      "' for another " + std::to_string(left) + " ms; stop that relay, or use another --consumer name");
+                      "' for another " + std::to_string(left) + " ms; stop that relay, or use another consumer name");
     }
     Bson by_id(BCON_NEW("_id", BCON_UTF8(id.c_str())));
     auto doc = consumers.find_one(*by_id, nullptr, doing);
@@ -183,7 +183,7 @@ class MongoStore final : public Store {
     if (s.mode == Mode::transactional && is_position_checkpoint(checkpoint) &&
         parse_position_checkpoint(checkpoint) != 0) {
       throw UsageError("outbox '" + outbox + "' is in transactional mode: its messages have no stored positions; "
-                       "seek --to beginning or --to end");
+                       "seek to the beginning or the end");
     }
     PooledClient c(pool_);
     Collection consumers(c.get(), uri_.database, kConsumers);
@@ -317,7 +317,7 @@ class MongoStore final : public Store {
           Bson inc(BCON_NEW("$inc", "{", "dropped", BCON_INT64(unpublished), "}"));
           outboxes.update_one(*id, *inc, false, doing);
           spdlog::warn("outbox '{}': hard retention limit of {} messages dropped {} messages that a consumer had "
-                       "not yet passed; raise --hard-max-count or speed up the relay",
+                       "not yet passed; raise the hard retention limit or speed up the relay",
                        outbox, *policy.hard_max_count, unpublished);
         }
       }
@@ -397,9 +397,10 @@ class MongoStore final : public Store {
     PooledClient c(pool_);
     auto s = read_settings(c.get(), uri_.database, outbox);
     if (!s) {
-      throw UsageError("outbox '" + outbox + "' does not exist in '" + uri_.redacted + "' (database '" +
-                       uri_.database + "'); create it with `outbox init --store ... --outbox " + outbox +
-                       "` (add ?outboxMode=poll or capped to the URI on a server without a replica set)");
+      throw NoSuchOutbox("outbox '" + outbox + "' does not exist in '" + uri_.redacted + "' (database '" +
+                             uri_.database + "'); create it first (with outboxMode=poll or capped in the URI on a "
+                             "server without a replica set)",
+                         outbox);
     }
     if (uri_.mode && parse_mode(*uri_.mode) != s->mode) {
       throw UsageError("the store URI asks for outboxMode=" + *uri_.mode + " but outbox '" + outbox + "' is in " +

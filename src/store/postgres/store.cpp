@@ -103,7 +103,7 @@ class PgStore final : public Store {
     const std::int64_t left_us = r.int64(0, 2);
     if (!holder.empty() && holder != owner && left_us > 0) {
       throw LeaseLost("consumer '" + consumer + "' of outbox '" + outbox + "' is held by relay '" + holder +
-                      "' for another " + str(left_us / 1000) + " ms; stop that relay, or use another --consumer name");
+                      "' for another " + str(left_us / 1000) + " ms; stop that relay, or use another consumer name");
     }
     exec(c,
          std::string("UPDATE outbox__consumers SET owner = $3, lease_until_us = ") + kNowUs + " + $4::bigint, updated_us = " +
@@ -284,7 +284,7 @@ class PgStore final : public Store {
           exec(c, "UPDATE outbox__outboxes SET dropped = dropped + $1::bigint WHERE name = $2", {str(unpublished), outbox},
                "retention");
           spdlog::warn("outbox '{}': hard retention limit of {} messages dropped {} messages that a consumer had "
-                       "not yet passed; raise --hard-max-count or speed up the relay",
+                       "not yet passed; raise the hard retention limit or speed up the relay",
                        outbox, *policy.hard_max_count, unpublished);
         }
       }
@@ -356,8 +356,7 @@ class PgStore final : public Store {
     PGconn* c = db_.ensure();
     if (exec(c, "SELECT to_regclass($1) IS NULL", {detail::message_table(c, outbox)}, "looking up the outbox")
             .text(0, 0) == "t") {
-      throw UsageError("outbox '" + outbox + "' does not exist in '" + db_.redacted() +
-                       "'; create it with `outbox init --store ... --outbox " + outbox + "`");
+      throw NoSuchOutbox("outbox '" + outbox + "' does not exist in '" + db_.redacted() + "'; create it first", outbox);
     }
   }
 

@@ -22,8 +22,8 @@ void check_not_ahead(PGconn* conn, const Checkpoint& c) {
   if (r.text(0, 0) == "t") {
     throw StoreError("postgres: checkpoint '" + encode(c) + "' is ahead of this server's transaction ids (current "
                      "snapshot " + r.text(0, 1) + "): the database was restored into a new cluster or this is a "
-                     "different server. Set the consumer's position with `outbox seek --to POSITION|beginning|end` "
-                     "(after checking what it already published) and start the relay again",
+                     "different server. Move the consumer's checkpoint (seek to a position, the beginning or the end) "
+                     "after checking what it already published, and start the relay again",
                      false);
   }
 }

@@ -128,7 +128,7 @@ class SqliteStore final : public Store {
       if (!holder.empty() && holder != owner && until > now_us) {
         throw LeaseLost("consumer '" + consumer + "' of outbox '" + outbox + "' is held by relay '" + holder +
                         "' for another " + std::to_string((until - now_us) / 1000) +
-                        " ms; stop that relay, or use another --consumer name");
+                        " ms; stop that relay, or use another consumer name");
       }
     }
     s.reset();
@@ -302,7 +302,7 @@ class SqliteStore final : public Store {
           s.bind(1, unpublished).bind(2, std::string_view(outbox));
           s.run();
           spdlog::warn("outbox '{}': hard retention limit of {} messages dropped {} messages that a consumer had "
-                       "not yet passed; raise --hard-max-count or speed up the relay",
+                       "not yet passed; raise the hard retention limit or speed up the relay",
                        outbox, *policy.hard_max_count, unpublished);
         }
       }
@@ -399,8 +399,7 @@ class SqliteStore final : public Store {
     check_identifier(outbox, "outbox name");
     std::lock_guard lock(mutex_);
     if (!has_table("outbox_" + outbox)) {
-      throw UsageError("outbox '" + outbox + "' does not exist in '" + path_ + "'; create it with `outbox init --store sqlite:" +
-                       path_ + " --outbox " + outbox + "`");
+      throw NoSuchOutbox("outbox '" + outbox + "' does not exist in '" + path_ + "'; create it first", outbox);
     }
   }
 
