@@ -1,0 +1,67 @@
+// redis-server crashed (SIGKILL) and restarted from its AOF while writers commit and the relay
+// publishes: nothing acknowledged may be missing afterwards, and each key keeps its order.
+#include <thread>
+
+#include "redis_fixture.hpp"
+
+using namespace testing_redis;
+using namespace std::chrono_literals;
+
+class RedisFaults : public RedisTest {};
+
+TEST_F(RedisFaults, ServerKilledAndRestartedMidStreamLosesNothing) {
+  const std::string stream = unique_stream("restart");
+  auto store = outbox::open_store(uri());
+  auto sink = outbox::open_sink(sink_uri(stream));
+  outbox::RelayOptions o;
+  o.outbox = "orders";
+  o.batch_size = 50;  // many round trips, so the crash lands between and inside them
+  o.backoff.initial = 50ms;
+  o.backoff.max = 500ms;
+  o.lease_ttl = 3s;  // renewals (which also record health) every second
+  outbox::Relay relay(*store, *sink, o);
+  std::thread runner([&] { relay.run(); });
+
+  // 3000 messages over 17 keys, 10 per transaction, committed while the server goes down and up.
+  std::atomic<int> committed{0};
+  std::thread writer([&] {
+    for (int i = 0; i < 300; ++i) {
+      put_committed(i * 10 + 1, i * 10 + 10, 17);
+      committed = (i + 1) * 10;
+      std::this_thread::sleep_for(3ms);
+    }
+  });
+  while (committed < 600) std::this_thread::sleep_for(5ms);
+  run_script("stop.sh --kill");
+  // While the server is down, `outbox status` shows the consumer as unhealthy.
+  std::string health;
+  {
+    auto observer = outbox::open_store(uri());
+    for (int i = 0; i < 50; ++i) {
+      health = observer->status("orders").consumers.at(0).health;
+      if (health.find("redis") != std::string::npos) break;
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+  EXPECT_NE(health.find("redis"), std::string::npos) << "status did not show the outage: " << health;
+  std::printf("health during the outage: %s\n", health.c_str());
+  const auto acknowledged_before_restart = relay.stats().acknowledged;
+  run_script("start.sh");
+  writer.join();
+
+  for (int i = 0; i < 600 && relay.stats().last_position < 3000; ++i) std::this_thread::sleep_for(100ms);
+  relay.stop();
+  runner.join();
+  EXPECT_EQ(relay.stats().last_position, 3000) << "the relay did not catch up after the server came back";
+  EXPECT_EQ(relay.stats().dead_lettered, 0);
+
+  Client after;  // the fixture's connection died with the server
+  const auto c = check(after.read(stream), 3000);
+  std::printf("redis killed: 3000 committed, %lld acknowledged before the restart, %zu in the stream distinct, "
+              "%zu duplicates, %lld retries, %zu reorders\n",
+              static_cast<long long>(acknowledged_before_restart), c.distinct, c.duplicates,
+              static_cast<long long>(relay.stats().retries), c.reorders);
+  EXPECT_EQ(c.distinct, 3000u) << "lost messages, first missing position " << c.first_missing;
+  EXPECT_EQ(c.reorders, 0u) << c.first_reorder;
+  EXPECT_GT(relay.stats().retries, 0) << "the outage should have failed publishes";
+}
