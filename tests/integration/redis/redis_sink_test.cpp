@@ -1,6 +1,8 @@
 // The Redis Streams sink against a real redis-server: the entry's fields (envelope, headers, key,
 // data), order, stream templates, CloudEvents mode, MAXLEN trimming, and dead letters for what the
 // server refuses.
+#include <thread>
+
 #include "redis_fixture.hpp"
 
 using namespace testing_redis;
@@ -142,4 +144,70 @@ TEST_F(RedisSink, AuthenticatesAndRefusedCredentialsAreRetriedNotDeadLettered) {
   EXPECT_NE(sink->health().find("AUTH refused"), std::string::npos) << sink->health();
   EXPECT_EQ(sink->health().find("wrong"), std::string::npos) << "no password in health";
   redis.command({"ACL", "DELUSER", user});
+}
+
+namespace {
+
+std::vector<outbox::Message> batch_of(const std::vector<const char*>& types) {
+  std::vector<outbox::Message> batch;
+  for (std::size_t i = 0; i < types.size(); ++i) {
+    auto m = testing_sqlite::order_created(static_cast<std::int64_t>(i + 1), "k");
+    m.outbox = "orders";
+    m.type = types[i];
+    m.position = static_cast<std::int64_t>(i + 1);
+    batch.push_back(std::move(m));
+  }
+  return batch;
+}
+
+}  // namespace
+
+TEST_F(RedisSink, MessagesAfterAFailureInTheSameBatchAreFailedToo) {
+  // The sink contract: once a message fails, nothing after it in the batch may count as delivered,
+  // or a later message of its key would be checkpointed ahead of the failed one's retry.
+  const std::string prefix = unique_stream("behind");
+  redis.command({"SET", prefix + ".order_completed", "not a stream"});
+  auto sink = outbox::open_sink(sink_uri(prefix + ".{type}"));
+  sink->publish(batch_of({"order_created", "order_completed", "order_created", "order_created"}));
+  const auto d = sink->poll(std::chrono::milliseconds(0));
+  ASSERT_EQ(d.size(), 4u);
+  EXPECT_EQ(d[0].outcome, outbox::Outcome::ok);
+  EXPECT_EQ(d[1].outcome, outbox::Outcome::permanent);
+  EXPECT_NE(d[1].error.find("WRONGTYPE"), std::string::npos) << d[1].error;
+  for (int i : {2, 3}) {
+    EXPECT_EQ(d[i].outcome, outbox::Outcome::retryable) << i;
+    EXPECT_NE(d[i].error.find("an earlier message failed"), std::string::npos) << d[i].error;
+  }
+  EXPECT_EQ(sink->health(), "ok") << "a refused message is no connection problem";
+}
+
+TEST_F(RedisSink, OutOfMemoryIsRetriedUntilMemoryIsFreedAndNothingIsDeadLettered) {
+  const std::string stream = unique_stream("oom");
+  put_committed(1, 50);
+  // Any write over maxmemory with noeviction gets OOM; MULTI/EXEC then stores nothing of the batch.
+  redis.command({"CONFIG", "SET", "maxmemory-policy", "noeviction"});
+  redis.command({"CONFIG", "SET", "maxmemory", "1"});
+  auto sink = outbox::open_sink(sink_uri(stream));
+  sink->publish(batch_of({"order_created", "order_created", "order_created"}));
+  for (const auto& d : sink->poll(std::chrono::milliseconds(0))) {
+    EXPECT_EQ(d.outcome, outbox::Outcome::retryable) << d.error;
+  }
+  EXPECT_NE(sink->health().find("OOM"), std::string::npos) << sink->health();
+  EXPECT_EQ(redis.xlen(stream), 0) << "an aborted transaction stores nothing";
+
+  // The relay keeps retrying (max_attempts 1 would dead-letter a permanent failure at once) until
+  // memory is freed.
+  std::thread freer([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    Client admin;
+    admin.command({"CONFIG", "SET", "maxmemory", "0"});
+  });
+  const auto stats = relay_all(sink_uri(stream), 1);
+  freer.join();
+  EXPECT_EQ(stats.dead_lettered, 0);
+  EXPECT_EQ(stats.acknowledged, 50);
+  EXPECT_GT(stats.retries, 0);
+  const auto c = check(redis.read(stream), 50);
+  EXPECT_EQ(c.distinct, 50u) << "first missing " << c.first_missing;
+  EXPECT_EQ(c.reorders, 0u) << c.first_reorder;
 }
