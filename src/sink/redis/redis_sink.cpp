@@ -1,6 +1,8 @@
 #include "redis_sink.hpp"
 
 #include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/time.h>
 
@@ -38,6 +40,39 @@ struct Command {
     }
     redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data());
   }
+};
+
+// hiredis writes to its socket with write(), so a write to a connection the server has closed
+// raises SIGPIPE, which kills a process that does not ignore it (the CLI does; a service running
+// the relay in-process may not). This blocks SIGPIPE on the publishing thread while hiredis works
+// and discards one raised meanwhile, so the write just fails with EPIPE and the batch is retried.
+class SigpipeBlocked {
+ public:
+  SigpipeBlocked() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;  // not ours: left for its owner
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~SigpipeBlocked() {
+    if (!was_pending_) {
+      sigset_t pending;
+      sigpending(&pending);
+      if (sigismember(&pending, SIGPIPE) == 1) {
+        const timespec zero{};
+        sigtimedwait(&pipe_, nullptr, &zero);
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeBlocked(const SigpipeBlocked&) = delete;
+  SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+
+ private:
+  sigset_t pipe_{}, old_{};
+  bool was_pending_ = false;
 };
 
 std::string error_text(const redisReply* r) { return std::string(r->str, r->len); }
@@ -141,6 +176,7 @@ bool RedisSink::connect() {
 
 void RedisSink::do_publish(std::span<const Message> batch) {
   if (batch.empty()) return;
+  const SigpipeBlocked no_sigpipe;
   if (!connect()) {
     const std::string why = health();
     for (const auto& m : batch) report(m.position, Outcome::retryable, why);

@@ -65,3 +65,38 @@ TEST_F(RedisFaults, ServerKilledAndRestartedMidStreamLosesNothing) {
   EXPECT_EQ(c.reorders, 0u) << c.first_reorder;
   EXPECT_GT(relay.stats().retries, 0) << "the outage should have failed publishes";
 }
+
+TEST_F(RedisFaults, AServerThatClosedTheConnectionFailsTheBatchAndDoesNotKillTheProcess) {
+  // This test process does not ignore SIGPIPE, like a service that runs the relay in-process.
+  const std::string stream = unique_stream("sigpipe");
+  auto sink = outbox::open_sink(sink_uri(stream));
+  auto batch_of = [](int n, std::size_t bytes) {
+    std::vector<outbox::Message> batch;
+    for (int i = 1; i <= n; ++i) {
+      auto m = testing_sqlite::order_created(i, "k" + std::to_string(i % 3));
+      m.outbox = "orders";
+      m.position = i;
+      m.data["pad"] = std::string(bytes, 'x');
+      batch.push_back(std::move(m));
+    }
+    return batch;
+  };
+  sink->publish(batch_of(1, 10));
+  ASSERT_EQ(sink->poll(0ms).at(0).outcome, outbox::Outcome::ok);
+  // The server dies and comes back: the sink's connection is dead. A batch of several MB takes many
+  // write() calls; those after the peer's reset raise SIGPIPE.
+  run_script("stop.sh --kill");
+  run_script("start.sh");
+  sink->publish(batch_of(2000, 4000));
+  const auto failed = sink->poll(0ms);
+  ASSERT_EQ(failed.size(), 2000u);
+  for (const auto& d : failed) ASSERT_EQ(d.outcome, outbox::Outcome::retryable) << d.error;
+  std::printf("the dead connection's batch failed with: %s\n", failed[0].error.c_str());
+  // And the next publish reconnects.
+  sink->publish(batch_of(2000, 4000));
+  const auto retried = sink->poll(0ms);
+  ASSERT_EQ(retried.size(), 2000u);
+  for (const auto& d : retried) ASSERT_EQ(d.outcome, outbox::Outcome::ok) << d.error;
+  Client after;
+  EXPECT_EQ(after.xlen(stream), 2001);
+}
