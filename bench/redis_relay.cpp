@@ -60,16 +60,21 @@ struct Redis {
     }
     auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), len.data()));
     if (r == nullptr) throw std::runtime_error(std::string("redis: ") + c->errstr);
-    std::string out = r->str ? std::string(r->str, r->len) : std::to_string(r->integer);
+    // CONFIG GET answers [name, value]: the value.
+    const redisReply* v = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1] : r;
+    std::string out = v->str ? std::string(v->str, v->len) : std::to_string(v->integer);
     freeReplyObject(r);
     return out;
   }
   redisContext* c = nullptr;
 };
 
-// Raw hiredis: the same fields per entry as the sink writes, `batch` XADDs per round trip.
+// Raw hiredis: the same fields per entry as the sink writes, `batch` XADDs per round trip; with
+// `transaction`, wrapped in MULTI/EXEC as the sink sends them. The two differ by more than the two
+// extra commands when the server fsyncs per write (appendfsync always): Redis fsyncs once per event
+// loop iteration, which runs the plain XADDs of one socket read (16 KB) but a whole EXEC at once.
 double raw_hiredis(const std::string& server, const std::string& stream, std::int64_t n, std::size_t bytes,
-                   std::int64_t batch) {
+                   std::int64_t batch, bool transaction) {
   Redis redis(server);
   const std::string pad = payload_text(bytes);
   std::int64_t acked = 0;
@@ -78,6 +83,7 @@ double raw_hiredis(const std::string& server, const std::string& stream, std::in
   std::vector<size_t> len;
   for (std::int64_t from = 1; from <= n; from += batch) {
     const std::int64_t to = std::min(n, from + batch - 1);
+    if (transaction) redisAppendCommand(redis.c, "MULTI");
     for (std::int64_t i = from; i <= to; ++i) {
       const std::string data = nlohmann::json{{"ordernr", i}, {"pad", pad}}.dump();
       const std::string key = "order-" + std::to_string(i % 64);
@@ -93,11 +99,17 @@ double raw_hiredis(const std::string& server, const std::string& stream, std::in
       }
       redisAppendCommandArgv(redis.c, static_cast<int>(argv.size()), argv.data(), len.data());
     }
-    for (std::int64_t i = from; i <= to; ++i) {
-      void* r = nullptr;
-      if (redisGetReply(redis.c, &r) != REDIS_OK) throw std::runtime_error(std::string("raw: ") + redis.c->errstr);
-      if (static_cast<redisReply*>(r)->type == REDIS_REPLY_STRING) ++acked;
-      freeReplyObject(r);
+    if (transaction) redisAppendCommand(redis.c, "EXEC");
+    const std::int64_t replies = to - from + 1 + (transaction ? 2 : 0);
+    for (std::int64_t i = 0; i < replies; ++i) {
+      void* raw = nullptr;
+      if (redisGetReply(redis.c, &raw) != REDIS_OK) throw std::runtime_error(std::string("raw: ") + redis.c->errstr);
+      const auto* r = static_cast<redisReply*>(raw);
+      if (r->type == REDIS_REPLY_STRING) ++acked;
+      if (r->type == REDIS_REPLY_ARRAY) {
+        for (std::size_t j = 0; j < r->elements; ++j) acked += r->element[j]->type == REDIS_REPLY_STRING;
+      }
+      freeReplyObject(raw);
     }
   }
   const double secs = bench::seconds_since(start);
@@ -227,7 +239,8 @@ class TimingSink final : public outbox::Sink {
 int run(int argc, char** argv) {
   bench::Flags flags(argc, argv,
                      {{"server", ""}, {"mode", "throughput"}, {"messages", "200000"}, {"bytes", "200"},
-                      {"batch", "5000"}, {"rate", "1000"}, {"seconds", "15"}, {"dir", "/tmp"}, {"reps", "3"}},
+                      {"batch", "5000"}, {"rate", "1000"}, {"seconds", "15"}, {"dir", "/tmp"}, {"reps", "3"},
+                      {"appendfsync", ""}},
                      kUsage);
   spdlog::set_level(spdlog::level::warn);
   std::printf("outbox_bench_redis%s\n", flags.command_line().c_str());
@@ -250,6 +263,9 @@ int run(int argc, char** argv) {
   bench::print_machine(dir);
   {
     Redis redis(server);
+    // --appendfsync always|everysec|no: set on the server for this run (CONFIG SET), to separate
+    // the fsync's cost from the relay's.
+    if (!flags.str("appendfsync").empty()) redis.command({"CONFIG", "SET", "appendfsync", flags.str("appendfsync")});
     std::printf("server: appendonly %s, appendfsync %s\n", redis.command({"CONFIG", "GET", "appendonly"}).c_str(),
                 redis.command({"CONFIG", "GET", "appendfsync"}).c_str());
   }
@@ -266,28 +282,32 @@ int run(int argc, char** argv) {
     fill(db, n, bytes);
     std::printf("relay -> Redis throughput, %lld messages of ~%zu-byte data, %lld per round trip, server on this machine\n",
                 static_cast<long long>(n), bytes, static_cast<long long>(batch));
-    // Raw and relay alternate (raw relay, relay raw, ...), each to a new stream, deleted after.
+    // The three variants rotate (A B C, B C A, C A B, ...), each to a new stream, deleted after, so
+    // that other load on the machine falls on all of them.
     const int reps = static_cast<int>(flags.integer("reps"));
-    std::vector<double> raw, relay;
+    std::vector<double> raw, raw_multi, relay;
     Redis admin(server);
     for (int r = 0; r < reps; ++r) {
-      for (int k = 0; k < 2; ++k) {
-        const std::string run = tag + "_" + std::to_string(r);
-        if ((k == 0) == (r % 2 == 0)) {
-          raw.push_back(raw_hiredis(server, "bench_raw_" + run, n, bytes, batch));
-          admin.command({"DEL", "bench_raw_" + run});
-        } else {
-          relay.push_back(relay_to_redis(store_uri, "bench_" + run, server, "bench_relay_" + run, batch, n));
-          admin.command({"DEL", "bench_relay_" + run});
+      for (int k = 0; k < 3; ++k) {
+        const std::string run = tag + "_" + std::to_string(r) + "_" + std::to_string(k);
+        const std::string stream = "bench_" + run;
+        switch ((r + k) % 3) {
+          case 0: raw.push_back(raw_hiredis(server, stream, n, bytes, batch, false)); break;
+          case 1: raw_multi.push_back(raw_hiredis(server, stream, n, bytes, batch, true)); break;
+          default: relay.push_back(relay_to_redis(store_uri, "bench_" + run, server, stream, batch, n)); break;
         }
+        admin.command({"DEL", stream});
       }
-      std::printf("  run %d of %d: raw %.0f msg/s, relay %.0f msg/s, ratio %.2f\n", r + 1, reps, raw.back(),
-                  relay.back(), relay.back() / raw.back());
+      std::printf("  run %d of %d: raw XADD %.0f msg/s, raw MULTI/XADD/EXEC %.0f msg/s, relay %.0f msg/s\n", r + 1,
+                  reps, raw.back(), raw_multi.back(), relay.back());
       std::fflush(stdout);
     }
-    std::printf("  %-28s%10.0f msg/s (median of %d)\n", "raw hiredis from memory:", bench::median(raw), reps);
-    std::printf("  %-28s%10.0f msg/s (median of %d)\n", "relay SQLite -> Redis:", bench::median(relay), reps);
-    std::printf("  %-28s%10.2f\n", "ratio relay / raw:", bench::median(relay) / bench::median(raw));
+    std::printf("  %-36s%10.0f msg/s (median of %d)\n", "raw hiredis, pipelined XADD:", bench::median(raw), reps);
+    std::printf("  %-36s%10.0f msg/s (median of %d)\n", "raw hiredis, MULTI/XADD.../EXEC:", bench::median(raw_multi),
+                reps);
+    std::printf("  %-36s%10.0f msg/s (median of %d)\n", "relay SQLite -> Redis:", bench::median(relay), reps);
+    std::printf("  %-36s%10.2f\n", "ratio relay / raw XADD:", bench::median(relay) / bench::median(raw));
+    std::printf("  %-36s%10.2f\n", "ratio relay / raw MULTI/EXEC:", bench::median(relay) / bench::median(raw_multi));
   } else {
     fill(db, 0, bytes);
     const double rate = flags.num("rate"), seconds = flags.num("seconds");
