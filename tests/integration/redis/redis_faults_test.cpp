@@ -1,5 +1,8 @@
 // redis-server crashed (SIGKILL) and restarted from its AOF while writers commit and the relay
 // publishes: nothing acknowledged may be missing afterwards, and each key keeps its order.
+#include <signal.h>
+
+#include <fstream>
 #include <thread>
 
 #include "redis_fixture.hpp"
@@ -99,4 +102,36 @@ TEST_F(RedisFaults, AServerThatClosedTheConnectionFailsTheBatchAndDoesNotKillThe
   for (const auto& d : retried) ASSERT_EQ(d.outcome, outbox::Outcome::ok) << d.error;
   Client after;
   EXPECT_EQ(after.xlen(stream), 2001);
+}
+
+TEST_F(RedisFaults, AStalledServerTimesOutRetryableInsteadOfHoldingTheRelay) {
+  outbox::redis::SinkOptions options = outbox::redis::parse_uri(sink_uri(unique_stream("stalled")));
+  options.command_timeout_ms = 300;
+  auto sink = outbox::redis::make_sink(options);
+  std::vector<outbox::Message> batch(1);
+  batch[0] = testing_sqlite::order_created(1, "k");
+  batch[0].outbox = "orders";
+  batch[0].position = 1;
+  sink->publish(batch);
+  ASSERT_EQ(sink->poll(0ms).at(0).outcome, outbox::Outcome::ok);
+
+  // SIGSTOP: the connection stays open, nothing answers.
+  std::ifstream pid_file(state_dir() + "/redis.pid");
+  pid_t pid = 0;
+  pid_file >> pid;
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  batch[0].position = 2;
+  sink->publish(batch);
+  kill(pid, SIGCONT);
+  const auto d = sink->poll(0ms);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].outcome, outbox::Outcome::retryable);
+  EXPECT_NE(d[0].error.find("no answer within 300 ms"), std::string::npos) << d[0].error;
+  EXPECT_NE(sink->health().find("no answer"), std::string::npos) << sink->health();
+
+  batch[0].position = 3;
+  sink->publish(batch);
+  EXPECT_EQ(sink->poll(0ms).at(0).outcome, outbox::Outcome::ok) << "reconnected";
+  EXPECT_EQ(sink->health(), "ok");
 }
