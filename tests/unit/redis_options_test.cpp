@@ -54,7 +54,23 @@ TEST(RedisUri, BadInputIsAUsageErrorSayingWhat) {
   EXPECT_NE(message("redis://u:%zz@h:1/s").find("%-escape"), std::string::npos);
   EXPECT_NE(message("redis://u:pw%@h:1/s").find("%-escape"), std::string::npos);
   EXPECT_NE(message("redis://[::1/s").find("'['"), std::string::npos);
+  EXPECT_NE(message("redis://h:/s").find("port"), std::string::npos) << "an empty port is no default";
   EXPECT_THROW(open_sink("redis://127.0.0.1:1/s", {{"timeout", "1"}}), UsageError) << "no client properties";
+}
+
+TEST(RedisUri, OddInputIsAcceptedOrAUsageErrorNeverACrash) {
+  for (const std::string& uri : std::vector<std::string>{"redis://", "redis:///", "redis://@/", "redis://:@h:1/s", "redis://[]:1/s", "redis://[::1]x/s", "redis://a:b@c@d:1/s",
+        "redis://h:1/s?=", "redis://h:1/s?&&", "redis://h:1/s?maxlen", "redis://h:1/s?maxlen=99999999999999999999",
+        "redis://h:1/{}", "redis://h:1/}", "redis://h:1/%", "redis://h:1//", "redis://h:1/s/t?source=a=b",
+        "redis://" + std::string(100000, 'h') + ":1/s", "redis://h:1/" + std::string(100000, '{')}) {
+    try {
+      const auto o = redis::parse_uri(uri);
+      EXPECT_FALSE(o.host.empty()) << uri.substr(0, 60);
+      EXPECT_FALSE(o.stream.empty()) << uri.substr(0, 60);
+    } catch (const UsageError& e) {
+      EXPECT_LT(std::string(e.what()).size(), 1000u) << "a huge URI is shortened in the message";
+    }
+  }
 }
 
 TEST(RedisUri, PasswordNeverShows) {

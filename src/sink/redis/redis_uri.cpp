@@ -1,6 +1,7 @@
 // redis://[USER:PASSWORD@]HOST:PORT/STREAM[?maxlen=N&cloudevents=true&source=URI] into SinkOptions.
 // Every error names what is wrong and never echoes the password (shorten_uri redacts it).
 #include <charconv>
+#include <optional>
 #include <sstream>
 
 #include "outbox/destination.hpp"
@@ -79,7 +80,7 @@ SinkOptions parse_uri(const std::string& uri) {
     o.password = percent_decode(credentials.substr(colon + 1), "password");
     if (o.password.empty()) throw UsageError("Redis sink URI '" + shorten_uri(uri) + "': the password is empty");
   }
-  std::string port;
+  std::optional<std::string> port;  // "HOST:" with nothing after is an error, not the default
   if (!authority.empty() && authority[0] == '[') {  // [IPv6]:PORT
     const auto close = authority.find(']');
     if (close == std::string::npos) throw UsageError("Redis sink URI '" + shorten_uri(uri) + "': unclosed '[' in the host");
@@ -95,7 +96,7 @@ SinkOptions parse_uri(const std::string& uri) {
     if (colon != std::string::npos) port = authority.substr(colon + 1);
   }
   if (o.host.empty()) throw UsageError("Redis sink URI '" + shorten_uri(uri) + "' needs a host: " + kForm);
-  if (!port.empty()) o.port = static_cast<int>(parse_number(port, "the port", 1, 65535));
+  if (port) o.port = static_cast<int>(parse_number(*port, "the port", 1, 65535));
 
   std::stringstream params(query);
   for (std::string item; std::getline(params, item, '&');) {
@@ -115,7 +116,15 @@ SinkOptions parse_uri(const std::string& uri) {
                        "': the URI takes maxlen, cloudevents and source");
     }
   }
-  DestinationTemplate(o.stream, "stream");  // refuses an unknown placeholder now, not at the first message
+  // Refuses an unknown placeholder now, not at the first message. DestinationTemplate quotes the
+  // whole template in its error; a huge one is cut so that it cannot flood a log.
+  try {
+    DestinationTemplate(o.stream, "stream");
+  } catch (const UsageError& e) {
+    const std::string what = e.what();
+    if (what.size() <= 300) throw;
+    throw UsageError(what.substr(0, 300) + "... (" + std::to_string(what.size()) + " characters)");
+  }
   return o;
 }
 
