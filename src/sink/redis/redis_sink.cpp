@@ -75,7 +75,10 @@ class SigpipeBlocked {
   bool was_pending_ = false;
 };
 
-std::string error_text(const redisReply* r) { return std::string(r->str, r->len); }
+std::string error_text(const redisReply* r) {
+  if (r->str == nullptr) return "unexpected reply of type " + std::to_string(r->type);
+  return std::string(r->str, r->len);
+}
 
 // Errors that the same command may get past later: the server is out of memory (maxmemory with a
 // noeviction policy), loading its data after a restart, busy with a script, a replica that cannot
@@ -249,12 +252,19 @@ void RedisSink::do_publish(std::span<const Message> batch) {
   const Reply exec = read();
   if (!exec) return lost();
 
+  if (exec->type != REDIS_REPLY_ARRAY && !queue_error) {
+    // Not an answer EXEC gives when every command was queued; whatever it is, nothing counts as
+    // stored, and the connection is not trusted any more.
+    const std::string why = error_text(exec.get());
+    disconnect("EXEC answered: " + why);
+    return fail_rest("redis: EXEC answered: " + why);
+  }
   if (exec->type != REDIS_REPLY_ARRAY) {
     // EXECABORT after a refused command: nothing of the batch was stored.
-    const std::string why = queue_error ? *queue_error : error_text(exec.get());
+    const std::string why = *queue_error;
     const bool retry = retryable_error(why);
     while (resolved < batch.size()) {
-      if (resolved == queue_error_at && queue_error) {
+      if (resolved == queue_error_at) {
         resolve(retry ? Outcome::retryable : Outcome::permanent, "redis: " + why);
       } else {
         const Message& m = batch[resolved++];
