@@ -9,6 +9,9 @@
 #ifdef OUTBOX_E2E_KAFKA
 #include "kafka_sink_under_test.hpp"
 #endif
+#ifdef OUTBOX_E2E_REDIS
+#include "redis_sink_under_test.hpp"
+#endif
 
 namespace outbox::e2e {
 namespace {
@@ -27,6 +30,15 @@ TEST_F(E2eTest, PostgresToKafka) {
   std::unique_ptr<crash::PostgresBackend> store;
   ASSERT_NO_THROW(store = std::make_unique<crash::PostgresBackend>());
   KafkaSinkUnderTest sink;
+  run_cell(*store, sink, kLateCommits);
+}
+#endif
+
+#ifdef OUTBOX_E2E_REDIS
+TEST_F(E2eTest, PostgresToRedis) {
+  std::unique_ptr<crash::PostgresBackend> store;
+  ASSERT_NO_THROW(store = std::make_unique<crash::PostgresBackend>());
+  RedisSinkUnderTest sink;
   run_cell(*store, sink, kLateCommits);
 }
 #endif
