@@ -8,6 +8,8 @@ packages=(
   nlohmann-json3-dev libvalijson-dev libre2-dev
   libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev
   librdkafka-dev
+  # the NATS JetStream sink (libnats) and the real server its tests start (tests/integration/nats/)
+  libnats-dev nats-server
   libgtest-dev libbenchmark-dev
   # the PostgreSQL store (libpq) and the throwaway server its tests start (scripts/postgres/)
   libpq-dev libpqxx-dev postgresql-15

@@ -6,6 +6,9 @@
 #ifdef OUTBOX_E2E_KAFKA
 #include "kafka_sink_under_test.hpp"
 #endif
+#ifdef OUTBOX_E2E_NATS
+#include "nats_sink_under_test.hpp"
+#endif
 
 namespace outbox::e2e {
 namespace {
@@ -20,6 +23,14 @@ TEST_F(E2eTest, SqliteToFile) {
 TEST_F(E2eTest, SqliteToKafka) {
   crash::SqliteBackend store(dir_ / "crash.db");
   KafkaSinkUnderTest sink;
+  run_cell(store, sink);
+}
+#endif
+
+#ifdef OUTBOX_E2E_NATS
+TEST_F(E2eTest, SqliteToNats) {
+  crash::SqliteBackend store(dir_ / "crash.db");
+  NatsSinkUnderTest sink;
   run_cell(store, sink);
 }
 #endif
