@@ -2,6 +2,8 @@
 // subjects and stream names; every bad input is a UsageError that says what to do.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "outbox/errors.hpp"
 #include "outbox/nats.hpp"
 
@@ -72,4 +74,25 @@ TEST(NatsUri, PasswordsStayOutOfErrorsAndDescribe) {
 
 TEST(NatsUri, ClientPropertiesAreRefused) {
   EXPECT_THROW(open_sink("nats://127.0.0.1:1/s", {{"linger.ms", "5"}}), UsageError);
+}
+
+TEST(NatsUri, ArbitraryInputIsAcceptedOrAUsageErrorNeverACrash) {
+  // Fragments of real URIs shuffled together: every outcome must be a parse or a UsageError.
+  const std::vector<std::string> parts = {"nats://", "u", ":", "p%41", "%", "@", "h", "[::1]", "[", "]", "4222", ",",
+                                          "/", "a.b", "{type}", "{outbox}", "{", "}", ".", "*", ">", " ", "?", "&",
+                                          "=", "create_stream", "replicas", "cloudevents", "true", "source",
+                                          "ack_timeout_ms", "max_pending", "99999999999999999999", "-1", "\n", "\x01"};
+  std::mt19937 rng(12345);
+  int parsed = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string uri = i % 2 ? "nats://" : "";
+    const int n = std::uniform_int_distribution<int>(0, 12)(rng);
+    for (int j = 0; j < n; ++j) uri += parts[std::uniform_int_distribution<std::size_t>(0, parts.size() - 1)(rng)];
+    try {
+      nats::parse_uri(uri);
+      ++parsed;
+    } catch (const UsageError&) {
+    }
+  }
+  EXPECT_GT(parsed, 0) << "some of them are valid URIs";
 }
