@@ -52,6 +52,10 @@ class NatsServer {
     server_.reset();
   }
 
+  // SIGSTOP: the server stops reading; what clients send meanwhile stays in its socket buffers and
+  // is lost if it is then killed.
+  void freeze() { server_->signal(SIGSTOP); }
+
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::string url() const { return "nats://" + address(); }
 
