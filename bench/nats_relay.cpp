@@ -1,6 +1,8 @@
-// Relay -> NATS JetStream against raw libnats publishing the same messages from memory, in one run:
+// Relay -> NATS JetStream against raw libnats publishing the same messages from memory, in one run,
+// and commit -> PubAck latency at a steady rate:
 //
 //   outbox_bench_nats --server 127.0.0.1:4222 [--messages 100000] [--bytes 200] [--reps 3]
+//   outbox_bench_nats --server 127.0.0.1:4222 --mode latency [--rate 1000] [--seconds 15]
 //
 // Both sides publish asynchronously (js_PublishMsgAsync, at most --max-pending awaiting a PubAck)
 // with the same headers (envelope, Nats-Msg-Id, Outbox-Key) and count a message when its PubAck
@@ -10,11 +12,15 @@
 #include <nats/nats.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <thread>
 
 #include "bench_util.hpp"
+#include "timing_sink.hpp"
 #include "outbox/outbox.hpp"
 #include "outbox/sqlite.hpp"
 
@@ -162,12 +168,90 @@ double relay_to_nats(const std::string& store_uri, const std::string& consumer, 
   return static_cast<double>(expected) / secs;
 }
 
+// The writer process: one message per transaction at a steady rate, into the SQLite outbox.
+[[noreturn]] void write_steadily(const std::string& path, double rate, double seconds, std::size_t bytes) {
+  try {
+    sqlite3* db = nullptr;
+    if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) throw std::runtime_error(path + ": " + sqlite3_errmsg(db));
+    sqlite3_busy_timeout(db, 5000);
+    outbox::sqlite::Outbox box("bench", registry());
+    auto w = box.writer(db);
+    const std::string pad = payload_text(bytes);
+    const auto start = bench::mono_ns();
+    const auto total = static_cast<std::int64_t>(rate * seconds);
+    for (std::int64_t i = 1; i <= total; ++i) {
+      const auto due = start + static_cast<std::int64_t>(static_cast<double>(i) * 1e9 / rate);
+      while (bench::mono_ns() < due) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      exec(db, "BEGIN");
+      outbox::Message m;
+      m.type = "order_created";
+      m.key = "order-" + std::to_string(i % 64);
+      m.data = {{"ordernr", i}, {"pad", pad}};
+      w.put(std::move(m));
+      exec(db, "COMMIT");
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "writer process: %s\n", e.what());
+    _exit(1);
+  }
+  _exit(0);
+}
+
+// Commit -> PubAck latency: the relay runs on while another process writes at `rate`.
+void latency(const std::string& server, const std::string& db, double rate, double seconds, std::size_t bytes,
+             const std::string& tag) {
+  fill(db, 0, bytes);
+  // The writer is forked before any thread of this process exists (the relay's, libnats'): a fork
+  // while another thread holds SQLite's allocator mutex left the child waiting for it forever.
+  int go[2];
+  if (pipe(go) != 0) throw std::runtime_error("pipe failed");
+  const pid_t writer = fork();
+  if (writer == 0) {
+    close(go[1]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(1);  // the parent gave up before starting
+    write_steadily(db, rate, seconds, bytes);
+  }
+  close(go[0]);
+  Admin admin(server);
+  const std::string stream = "BENCH_LATENCY_" + tag, subject = "bench.latency." + tag;
+  admin.add_stream(stream, subject);
+  auto store = outbox::open_store("sqlite:" + db);
+  auto timing = std::make_unique<bench::TimingSink>(outbox::open_sink("nats://" + server + "/" + subject));
+  bench::TimingSink* sink = timing.get();
+  outbox::RelayOptions o;
+  o.outbox = "bench";
+  o.consumer = "latency";
+  outbox::Relay relay(*store, *sink, o);
+  std::thread runner([&] { relay.run(); });
+  std::printf("writing %.0f msg/s for %.0f s into the SQLite outbox ...\n", rate, seconds);
+  std::fflush(stdout);
+  if (write(go[1], "g", 1) != 1) throw std::runtime_error("cannot start the writer process");
+  close(go[1]);
+  int writer_status = 0;
+  waitpid(writer, &writer_status, 0);
+  if (!WIFEXITED(writer_status) || WEXITSTATUS(writer_status) != 0) {
+    std::fprintf(stderr, "the writer process failed (see its message above); the figures below are incomplete\n");
+  }
+  const auto expected = static_cast<std::size_t>(rate * seconds);
+  for (int i = 0; i < 100 && sink->latencies().size() < expected; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  relay.stop();
+  runner.join();
+  admin.delete_stream(stream);
+  const auto l = sink->latencies();
+  std::printf("commit -> PubAck latency, SQLite source, at %.0f msg/s for %.0f s (writer in another process), file storage\n",
+              rate, seconds);
+  std::printf("  samples %zu of %zu; p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n", l.size(), expected,
+              bench::percentile(l, 50), bench::percentile(l, 90), bench::percentile(l, 99),
+              l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()));
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
   bench::Flags flags(argc, argv,
-                     {{"server", ""}, {"messages", "100000"}, {"bytes", "200"}, {"reps", "3"},
-                      {"max-pending", "4096"}, {"dir", "/tmp"}},
+                     {{"server", ""}, {"mode", "throughput"}, {"messages", "100000"}, {"bytes", "200"},
+                      {"reps", "3"}, {"max-pending", "4096"}, {"rate", "1000"}, {"seconds", "15"}, {"dir", "/tmp"}},
                      kUsage);
   spdlog::set_level(spdlog::level::warn);
   std::printf("outbox_bench_nats%s\n", flags.command_line().c_str());
@@ -176,6 +260,9 @@ int run(int argc, char** argv) {
   if (server.empty()) {
     std::fprintf(stderr, "give --server HOST:PORT (or run bench/run_nats.sh, which starts a server)\n");
     return 2;
+  }
+  if (flags.str("mode") != "throughput" && flags.str("mode") != "latency") {
+    throw std::runtime_error("--mode must be throughput or latency, not '" + flags.str("mode") + "'");
   }
   const auto reps = static_cast<int>(flags.integer("reps"));
   if (reps < 1) throw std::runtime_error("--reps must be at least 1");
@@ -190,6 +277,11 @@ int run(int argc, char** argv) {
   const auto max_pending = flags.integer("max-pending");
   const std::string tag = std::to_string(getpid());
   const std::string db = (dir / "relay.db").string();
+  if (flags.str("mode") == "latency") {
+    latency(server, (dir / "latency.db").string(), flags.num("rate"), flags.num("seconds"), bytes, tag);
+    std::printf("load average at the end: %s\n", bench::loadavg().c_str());
+    return 0;
+  }
 
   std::printf("filling the SQLite outbox with %lld messages ...\n", static_cast<long long>(n));
   std::fflush(stdout);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts a throwaway nats-server with JetStream on loopback (scripts/nats/start.sh) and runs the
-# NATS benchmark: relay (SQLite) -> NATS vs raw libnats in the same run. Stops and removes the
+# NATS benchmarks: relay (SQLite) -> NATS vs raw libnats in the same run, then commit -> PubAck
+# latency at 1,000 msg/s. Stops and removes the
 # server afterwards, also on error or ^C. Prints figures; never fails on time.
 # Usage: bench/run_nats.sh [BUILD_DIR] [outbox_bench_nats flags...]
 #   BUILD_DIR: a Release build with OUTBOX_BUILD_BENCH=ON (default build-bench).
@@ -16,3 +17,5 @@ trap cleanup EXIT
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
 "$root/scripts/nats/start.sh" --dir "$state"
 "$bin" --server "127.0.0.1:$(cat "$state/port")" "$@"
+echo
+"$bin" --server "127.0.0.1:$(cat "$state/port")" --mode latency
