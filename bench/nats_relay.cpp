@@ -2,7 +2,7 @@
 // and commit -> PubAck latency at a steady rate:
 //
 //   outbox_bench_nats --server 127.0.0.1:4222 [--messages 100000] [--bytes 200] [--reps 3]
-//   outbox_bench_nats --server 127.0.0.1:4222 --mode latency [--rate 1000] [--seconds 15]
+//   outbox_bench_nats --server 127.0.0.1:4222 --mode latency [--rate 1000] [--seconds 15] [--latency-sink null:]
 //
 // Both sides publish asynchronously (js_PublishMsgAsync, at most --max-pending awaiting a PubAck)
 // with the same headers (envelope, Nats-Msg-Id, Outbox-Key) and count a message when its PubAck
@@ -198,8 +198,9 @@ double relay_to_nats(const std::string& store_uri, const std::string& consumer, 
 }
 
 // Commit -> PubAck latency: the relay runs on while another process writes at `rate`.
+// `sink_uri` other than "" replaces the NATS sink (e.g. null:, a baseline on the same machine).
 void latency(const std::string& server, const std::string& db, double rate, double seconds, std::size_t bytes,
-             const std::string& tag) {
+             const std::string& tag, const std::string& sink_uri) {
   fill(db, 0, bytes);
   // The writer is forked before any thread of this process exists (the relay's, libnats'): a fork
   // while another thread holds SQLite's allocator mutex left the child waiting for it forever.
@@ -217,7 +218,7 @@ void latency(const std::string& server, const std::string& db, double rate, doub
   const std::string stream = "BENCH_LATENCY_" + tag, subject = "bench.latency." + tag;
   admin.add_stream(stream, subject);
   auto store = outbox::open_store("sqlite:" + db);
-  auto timing = std::make_unique<bench::TimingSink>(outbox::open_sink("nats://" + server + "/" + subject));
+  auto timing = std::make_unique<bench::TimingSink>(outbox::open_sink(sink_uri.empty() ? "nats://" + server + "/" + subject : sink_uri));
   bench::TimingSink* sink = timing.get();
   outbox::RelayOptions o;
   o.outbox = "bench";
@@ -239,8 +240,8 @@ void latency(const std::string& server, const std::string& db, double rate, doub
   runner.join();
   admin.delete_stream(stream);
   const auto l = sink->latencies();
-  std::printf("commit -> PubAck latency, SQLite source, at %.0f msg/s for %.0f s (writer in another process), file storage\n",
-              rate, seconds);
+  std::printf("commit -> acknowledged latency (%s), SQLite source, at %.0f msg/s for %.0f s (writer in another process)\n",
+              sink->describe().c_str(), rate, seconds);
   std::printf("  samples %zu of %zu; p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n", l.size(), expected,
               bench::percentile(l, 50), bench::percentile(l, 90), bench::percentile(l, 99),
               l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()));
@@ -251,7 +252,8 @@ void latency(const std::string& server, const std::string& db, double rate, doub
 int run(int argc, char** argv) {
   bench::Flags flags(argc, argv,
                      {{"server", ""}, {"mode", "throughput"}, {"messages", "100000"}, {"bytes", "200"},
-                      {"reps", "3"}, {"max-pending", "4096"}, {"rate", "1000"}, {"seconds", "15"}, {"dir", "/tmp"}},
+                      {"reps", "3"}, {"max-pending", "4096"}, {"rate", "1000"}, {"seconds", "15"}, {"latency-sink", ""},
+                      {"dir", "/tmp"}},
                      kUsage);
   spdlog::set_level(spdlog::level::warn);
   std::printf("outbox_bench_nats%s\n", flags.command_line().c_str());
@@ -278,7 +280,8 @@ int run(int argc, char** argv) {
   const std::string tag = std::to_string(getpid());
   const std::string db = (dir / "relay.db").string();
   if (flags.str("mode") == "latency") {
-    latency(server, (dir / "latency.db").string(), flags.num("rate"), flags.num("seconds"), bytes, tag);
+    latency(server, (dir / "latency.db").string(), flags.num("rate"), flags.num("seconds"), bytes, tag,
+            flags.str("latency-sink"));
     std::printf("load average at the end: %s\n", bench::loadavg().c_str());
     return 0;
   }

@@ -19,3 +19,7 @@ echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(git -C "$root" rev-parse --short HEAD 2
 "$bin" --server "127.0.0.1:$(cat "$state/port")" "$@"
 echo
 "$bin" --server "127.0.0.1:$(cat "$state/port")" --mode latency
+echo
+# The same latency with the null: sink, on the same machine and load: what the relay and the
+# writer's commits cost without a broker.
+"$bin" --server "127.0.0.1:$(cat "$state/port")" --mode latency --latency-sink null:
