@@ -2,7 +2,7 @@
 # Starts a throwaway nats-server with JetStream on loopback, in the background:
 #   start.sh --dir DIR [--port PORT]
 # DIR keeps the JetStream store (DIR/store), the log (DIR/server.log), the pid (DIR/pid) and the
-# port (DIR/port; a free one is picked when --port is not given, and kept for restarts).
+# port (DIR/port; without --port the server picks a free one the first time, kept for restarts).
 # Returns when the server accepts clients. Used by the end-to-end matrix and bench/run_nats.sh.
 set -euo pipefail
 dir="" port=""
@@ -17,17 +17,19 @@ done
 server=$(command -v nats-server || echo /usr/sbin/nats-server)
 [ -x "$server" ] || { echo "start.sh: nats-server not found: apt-get install nats-server" >&2; exit 1; }
 mkdir -p "$dir"
-if [ -z "$port" ]; then
-  if [ -f "$dir/port" ]; then port=$(cat "$dir/port"); else
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  fi
-fi
-echo "$port" > "$dir/port"
+if [ -z "$port" ] && [ -f "$dir/port" ]; then port=$(cat "$dir/port"); fi
 : > "$dir/server.log"
-setsid "$server" -js -a 127.0.0.1 -p "$port" -sd "$dir/store" >> "$dir/server.log" 2>&1 < /dev/null &
+# -p -1: the server picks a free port and logs it.
+setsid "$server" -js -a 127.0.0.1 -p "${port:--1}" -sd "$dir/store" >> "$dir/server.log" 2>&1 < /dev/null &
 echo $! > "$dir/pid"
 for _ in $(seq 1 300); do
-  grep -q "Server is ready" "$dir/server.log" && { echo "nats-server on 127.0.0.1:$port (pid $(cat "$dir/pid"))"; exit 0; }
+  if grep -q "Server is ready" "$dir/server.log"; then
+    port=$(sed -n 's/.*Listening for client connections on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$dir/server.log" | head -1)
+    [ -n "$port" ] || { echo "start.sh: no client port in $dir/server.log" >&2; exit 1; }
+    echo "$port" > "$dir/port"
+    echo "nats-server on 127.0.0.1:$port (pid $(cat "$dir/pid"))"
+    exit 0
+  fi
   kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
   sleep 0.1
 done
