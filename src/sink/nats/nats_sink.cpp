@@ -78,7 +78,7 @@ NatsSink::~NatsSink() {
   std::lock_guard lock(conn_mutex_);
   // Whatever still awaits a PubAck fails back to nobody: the relay checkpoints only acknowledged
   // messages, so the next relay publishes it again (and JetStream drops it if it was stored).
-  drop_connection("nats: the sink was closed");
+  if (nc_ != nullptr) drop_connection("nats: the sink was closed", false);
 }
 
 std::string NatsSink::describe() const { return described_; }
@@ -155,7 +155,7 @@ bool NatsSink::ensure_connected() {
   return nc_ != nullptr;
 }
 
-void NatsSink::drop_connection(const std::string& why) {
+void NatsSink::drop_connection(const std::string& why, bool warn) {
   if (nc_ == nullptr) return;
   natsConnection_Close(nc_);
   // Take back what awaits a PubAck (no callback comes for it after this) and fail it.
@@ -185,7 +185,7 @@ void NatsSink::drop_connection(const std::string& why) {
   js_ = nullptr;
   nc_ = nullptr;
   published_async_ = false;
-  set_health(why);
+  if (warn) set_health(why);
 }
 
 void NatsSink::fail(std::int64_t position, std::uint64_t seq, Outcome outcome, const std::string& error) {

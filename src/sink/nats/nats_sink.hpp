@@ -58,7 +58,9 @@ class NatsSink final : public Sink {
   // All under conn_mutex_.
   bool ensure_connected();
   void connect();
-  void drop_connection(const std::string& why);  // fail what awaits a PubAck, close, destroy
+  // Fails what awaits a PubAck (retryable, with `why`), closes, destroys; `warn`: log and show
+  // `why` as the health (a lost connection, not the sink's own close).
+  void drop_connection(const std::string& why, bool warn = true);
   bool check_stream(const std::string& subject, std::int64_t position, std::uint64_t seq);
   std::string create_or_extend_stream(const std::string& subject);  // "" on success
   void publish_one(const Message& m);
