@@ -258,8 +258,9 @@ bool NatsSink::check_stream(const std::string& subject, std::int64_t position, s
     fail(position, seq, Outcome::retryable, "nats: cannot look up the stream of subject '" + subject + "': " + why);
     return false;
   }
+  const char* data = natsMsg_GetData(reply);
   nlohmann::json answer = nlohmann::json::parse(
-      std::string(natsMsg_GetData(reply), static_cast<std::size_t>(natsMsg_GetDataLength(reply))), nullptr, false);
+      data ? std::string(data, static_cast<std::size_t>(natsMsg_GetDataLength(reply))) : std::string(), nullptr, false);
   natsMsg_Destroy(reply);
   if (answer.is_discarded() || !answer.is_object()) {
     fail(position, seq, Outcome::retryable, "nats: JetStream sent an unreadable answer to a stream lookup");
@@ -267,7 +268,9 @@ bool NatsSink::check_stream(const std::string& subject, std::int64_t position, s
   }
   if (answer.contains("error")) {
     fail(position, seq, Outcome::retryable,
-         "nats: stream lookup for subject '" + subject + "' failed: " + answer["error"].value("description", "?"));
+         "nats: stream lookup for subject '" + subject + "' failed: " +
+             (answer["error"].is_object() ? answer["error"].value("description", answer["error"].dump())
+                                          : answer["error"].dump()));
     return false;
   }
   const bool found = answer.contains("streams") && answer["streams"].is_array() && !answer["streams"].empty();
