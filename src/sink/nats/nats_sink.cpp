@@ -269,8 +269,10 @@ bool NatsSink::check_stream(const std::string& subject, std::int64_t position, s
   if (answer.contains("error")) {
     fail(position, seq, Outcome::retryable,
          "nats: stream lookup for subject '" + subject + "' failed: " +
-             (answer["error"].is_object() ? answer["error"].value("description", answer["error"].dump())
-                                          : answer["error"].dump()));
+             (answer["error"].is_object() && answer["error"].contains("description") &&
+                      answer["error"]["description"].is_string()
+                  ? answer["error"]["description"].get<std::string>()
+                  : answer["error"].dump()));
     return false;
   }
   const bool found = answer.contains("streams") && answer["streams"].is_array() && !answer["streams"].empty();
