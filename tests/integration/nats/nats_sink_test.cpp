@@ -119,3 +119,25 @@ TEST_F(NatsSink, DescribeAndErrorsNeverShowThePassword) {
   EXPECT_EQ(outcomes[0].error.find("s3cr"), std::string::npos) << outcomes[0].error;
   EXPECT_EQ(sink->health().find("s3cr"), std::string::npos) << sink->health();
 }
+
+TEST_F(NatsSink, AHeaderWithALineBreakIsDeadLetteredAndTheOthersStillArrive) {
+  // A NATS header is one line: sending this one would corrupt the connection for every message.
+  Client client(server.url());
+  client.add_stream("LINES", {"lines"});
+  put_committed(1, 2);
+  testing_sqlite::exec(db, "BEGIN");
+  auto m = testing_sqlite::order_created(3, "order-3");
+  m.headers["note"] = "two\r\nlines";
+  orders.put(db, m);
+  testing_sqlite::exec(db, "COMMIT");
+  put_committed(4, 5);
+  const auto stats = relay_all(server.url() + "/lines", 2);
+  EXPECT_EQ(stats.dead_lettered, 1);
+  EXPECT_EQ(stats.last_position, 5);
+  auto store = outbox::open_store(uri());
+  const auto dead = store->dead_letters("orders", 10);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].message.position, 3);
+  EXPECT_NE(dead[0].error.find("header 'note'"), std::string::npos) << dead[0].error;
+  EXPECT_EQ(client.read("LINES", "lines", 4).size(), 4u);
+}
