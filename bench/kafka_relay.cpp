@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include "bench_util.hpp"
+#include "timing_sink.hpp"
 #include "outbox/outbox.hpp"
 #include "outbox/sqlite.hpp"
 #ifdef OUTBOX_WITH_POSTGRES
@@ -200,60 +201,6 @@ double relay_to_kafka(const std::string& store_uri, const std::string& consumer,
   return static_cast<double>(expected) / secs;
 }
 
-// Forwards to the Kafka sink and times each acknowledgement against the message's `created`
-// (set by put, just before the writer's COMMIT).
-class TimingSink final : public outbox::Sink {
- public:
-  explicit TimingSink(std::unique_ptr<outbox::Sink> inner) : inner_(std::move(inner)) {
-    pump_ = std::thread([this] {
-      while (!stop_) {
-        for (const auto& d : inner_->poll(std::chrono::milliseconds(5))) {
-          const auto now = outbox::now();
-          {
-            std::lock_guard lock(mutex_);
-            auto it = created_.find(d.position);
-            if (it != created_.end() && d.outcome == outbox::Outcome::ok) {
-              latencies_ms_.push_back(std::chrono::duration<double, std::milli>(now - it->second).count());
-              created_.erase(it);
-            }
-          }
-          report(d.position, d.outcome, d.error);
-        }
-      }
-    });
-  }
-  ~TimingSink() override {
-    stop_ = true;
-    pump_.join();
-  }
-  std::string describe() const override { return "timed " + inner_->describe(); }
-  std::vector<double> latencies() {
-    std::lock_guard lock(mutex_);
-    return latencies_ms_;
-  }
-  void reset() {
-    std::lock_guard lock(mutex_);
-    latencies_ms_.clear();
-  }
-
- protected:
-  void do_publish(std::span<const outbox::Message> batch) override {
-    {
-      std::lock_guard lock(mutex_);
-      for (const auto& m : batch) created_[m.position] = m.created;
-    }
-    inner_->publish(batch);
-  }
-  void do_flush(std::chrono::milliseconds t) override { inner_->flush(t); }
-
- private:
-  std::unique_ptr<outbox::Sink> inner_;
-  std::mutex mutex_;
-  std::unordered_map<std::int64_t, outbox::Timestamp> created_;
-  std::vector<double> latencies_ms_;
-  std::atomic<bool> stop_{false};
-  std::thread pump_;
-};
 
 // The writer process: one message per transaction at a steady rate.
 [[noreturn]] void write_steadily(const std::string& store_uri, double rate, double seconds, std::size_t bytes) {
@@ -359,9 +306,9 @@ int run(int argc, char** argv) {
     fill(store_uri, 0, bytes);
     const double rate = flags.num("rate"), seconds = flags.num("seconds");
     auto store = outbox::open_store(store_uri);
-    auto timing = std::make_unique<TimingSink>(
+    auto timing = std::make_unique<bench::TimingSink>(
         outbox::open_sink("kafka://" + brokers + "/bench_latency_" + tag, {{"linger.ms", flags.str("linger-ms")}}));
-    TimingSink* sink = timing.get();
+    bench::TimingSink* sink = timing.get();
     outbox::RelayOptions o;
     o.outbox = "bench";
     o.consumer = "latency";

@@ -9,6 +9,9 @@
 #ifdef OUTBOX_E2E_REDIS
 #include "redis_sink_under_test.hpp"
 #endif
+#ifdef OUTBOX_E2E_NATS
+#include "nats_sink_under_test.hpp"
+#endif
 
 namespace outbox::e2e {
 namespace {
@@ -31,6 +34,14 @@ TEST_F(E2eTest, SqliteToKafka) {
 TEST_F(E2eTest, SqliteToRedis) {
   crash::SqliteBackend store(dir_ / "crash.db");
   RedisSinkUnderTest sink;
+  run_cell(store, sink);
+}
+#endif
+
+#ifdef OUTBOX_E2E_NATS
+TEST_F(E2eTest, SqliteToNats) {
+  crash::SqliteBackend store(dir_ / "crash.db");
+  NatsSinkUnderTest sink;
   run_cell(store, sink);
 }
 #endif
