@@ -1,8 +1,8 @@
-#include <charconv>
 #include <sstream>
 
 #include "nats_sink.hpp"
 #include "outbox/errors.hpp"
+#include "outbox/sink_uri.hpp"
 #include "outbox/store.hpp"
 
 namespace outbox::nats {
@@ -11,38 +11,8 @@ namespace {
 
 const char* const kForm = "nats://[USER:PASSWORD@]HOST:PORT[,HOST:PORT]/SUBJECT";
 
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// User and password are percent-encoded in a URI (a password with '@' or '/' must be).
-std::string percent_decode(const std::string& s, const char* what) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size() || hex(s[i + 1]) < 0 || hex(s[i + 2]) < 0) {
-      throw UsageError(std::string("the NATS sink URI's ") + what + " has a '%' not followed by two hex digits");
-    }
-    out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-    i += 2;
-  }
-  return out;
-}
-
 std::int64_t positive(const std::string& key, const std::string& value, std::int64_t max) {
-  std::int64_t n = 0;
-  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-  if (ec != std::errc() || end != value.data() + value.size() || n < 1 || n > max) {
-    throw UsageError("NATS sink URI parameter " + key + "=" + value + ": give a whole number from 1 to " +
-                     std::to_string(max));
-  }
-  return n;
+  return parse_whole_number(value, "NATS sink URI parameter " + key, 1, max);
 }
 
 void check_server(const std::string& server, const std::string& uri) {
@@ -109,27 +79,18 @@ DestinationTemplate check_subject_template(const std::string& subject) {
 }  // namespace detail
 
 SinkOptions parse_uri(const std::string& uri) {
-  const std::string scheme = "nats://";
-  if (uri.rfind(scheme, 0) != 0) throw UsageError("not a NATS sink URI: '" + shorten_uri(uri) + "'");
-  std::string rest = uri.substr(scheme.size());
-  std::string query;
-  if (const auto q = rest.find('?'); q != std::string::npos) {
-    query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-  }
-  const auto slash = rest.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == rest.size()) {
+  const SinkUriParts parts = split_sink_uri(uri, "nats://", "NATS sink");
+  if (parts.authority.empty() || !parts.path || parts.path->empty()) {
     throw UsageError("NATS sink URI '" + shorten_uri(uri) + "' needs servers and a subject: " + kForm);
   }
   SinkOptions o;
-  std::string authority = rest.substr(0, slash);
-  o.subject = rest.substr(slash + 1);
-  if (const auto at = authority.rfind('@'); at != std::string::npos) {
-    const std::string userinfo = authority.substr(0, at);
-    authority = authority.substr(at + 1);
+  const std::string& authority = parts.authority;
+  o.subject = *parts.path;
+  if (parts.userinfo) {
+    const std::string& userinfo = *parts.userinfo;
     const auto colon = userinfo.find(':');
-    o.user = percent_decode(userinfo.substr(0, colon), "user");
-    if (colon != std::string::npos) o.password = percent_decode(userinfo.substr(colon + 1), "password");
+    o.user = percent_decode(userinfo.substr(0, colon), "NATS sink URI's user");
+    if (colon != std::string::npos) o.password = percent_decode(userinfo.substr(colon + 1), "NATS sink URI's password");
     if (o.user.empty()) throw UsageError("NATS sink URI '" + shorten_uri(uri) + "' has credentials without a user");
   }
   std::stringstream servers(authority);
@@ -141,15 +102,9 @@ SinkOptions parse_uri(const std::string& uri) {
     throw UsageError("NATS sink URI '" + shorten_uri(uri) + "' has an empty server: use " + kForm);
   }
 
-  std::stringstream params(query);
-  for (std::string item; std::getline(params, item, '&');) {
-    if (item.empty()) continue;
-    const auto eq = item.find('=');
-    const std::string key = item.substr(0, eq);
-    const std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
+  for (const auto& [key, value] : parts.params) {
     if (key == "cloudevents") {
-      if (value != "true" && value != "false") throw UsageError("cloudevents takes true or false");
-      o.cloudevents = value == "true";
+      o.cloudevents = parse_true_false(value, "cloudevents");
     } else if (key == "source") {
       o.cloudevents_source = value;
     } else if (key == "create_stream") {
@@ -165,7 +120,7 @@ SinkOptions parse_uri(const std::string& uri) {
     } else if (key == "max_pending") {
       o.max_pending = positive(key, value, 1'000'000);
     } else {
-      throw UsageError("unknown NATS sink URI parameter '" + key +
+      throw UsageError("unknown NATS sink URI parameter '" + key.substr(0, 60) +
                        "': the URI takes create_stream, replicas, cloudevents, source, ack_timeout_ms and max_pending");
     }
   }
