@@ -162,9 +162,8 @@ inline void print_machine(const std::filesystem::path& dir) {
       }
     }
   }
-  std::printf("machine: %ld cores, %s, Linux %s; files in %s on %s; load average %s\n",
-              sysconf(_SC_NPROCESSORS_ONLN), cpu.c_str(), u.release, dir.c_str(), filesystem_of(dir).c_str(),
-              loadavg().c_str());
+  std::printf("machine: %ld cores, %s, Linux %s; files in %s on %s; load average %s\n", sysconf(_SC_NPROCESSORS_ONLN),
+              cpu.c_str(), u.release, dir.c_str(), filesystem_of(dir).c_str(), loadavg().c_str());
 }
 
 }  // namespace bench

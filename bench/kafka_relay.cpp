@@ -8,8 +8,8 @@
 // throwaway broker and a throwaway PostgreSQL cluster and runs both modes from both sources.)
 // Prints figures; never fails on time.
 #include <librdkafka/rdkafka.h>
-#include <spdlog/spdlog.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 
@@ -21,9 +21,9 @@
 #include <unordered_map>
 
 #include "bench_util.hpp"
-#include "timing_sink.hpp"
 #include "outbox/outbox.hpp"
 #include "outbox/sqlite.hpp"
+#include "timing_sink.hpp"
 #ifdef OUTBOX_WITH_POSTGRES
 #include "outbox/postgres.hpp"
 #include "pg_util.hpp"
@@ -83,8 +83,8 @@ double raw_librdkafka(const std::string& brokers, const std::string& topic, std:
     void* vp = const_cast<char*>(value.data());
     const std::size_t vs = value.size();
     while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(kp, ks), RD_KAFKA_V_VALUE(vp, vs),
-                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END) ==
-           RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+                             RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_poll(rk, 10);
     }
     rd_kafka_poll(rk, 0);
@@ -92,7 +92,9 @@ double raw_librdkafka(const std::string& brokers, const std::string& topic, std:
   rd_kafka_flush(rk, 60000);
   const double secs = bench::seconds_since(start);
   rd_kafka_destroy(rk);
-  if (acked != n) std::printf("  raw: only %lld of %lld acknowledged\n", static_cast<long long>(acked.load()), static_cast<long long>(n));
+  if (acked != n)
+    std::printf("  raw: only %lld of %lld acknowledged\n", static_cast<long long>(acked.load()),
+                static_cast<long long>(n));
   return static_cast<double>(n) / secs;
 }
 
@@ -201,7 +203,6 @@ double relay_to_kafka(const std::string& store_uri, const std::string& consumer,
   return static_cast<double>(expected) / secs;
 }
 
-
 // The writer process: one message per transaction at a steady rate.
 [[noreturn]] void write_steadily(const std::string& store_uri, double rate, double seconds, std::size_t bytes) {
   try {
@@ -227,9 +228,17 @@ double relay_to_kafka(const std::string& store_uri, const std::string& consumer,
 
 int run(int argc, char** argv) {
   bench::Flags flags(argc, argv,
-                     {{"brokers", ""}, {"mode", "throughput"}, {"messages", "200000"}, {"bytes", "200"},
-                      {"linger-ms", "5"}, {"rate", "1000"}, {"seconds", "15"}, {"dir", "/tmp"},
-                      {"postgres", "false"}, {"server", ""}, {"reps", "3"}},
+                     {{"brokers", ""},
+                      {"mode", "throughput"},
+                      {"messages", "200000"},
+                      {"bytes", "200"},
+                      {"linger-ms", "5"},
+                      {"rate", "1000"},
+                      {"seconds", "15"},
+                      {"dir", "/tmp"},
+                      {"postgres", "false"},
+                      {"server", ""},
+                      {"reps", "3"}},
                      kUsage);
   spdlog::set_level(spdlog::level::warn);
   std::printf("outbox_bench_kafka%s\n", outbox::redact_uri(flags.command_line()).c_str());
@@ -324,7 +333,8 @@ int run(int argc, char** argv) {
       m.data = {{"warmup", true}};
       w->put(m);
       w->commit();
-      for (int i = 0; i < 300 && sink->latencies().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (int i = 0; i < 300 && sink->latencies().empty(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       sink->reset();
     }
@@ -338,13 +348,15 @@ int run(int argc, char** argv) {
       std::fprintf(stderr, "the writer process failed (see its message above); the figures below are incomplete\n");
     }
     const auto expected = static_cast<std::size_t>(rate * seconds);
-    for (int i = 0; i < 100 && sink->latencies().size() < expected; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < 100 && sink->latencies().size() < expected; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     relay.stop();
     runner.join();
     const auto l = sink->latencies();
-    std::printf("commit -> Kafka-acknowledged latency, %s source, at %.0f msg/s for %.0f s (writer in another process),"
-                " linger.ms=%s\n",
-                source, rate, seconds, flags.str("linger-ms").c_str());
+    std::printf(
+        "commit -> Kafka-acknowledged latency, %s source, at %.0f msg/s for %.0f s (writer in another process),"
+        " linger.ms=%s\n",
+        source, rate, seconds, flags.str("linger-ms").c_str());
     std::printf("  samples %zu of %zu; p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n", l.size(), expected,
                 bench::percentile(l, 50), bench::percentile(l, 90), bench::percentile(l, 99),
                 l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()));

@@ -37,7 +37,7 @@ class LatencySink final : public outbox::Sink {
  public:
   struct Ack {
     std::int64_t position;
-    std::int64_t ack_ns;           // CLOCK_MONOTONIC at report()
+    std::int64_t ack_ns;             // CLOCK_MONOTONIC at report()
     std::int64_t created_to_ack_us;  // CLOCK_REALTIME now - message.created (set by put)
   };
 
@@ -100,7 +100,9 @@ class TimingStore final : public outbox::Store {
 
   void init(const std::string& o) override { inner_->init(o); }
   std::vector<std::string> outboxes() override { return inner_->outboxes(); }
-  outbox::Message put(const outbox::SchemaRegistry& r, outbox::Message m) override { return inner_->put(r, std::move(m)); }
+  outbox::Message put(const outbox::SchemaRegistry& r, outbox::Message m) override {
+    return inner_->put(r, std::move(m));
+  }
   std::unique_ptr<outbox::Tail> tail(const std::string& o, const outbox::Cursor& from,
                                      const outbox::TailOptions& options) override {
     return std::make_unique<TimingTail>(inner_->tail(o, from, options), &nexts_);
@@ -196,11 +198,12 @@ void print_distribution(const char* what, const std::vector<double>& ms) {
     over100 += v > 100;
     negative += v < 0;
   }
-  std::printf("  %s (%zu samples): p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms, mean %.3f ms;"
-              " %lld > 5 ms, %lld > 100 ms, %lld < 0\n",
-              what, ms.size(), bench::percentile(ms, 50), bench::percentile(ms, 90), bench::percentile(ms, 99),
-              bench::percentile(ms, 99.9), bench::percentile(ms, 100), ms.empty() ? 0.0 : sum / ms.size(),
-              static_cast<long long>(over5), static_cast<long long>(over100), static_cast<long long>(negative));
+  std::printf(
+      "  %s (%zu samples): p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms, mean %.3f ms;"
+      " %lld > 5 ms, %lld > 100 ms, %lld < 0\n",
+      what, ms.size(), bench::percentile(ms, 50), bench::percentile(ms, 90), bench::percentile(ms, 99),
+      bench::percentile(ms, 99.9), bench::percentile(ms, 100), ms.empty() ? 0.0 : sum / ms.size(),
+      static_cast<long long>(over5), static_cast<long long>(over100), static_cast<long long>(negative));
 }
 
 }  // namespace
@@ -255,18 +258,19 @@ int main(int argc, char** argv) {
     const std::string probe_path = (dir / "probe.records").string();
     std::vector<Record> probe;
     if (!run_writer({writer_bin, writer_target, wake_flag, "--outbox=lat_probe", "--rate=0",
-                     "--seconds=" + f.str("probe-seconds"),
-                     "--sync=" + f.str("sync"), "--payload-bytes=" + f.str("payload-bytes"), "--out=" + probe_path},
+                     "--seconds=" + f.str("probe-seconds"), "--sync=" + f.str("sync"),
+                     "--payload-bytes=" + f.str("payload-bytes"), "--out=" + probe_path},
                     probe_path, probe) ||
         probe.size() < 2) {
       return 1;
     }
-    const double max_rate =
-        static_cast<double>(probe.size()) / (static_cast<double>(probe.back().commit_ns - probe.front().begin_ns) / 1e9);
+    const double max_rate = static_cast<double>(probe.size()) /
+                            (static_cast<double>(probe.back().commit_ns - probe.front().begin_ns) / 1e9);
     rate = f.num("rate-of-max") * max_rate;
-    std::printf("probe: the writer's maximum rate, one message per transaction: %.0f msg/s (%zu transactions); "
-                "load at %.0f%% of it: %.0f msg/s\n",
-                max_rate, probe.size(), 100 * f.num("rate-of-max"), rate);
+    std::printf(
+        "probe: the writer's maximum rate, one message per transaction: %.0f msg/s (%zu transactions); "
+        "load at %.0f%% of it: %.0f msg/s\n",
+        max_rate, probe.size(), 100 * f.num("rate-of-max"), rate);
   }
 
   outbox::StoreOptions store_options;
@@ -290,18 +294,19 @@ int main(int argc, char** argv) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // lease taken, tail open, waiting
 
-  std::printf("load: writer process commits one message per transaction at %.0f msg/s for %.0f s "
-              "(%s); relay (default options) -> recording null-like sink, in this process\n",
-              rate, seconds,
-              postgres ? (f.flag("poll") ? "PostgreSQL, synchronous_commit=on; no wake-ups: the relay polls"
-                                         : "PostgreSQL, synchronous_commit=on; wake-ups")
-                       : ("synchronous=" + f.str("sync")).c_str());
+  std::printf(
+      "load: writer process commits one message per transaction at %.0f msg/s for %.0f s "
+      "(%s); relay (default options) -> recording null-like sink, in this process\n",
+      rate, seconds,
+      postgres ? (f.flag("poll") ? "PostgreSQL, synchronous_commit=on; no wake-ups: the relay polls"
+                                 : "PostgreSQL, synchronous_commit=on; wake-ups")
+               : ("synchronous=" + f.str("sync")).c_str());
   std::fflush(stdout);
   const bench::CpuTimes cpu_load0 = bench::cpu_self();
   const std::int64_t load0 = bench::mono_ns();
   std::vector<Record> records;
-  if (!run_writer({writer_bin, writer_target, wake_flag, "--outbox=" + std::string(kOutbox), "--rate=" + std::to_string(rate),
-                   "--seconds=" + f.str("seconds"), "--sync=" + f.str("sync"),
+  if (!run_writer({writer_bin, writer_target, wake_flag, "--outbox=" + std::string(kOutbox),
+                   "--rate=" + std::to_string(rate), "--seconds=" + f.str("seconds"), "--sync=" + f.str("sync"),
                    "--payload-bytes=" + f.str("payload-bytes"), "--out=" + records_path},
                   records_path, records)) {
     relay.stop();
@@ -360,13 +365,13 @@ int main(int argc, char** argv) {
   }
 
   std::printf("\nresults (first %.1f s of commits excluded as warm-up):\n", f.num("warmup"));
-  std::printf("  relay acknowledged %lld of %lld messages in %lld sink publishes (mean %.2f messages each), "
-              "%lld checkpoint saves; %lld unmatched, %lld duplicates\n",
-              static_cast<long long>(sink.acknowledged()), static_cast<long long>(expected),
-              static_cast<long long>(sink.publishes()),
-              sink.publishes() ? static_cast<double>(sink.acknowledged()) / static_cast<double>(sink.publishes()) : 0.0,
-              static_cast<long long>(stats.checkpoints), static_cast<long long>(unmatched),
-              static_cast<long long>(duplicates));
+  std::printf(
+      "  relay acknowledged %lld of %lld messages in %lld sink publishes (mean %.2f messages each), "
+      "%lld checkpoint saves; %lld unmatched, %lld duplicates\n",
+      static_cast<long long>(sink.acknowledged()), static_cast<long long>(expected),
+      static_cast<long long>(sink.publishes()),
+      sink.publishes() ? static_cast<double>(sink.acknowledged()) / static_cast<double>(sink.publishes()) : 0.0,
+      static_cast<long long>(stats.checkpoints), static_cast<long long>(unmatched), static_cast<long long>(duplicates));
   print_distribution("COMMIT returned -> sink ack", commit_to_ack);
   print_distribution("created (put) -> sink ack  ", created_to_ack);
   {
@@ -376,10 +381,11 @@ int main(int argc, char** argv) {
       save_ms.push_back(static_cast<double>(i.end_ns - i.start_ns) / 1e6);
       sum += save_ms.back();
     }
-    std::printf("  relay's checkpoint saves (Store::save_checkpoint, on the relay thread): %zu, p50 %.3f ms, p99 %.3f ms,"
-                " max %.3f ms, %.2f s in all\n",
-                save_ms.size(), bench::percentile(save_ms, 50), bench::percentile(save_ms, 99),
-                bench::percentile(save_ms, 100), sum / 1000);
+    std::printf(
+        "  relay's checkpoint saves (Store::save_checkpoint, on the relay thread): %zu, p50 %.3f ms, p99 %.3f ms,"
+        " max %.3f ms, %.2f s in all\n",
+        save_ms.size(), bench::percentile(save_ms, 50), bench::percentile(save_ms, 99), bench::percentile(save_ms, 100),
+        sum / 1000);
     // The slowest 1%: what was the relay thread doing between COMMIT and the acknowledgement?
     const double p99_ms = bench::percentile(commit_to_ack, 99);
     double n = 0, lat = 0, in_save = 0, in_next = 0;
@@ -392,10 +398,11 @@ int main(int argc, char** argv) {
       in_next += static_cast<double>(overlap(store.nexts(), committed, acked)) / 1e6;
     }
     if (n > 0) {
-      std::printf("  the slowest 1%% (%.0f messages, commit->ack >= %.3f ms, mean %.3f ms): between COMMIT and ack the relay"
-                  " thread was on average %.3f ms in save_checkpoint, %.3f ms in Tail::next (waiting for the commit and"
-                  " reading it), %.3f ms elsewhere (sink, bookkeeping)\n",
-                  n, p99_ms, lat / n, in_save / n, in_next / n, (lat - in_save - in_next) / n);
+      std::printf(
+          "  the slowest 1%% (%.0f messages, commit->ack >= %.3f ms, mean %.3f ms): between COMMIT and ack the relay"
+          " thread was on average %.3f ms in save_checkpoint, %.3f ms in Tail::next (waiting for the commit and"
+          " reading it), %.3f ms elsewhere (sink, bookkeeping)\n",
+          n, p99_ms, lat / n, in_save / n, in_next / n, (lat - in_save - in_next) / n);
     }
   }
   const double p50 = bench::percentile(commit_to_ack, 50), p99 = bench::percentile(commit_to_ack, 99);
@@ -408,19 +415,20 @@ int main(int argc, char** argv) {
   std::printf("  relay process CPU under load: %.2f s in %.2f s = %.1f%% of one core (user %.2f s, system %.2f s)\n",
               load_cpu, load_wall, 100 * load_cpu / load_wall, cpu_load1.user_s - cpu_load0.user_s,
               cpu_load1.system_s - cpu_load0.system_s);
-  std::printf("  PEAK RSS (VmHWM) of the relay process after the load: %lld kB = %.1f MB   target <= 30 MB: %s"
-              "   (VmHWM after setup, before the relay started: %lld kB; VmRSS after load: %lld kB;"
-              " VmHWM at the end: %lld kB)\n",
-              static_cast<long long>(hwm_load), static_cast<double>(hwm_load) / 1024,
-              hwm_load <= 30 * 1024 ? "met" : "MISSED", static_cast<long long>(hwm_setup),
-              static_cast<long long>(rss_load), static_cast<long long>(hwm_end));
+  std::printf(
+      "  PEAK RSS (VmHWM) of the relay process after the load: %lld kB = %.1f MB   target <= 30 MB: %s"
+      "   (VmHWM after setup, before the relay started: %lld kB; VmRSS after load: %lld kB;"
+      " VmHWM at the end: %lld kB)\n",
+      static_cast<long long>(hwm_load), static_cast<double>(hwm_load) / 1024, hwm_load <= 30 * 1024 ? "met" : "MISSED",
+      static_cast<long long>(hwm_setup), static_cast<long long>(rss_load), static_cast<long long>(hwm_end));
   const double idle_cpu = idle1.total() - idle0.total();
-  std::printf("  IDLE CPU of the relay process: %.4f s in %.2f s = %.3f%% of one core (user %.4f s, system %.4f s; "
-              "%ld voluntary context switches = %.1f wake-ups/s)   target < 1%%: %s\n",
-              idle_cpu, idle_wall, 100 * idle_cpu / idle_wall, idle1.user_s - idle0.user_s,
-              idle1.system_s - idle0.system_s, idle1.voluntary_switches - idle0.voluntary_switches,
-              static_cast<double>(idle1.voluntary_switches - idle0.voluntary_switches) / idle_wall,
-              100 * idle_cpu / idle_wall < 1 ? "met" : "MISSED");
+  std::printf(
+      "  IDLE CPU of the relay process: %.4f s in %.2f s = %.3f%% of one core (user %.4f s, system %.4f s; "
+      "%ld voluntary context switches = %.1f wake-ups/s)   target < 1%%: %s\n",
+      idle_cpu, idle_wall, 100 * idle_cpu / idle_wall, idle1.user_s - idle0.user_s, idle1.system_s - idle0.system_s,
+      idle1.voluntary_switches - idle0.voluntary_switches,
+      static_cast<double>(idle1.voluntary_switches - idle0.voluntary_switches) / idle_wall,
+      100 * idle_cpu / idle_wall < 1 ? "met" : "MISSED");
   if (!f.flag("keep")) std::filesystem::remove_all(dir);
   std::printf("load average at the end: %s\n", bench::loadavg().c_str());
   return 0;

@@ -24,8 +24,11 @@ outbox::Message message(std::int64_t i) {
   outbox::Message m;
   m.type = "order_created";
   m.key = "order-" + std::to_string(i % 1000);
-  m.data = {{"ordernr", i}, {"customer", "customer-" + std::to_string(i % 997)}, {"amount_cents", 4200 + i % 100},
-            {"currency", "EUR"}, {"note", std::string(100, 'x')}};
+  m.data = {{"ordernr", i},
+            {"customer", "customer-" + std::to_string(i % 997)},
+            {"amount_cents", 4200 + i % 100},
+            {"currency", "EUR"},
+            {"note", std::string(100, 'x')}};
   return m;
 }
 
@@ -38,9 +41,10 @@ bson_t* plain_document(std::int64_t i) {
   const auto m = message(i);
   const std::string id = "plain-" + std::to_string(i) + "-" + std::to_string(bench::mono_ns());
   return BCON_NEW("_id", BCON_UTF8(id.c_str()), "type", BCON_UTF8(m.type.c_str()), "key", BCON_UTF8(m.key->c_str()),
-                  "data", "{", "ordernr", BCON_INT64(i), "customer", BCON_UTF8(m.data["customer"].get<std::string>().c_str()),
-                  "amount_cents", BCON_INT64(m.data["amount_cents"].get<std::int64_t>()), "currency", BCON_UTF8("EUR"),
-                  "note", BCON_UTF8(m.data["note"].get<std::string>().c_str()), "}", "headers", "{", "}", "created",
+                  "data", "{", "ordernr", BCON_INT64(i), "customer",
+                  BCON_UTF8(m.data["customer"].get<std::string>().c_str()), "amount_cents",
+                  BCON_INT64(m.data["amount_cents"].get<std::int64_t>()), "currency", BCON_UTF8("EUR"), "note",
+                  BCON_UTF8(m.data["note"].get<std::string>().c_str()), "}", "headers", "{", "}", "created",
                   BCON_DATE_TIME(0), "created_us", BCON_INT64(0));
 }
 

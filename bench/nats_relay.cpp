@@ -20,9 +20,9 @@
 #include <thread>
 
 #include "bench_util.hpp"
-#include "timing_sink.hpp"
 #include "outbox/outbox.hpp"
 #include "outbox/sqlite.hpp"
+#include "timing_sink.hpp"
 
 namespace {
 
@@ -96,7 +96,8 @@ double raw_libnats(const std::string& server, const std::string& subject, std::i
   for (std::int64_t i = 1; i <= n; ++i) {
     const std::string value = nlohmann::json{{"ordernr", i}, {"pad", pad}}.dump();
     const std::string pos = std::to_string(i), key = "order-" + std::to_string(i % 64);
-    const std::string id = "01930000-0000-7000-8000-" + std::string(12 - std::min<std::size_t>(12, pos.size()), '0') + pos;
+    const std::string id =
+        "01930000-0000-7000-8000-" + std::string(12 - std::min<std::size_t>(12, pos.size()), '0') + pos;
     natsMsg* m = nullptr;
     natsMsg_Create(&m, subject.c_str(), nullptr, value.data(), static_cast<int>(value.size()));
     natsMsgHeader_Add(m, "id", id.c_str());
@@ -218,7 +219,8 @@ void latency(const std::string& server, const std::string& db, double rate, doub
   const std::string stream = "BENCH_LATENCY_" + tag, subject = "bench.latency." + tag;
   admin.add_stream(stream, subject);
   auto store = outbox::open_store("sqlite:" + db);
-  auto timing = std::make_unique<bench::TimingSink>(outbox::open_sink(sink_uri.empty() ? "nats://" + server + "/" + subject : sink_uri));
+  auto timing = std::make_unique<bench::TimingSink>(
+      outbox::open_sink(sink_uri.empty() ? "nats://" + server + "/" + subject : sink_uri));
   bench::TimingSink* sink = timing.get();
   outbox::RelayOptions o;
   o.outbox = "bench";
@@ -235,13 +237,15 @@ void latency(const std::string& server, const std::string& db, double rate, doub
     std::fprintf(stderr, "the writer process failed (see its message above); the figures below are incomplete\n");
   }
   const auto expected = static_cast<std::size_t>(rate * seconds);
-  for (int i = 0; i < 100 && sink->latencies().size() < expected; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 100 && sink->latencies().size() < expected; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   relay.stop();
   runner.join();
   admin.delete_stream(stream);
   const auto l = sink->latencies();
-  std::printf("commit -> acknowledged latency (%s), SQLite source, at %.0f msg/s for %.0f s (writer in another process)\n",
-              sink->describe().c_str(), rate, seconds);
+  std::printf(
+      "commit -> acknowledged latency (%s), SQLite source, at %.0f msg/s for %.0f s (writer in another process)\n",
+      sink->describe().c_str(), rate, seconds);
   std::printf("  samples %zu of %zu; p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n", l.size(), expected,
               bench::percentile(l, 50), bench::percentile(l, 90), bench::percentile(l, 99),
               l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()));
@@ -251,8 +255,15 @@ void latency(const std::string& server, const std::string& db, double rate, doub
 
 int run(int argc, char** argv) {
   bench::Flags flags(argc, argv,
-                     {{"server", ""}, {"mode", "throughput"}, {"messages", "100000"}, {"bytes", "200"},
-                      {"reps", "3"}, {"max-pending", "4096"}, {"rate", "1000"}, {"seconds", "15"}, {"latency-sink", ""},
+                     {{"server", ""},
+                      {"mode", "throughput"},
+                      {"messages", "100000"},
+                      {"bytes", "200"},
+                      {"reps", "3"},
+                      {"max-pending", "4096"},
+                      {"rate", "1000"},
+                      {"seconds", "15"},
+                      {"latency-sink", ""},
                       {"dir", "/tmp"}},
                      kUsage);
   spdlog::set_level(spdlog::level::warn);
@@ -289,9 +300,10 @@ int run(int argc, char** argv) {
   std::printf("filling the SQLite outbox with %lld messages ...\n", static_cast<long long>(n));
   std::fflush(stdout);
   fill(db, n, bytes);
-  std::printf("relay -> NATS JetStream throughput, %lld messages of ~%zu-byte data, max_pending=%lld, file storage, "
-              "server on this machine\n",
-              static_cast<long long>(n), bytes, static_cast<long long>(max_pending));
+  std::printf(
+      "relay -> NATS JetStream throughput, %lld messages of ~%zu-byte data, max_pending=%lld, file storage, "
+      "server on this machine\n",
+      static_cast<long long>(n), bytes, static_cast<long long>(max_pending));
   std::fflush(stdout);
   Admin admin(server);
   // Raw and relay alternate (raw relay, relay raw, ...), each to a new stream (deleted after), so

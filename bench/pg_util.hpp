@@ -34,7 +34,6 @@ inline std::string exec(PGconn* c, const std::string& sql) {
 
 using testing_support::with_dbname;
 
-
 inline std::string server_from_env() {
   const char* u = std::getenv("OUTBOX_PG_URI");
   return u ? u : "";
@@ -45,7 +44,9 @@ class Database {
  public:
   Database(std::string server, const std::string& prefix)
       : server_(std::move(server)), name_(prefix + "_" + std::to_string(::getpid())) {
-    if (server_.empty()) throw std::runtime_error("no server: pass --server URI or set OUTBOX_PG_URI (bench/run_postgres.sh and bench/run_kafka.sh do)");
+    if (server_.empty())
+      throw std::runtime_error(
+          "no server: pass --server URI or set OUTBOX_PG_URI (bench/run_postgres.sh and bench/run_kafka.sh do)");
     Conn admin(server_);
     exec(admin, "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
     exec(admin, "CREATE DATABASE " + name_);
@@ -67,8 +68,8 @@ class Database {
   std::string settings() const {
     Conn c(uri_);
     return "PostgreSQL " + exec(c, "SHOW server_version") + ", fsync=" + exec(c, "SHOW fsync") +
-           ", synchronous_commit=" + exec(c, "SHOW synchronous_commit") + ", wal_sync_method=" +
-           exec(c, "SHOW wal_sync_method") + ", ssl=" + exec(c, "SHOW ssl") + ", data in " +
+           ", synchronous_commit=" + exec(c, "SHOW synchronous_commit") +
+           ", wal_sync_method=" + exec(c, "SHOW wal_sync_method") + ", ssl=" + exec(c, "SHOW ssl") + ", data in " +
            exec(c, "SHOW data_directory");
   }
 

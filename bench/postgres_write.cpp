@@ -64,7 +64,7 @@ struct Client {
   explicit Client(const std::string& uri) : conn(uri) { exec(conn, "SET synchronous_commit = on"); }
   Conn conn;
   std::int64_t sequence = 0;
-  std::int64_t put_ns = 0;  // time spent inside Outbox::put (a round trip included)
+  std::int64_t put_ns = 0;    // time spent inside Outbox::put (a round trip included)
   bool prepared_put = false;  // "bench_put" prepared on this connection
 
   void transaction(const Variant& v, int id) {
@@ -101,8 +101,8 @@ struct Client {
       }
       std::vector<const char*> values;
       for (const auto& p : put.params) values.push_back(p ? p->c_str() : nullptr);
-      PGresult* pr = PQexecPrepared(conn, "bench_put", static_cast<int>(values.size()), values.data(), nullptr,
-                                    nullptr, 0);
+      PGresult* pr =
+          PQexecPrepared(conn, "bench_put", static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0);
       if (PQresultStatus(pr) != PGRES_TUPLES_OK) {
         std::fprintf(stderr, "client %d: prepared put: %s", id, PQresultErrorMessage(pr));
         std::exit(1);
@@ -112,7 +112,7 @@ struct Client {
     } else if (v.box) {
       const std::int64_t t0 = bench::mono_ns();
       v.box->put(conn, OrderEvents::make(OrderCreated{ordernr, customer, std::stoll(amount), "EUR", items},
-                                      "order-" + std::to_string(ordernr)));
+                                         "order-" + std::to_string(ordernr)));
       put_ns += bench::mono_ns() - t0;
     }
     exec(conn, "COMMIT");
@@ -243,13 +243,14 @@ void measure(const std::string& uri, int clients_n, int rounds, double round_sec
   }
   const double ratio = totals(results[1]).rate() / totals(results[0]).rate();
   if (!a.box && b.box && !b.pipelined) {
-    std::printf("  time added per transaction (per client): %.1f us, of which inside the put (validation, encoding,"
-                " one round trip) %.1f us\n",
-                1e6 * clients_n / totals(results[1]).rate() - 1e6 * clients_n / totals(results[0]).rate(),
-                1e6 * static_cast<double>(put_ns() - put_ns_before) / 1e9 / static_cast<double>(totals(results[1]).txns));
+    std::printf(
+        "  time added per transaction (per client): %.1f us, of which inside the put (validation, encoding,"
+        " one round trip) %.1f us\n",
+        1e6 * clients_n / totals(results[1]).rate() - 1e6 * clients_n / totals(results[0]).rate(),
+        1e6 * static_cast<double>(put_ns() - put_ns_before) / 1e9 / static_cast<double>(totals(results[1]).txns));
   }
-  std::printf("  RATIO %s (%d client%s): %.3f   [per-round median %.3f, min %.3f, max %.3f]", what.c_str(),
-              clients_n, clients_n == 1 ? "" : "s", ratio, bench::median(pair_ratio),
+  std::printf("  RATIO %s (%d client%s): %.3f   [per-round median %.3f, min %.3f, max %.3f]", what.c_str(), clients_n,
+              clients_n == 1 ? "" : "s", ratio, bench::median(pair_ratio),
               *std::min_element(pair_ratio.begin(), pair_ratio.end()),
               *std::max_element(pair_ratio.begin(), pair_ratio.end()));
   if (target > 0) std::printf("   target >= %.2f: %s", target, ratio >= target ? "met" : "MISSED");
@@ -322,8 +323,8 @@ void print_wal_per_txn(const std::string& uri, const Variant& a, const Variant& 
     }
   }
   const int txns = (n + 99) / 100 * 100;
-  std::printf("WAL per transaction (%d of each, alternating blocks of 100): %s %.0f bytes, %s %.0f bytes\n\n",
-              txns, a.name.c_str(), bytes[0] / txns, b.name.c_str(), bytes[1] / txns);
+  std::printf("WAL per transaction (%d of each, alternating blocks of 100): %s %.0f bytes, %s %.0f bytes\n\n", txns,
+              a.name.c_str(), bytes[0] / txns, b.name.c_str(), bytes[1] / txns);
 }
 
 // The store's queries that read created_us, timed on each outbox in alternation: status (with one
@@ -353,13 +354,16 @@ void time_created_us_readers(const std::string& uri, const std::vector<std::stri
   }
   std::printf("readers of created_us, median of %d calls each, alternating (one consumer, caught up):\n", reps);
   for (std::size_t i = 0; i < outboxes.size(); ++i) {
-    std::printf("  %-22s %8lld rows: status %8.3f ms (max %8.3f); retention by age, nothing to delete %8.3f ms"
-                " (max %8.3f)\n",
-                (outboxes[i] + ":").c_str(), static_cast<long long>(store->status(outboxes[i]).count),
-                bench::median(status_ms[i]), *std::max_element(status_ms[i].begin(), status_ms[i].end()),
-                bench::median(retention_ms[i]), *std::max_element(retention_ms[i].begin(), retention_ms[i].end()));
+    std::printf(
+        "  %-22s %8lld rows: status %8.3f ms (max %8.3f); retention by age, nothing to delete %8.3f ms"
+        " (max %8.3f)\n",
+        (outboxes[i] + ":").c_str(), static_cast<long long>(store->status(outboxes[i]).count),
+        bench::median(status_ms[i]), *std::max_element(status_ms[i].begin(), status_ms[i].end()),
+        bench::median(retention_ms[i]), *std::max_element(retention_ms[i].begin(), retention_ms[i].end()));
   }
-  if (deleted != 0) std::printf("  (retention deleted %lld messages: the timings are not of the idle case)\n", static_cast<long long>(deleted));
+  if (deleted != 0)
+    std::printf("  (retention deleted %lld messages: the timings are not of the idle case)\n",
+                static_cast<long long>(deleted));
   std::printf("\n");
 }
 
@@ -377,23 +381,24 @@ std::vector<int> int_list(const std::string& list) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::Flags f(argc, argv,
-                 {{"server", bench::pg::server_from_env()},
-                  {"clients", "1,4"},
-                  {"wake-clients", "1,4"},
-                  {"pipelined-clients", "1,4"},
-                  {"prepared-clients", "1,4"},
-                  {"index-clients", "1,4"},
-                  {"index-rows", "0"},
-                  {"reader-reps", "21"},
-                  {"rounds", "10"},
-                  {"round-ms", "500"},
-                  {"verbose", "false"}},
-                 "outbox_bench_pg_write: PostgreSQL transaction with one business row, without and with an outbox put;\n"
-                 "then (--wake-clients, empty to skip) puts with wake-ups on against off, a relay tailing each outbox;\n"
-                 "then (--index-clients, empty to skip) puts into an outbox without its created_us index against one\n"
-                 "with it (each first filled with --index-rows messages), and the time of the store's queries that\n"
-                 "read created_us on each.");
+  bench::Flags f(
+      argc, argv,
+      {{"server", bench::pg::server_from_env()},
+       {"clients", "1,4"},
+       {"wake-clients", "1,4"},
+       {"pipelined-clients", "1,4"},
+       {"prepared-clients", "1,4"},
+       {"index-clients", "1,4"},
+       {"index-rows", "0"},
+       {"reader-reps", "21"},
+       {"rounds", "10"},
+       {"round-ms", "500"},
+       {"verbose", "false"}},
+      "outbox_bench_pg_write: PostgreSQL transaction with one business row, without and with an outbox put;\n"
+      "then (--wake-clients, empty to skip) puts with wake-ups on against off, a relay tailing each outbox;\n"
+      "then (--index-clients, empty to skip) puts into an outbox without its created_us index against one\n"
+      "with it (each first filled with --index-rows messages), and the time of the store's queries that\n"
+      "read created_us on each.");
   spdlog::set_level(spdlog::level::warn);
   std::printf("outbox_bench_pg_write%s\n", outbox::redact_uri(f.command_line()).c_str());
   bench::pg::Database db(f.str("server"), "bench_write");
@@ -425,8 +430,8 @@ int main(int argc, char** argv) {
     // The same with each transaction in one flight (pipeline mode): the put adds no round trip.
     const Variant without_p{"without put, pipelined", nullptr, true}, with_p{"with put, pipelined", &box, true};
     for (int n : int_list(f.str("pipelined-clients"))) {
-      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without_p, with_p,
-              "with/without put, pipelined", n == 1 ? 0.90 : 0.97);
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without_p, with_p, "with/without put, pipelined",
+              n == 1 ? 0.90 : 0.97);
     }
   }
   if (!f.str("wake-clients").empty()) {
@@ -445,7 +450,8 @@ int main(int argc, char** argv) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), a, b, "wake-ups on/off", 0.95);
     }
     std::printf("  (background relays acknowledged %lld (woken) and %lld (polling) messages)\n\n",
-                static_cast<long long>(woken_relay.acknowledged()), static_cast<long long>(polled_relay.acknowledged()));
+                static_cast<long long>(woken_relay.acknowledged()),
+                static_cast<long long>(polled_relay.acknowledged()));
   }
   if (!f.str("index-clients").empty()) {
     // 3. The created_us index: two outboxes as init() creates them, then one loses that index.
@@ -455,7 +461,8 @@ int main(int argc, char** argv) {
       Conn c(db.uri());
       indexed.init(c);
       unindexed.init(c);
-      exec(c, "DROP INDEX outbox_orders_unindexed_created");  // the name init() gives it (src/store/postgres/tables.cpp)
+      exec(c,
+           "DROP INDEX outbox_orders_unindexed_created");  // the name init() gives it (src/store/postgres/tables.cpp)
     }
     if (const auto rows = f.integer("index-rows"); rows > 0) {
       std::printf("filling both outboxes with %lld messages each ...\n", static_cast<long long>(rows));
@@ -473,7 +480,8 @@ int main(int argc, char** argv) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), a, b, "without/with created_us index", 0);
     }
     print_wal_per_txn(db.uri(), a, b, 2000);
-    time_created_us_readers(db.uri(), {"orders_indexed", "orders_unindexed"}, static_cast<int>(f.integer("reader-reps")));
+    time_created_us_readers(db.uri(), {"orders_indexed", "orders_unindexed"},
+                            static_cast<int>(f.integer("reader-reps")));
   }
   std::printf("load average at the end: %s\n", bench::loadavg().c_str());
   return 0;

@@ -88,9 +88,23 @@ double raw_hiredis(const std::string& server, const std::string& stream, std::in
       const std::string data = nlohmann::json{{"ordernr", i}, {"pad", pad}}.dump();
       const std::string key = "order-" + std::to_string(i % 64);
       const std::string pos = std::to_string(i);
-      const std::string words[] = {"XADD", stream, "*", "id", "01930000-0000-7000-8000-000000000000", "type",
-                                   "order_created", "outbox", "bench", "created", "2026-11-29T00:00:00.000000Z",
-                                   "position", pos, "key", key, "data", data};
+      const std::string words[] = {"XADD",
+                                   stream,
+                                   "*",
+                                   "id",
+                                   "01930000-0000-7000-8000-000000000000",
+                                   "type",
+                                   "order_created",
+                                   "outbox",
+                                   "bench",
+                                   "created",
+                                   "2026-11-29T00:00:00.000000Z",
+                                   "position",
+                                   pos,
+                                   "key",
+                                   key,
+                                   "data",
+                                   data};
       argv.clear();
       len.clear();
       for (const auto& w : words) {
@@ -113,7 +127,8 @@ double raw_hiredis(const std::string& server, const std::string& stream, std::in
     }
   }
   const double secs = bench::seconds_since(start);
-  if (acked != n) std::printf("  raw: only %lld of %lld acknowledged\n", static_cast<long long>(acked), static_cast<long long>(n));
+  if (acked != n)
+    std::printf("  raw: only %lld of %lld acknowledged\n", static_cast<long long>(acked), static_cast<long long>(n));
   return static_cast<double>(n) / secs;
 }
 
@@ -238,8 +253,15 @@ class TimingSink final : public outbox::Sink {
 
 int run(int argc, char** argv) {
   bench::Flags flags(argc, argv,
-                     {{"server", ""}, {"mode", "throughput"}, {"messages", "200000"}, {"bytes", "200"},
-                      {"batch", "5000"}, {"rate", "1000"}, {"seconds", "15"}, {"dir", "/tmp"}, {"reps", "3"},
+                     {{"server", ""},
+                      {"mode", "throughput"},
+                      {"messages", "200000"},
+                      {"bytes", "200"},
+                      {"batch", "5000"},
+                      {"rate", "1000"},
+                      {"seconds", "15"},
+                      {"dir", "/tmp"},
+                      {"reps", "3"},
                       {"appendfsync", ""}},
                      kUsage);
   spdlog::set_level(spdlog::level::warn);
@@ -254,7 +276,8 @@ int run(int argc, char** argv) {
     throw std::runtime_error("--mode must be throughput or latency, not '" + flags.str("mode") + "'");
   }
   const bool throughput = flags.str("mode") == "throughput";
-  if (flags.integer("reps") < 1 || flags.integer("batch") < 1) throw std::runtime_error("--reps and --batch must be at least 1");
+  if (flags.integer("reps") < 1 || flags.integer("batch") < 1)
+    throw std::runtime_error("--reps and --batch must be at least 1");
   const auto dir = bench::make_run_dir(flags.str("dir"), "outbox-bench-redis");
   struct RemoveDir {
     std::filesystem::path path;
@@ -280,8 +303,9 @@ int run(int argc, char** argv) {
     std::printf("filling the SQLite outbox with %lld messages ...\n", static_cast<long long>(n));
     std::fflush(stdout);
     fill(db, n, bytes);
-    std::printf("relay -> Redis throughput, %lld messages of ~%zu-byte data, %lld per round trip, server on this machine\n",
-                static_cast<long long>(n), bytes, static_cast<long long>(batch));
+    std::printf(
+        "relay -> Redis throughput, %lld messages of ~%zu-byte data, %lld per round trip, server on this machine\n",
+        static_cast<long long>(n), bytes, static_cast<long long>(batch));
     // The three variants rotate (A B C, B C A, C A B, ...), each to a new stream, deleted after, so
     // that other load on the machine falls on all of them.
     const int reps = static_cast<int>(flags.integer("reps"));
@@ -292,9 +316,15 @@ int run(int argc, char** argv) {
         const std::string run = tag + "_" + std::to_string(r) + "_" + std::to_string(k);
         const std::string stream = "bench_" + run;
         switch ((r + k) % 3) {
-          case 0: raw.push_back(raw_hiredis(server, stream, n, bytes, batch, false)); break;
-          case 1: raw_multi.push_back(raw_hiredis(server, stream, n, bytes, batch, true)); break;
-          default: relay.push_back(relay_to_redis(store_uri, "bench_" + run, server, stream, batch, n)); break;
+          case 0:
+            raw.push_back(raw_hiredis(server, stream, n, bytes, batch, false));
+            break;
+          case 1:
+            raw_multi.push_back(raw_hiredis(server, stream, n, bytes, batch, true));
+            break;
+          default:
+            relay.push_back(relay_to_redis(store_uri, "bench_" + run, server, stream, batch, n));
+            break;
         }
         admin.command({"DEL", stream});
       }
@@ -329,13 +359,15 @@ int run(int argc, char** argv) {
       std::fprintf(stderr, "the writer process failed (see its message above); the figures below are incomplete\n");
     }
     const auto expected = static_cast<std::size_t>(rate * seconds);
-    for (int i = 0; i < 100 && sink.latencies().size() < expected; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < 100 && sink.latencies().size() < expected; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     relay.stop();
     runner.join();
     Redis(server).command({"DEL", stream});
     const auto l = sink.latencies();
-    std::printf("commit -> Redis-acknowledged latency, SQLite source, at %.0f msg/s for %.0f s (writer in another process)\n",
-                rate, seconds);
+    std::printf(
+        "commit -> Redis-acknowledged latency, SQLite source, at %.0f msg/s for %.0f s (writer in another process)\n",
+        rate, seconds);
     std::printf("  samples %zu of %zu; p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n", l.size(), expected,
                 bench::percentile(l, 50), bench::percentile(l, 90), bench::percentile(l, 99),
                 l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()));

@@ -35,8 +35,11 @@ outbox::Message bench_message(std::int64_t i, std::size_t payload_bytes) {
   outbox::Message m;
   m.type = "order_created";
   m.key = "order-" + std::to_string(i % 1000);
-  m.data = {{"ordernr", i}, {"customer", "customer-" + std::to_string(i % 997)}, {"amount_cents", 4200 + i % 100},
-            {"currency", "EUR"}, {"note", ""}};
+  m.data = {{"ordernr", i},
+            {"customer", "customer-" + std::to_string(i % 997)},
+            {"amount_cents", 4200 + i % 100},
+            {"currency", "EUR"},
+            {"note", ""}};
   const std::size_t base = m.data.dump().size();
   m.data["note"] = std::string(payload_bytes > base ? payload_bytes - base : 0, 'x');
   return m;
@@ -178,8 +181,8 @@ int main(int argc, char** argv) {
                                                "bench_relay");
     std::printf("server: %s\n", pg->settings().c_str());
     store_uri = pg->uri();
-    avg_payload = prefill_postgres(store_uri, n, static_cast<std::size_t>(f.integer("payload-bytes")),
-                                   f.integer("prefill-txn"));
+    avg_payload =
+        prefill_postgres(store_uri, n, static_cast<std::size_t>(f.integer("payload-bytes")), f.integer("prefill-txn"));
   }
 #else
   if (postgres) {
@@ -193,8 +196,9 @@ int main(int argc, char** argv) {
   std::printf("prefill: %lld messages, mean serialized data %.1f bytes, %lld per transaction, %.2f s\n",
               static_cast<long long>(n), avg_payload, static_cast<long long>(f.integer("prefill-txn")),
               bench::seconds_since(fill_start));
-  std::printf("relay: batch_size %zu, default max_in_flight; sinks: null: and file:%s/sink.jsonl (fdatasync per batch)\n\n",
-              batch, dir.c_str());
+  std::printf(
+      "relay: batch_size %zu, default max_in_flight; sinks: null: and file:%s/sink.jsonl (fdatasync per batch)\n\n",
+      batch, dir.c_str());
   std::fflush(stdout);
 
   std::vector<double> tail_rates, null_rates, file_rates;
@@ -211,19 +215,25 @@ int main(int argc, char** argv) {
         const Run r = tail_read(store_uri, n, batch);
         tail_rates.push_back(r.rate());
         tail_cpu_us.push_back(1e6 * r.cpu_seconds / static_cast<double>(r.messages));
-        if (f.flag("verbose")) std::printf("  rep %d tail read:     %9.0f msg/s (%.3f s, CPU %.3f s)\n", rep + 1, r.rate(), r.seconds, r.cpu_seconds);
+        if (f.flag("verbose"))
+          std::printf("  rep %d tail read:     %9.0f msg/s (%.3f s, CPU %.3f s)\n", rep + 1, r.rate(), r.seconds,
+                      r.cpu_seconds);
       } else if (which == 1) {
         const Run r = relay(store_uri, "null:", "null_" + std::to_string(rep), n, batch, &null_checkpoints);
         null_rates.push_back(r.rate());
         null_cpu_us.push_back(1e6 * r.cpu_seconds / static_cast<double>(r.messages));
-        if (f.flag("verbose")) std::printf("  rep %d relay -> null: %9.0f msg/s (%.3f s, CPU %.3f s)\n", rep + 1, r.rate(), r.seconds, r.cpu_seconds);
+        if (f.flag("verbose"))
+          std::printf("  rep %d relay -> null: %9.0f msg/s (%.3f s, CPU %.3f s)\n", rep + 1, r.rate(), r.seconds,
+                      r.cpu_seconds);
       } else {
         const std::string sink_path = (dir / "sink.jsonl").string();
         std::filesystem::remove(sink_path);
         const Run r = relay(store_uri, "file:" + sink_path, "file_" + std::to_string(rep), n, batch, &file_checkpoints);
         file_rates.push_back(r.rate());
         file_cpu_us.push_back(1e6 * r.cpu_seconds / static_cast<double>(r.messages));
-        if (f.flag("verbose")) std::printf("  rep %d relay -> file: %9.0f msg/s (%.3f s, CPU %.3f s)\n", rep + 1, r.rate(), r.seconds, r.cpu_seconds);
+        if (f.flag("verbose"))
+          std::printf("  rep %d relay -> file: %9.0f msg/s (%.3f s, CPU %.3f s)\n", rep + 1, r.rate(), r.seconds,
+                      r.cpu_seconds);
         std::filesystem::remove(sink_path);
       }
       std::fflush(stdout);
@@ -243,8 +253,8 @@ int main(int argc, char** argv) {
   line("relay -> null:", null_rates, null_cpu_us);
   line("relay -> file:", file_rates, file_cpu_us);
   const double null_rate = bench::median(null_rates);
-  std::printf("  relay->null / tail read: %.3f;  relay->file / tail read: %.3f\n", null_rate / bench::median(tail_rates),
-              bench::median(file_rates) / bench::median(tail_rates));
+  std::printf("  relay->null / tail read: %.3f;  relay->file / tail read: %.3f\n",
+              null_rate / bench::median(tail_rates), bench::median(file_rates) / bench::median(tail_rates));
   std::printf("  checkpoint saves per run: %lld (null), %lld (file)\n", static_cast<long long>(null_checkpoints),
               static_cast<long long>(file_checkpoints));
   const double target = postgres ? 100000 : 250000;

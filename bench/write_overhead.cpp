@@ -65,13 +65,12 @@ enum Variant {
   kPut,          // OrderEvents::put(writer, ...): the library's fast path
   // Diagnostics (--layouts): a raw INSERT of a same-sized, pre-serialized row, no validation, no
   // UUID; shows what the table layout alone costs. The DDL copies src/store/sqlite/tables.cpp.
-  kRawPlain,      // INTEGER PRIMARY KEY table
-  kRawAutoinc,    // ... AUTOINCREMENT (one more page per commit: sqlite_sequence)
-  kRawOutboxLike, // ... AUTOINCREMENT + index on created_us, i.e. the outbox table's layout
+  kRawPlain,       // INTEGER PRIMARY KEY table
+  kRawAutoinc,     // ... AUTOINCREMENT (one more page per commit: sqlite_sequence)
+  kRawOutboxLike,  // ... AUTOINCREMENT + index on created_us, i.e. the outbox table's layout
   kVariants
 };
-const char* const kVariantNames[kVariants] = {"without put", "with put", "raw rowid", "raw autoinc",
-                                              "raw outbox-like"};
+const char* const kVariantNames[kVariants] = {"without put", "with put", "raw rowid", "raw autoinc", "raw outbox-like"};
 
 struct Service {
   sqlite3* db = nullptr;
@@ -131,7 +130,12 @@ struct Service {
   double frames_per_txn(Variant v, int n) {
     static int frames = 0;
     sqlite3_wal_hook(
-        db, [](void*, sqlite3*, const char*, int in_wal) { frames = in_wal; return SQLITE_OK; }, nullptr);
+        db,
+        [](void*, sqlite3*, const char*, int in_wal) {
+          frames = in_wal;
+          return SQLITE_OK;
+        },
+        nullptr);
     check(db, sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr), "checkpoint");
     frames = 0;
     std::int64_t total = 0;
@@ -177,8 +181,9 @@ void measure(const std::filesystem::path& parent, const std::string& sync, int r
   s.writer.emplace(s.outbox.writer(s.db));
   std::vector<Variant> variants = {kWithout, kPut};
   if (layouts) {
-    const char* columns = " (id TEXT NOT NULL, type TEXT NOT NULL, key TEXT, data TEXT NOT NULL, headers TEXT,"
-                          " created_us INTEGER NOT NULL)";
+    const char* columns =
+        " (id TEXT NOT NULL, type TEXT NOT NULL, key TEXT, data TEXT NOT NULL, headers TEXT,"
+        " created_us INTEGER NOT NULL)";
     auto table = [&](Variant v, const std::string& name, const std::string& pk, const std::string& extra) {
       std::string ddl = "CREATE TABLE " + name + " (position INTEGER PRIMARY KEY" + pk + ", " +
                         std::string(columns + 2) + ";" + extra;
@@ -190,7 +195,8 @@ void measure(const std::filesystem::path& parent, const std::string& sync, int r
     };
     table(kRawPlain, "raw_plain", "", "");
     table(kRawAutoinc, "raw_autoinc", " AUTOINCREMENT", "");
-    table(kRawOutboxLike, "raw_outbox_like", " AUTOINCREMENT", "CREATE INDEX raw_outbox_like_created ON raw_outbox_like (created_us);");
+    table(kRawOutboxLike, "raw_outbox_like", " AUTOINCREMENT",
+          "CREATE INDEX raw_outbox_like_created ON raw_outbox_like (created_us);");
     s.raw_data = detail_encoded_event();
   }
 
@@ -233,28 +239,30 @@ void measure(const std::filesystem::path& parent, const std::string& sync, int r
     const Round t = totals(results[v]);
     std::vector<double> rates;
     for (const auto& r : results[v]) rates.push_back(r.rate());
-    std::printf("  %-17s %10.0f txn/s  (%lld txns; round median %.0f, min %.0f, max %.0f)  %.1f us/txn, "
-                "%.2f WAL frames/txn%s\n",
-                (std::string(kVariantNames[v]) + ":").c_str(), t.rate(), static_cast<long long>(t.txns),
-                bench::median(rates), *std::min_element(rates.begin(), rates.end()),
-                *std::max_element(rates.begin(), rates.end()), 1e6 / t.rate(), frames[v],
-                v >= kRawPlain ? ("; ratio to without put " + std::to_string(t.rate() / tb.rate()).substr(0, 5)).c_str()
-                               : "");
+    std::printf(
+        "  %-17s %10.0f txn/s  (%lld txns; round median %.0f, min %.0f, max %.0f)  %.1f us/txn, "
+        "%.2f WAL frames/txn%s\n",
+        (std::string(kVariantNames[v]) + ":").c_str(), t.rate(), static_cast<long long>(t.txns), bench::median(rates),
+        *std::min_element(rates.begin(), rates.end()), *std::max_element(rates.begin(), rates.end()), 1e6 / t.rate(),
+        frames[v],
+        v >= kRawPlain ? ("; ratio to without put " + std::to_string(t.rate() / tb.rate()).substr(0, 5)).c_str() : "");
   }
   if (variants.size() > 2) {
-    std::printf("  (raw = the business transaction plus a raw INSERT of a pre-serialized event row, no validation:"
-                " rowid = INTEGER PRIMARY KEY table; autoinc = with AUTOINCREMENT; outbox-like = AUTOINCREMENT and"
-                " an index on created_us, the outbox table's layout)\n");
+    std::printf(
+        "  (raw = the business transaction plus a raw INSERT of a pre-serialized event row, no validation:"
+        " rowid = INTEGER PRIMARY KEY table; autoinc = with AUTOINCREMENT; outbox-like = AUTOINCREMENT and"
+        " an index on created_us, the outbox table's layout)\n");
   }
-  std::printf("  time added per transaction by the put: %.1f us, of which in the put call (typed encode + Writer::put) %.1f us"
-              " (the rest is in COMMIT: %d-byte WAL frames %.2f -> %.2f per transaction)\n",
-              1e6 / tw.rate() - 1e6 / tb.rate(), 1e6 * tw.put_seconds / static_cast<double>(tw.txns), page_size(s.db),
-              frames[kWithout], frames[kPut]);
-  std::printf("  RATIO with/without put (synchronous=%s): %.3f   [per-round median %.3f, min %.3f, max %.3f]"
-              "   target >= %.2f: %s\n\n",
-              sync.c_str(), ratio, bench::median(pair_ratio),
-              *std::min_element(pair_ratio.begin(), pair_ratio.end()),
-              *std::max_element(pair_ratio.begin(), pair_ratio.end()), target, ratio >= target ? "met" : "MISSED");
+  std::printf(
+      "  time added per transaction by the put: %.1f us, of which in the put call (typed encode + Writer::put) %.1f us"
+      " (the rest is in COMMIT: %d-byte WAL frames %.2f -> %.2f per transaction)\n",
+      1e6 / tw.rate() - 1e6 / tb.rate(), 1e6 * tw.put_seconds / static_cast<double>(tw.txns), page_size(s.db),
+      frames[kWithout], frames[kPut]);
+  std::printf(
+      "  RATIO with/without put (synchronous=%s): %.3f   [per-round median %.3f, min %.3f, max %.3f]"
+      "   target >= %.2f: %s\n\n",
+      sync.c_str(), ratio, bench::median(pair_ratio), *std::min_element(pair_ratio.begin(), pair_ratio.end()),
+      *std::max_element(pair_ratio.begin(), pair_ratio.end()), target, ratio >= target ? "met" : "MISSED");
   std::fflush(stdout);
   service.reset();  // closed before the folder goes
   std::filesystem::remove_all(dir);
@@ -264,7 +272,11 @@ void measure(const std::filesystem::path& parent, const std::string& sync, int r
 
 int main(int argc, char** argv) {
   bench::Flags f(argc, argv,
-                 {{"dir", "/tmp"}, {"rounds", "20"}, {"round-ms", "250"}, {"sync", "FULL,NORMAL"}, {"layouts", "false"},
+                 {{"dir", "/tmp"},
+                  {"rounds", "20"},
+                  {"round-ms", "250"},
+                  {"sync", "FULL,NORMAL"},
+                  {"layouts", "false"},
                   {"verbose", "false"}},
                  "outbox_bench_write: transaction with one business row, without and with an outbox put.");
   std::printf("outbox_bench_write%s\n", f.command_line().c_str());
@@ -276,8 +288,8 @@ int main(int argc, char** argv) {
     std::string mode = modes.substr(start, comma - start);
     for (auto& ch : mode) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     if (!mode.empty()) {
-      measure(f.str("dir"), mode, static_cast<int>(f.integer("rounds")), f.num("round-ms") / 1000.0,
-              f.flag("layouts"), f.flag("verbose"));
+      measure(f.str("dir"), mode, static_cast<int>(f.integer("rounds")), f.num("round-ms") / 1000.0, f.flag("layouts"),
+              f.flag("verbose"));
     }
     start = comma + 1;
   }

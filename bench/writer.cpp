@@ -190,12 +190,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   const double wall = static_cast<double>(records.back().commit_ns - records.front().begin_ns) / 1e9;
-  std::printf("writer: %lld messages in %.2f s = %.0f msg/s (one per transaction, %s); "
-              "BEGIN..COMMIT p50 %.3f ms, p99 %.3f ms, max %.3f ms; max schedule lag %.3f ms, %lld started "
-              ">1 period late\n",
-              static_cast<long long>(records.size()), wall, static_cast<double>(records.size()) / wall,
-              durability.c_str(), bench::percentile(commit_ms, 50), bench::percentile(commit_ms, 99),
-              bench::percentile(commit_ms, 100), static_cast<double>(max_lag_ns) / 1e6, static_cast<long long>(late));
+  std::printf(
+      "writer: %lld messages in %.2f s = %.0f msg/s (one per transaction, %s); "
+      "BEGIN..COMMIT p50 %.3f ms, p99 %.3f ms, max %.3f ms; max schedule lag %.3f ms, %lld started "
+      ">1 period late\n",
+      static_cast<long long>(records.size()), wall, static_cast<double>(records.size()) / wall, durability.c_str(),
+      bench::percentile(commit_ms, 50), bench::percentile(commit_ms, 99), bench::percentile(commit_ms, 100),
+      static_cast<double>(max_lag_ns) / 1e6, static_cast<long long>(late));
   std::fflush(stdout);
   target.reset();
   std::ofstream out(f.str("out"), std::ios::binary | std::ios::trunc);

@@ -26,8 +26,8 @@ struct Order {
 };
 
 // The business write and the outbox message, in the session's transaction. Throws on failure.
-void create_order(mongoc_client_session_t* session, mongoc_collection_t* orders,
-                  const outbox::mongodb::Outbox& events, const Order& order) {
+void create_order(mongoc_client_session_t* session, mongoc_collection_t* orders, const outbox::mongodb::Outbox& events,
+                  const Order& order) {
   bson_t opts = BSON_INITIALIZER;
   bson_error_t error;
   if (!mongoc_client_session_append(session, &opts, &error)) throw std::runtime_error(error.message);
@@ -64,7 +64,8 @@ bool create_order_callback(mongoc_client_session_t* session, void* ctx, bson_t**
     create_order(session, work->orders, *work->events, work->order);
     return true;
   } catch (const outbox::StoreError& e) {
-    if (e.retryable() && reply != nullptr) *reply = BCON_NEW("errorLabels", "[", BCON_UTF8("TransientTransactionError"), "]");
+    if (e.retryable() && reply != nullptr)
+      *reply = BCON_NEW("errorLabels", "[", BCON_UTF8("TransientTransactionError"), "]");
     bson_set_error(error, MONGOC_ERROR_TRANSACTION, MONGOC_ERROR_TRANSACTION_INVALID_STATE, "%s", e.what());
   } catch (const std::exception& e) {  // ValidationError, UsageError...: retrying cannot help
     bson_set_error(error, MONGOC_ERROR_TRANSACTION, MONGOC_ERROR_TRANSACTION_INVALID_STATE, "%s", e.what());
@@ -75,7 +76,8 @@ bool create_order_callback(mongoc_client_session_t* session, void* ctx, bson_t**
 bool create_with_driver_retries(mongoc_client_session_t* session, Work& work) {
   bson_t reply;
   bson_error_t error;
-  const bool ok = mongoc_client_session_with_transaction(session, create_order_callback, nullptr, &work, &reply, &error);
+  const bool ok =
+      mongoc_client_session_with_transaction(session, create_order_callback, nullptr, &work, &reply, &error);
   bson_destroy(&reply);
   if (!ok) std::cerr << "order " << work.order.id << " not created: " << error.message << "\n";
   return ok;

@@ -110,8 +110,10 @@ int main(int argc, char** argv) {
   long orders = 100;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--db") path = argv[i + 1];
-    else if (flag == "--orders") orders = std::atol(argv[i + 1]);
+    if (flag == "--db")
+      path = argv[i + 1];
+    else if (flag == "--orders")
+      orders = std::atol(argv[i + 1]);
     else {
       std::cerr << "usage: order_service [--db PATH] [--orders N]\n";
       return 2;
@@ -128,8 +130,9 @@ int main(int argc, char** argv) {
     // The schema registry is derived from the C++ types.
     const outbox::sqlite::Outbox order_outbox("order_service", OrderEvents::registry());
     order_outbox.init(db);
-    exec(db, "CREATE TABLE IF NOT EXISTS orders (nr INTEGER PRIMARY KEY, customer TEXT NOT NULL,"
-             " total_cents INTEGER NOT NULL, status TEXT NOT NULL)");
+    exec(db,
+         "CREATE TABLE IF NOT EXISTS orders (nr INTEGER PRIMARY KEY, customer TEXT NOT NULL,"
+         " total_cents INTEGER NOT NULL, status TEXT NOT NULL)");
     exec(db, "DELETE FROM orders");
     {
       OrderService service(db, order_outbox);

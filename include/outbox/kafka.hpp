@@ -14,12 +14,12 @@
 namespace outbox::kafka {
 
 struct SinkOptions {
-  std::string brokers;                           // bootstrap.servers
-  std::string topic = "{outbox}";                // template over {outbox} and {type}
-  std::map<std::string, std::string> properties; // any librdkafka property, applied last (kcat's -X)
+  std::string brokers;                            // bootstrap.servers
+  std::string topic = "{outbox}";                 // template over {outbox} and {type}
+  std::map<std::string, std::string> properties;  // any librdkafka property, applied last (kcat's -X)
   // CloudEvents binary content mode: ce_* headers instead of the outbox's own header names.
   bool cloudevents = false;
-  std::string cloudevents_source;                // ce_source; defaults to "/outbox/{outbox}"
+  std::string cloudevents_source;  // ce_source; defaults to "/outbox/{outbox}"
 };
 
 // Producer defaults: enable.idempotence=true, acks=all, max.in.flight=5 (retries cannot reorder),

@@ -22,9 +22,9 @@ struct Message {
   std::string type;                // message kind, a key of the schema registry
   std::optional<std::string> key;  // aggregate / partition key; per-key order is kept
   nlohmann::json data = nlohmann::json::object();
-  Headers headers;                 // e.g. traceparent
-  Timestamp created{};             // UTC, microseconds; assigned by `put` when zero
-  std::int64_t position = 0;       // assigned by the store; delivery order
+  Headers headers;            // e.g. traceparent
+  Timestamp created{};        // UTC, microseconds; assigned by `put` when zero
+  std::int64_t position = 0;  // assigned by the store; delivery order
   // Where a consumer resumes after this message, in the store's own encoding (a decimal position
   // for SQLite; a resume token elsewhere). Opaque to the relay; not part of the JSON form.
   std::string checkpoint;

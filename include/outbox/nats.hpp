@@ -25,11 +25,11 @@ struct SinkOptions {
   // When a subject has no stream: create the stream NAME (file storage) listening on it, or add the
   // subject to NAME if it exists. Empty: such a message fails permanently with what to do.
   std::string create_stream;
-  int replicas = 1;                  // of a created stream
+  int replicas = 1;  // of a created stream
   // CloudEvents binary content mode: ce- headers (the CloudEvents NATS binding) instead of the
   // outbox's own header names.
   bool cloudevents = false;
-  std::string cloudevents_source;    // ce-source; defaults to "/outbox/{outbox}"
+  std::string cloudevents_source;  // ce-source; defaults to "/outbox/{outbox}"
   // How long a PubAck may take before the message is failed (retryable).
   std::int64_t ack_timeout_ms = 5000;
   // Published messages awaiting their PubAck, at most; a publish beyond it waits (bounded memory).

@@ -30,16 +30,15 @@ inline Message put(const Outbox& outbox, pqxx::transaction_base& tx, Message m) 
     const pqxx::result r = tx.exec_params(statement.sql, pqxx::prepare::make_dynamic_params(values));
     m.position = r[0][0].as<std::int64_t>();
   } catch (const pqxx::broken_connection& e) {
-    throw StoreError(std::string("postgres: put into outbox '") + outbox.name() +
-                         "' failed: the connection broke: " + e.what(),
-                     true);
+    throw StoreError(
+        std::string("postgres: put into outbox '") + outbox.name() + "' failed: the connection broke: " + e.what(),
+        true);
   } catch (const pqxx::sql_error& e) {
     const std::string state = e.sqlstate();
-    const bool retry = state.rfind("08", 0) == 0 || state == "40001" || state == "40P01" ||
-                       state.rfind("53", 0) == 0 || state.rfind("57P", 0) == 0;
+    const bool retry = state.rfind("08", 0) == 0 || state == "40001" || state == "40P01" || state.rfind("53", 0) == 0 ||
+                       state.rfind("57P", 0) == 0;
     throw StoreError("postgres: put into outbox '" + outbox.name() + "' failed [" + state + "]: " + e.what() +
-                         " (the transaction is aborted: roll it back" +
-                         (retry ? " and retry it)" : ")"),
+                         " (the transaction is aborted: roll it back" + (retry ? " and retry it)" : ")"),
                      retry);
   }
   return m;

@@ -18,8 +18,8 @@ namespace outbox::redis {
 struct SinkOptions {
   std::string host = "127.0.0.1";
   int port = 6379;
-  std::string user;      // AUTH user password (Redis 6 ACLs); empty: AUTH password alone
-  std::string password;  // empty: no AUTH
+  std::string user;                 // AUTH user password (Redis 6 ACLs); empty: AUTH password alone
+  std::string password;             // empty: no AUTH
   std::string stream = "{outbox}";  // template over {outbox} and {type}
   // XADD ... MAXLEN ~ N: Redis trims the stream to about N entries. 0: no trimming. Trimming drops
   // the oldest entries whether or not a consumer group has read them.

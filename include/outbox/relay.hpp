@@ -27,13 +27,13 @@ struct Backoff {
 struct RelayOptions {
   std::string outbox;
   std::string consumer = "default";
-  std::string owner;                     // lease owner; defaults to "hostname:pid"
-  std::size_t batch_size = 1000;         // messages read from the tail at once
-  std::size_t max_in_flight = 20000;     // published but not yet acknowledged
-  int max_attempts = 5;                  // permanent failures before a message is dead-lettered
+  std::string owner;                  // lease owner; defaults to "hostname:pid"
+  std::size_t batch_size = 1000;      // messages read from the tail at once
+  std::size_t max_in_flight = 20000;  // published but not yet acknowledged
+  int max_attempts = 5;               // permanent failures before a message is dead-lettered
   Backoff backoff;
-  std::chrono::milliseconds idle_wait{1000};         // longest wait on an idle tail
-  std::chrono::milliseconds shutdown_timeout{10000}; // to drain in-flight work on stop()
+  std::chrono::milliseconds idle_wait{1000};          // longest wait on an idle tail
+  std::chrono::milliseconds shutdown_timeout{10000};  // to drain in-flight work on stop()
   // Longest time the acknowledged prefix may go unsaved while messages keep flowing (it is saved
   // at once when the relay catches up, and on stop). After a crash, at most this much is resent.
   std::chrono::milliseconds checkpoint_interval{100};
@@ -53,10 +53,10 @@ struct RelayStats {
   std::int64_t acknowledged = 0;  // confirmed by the sink
   std::int64_t retries = 0;
   std::int64_t dead_lettered = 0;
-  std::int64_t checkpoints = 0;   // checkpoint saves
+  std::int64_t checkpoints = 0;  // checkpoint saves
   std::int64_t retention_deleted = 0;
   std::int64_t retention_dropped = 0;
-  std::int64_t last_position = 0; // last position checkpointed
+  std::int64_t last_position = 0;  // last position checkpointed
 };
 
 class Relay {

@@ -28,7 +28,7 @@ enum class Outcome {
 struct Delivery {
   std::int64_t position = 0;  // identifies the message within the stream
   Outcome outcome = Outcome::ok;
-  std::string error;          // empty on success
+  std::string error;  // empty on success
 };
 
 class Sink {
@@ -84,7 +84,7 @@ class Sink {
   std::condition_variable arrived_;
   std::vector<Delivery> outcomes_;
   std::size_t in_flight_ = 0;
-  bool broken_ = false;  // a message failed since in_flight_ was last zero
+  bool broken_ = false;                                // a message failed since in_flight_ was last zero
   std::function<void(const std::string&)> on_closed_;  // guarded by mutex_
 };
 

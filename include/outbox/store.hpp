@@ -57,14 +57,14 @@ struct TailOptions {
 
 struct ConsumerStatus {
   std::string name;
-  std::string checkpoint;               // store-encoded
-  std::optional<std::int64_t> position; // last position passed, when the store has integer positions
-  std::int64_t lag_messages = 0;        // committed messages not yet passed
-  double lag_seconds = 0;               // age of the oldest message not yet passed (0 if none)
-  std::optional<Timestamp> updated;     // last checkpoint save or lease renewal
-  std::string owner;                    // relay holding the lease, if any
+  std::string checkpoint;                // store-encoded
+  std::optional<std::int64_t> position;  // last position passed, when the store has integer positions
+  std::int64_t lag_messages = 0;         // committed messages not yet passed
+  double lag_seconds = 0;                // age of the oldest message not yet passed (0 if none)
+  std::optional<Timestamp> updated;      // last checkpoint save or lease renewal
+  std::string owner;                     // relay holding the lease, if any
   bool lease_active = false;
-  std::string health;                   // what the relay last reported ("ok", or its last error)
+  std::string health;  // what the relay last reported ("ok", or its last error)
 };
 
 struct OutboxStatus {
@@ -80,10 +80,10 @@ struct OutboxStatus {
 // Bounded retention, like the seed's capped collection but safe: messages a registered consumer
 // has not passed are kept unless `hard_max_count` forces them out (then they are counted).
 struct RetentionPolicy {
-  std::optional<std::int64_t> max_count;         // keep at most this many passed messages
-  std::optional<std::chrono::seconds> max_age;   // delete passed messages older than this
-  std::optional<std::int64_t> hard_max_count;    // absolute cap, even over unpublished messages
-  std::size_t batch_size = 1000;                 // rows per DELETE transaction
+  std::optional<std::int64_t> max_count;        // keep at most this many passed messages
+  std::optional<std::chrono::seconds> max_age;  // delete passed messages older than this
+  std::optional<std::int64_t> hard_max_count;   // absolute cap, even over unpublished messages
+  std::size_t batch_size = 1000;                // rows per DELETE transaction
 };
 
 struct RetentionResult {
@@ -133,15 +133,12 @@ class Store {
                                const std::string& health) = 0;
   virtual void release(const ConsumerRef& ref) = 0;
   // Moves a consumer's checkpoint (replay or skip); refuses while a relay holds its lease.
-  virtual void seek(const std::string& outbox, const std::string& consumer,
-                    const std::string& checkpoint) = 0;
+  virtual void seek(const std::string& outbox, const std::string& consumer, const std::string& checkpoint) = 0;
 
-  virtual void dead_letter(const std::string& consumer, const Message& m, const std::string& error,
-                           int attempts) = 0;
+  virtual void dead_letter(const std::string& consumer, const Message& m, const std::string& error, int attempts) = 0;
   virtual std::vector<DeadLetter> dead_letters(const std::string& outbox, std::size_t limit) = 0;
 
-  virtual RetentionResult enforce_retention(const std::string& outbox,
-                                            const RetentionPolicy& policy) = 0;
+  virtual RetentionResult enforce_retention(const std::string& outbox, const RetentionPolicy& policy) = 0;
   virtual OutboxStatus status(const std::string& outbox) = 0;
 };
 

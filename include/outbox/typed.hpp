@@ -32,16 +32,16 @@
 #include "outbox/schema.hpp"
 
 // Declares the members of a struct (at the struct's namespace scope).
-#define OUTBOX_STRUCT(Type, ...)                                             \
-  template <class OutboxVisitor>                                             \
-  inline void outbox_for_each_field(const Type*, OutboxVisitor&& visit) {    \
-    using outbox_self_t = Type;                                              \
+#define OUTBOX_STRUCT(Type, ...)                                                \
+  template <class OutboxVisitor>                                                \
+  inline void outbox_for_each_field(const Type*, OutboxVisitor&& visit) {       \
+    using outbox_self_t = Type;                                                 \
     NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(OUTBOX_DETAIL_FIELD, __VA_ARGS__)) \
   }
 
 // Declares a message kind: its members and the message type name used in the outbox.
-#define OUTBOX_MESSAGE(Type, type_name, ...)                                 \
-  OUTBOX_STRUCT(Type, __VA_ARGS__)                                           \
+#define OUTBOX_MESSAGE(Type, type_name, ...) \
+  OUTBOX_STRUCT(Type, __VA_ARGS__)           \
   constexpr std::string_view outbox_type_name(const Type*) { return type_name; }
 
 #define OUTBOX_DETAIL_FIELD(member) visit(#member, &outbox_self_t::member);
@@ -49,7 +49,9 @@
 namespace outbox {
 
 template <class T>
-concept Struct = requires(const T* p) { outbox_for_each_field(p, [](const char*, auto) {}); };
+concept Struct = requires(const T* p) {
+  outbox_for_each_field(p, [](const char*, auto) {});
+};
 
 template <class T>
 concept MessageKind = Struct<T> && requires(const T* p) {
@@ -63,11 +65,16 @@ constexpr std::string_view type_name_of() {
 
 namespace detail {
 
-template <class T> struct is_optional : std::false_type {};
-template <class T> struct is_optional<std::optional<T>> : std::true_type {};
-template <class T> struct is_vector : std::false_type {};
-template <class T, class A> struct is_vector<std::vector<T, A>> : std::true_type {};
-template <class T> struct is_string_map : std::false_type {};
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+template <class T>
+struct is_vector : std::false_type {};
+template <class T, class A>
+struct is_vector<std::vector<T, A>> : std::true_type {};
+template <class T>
+struct is_string_map : std::false_type {};
 template <class T, class C, class A>
 struct is_string_map<std::map<std::string, T, C, A>> : std::true_type {};
 
@@ -104,10 +111,7 @@ nlohmann::json schema_of() {
       properties[name] = schema_of<M>();
       if (!is_optional<M>::value) required.push_back(name);
     });
-    return {{"type", "object"},
-            {"properties", properties},
-            {"required", required},
-            {"additionalProperties", false}};
+    return {{"type", "object"}, {"properties", properties}, {"required", required}, {"additionalProperties", false}};
   }
 }
 
@@ -205,7 +209,7 @@ class MessageSet {
 
   // Builds the envelope of a typed message. Only the set's own kinds compile.
   template <class T>
-    requires contains<T>
+  requires contains<T>
   static Message make(const T& value, std::optional<std::string> key = {}, Headers headers = {}) {
     Message m;
     m.type = std::string(type_name_of<T>());
@@ -217,9 +221,8 @@ class MessageSet {
 
   // Puts through any writer with `Message put(Message)` (e.g. outbox::sqlite::Writer).
   template <class Writer, class T>
-    requires contains<T>
-  static Message put(Writer& writer, const T& value, std::optional<std::string> key = {},
-                     Headers headers = {}) {
+  requires contains<T>
+  static Message put(Writer& writer, const T& value, std::optional<std::string> key = {}, Headers headers = {}) {
     return writer.put(make(value, std::move(key), std::move(headers)));
   }
 

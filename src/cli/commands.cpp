@@ -15,12 +15,12 @@
 #include "header_name.hpp"
 #include "host_port.hpp"
 #include "metrics_server.hpp"
-#include "printable.hpp"
-#include "status_sampler.hpp"
-#include "stop_signals.hpp"
 #include "outbox/metrics.hpp"
 #include "outbox/outbox.hpp"
 #include "outbox/scheme.hpp"
+#include "printable.hpp"
+#include "status_sampler.hpp"
+#include "stop_signals.hpp"
 
 namespace outbox::cli {
 
@@ -107,7 +107,8 @@ int cmd_init() {
     if (scheme == nullptr) open_store(opts.common.store);  // throws the unknown-store error
     if (scheme->init_sql == nullptr) {
       throw UsageError(std::string("--print-sql prints the DDL of stores whose tables a migration tool may create "
-                                   "(PostgreSQL); the ") + scheme->name + " store creates its own with `outbox init`");
+                                   "(PostgreSQL); the ") +
+                       scheme->name + " store creates its own with `outbox init`");
     }
     std::cout << scheme->init_sql(opts.common.outbox) << std::endl;
     return 0;
@@ -153,8 +154,10 @@ int cmd_tail() {
   if (opts.follow) signals->hold();  // SIGINT/SIGTERM end --follow with exit 0, also while opening
   auto store = open_store(opts.common.store, tail_store_options());
   Cursor from = Cursor::beginning();
-  if (opts.from == "end") from = Cursor::end();
-  else if (opts.from != "beginning") from = Cursor::after(store->checkpoint_before(parse_position(opts.from, "--from")));
+  if (opts.from == "end")
+    from = Cursor::end();
+  else if (opts.from != "beginning")
+    from = Cursor::after(store->checkpoint_before(parse_position(opts.from, "--from")));
   auto tail = store->tail(opts.common.outbox, from);
   std::optional<StopSignals::Handler> on_stop;
   if (opts.follow) on_stop.emplace(*signals, [&] { tail->close(); });
@@ -197,7 +200,7 @@ int cmd_relay() {
     ro.retention = p;
   }
   check_identifier(ro.consumer, "consumer name");
-  std::unique_ptr<Store> metrics_store;  // its own connection: scrapes never wait on the relay
+  std::unique_ptr<Store> metrics_store;         // its own connection: scrapes never wait on the relay
   std::optional<StatusSampler> status_sampler;  // scrapes answer from its last reading
   if (metrics_address) {
     metrics_store = open_store(opts.common.store);
@@ -230,8 +233,9 @@ int cmd_relay() {
   relay.run();
   metrics.reset();
   if (reader_gone) {
-    spdlog::error("the relay stopped because nothing reads its output any more (stdout was closed); its checkpoint "
-                  "is saved and its lease released: start it again with a reader attached");
+    spdlog::error(
+        "the relay stopped because nothing reads its output any more (stdout was closed); its checkpoint "
+        "is saved and its lease released: start it again with a reader attached");
     return 1;
   }
   return 0;
@@ -244,25 +248,39 @@ std::string age(const std::optional<Timestamp>& t) {
 
 nlohmann::json status_json(const OutboxStatus& s) {
   auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
-  auto ts = [](const std::optional<Timestamp>& t) { return t ? nlohmann::json(format_timestamp(*t)) : nlohmann::json(); };
+  auto ts = [](const std::optional<Timestamp>& t) {
+    return t ? nlohmann::json(format_timestamp(*t)) : nlohmann::json();
+  };
   nlohmann::json consumers = nlohmann::json::array();
   for (const auto& c : s.consumers) {
-    consumers.push_back({{"name", c.name}, {"checkpoint", c.checkpoint}, {"position", opt(c.position)},
-                         {"lag_messages", c.lag_messages}, {"lag_seconds", c.lag_seconds},
-                         {"updated", ts(c.updated)}, {"owner", c.owner}, {"lease_active", c.lease_active},
+    consumers.push_back({{"name", c.name},
+                         {"checkpoint", c.checkpoint},
+                         {"position", opt(c.position)},
+                         {"lag_messages", c.lag_messages},
+                         {"lag_seconds", c.lag_seconds},
+                         {"updated", ts(c.updated)},
+                         {"owner", c.owner},
+                         {"lease_active", c.lease_active},
                          {"health", c.health}});
   }
-  return {{"outbox", s.name}, {"count", s.count}, {"oldest_position", opt(s.oldest_position)},
-          {"newest_position", opt(s.newest_position)}, {"oldest_created", ts(s.oldest_created)},
-          {"newest_created", ts(s.newest_created)}, {"consumers", consumers},
-          {"dead_letters", s.dead_letters}, {"dropped", s.dropped}};
+  return {{"outbox", s.name},
+          {"count", s.count},
+          {"oldest_position", opt(s.oldest_position)},
+          {"newest_position", opt(s.newest_position)},
+          {"oldest_created", ts(s.oldest_created)},
+          {"newest_created", ts(s.newest_created)},
+          {"consumers", consumers},
+          {"dead_letters", s.dead_letters},
+          {"dropped", s.dropped}};
 }
 
 int cmd_status() {
   auto store = open_store(opts.common.store);
   std::vector<std::string> names;
-  if (!opts.common.outbox.empty()) names.push_back(opts.common.outbox);
-  else names = store->outboxes();
+  if (!opts.common.outbox.empty())
+    names.push_back(opts.common.outbox);
+  else
+    names = store->outboxes();
   nlohmann::json all = nlohmann::json::array();
   for (const auto& name : names) {
     const OutboxStatus s = store->status(name);
@@ -293,9 +311,12 @@ int cmd_status() {
 int cmd_seek() {
   auto store = open_store(opts.common.store);
   std::string checkpoint;
-  if (opts.to == "beginning") checkpoint = store->checkpoint_before(1);
-  else if (opts.to == "end") checkpoint = store->checkpoint_at_end(opts.common.outbox);
-  else checkpoint = store->checkpoint_before(parse_position(opts.to, "--to"));
+  if (opts.to == "beginning")
+    checkpoint = store->checkpoint_before(1);
+  else if (opts.to == "end")
+    checkpoint = store->checkpoint_at_end(opts.common.outbox);
+  else
+    checkpoint = store->checkpoint_before(parse_position(opts.to, "--to"));
   store->seek(opts.common.outbox, opts.consumer, checkpoint);
   spdlog::info("consumer '{}' of outbox '{}' now resumes after checkpoint {}", opts.consumer, opts.common.outbox,
                checkpoint);
@@ -305,8 +326,11 @@ int cmd_seek() {
 int cmd_dead_letters() {
   auto store = open_store(opts.common.store);
   for (const auto& d : store->dead_letters(opts.common.outbox, opts.limit)) {
-    std::cout << nlohmann::json{{"id", d.id}, {"consumer", d.consumer}, {"error", d.error},
-                                {"attempts", d.attempts}, {"failed_at", format_timestamp(d.failed_at)},
+    std::cout << nlohmann::json{{"id", d.id},
+                                {"consumer", d.consumer},
+                                {"error", d.error},
+                                {"attempts", d.attempts},
+                                {"failed_at", format_timestamp(d.failed_at)},
                                 {"message", to_json(d.message)}}
                      .dump()
               << '\n';
@@ -323,10 +347,12 @@ void register_commands(CLI::App& app) {
   init->add_flag("--print-sql", opts.print_sql,
                  "Print the PostgreSQL DDL instead of running it (for migration tools); nothing is changed");
 
-  auto* put = app.add_subcommand("put", "Validate and write one message in its own transaction; prints its id and position");
+  auto* put =
+      app.add_subcommand("put", "Validate and write one message in its own transaction; prints its id and position");
   add_store_options(put);
   put->add_option("--schema", opts.schema_file, "JSON file mapping each message type to its JSON Schema")
-      ->required()->check(CLI::ExistingFile);
+      ->required()
+      ->check(CLI::ExistingFile);
   put->add_option("--type", opts.type, "Message type (a key of the schema file)")->required();
   put->add_option("--data", opts.data,
                   "The message's data, a JSON object; @PATH reads it from a file, - from standard input (for data "
@@ -350,27 +376,39 @@ void register_commands(CLI::App& app) {
                                        "CloudEvents binary mode)";
   relay->add_option("--sink", opts.sink, sink_help)->required();
   relay->add_option("-X", opts.sink_properties, "A broker client property key=value (repeatable), e.g. -X linger.ms=5");
-  relay->add_option("--consumer", opts.consumer, "Consumer name; its checkpoint is kept in the store")->capture_default_str();
-  relay->add_option("--batch-size", opts.batch_size, "Messages read per batch")->capture_default_str()->check(CLI::Range(1, 100000));
+  relay->add_option("--consumer", opts.consumer, "Consumer name; its checkpoint is kept in the store")
+      ->capture_default_str();
+  relay->add_option("--batch-size", opts.batch_size, "Messages read per batch")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
   relay->add_option("--max-attempts", opts.max_attempts, "Permanent failures before a message is dead-lettered")
-      ->capture_default_str()->check(CLI::Range(1, 1000));
-  relay->add_option("--shutdown-timeout", opts.shutdown_timeout, "Seconds to drain in-flight messages on stop")->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  relay->add_option("--shutdown-timeout", opts.shutdown_timeout, "Seconds to drain in-flight messages on stop")
+      ->capture_default_str();
   relay->add_option("--max-count", opts.max_count, "Retention: keep at most this many published messages");
   relay->add_option("--max-age", opts.max_age, "Retention: delete published messages older than this many seconds");
   relay->add_option("--hard-max-count", opts.hard_max_count,
                     "Retention: absolute cap that drops even unpublished messages (each one counted and logged)");
   relay->add_flag("--drain", opts.drain, "Exit once everything committed so far is published");
-  relay->add_option("--lease-ttl", opts.lease_ttl,
-                    "Seconds a relay's lease on its consumer lasts without renewal (a killed relay's successor waits at most this)")
-      ->capture_default_str()->check(CLI::Range(1, 3600));
-  relay->add_option("--metrics", opts.metrics,
-                    "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464, or [::1]:9464 for IPv6)");
-  relay->add_option("--checkpoint-interval-ms", opts.checkpoint_interval_ms,
-                    "Longest time the acknowledged position may go unsaved while messages flow (after a crash, at most "
-                    "this much is published again)")
-      ->capture_default_str()->check(CLI::Range(0, 60000));
+  relay
+      ->add_option("--lease-ttl", opts.lease_ttl,
+                   "Seconds a relay's lease on its consumer lasts without renewal (a killed relay's successor waits at "
+                   "most this)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  relay->add_option(
+      "--metrics", opts.metrics,
+      "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464, or [::1]:9464 for IPv6)");
+  relay
+      ->add_option("--checkpoint-interval-ms", opts.checkpoint_interval_ms,
+                   "Longest time the acknowledged position may go unsaved while messages flow (after a crash, at most "
+                   "this much is published again)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 60000));
   relay->add_flag("--poll", opts.poll, kPollHelp);
-  relay->add_flag("--no-wait", opts.no_wait, "Exit with an error instead of waiting while another relay holds the consumer");
+  relay->add_flag("--no-wait", opts.no_wait,
+                  "Exit with an error instead of waiting while another relay holds the consumer");
 
   auto* status = app.add_subcommand("status", "Per outbox: messages, positions, ages, consumers' lag, dead letters");
   add_store_options(status, false);
@@ -389,9 +427,13 @@ void register_commands(CLI::App& app) {
 
 int run_selected(CLI::App& app, StopSignals& stop_signals) {
   signals = &stop_signals;
-  static const std::pair<const char*, int (*)()> commands[] = {
-      {"init", cmd_init}, {"put", cmd_put},   {"tail", cmd_tail},
-      {"relay", cmd_relay}, {"status", cmd_status}, {"seek", cmd_seek}, {"dead-letters", cmd_dead_letters}};
+  static const std::pair<const char*, int (*)()> commands[] = {{"init", cmd_init},
+                                                               {"put", cmd_put},
+                                                               {"tail", cmd_tail},
+                                                               {"relay", cmd_relay},
+                                                               {"status", cmd_status},
+                                                               {"seek", cmd_seek},
+                                                               {"dead-letters", cmd_dead_letters}};
   for (const auto& [name, fn] : commands) {
     if (app.got_subcommand(name)) return fn();
   }

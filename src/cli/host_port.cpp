@@ -29,13 +29,15 @@ HostPort parse_host_port(const std::string& text, const std::string& option) {
     if (close == std::string::npos) return fail("the IPv6 address has no closing ']'");
     out.host = text.substr(1, close - 1);
     in6_addr address{};
-    if (inet_pton(AF_INET6, out.host.c_str(), &address) != 1) return fail("'" + printable(out.host) + "' is not an IPv6 address");
+    if (inet_pton(AF_INET6, out.host.c_str(), &address) != 1)
+      return fail("'" + printable(out.host) + "' is not an IPv6 address");
     if (close + 1 >= text.size() || text[close + 1] != ':') return fail("the port is missing after ']'");
     port = text.substr(close + 2);
   } else {
     const auto colon = text.find(':');
     if (colon == std::string::npos) return fail("the port is missing");
-    if (text.find(':', colon + 1) != std::string::npos) return fail("an IPv6 address goes in brackets, e.g. [::1]:9464");
+    if (text.find(':', colon + 1) != std::string::npos)
+      return fail("an IPv6 address goes in brackets, e.g. [::1]:9464");
     out.host = text.substr(0, colon);
     if (out.host.empty()) return fail("the host is missing (0.0.0.0 listens on every IPv4 address)");
     for (char c : out.host) {

@@ -1,8 +1,8 @@
 // The `outbox` command: parses arguments and prints results; all the work is in the library.
 // Exit codes: 0 success; 2 bad input or usage; 1 a runtime failure.
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <iostream>

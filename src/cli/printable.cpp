@@ -12,15 +12,31 @@ std::size_t printable_sequence(std::string_view s, std::size_t i) {
   const unsigned char c = byte(i);
   std::size_t n = 0;
   unsigned char lo = 0x80, hi = 0xBF;
-  if (c == 0xC2) { n = 1; lo = 0xA0; }  // U+0080..U+009F are the C1 control characters
-  else if (c >= 0xC3 && c <= 0xDF) n = 1;
-  else if (c == 0xE0) { n = 2; lo = 0xA0; }
-  else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) n = 2;
-  else if (c == 0xED) { n = 2; hi = 0x9F; }  // no surrogates
-  else if (c == 0xF0) { n = 3; lo = 0x90; }
-  else if (c >= 0xF1 && c <= 0xF3) n = 3;
-  else if (c == 0xF4) { n = 3; hi = 0x8F; }
-  else return 0;
+  if (c == 0xC2) {
+    n = 1;
+    lo = 0xA0;
+  }  // U+0080..U+009F are the C1 control characters
+  else if (c >= 0xC3 && c <= 0xDF)
+    n = 1;
+  else if (c == 0xE0) {
+    n = 2;
+    lo = 0xA0;
+  } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF)
+    n = 2;
+  else if (c == 0xED) {
+    n = 2;
+    hi = 0x9F;
+  }  // no surrogates
+  else if (c == 0xF0) {
+    n = 3;
+    lo = 0x90;
+  } else if (c >= 0xF1 && c <= 0xF3)
+    n = 3;
+  else if (c == 0xF4) {
+    n = 3;
+    hi = 0x8F;
+  } else
+    return 0;
   if (i + n >= s.size()) return 0;  // truncated
   if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
   for (std::size_t k = 2; k <= n; ++k) {
@@ -44,12 +60,18 @@ std::string printable(std::string_view text) {
       }
     }
     ++i;
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (c < 0x20 || c >= 0x7F) out += fmt::format("\\x{:02x}", c);
-    else out += static_cast<char>(c);
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c < 0x20 || c >= 0x7F)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
   }
   return out;
 }

@@ -63,9 +63,9 @@ class StopSignals {
 
   std::mutex mutex_;
   Mode mode_ = Mode::die;
-  bool pending_ = false;  // a signal or request came while holding
-  bool stopped_ = false;     // the handler ran
-  bool signalled_ = false;   // a signal (not request_stop) came: a second one ends the process
+  bool pending_ = false;    // a signal or request came while holding
+  bool stopped_ = false;    // the handler ran
+  bool signalled_ = false;  // a signal (not request_stop) came: a second one ends the process
   std::function<void()> handler_;
   int signal_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: 1 = request_stop(), a large value = quit

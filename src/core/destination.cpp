@@ -28,21 +28,24 @@ void walk(const std::string& t, const std::string& what, OnText on_text, OnField
 
 DestinationTemplate::DestinationTemplate(std::string text, std::string what) : text_(std::move(text)) {
   if (text_.empty()) throw UsageError("the " + what + " is empty");
-  walk(text_, what, [](char) {}, [&](std::string_view field) {
-    if (field != "outbox" && field != "type") {
-      throw UsageError(what + " template '" + text_ + "' uses {" + std::string(field) +
-                       "}; the placeholders are {outbox} and {type}");
-    }
-    fixed_ = false;
-  });
+  walk(
+      text_, what, [](char) {},
+      [&](std::string_view field) {
+        if (field != "outbox" && field != "type") {
+          throw UsageError(what + " template '" + text_ + "' uses {" + std::string(field) +
+                           "}; the placeholders are {outbox} and {type}");
+        }
+        fixed_ = false;
+      });
 }
 
 std::string DestinationTemplate::render(const Message& m) const {
   if (fixed_) return text_;
   std::string out;
   out.reserve(text_.size() + m.type.size());
-  walk(text_, "", [&](char c) { out += c; },
-       [&](std::string_view field) { out += field == "outbox" ? m.outbox : m.type; });
+  walk(
+      text_, "", [&](char c) { out += c; },
+      [&](std::string_view field) { out += field == "outbox" ? m.outbox : m.type; });
   return out;
 }
 

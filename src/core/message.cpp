@@ -22,17 +22,16 @@ std::string format_timestamp(Timestamp t) {
   std::tm tm{};
   gmtime_r(&tt, &tm);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(frac));
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
   return buf;
 }
 
 Timestamp parse_timestamp(const std::string& text) {
   std::tm tm{};
   int consumed = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 ||
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                  &tm.tm_min, &tm.tm_sec, &consumed) != 6 ||
       consumed != 19) {
     throw UsageError("bad timestamp '" + text + "': expected YYYY-MM-DDTHH:MM:SS[.ffffff]Z");
   }
@@ -193,8 +192,9 @@ nlohmann::json parse_data(std::string_view text) {
     OverflowLocator where;
     nlohmann::json::sax_parse(text, &where);
     throw ValidationError(where.pointer, "number-range",
-                          "number " + where.token + " is out of range: JSON numbers must fit a 64-bit floating "
-                          "point value (at most about 1.8e308 in magnitude); send larger values as strings");
+                          "number " + where.token +
+                              " is out of range: JSON numbers must fit a 64-bit floating "
+                              "point value (at most about 1.8e308 in magnitude); send larger values as strings");
   }
 }
 

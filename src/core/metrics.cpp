@@ -61,19 +61,23 @@ std::string prometheus_metrics(const std::vector<OutboxStatus>& outboxes, const 
       w.sample("outbox_consumer_lag_messages", consumer_label(s.name, c.name), static_cast<double>(c.lag_messages));
     }
   }
-  w.family("outbox_consumer_lag_seconds", "gauge", "Age of the oldest message the consumer has not passed (0 if none).");
+  w.family("outbox_consumer_lag_seconds", "gauge",
+           "Age of the oldest message the consumer has not passed (0 if none).");
   for (const auto& s : outboxes) {
-    for (const auto& c : s.consumers) w.sample("outbox_consumer_lag_seconds", consumer_label(s.name, c.name), c.lag_seconds);
+    for (const auto& c : s.consumers)
+      w.sample("outbox_consumer_lag_seconds", consumer_label(s.name, c.name), c.lag_seconds);
   }
   w.family("outbox_consumer_healthy", "gauge",
-           "1 while a relay holds the consumer's lease and has reported no trouble; 0 when none runs or it reports an error.");
+           "1 while a relay holds the consumer's lease and has reported no trouble; 0 when none runs or it reports an "
+           "error.");
   for (const auto& s : outboxes) {
     for (const auto& c : s.consumers) {
       w.sample("outbox_consumer_healthy", consumer_label(s.name, c.name), consumer_healthy(c) ? 1 : 0);
     }
   }
   w.family("outbox_dead_letters", "gauge", "Messages in the dead-letter table.");
-  for (const auto& s : outboxes) w.sample("outbox_dead_letters", outbox_label(s.name), static_cast<double>(s.dead_letters));
+  for (const auto& s : outboxes)
+    w.sample("outbox_dead_letters", outbox_label(s.name), static_cast<double>(s.dead_letters));
   w.family("outbox_dropped_total", "counter", "Unpublished messages removed by a hard retention limit.");
   for (const auto& s : outboxes) w.sample("outbox_dropped_total", outbox_label(s.name), static_cast<double>(s.dropped));
   if (status_age_seconds) {

@@ -65,10 +65,10 @@ struct Relay::Impl {
   RelayStats stats;
 
   detail::DeliveryWindow window;  // handed to the sink, not yet resolved; in delivery order
-  std::string saved_checkpoint;  // of the resolved prefix (persisted, or to be with the next save)
-  std::string last_read;         // checkpoint of the last message read from the tail
+  std::string saved_checkpoint;   // of the resolved prefix (persisted, or to be with the next save)
+  std::string last_read;          // checkpoint of the last message read from the tail
   std::int64_t resolved_position = 0;
-  bool unsaved = false;          // saved_checkpoint moved since it was last persisted
+  bool unsaved = false;  // saved_checkpoint moved since it was last persisted
   std::chrono::steady_clock::time_point last_persist{};
   std::string health = "ok";
   std::mt19937_64 rng{std::random_device{}()};
@@ -164,8 +164,7 @@ struct Relay::Impl {
   void save() {
     // The relay's own trouble (retrying a message) first, else what the sink says of its broker.
     const std::string shown = health != "ok" ? health : "sink: " + sink.health();
-    store.save_checkpoint(self, saved_checkpoint, options.lease_ttl,
-                          shown == "sink: ok" ? "ok" : shown);
+    store.save_checkpoint(self, saved_checkpoint, options.lease_ttl, shown == "sink: ok" ? "ok" : shown);
   }
 
   // Sleeps for the backoff, then hands failed messages to the sink again, in order: all of them
@@ -195,9 +194,8 @@ struct Relay::Impl {
     // beginning, so lease renewals (which also record health) can save it from the start.
     saved_checkpoint = saved->empty() ? store.checkpoint_before(1) : *saved;
     // The tail is opened in the loop below, which waits out a database that fails for a while.
-    spdlog::info("relay '{}' started: outbox '{}' -> {}, consumer '{}', resuming after checkpoint '{}'",
-                 options.owner, options.outbox, sink.describe(), options.consumer,
-                 last_read.empty() ? "(beginning)" : last_read);
+    spdlog::info("relay '{}' started: outbox '{}' -> {}, consumer '{}', resuming after checkpoint '{}'", options.owner,
+                 options.outbox, sink.describe(), options.consumer, last_read.empty() ? "(beginning)" : last_read);
     const auto started = std::chrono::steady_clock::now();
     lease_timer.emplace(std::chrono::duration_cast<std::chrono::milliseconds>(options.lease_ttl) / 3, started);
     retention_timer.emplace(options.retention_interval, std::chrono::steady_clock::time_point{});
@@ -207,7 +205,7 @@ struct Relay::Impl {
       while (!should_stop()) {
         try {
           if (!owned_tail) open_tail();
-          if (!turn()) break;  // stop_when_idle and nothing left
+          if (!turn()) break;        // stop_when_idle and nothing left
           if (store_failures > 0) {  // an operator reading the warnings wants to see the end of the outage
             spdlog::info("outbox '{}': store reachable again after {} failed attempt{}; resuming after checkpoint '{}'",
                          options.outbox, store_failures, store_failures == 1 ? "" : "s",
@@ -313,11 +311,12 @@ struct Relay::Impl {
 
   void log_progress(std::chrono::steady_clock::time_point now_steady) {
     const auto s = stats_copy();
-    spdlog::info("relay progress: {} acknowledged ({} in the last {}s), {} in flight, {} dead-lettered, "
-                 "checkpoint at position {}",
-                 s.acknowledged, s.acknowledged - reported_acks,
-                 std::chrono::duration_cast<std::chrono::seconds>(progress_timer->since_last(now_steady)).count(),
-                 window.in_flight(), s.dead_lettered, s.last_position);
+    spdlog::info(
+        "relay progress: {} acknowledged ({} in the last {}s), {} in flight, {} dead-lettered, "
+        "checkpoint at position {}",
+        s.acknowledged, s.acknowledged - reported_acks,
+        std::chrono::duration_cast<std::chrono::seconds>(progress_timer->since_last(now_steady)).count(),
+        window.in_flight(), s.dead_lettered, s.last_position);
     reported_acks = s.acknowledged;
   }
 
@@ -400,8 +399,9 @@ struct Relay::Impl {
         renew_lease();
         last_renewal = now_steady;
       }
-      const auto step = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now_steady),
-                                 std::chrono::duration_cast<std::chrono::milliseconds>(last_renewal + renewal - now_steady));
+      const auto step =
+          std::min(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now_steady),
+                   std::chrono::duration_cast<std::chrono::milliseconds>(last_renewal + renewal - now_steady));
       sink.flush(std::max(step, std::chrono::milliseconds(1)));
       for (const auto& d : sink.poll(std::chrono::milliseconds(10))) apply(d);
     }
@@ -436,8 +436,10 @@ struct Relay::Impl {
     try {
       store.release(self);
     } catch (const std::exception& e) {
-      spdlog::warn("outbox '{}': could not release the lease while stopping ({}); a standby takes over when it "
-                   "expires", options.outbox, e.what());
+      spdlog::warn(
+          "outbox '{}': could not release the lease while stopping ({}); a standby takes over when it "
+          "expires",
+          options.outbox, e.what());
     }
   }
 

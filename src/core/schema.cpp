@@ -37,9 +37,12 @@ std::string context_to_pointer(const std::vector<std::string>& context) {
     if (part.size() >= 2 && part.front() == '"' && part.back() == '"') part = part.substr(1, part.size() - 2);
     std::string escaped;
     for (char c : part) {
-      if (c == '~') escaped += "~0";
-      else if (c == '/') escaped += "~1";
-      else escaped += c;
+      if (c == '~')
+        escaped += "~0";
+      else if (c == '/')
+        escaped += "~1";
+      else
+        escaped += c;
     }
     pointer += "/" + escaped;
   }
@@ -49,19 +52,29 @@ std::string context_to_pointer(const std::vector<std::string>& context) {
 // valijson describes errors in prose; name the JSON Schema keyword that was broken.
 std::string rule_of(const std::string& description) {
   static const std::pair<const char*, const char*> table[] = {
-      {"required property", "required"},   {"'type' constraint", "type"},
-      {"enum values", "enum"},             {"'const'", "const"},
-      {"greater than or equal", "minimum"}, {"greater than", "exclusiveMinimum"},
-      {"less than or equal", "maximum"},   {"less than", "exclusiveMaximum"},
+      {"required property", "required"},
+      {"'type' constraint", "type"},
+      {"enum values", "enum"},
+      {"'const'", "const"},
+      {"greater than or equal", "minimum"},
+      {"greater than", "exclusiveMinimum"},
+      {"less than or equal", "maximum"},
+      {"less than", "exclusiveMaximum"},
       {"no fewer than", "minLength/minItems/minProperties"},
       {"no more than", "maxLength/maxItems/maxProperties"},
-      {"multiple of", "multipleOf"},       {"additional properties", "additionalProperties"},
+      {"multiple of", "multipleOf"},
+      {"additional properties", "additionalProperties"},
       {"Object contains a property", "additionalProperties"},
-      {"anyOf", "anyOf"},                  {"exactly one", "oneOf"},
-      {"any ", "allOf/anyOf"},             {"contains", "contains"},
-      {"dependency", "dependencies"},      {"if-then-else", "if/then/else"},
-      {"does not match pattern", "pattern"}, {"format", "format"},
-      {"items", "items"},                  {"equal", "const"},
+      {"anyOf", "anyOf"},
+      {"exactly one", "oneOf"},
+      {"any ", "allOf/anyOf"},
+      {"contains", "contains"},
+      {"dependency", "dependencies"},
+      {"if-then-else", "if/then/else"},
+      {"does not match pattern", "pattern"},
+      {"format", "format"},
+      {"items", "items"},
+      {"equal", "const"},
   };
   for (const auto& [needle, rule] : table) {
     if (description.find(needle) != std::string::npos) return rule;
@@ -84,9 +97,7 @@ class Re2PatternConstraint : public valijson::constraints::PolyConstraint {
   }
 
  private:
-  valijson::constraints::Constraint* cloneInto(void* p) const override {
-    return new (p) Re2PatternConstraint(*this);
-  }
+  valijson::constraints::Constraint* cloneInto(void* p) const override { return new (p) Re2PatternConstraint(*this); }
   size_t sizeOf() const override { return sizeof(Re2PatternConstraint); }
 
   std::shared_ptr<const RE2> re_;
@@ -166,10 +177,14 @@ class Re2FormatConstraint : public valijson::constraints::PolyConstraint {
         R"(\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d))");
     static const RE2 uuid(R"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})");
     const RE2* re = nullptr;
-    if (format_ == "date") re = &date;
-    else if (format_ == "time") re = &time;
-    else if (format_ == "date-time") re = &date_time;
-    else if (format_ == "uuid") re = &uuid;
+    if (format_ == "date")
+      re = &date;
+    else if (format_ == "time")
+      re = &time;
+    else if (format_ == "date-time")
+      re = &date_time;
+    else if (format_ == "uuid")
+      re = &uuid;
     const std::string value = target.asString();
     if (re == nullptr ||
         (RE2::FullMatch(value, *re) && ((format_ != "date" && format_ != "date-time") || day_exists(value)))) {
@@ -180,9 +195,7 @@ class Re2FormatConstraint : public valijson::constraints::PolyConstraint {
   }
 
  private:
-  valijson::constraints::Constraint* cloneInto(void* p) const override {
-    return new (p) Re2FormatConstraint(*this);
-  }
+  valijson::constraints::Constraint* cloneInto(void* p) const override { return new (p) Re2FormatConstraint(*this); }
   size_t sizeOf() const override { return sizeof(Re2FormatConstraint); }
 
   std::string format_;
@@ -227,9 +240,7 @@ class NameMatchesConstraint : public valijson::constraints::PolyConstraint {
   }
 
  private:
-  valijson::constraints::Constraint* cloneInto(void* p) const override {
-    return new (p) NameMatchesConstraint(*this);
-  }
+  valijson::constraints::Constraint* cloneInto(void* p) const override { return new (p) NameMatchesConstraint(*this); }
   size_t sizeOf() const override { return sizeof(NameMatchesConstraint); }
 
   std::vector<std::shared_ptr<const RE2>> res_;
@@ -241,9 +252,10 @@ class UnmatchedMemberConstraint : public valijson::constraints::PolyConstraint {
   bool validate(const valijson::adapters::Adapter&, const std::vector<std::string>& context,
                 valijson::ValidationResults* results) const override {
     if (results) {
-      results->pushError(context, "Object contains a property that could not be validated using 'properties', "
-                                  "'patternProperties' or 'additionalProperties' constraints: '" +
-                                      member_name(context) + "'");
+      results->pushError(context,
+                         "Object contains a property that could not be validated using 'properties', "
+                         "'patternProperties' or 'additionalProperties' constraints: '" +
+                             member_name(context) + "'");
     }
     return false;
   }
@@ -297,8 +309,9 @@ SchemaRegistry& SchemaRegistry::operator=(SchemaRegistry&&) noexcept = default;
 
 SchemaRegistry SchemaRegistry::from_json(const nlohmann::json& types, Limits limits) {
   if (!types.is_object()) {
-    throw UsageError("a schema file must be a JSON object mapping each message type to its JSON Schema, "
-                     "e.g. {\"order_created\": {\"type\": \"object\"}}");
+    throw UsageError(
+        "a schema file must be a JSON object mapping each message type to its JSON Schema, "
+        "e.g. {\"order_created\": {\"type\": \"object\"}}");
   }
   SchemaRegistry r(limits);
   for (const auto& [type, schema] : types.items()) r.add(type, schema);
@@ -392,9 +405,12 @@ void check_name(const std::string& value, const std::string& pointer, const char
 std::string escape_pointer_token(const std::string& key) {
   std::string out;
   for (char c : key) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out += c;
+    if (c == '~')
+      out += "~0";
+    else if (c == '/')
+      out += "~1";
+    else
+      out += c;
   }
   return out;
 }
@@ -493,8 +509,8 @@ std::string serialize_within(const nlohmann::json& data, const Limits& limits) {
   try {
     // nlohmann/json has no public sink for dump(); its serializer with an output adapter is what
     // dump() itself uses.
-    nlohmann::detail::serializer<nlohmann::json> s(std::make_shared<BoundedOutput>(out, limits.max_payload_bytes),
-                                                   ' ', nlohmann::json::error_handler_t::replace);
+    nlohmann::detail::serializer<nlohmann::json> s(std::make_shared<BoundedOutput>(out, limits.max_payload_bytes), ' ',
+                                                   nlohmann::json::error_handler_t::replace);
     s.dump(data, false, false, 0);
   } catch (const BoundedOutput::Exceeded&) {
     throw ValidationError("/data", "max_payload_bytes",
@@ -561,9 +577,9 @@ std::string SchemaRegistry::validate_and_serialize(const Message& m) const {
   if (it == impl_->types.end()) {
     std::string known;
     for (const auto& [name, _] : impl_->types) known += (known.empty() ? "" : ", ") + name;
-    throw ValidationError("/type", "known-type",
-                          "unknown message type '" + m.type + "'; this outbox declares: " +
-                              (known.empty() ? "(none)" : known));
+    throw ValidationError(
+        "/type", "known-type",
+        "unknown message type '" + m.type + "'; this outbox declares: " + (known.empty() ? "(none)" : known));
   }
   if (m.key) check_name(*m.key, "/key", "key");
   std::size_t header_bytes = 0;

@@ -46,10 +46,14 @@ std::string pointer_of(const Tokens& tokens) {
   for (const auto& t : tokens) {
     out += '/';
     for (char c : t) {
-      if (c == '~') out += "~0";
-      else if (c == '/') out += "~1";
-      else if (c == '%') out += "%25";
-      else out += c;
+      if (c == '~')
+        out += "~0";
+      else if (c == '/')
+        out += "~1";
+      else if (c == '%')
+        out += "%25";
+      else
+        out += c;
     }
   }
   return out;
@@ -442,8 +446,10 @@ void Analysis::check_recursion(std::size_t max_data_depth) const {
     for (std::size_t v : post_order) {
       std::size_t best = 0;
       for (const auto& e : nodes_[v].edges) {
-        if (e.how == Applies::InPlace) best = std::max(best, 1 + cur[e.to]);
-        else if (e.how == Applies::Descends && c > 0) best = std::max(best, 1 + prev[e.to]);
+        if (e.how == Applies::InPlace)
+          best = std::max(best, 1 + cur[e.to]);
+        else if (e.how == Applies::Descends && c > 0)
+          best = std::max(best, 1 + prev[e.to]);
       }
       cur[v] = std::min(best, limit + 1);
     }
@@ -518,8 +524,10 @@ class Rewriter {
   void rewrite(json& out, const Node& node) {
     json* v = &out;
     for (const auto& t : node.tokens) {
-      if (v->is_object()) v = &(*v)[t];
-      else v = &(*v)[std::stoul(t)];
+      if (v->is_object())
+        v = &(*v)[t];
+      else
+        v = &(*v)[std::stoul(t)];
     }
     if (!v->is_object()) return;
     if (node.is_ref) {
@@ -580,8 +588,8 @@ class Rewriter {
       if (additional.is_boolean() && !additional.get<bool>()) {
         dispatch.push_back({{"if", {{kNameMatchesAny, patterns}}}, {"else", {{kUnmatchedMember, true}}}});
       } else if (!additional.is_boolean()) {
-        dispatch.push_back({{"if", {{kNameMatchesAny, patterns}}},
-                            {"else", {{"$ref", self + "/" + kMovedAdditionalProperties}}}});
+        dispatch.push_back(
+            {{"if", {{kNameMatchesAny, patterns}}}, {"else", {{"$ref", self + "/" + kMovedAdditionalProperties}}}});
       }
       v[kMovedAdditionalProperties] = std::move(additional);
     }

@@ -14,10 +14,10 @@ class RE2;
 namespace outbox::schema_document {
 
 // Keywords the prepared document uses for the RE2-backed constraints (schema.cpp builds them).
-inline constexpr const char* kPattern = "x-outbox-pattern";            // `pattern`
-inline constexpr const char* kFormat = "x-outbox-format";              // `format`
-inline constexpr const char* kType = "x-outbox-type";                  // `type` (1.0 is an integer)
-inline constexpr const char* kNameMatches = "x-outbox-name-matches";   // member name matches a regex
+inline constexpr const char* kPattern = "x-outbox-pattern";           // `pattern`
+inline constexpr const char* kFormat = "x-outbox-format";             // `format`
+inline constexpr const char* kType = "x-outbox-type";                 // `type` (1.0 is an integer)
+inline constexpr const char* kNameMatches = "x-outbox-name-matches";  // member name matches a regex
 inline constexpr const char* kNameMatchesAny = "x-outbox-name-matches-any";
 inline constexpr const char* kUnmatchedMember = "x-outbox-unmatched-member";  // additionalProperties: false
 

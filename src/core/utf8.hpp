@@ -16,14 +16,26 @@ inline bool valid(std::string_view s) noexcept {
     }
     int n;
     unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) n = 1;
-    else if (c == 0xE0) { n = 2; lo = 0xA0; }
-    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) n = 2;
-    else if (c == 0xED) { n = 2; hi = 0x9F; }
-    else if (c == 0xF0) { n = 3; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) n = 3;
-    else if (c == 0xF4) { n = 3; hi = 0x8F; }
-    else return false;
+    if (c >= 0xC2 && c <= 0xDF)
+      n = 1;
+    else if (c == 0xE0) {
+      n = 2;
+      lo = 0xA0;
+    } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF)
+      n = 2;
+    else if (c == 0xED) {
+      n = 2;
+      hi = 0x9F;
+    } else if (c == 0xF0) {
+      n = 3;
+      lo = 0x90;
+    } else if (c >= 0xF1 && c <= 0xF3)
+      n = 3;
+    else if (c == 0xF4) {
+      n = 3;
+      hi = 0x8F;
+    } else
+      return false;
     if (end - p <= n) return false;
     if (p[1] < lo || p[1] > hi) return false;
     for (int i = 2; i <= n; ++i) {

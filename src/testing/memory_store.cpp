@@ -93,7 +93,8 @@ std::optional<std::string> MemoryStore::acquire(const ConsumerRef& ref, std::chr
   return checkpoint_;
 }
 
-void MemoryStore::save_checkpoint(const ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds, const std::string&) {
+void MemoryStore::save_checkpoint(const ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds,
+                                  const std::string&) {
   if (save_failures > 0) {
     --save_failures;
     throw StoreError("database unavailable (scripted)", true);

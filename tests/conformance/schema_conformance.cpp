@@ -31,8 +31,9 @@ struct Exclusion {
 };
 
 const std::string kRemote = "refers to another document; only references inside the schema are supported";
-const std::string kFormat = "format not checked: only date, time, date-time and uuid are (other formats are "
-                            "annotations in draft-07)";
+const std::string kFormat =
+    "format not checked: only date, time, date-time and uuid are (other formats are "
+    "annotations in draft-07)";
 
 const std::vector<Exclusion> kExclusions = {
     {"refRemote.json", "", "", kRemote},
@@ -128,7 +129,8 @@ int main(int argc, char** argv) {
         std::cout << "FAIL " << file << ": " << gname << " / " << tname << ": expected "
                   << (expected ? "valid" : "invalid") << ", "
                   << (!load_error.empty() ? "schema refused at load: " + load_error
-                                          : valid ? std::string("accepted") : "refused: " + verdict)
+                      : valid             ? std::string("accepted")
+                                          : "refused: " + verdict)
                   << "\n";
       }
     }
@@ -141,7 +143,7 @@ int main(int argc, char** argv) {
   }
   std::cout << "excluded, by reason:\n";
   for (const auto& [reason, n] : excluded_by_reason) std::cout << "  " << n << ": " << reason << "\n";
-  std::cout << "JSON-Schema-Test-Suite draft-07: passed " << passed << ", excluded " << skipped << ", failed "
-            << failed << "\n";
+  std::cout << "JSON-Schema-Test-Suite draft-07: passed " << passed << ", excluded " << skipped << ", failed " << failed
+            << "\n";
   return failed == 0 ? 0 : 1;
 }

@@ -67,7 +67,8 @@ struct RelayProcess {
 }  // namespace
 
 void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const CellOptions& cell) {
-  const std::uint64_t seed = static_cast<std::uint64_t>(env_int("OUTBOX_E2E_SEED", std::random_device{}() & 0x7fffffff));
+  const std::uint64_t seed =
+      static_cast<std::uint64_t>(env_int("OUTBOX_E2E_SEED", std::random_device{}() & 0x7fffffff));
   const crash::CrashProfile profile = backend.profile();
   const std::int64_t seconds = env_int("OUTBOX_E2E_SECONDS", 20);
   const std::int64_t lease_ttl = env_int("OUTBOX_E2E_LEASE_TTL", 3);
@@ -84,10 +85,15 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
   const char* const shutdown_timeout_arg = "0.5";
   const int shutdown_timeout = 1;  // its bound, rounded up, for the waits below
   std::cout << "e2e " << sink.name() << " cell: seed " << seed << " (rerun with OUTBOX_E2E_SEED=" << seed << "), "
-            << writers << " writers" << (cell.late_writers ? " + " + std::to_string(cell.late_writers) + " late committers (hold up to " + std::to_string(hold_ms) + " ms)" : std::string())
+            << writers << " writers"
+            << (cell.late_writers ? " + " + std::to_string(cell.late_writers) + " late committers (hold up to " +
+                                        std::to_string(hold_ms) + " ms)"
+                                  : std::string())
             << " for " << seconds << " s, lease TTL " << lease_ttl << " s; work folder " << dir_ << std::endl;
   std::mt19937_64 rng(seed);
-  auto uniform = [&](std::int64_t lo, std::int64_t hi) { return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng); };
+  auto uniform = [&](std::int64_t lo, std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
+  };
 
   const std::string store_uri = backend.store_uri();
   ASSERT_NO_THROW(backend.prepare(keys));
@@ -111,9 +117,9 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
   const std::int64_t all_writers = writers + cell.late_writers;
   const std::int64_t txns_bound = 100000000;  // writers run for `seconds`, not a count
   for (std::int64_t w = 1; w <= all_writers; ++w) {
-    std::vector<std::string> args{OUTBOX_CRASH_WRITER, backend.writer_target(), std::to_string(w),
-                                  std::to_string(txns_bound), std::to_string(keys), std::to_string(seed),
-                                  std::to_string(pause_us), std::to_string(seconds * 1000)};
+    std::vector<std::string> args{OUTBOX_CRASH_WRITER,        backend.writer_target(),       std::to_string(w),
+                                  std::to_string(txns_bound), std::to_string(keys),          std::to_string(seed),
+                                  std::to_string(pause_us),   std::to_string(seconds * 1000)};
     if (w > writers) args.push_back(std::to_string(hold_ms));
     writer_pids.push_back(children.spawn(args, dir_ / ("writer-" + std::to_string(w) + ".out"),
                                          dir_ / ("writer-" + std::to_string(w) + ".err")));
@@ -144,9 +150,17 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
     RelayProcess r;
     r.number = ++relays_started;
     r.log = dir_ / ("relay-" + std::to_string(r.number) + ".log");
-    std::vector<std::string> args{OUTBOX_CLI, "relay", "--store", store_uri, "--outbox", "crash",
-                                  "--lease-ttl", std::to_string(lease_ttl), "--batch-size",
-                                  std::to_string(batch_sizes[uniform(0, 3)]), "--shutdown-timeout",
+    std::vector<std::string> args{OUTBOX_CLI,
+                                  "relay",
+                                  "--store",
+                                  store_uri,
+                                  "--outbox",
+                                  "crash",
+                                  "--lease-ttl",
+                                  std::to_string(lease_ttl),
+                                  "--batch-size",
+                                  std::to_string(batch_sizes[uniform(0, 3)]),
+                                  "--shutdown-timeout",
                                   shutdown_timeout_arg};
     for (auto& a : sink.relay_args(r.number, rng)) args.push_back(std::move(a));
     r.pid = children.spawn(args, dir_ / ("relay-" + std::to_string(r.number) + ".out"), r.log);
@@ -213,7 +227,8 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
         ++terms_exit_0;
       } else {
         fail("SIGTERM ended relay " + std::to_string(victim.number) + " with " + describe_status(*status) +
-             " (expected exit code 0) after " + std::to_string(stop_ms) + " ms: " + tail_of(read_text(victim.log), 600));
+             " (expected exit code 0) after " + std::to_string(stop_ms) +
+             " ms: " + tail_of(read_text(victim.log), 600));
       }
       if (after == victim.pid) {
         fail("relay " + std::to_string(victim.number) + " exited after SIGTERM still holding its lease (not released)");
@@ -267,7 +282,8 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
       std::cout << "restarting the broker (" << ms_since(started) << " ms into the run)" << std::endl;
       restart_pid = children.spawn(restart, dir_ / "broker-restart.log", dir_ / "broker-restart.log");
     }
-    if (restart_pid && !restart_status && (restart_status = children.poll(*restart_pid))) broker_back_at = steady::now();
+    if (restart_pid && !restart_status && (restart_status = children.poll(*restart_pid)))
+      broker_back_at = steady::now();
     if (steady::now() < next_action) {
       std::this_thread::sleep_for(20ms);
       continue;
@@ -382,7 +398,8 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
     summary >> word >> id >> word >> ct >> word >> rt >> word >> cm >> word >> rm >> word >> re;
     ASSERT_TRUE(summary && id == w) << "writer " << w << " printed no summary";
     transactions[w] = ct + rt;
-    const auto messages = std::count_if(committed.begin(), committed.end(), [&](const auto& c) { return c.writer == w; });
+    const auto messages =
+        std::count_if(committed.begin(), committed.end(), [&](const auto& c) { return c.writer == w; });
     EXPECT_EQ(messages, cm) << "writer " << w << ": committed messages in its table";
     committed_txns += ct;
     rolled_back_txns += rt;
@@ -402,18 +419,20 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
             << v.unknown << ", mismatched " << v.mismatched << "\n"
             << "  order: per-key reorders " << v.key_order_violations << ", position-order violations "
             << v.position_order_violations << ", within-one-relay violations " << v.life_order_violations;
-  if (options.one_delivery_sequence) std::cout << ", first deliveries after a higher position " << v.position_inversions;
+  if (options.one_delivery_sequence)
+    std::cout << ", first deliveries after a higher position " << v.position_inversions;
   std::cout << "; " << delivered.dropped_tails << " partial last lines of killed relays dropped\n"
             << "  relays: " << relays_started << " started; SIGKILL " << kills << ", SIGTERM " << terms << " ("
             << terms_exit_0 << " exit 0, " << terms_released << " released the lease); accepted stops "
             << accepted_stops << "\n"
             << "  SIGTERM to exit: " << spread(term_stop_ms) << "\n"
             << "  standby takeover after SIGTERM: " << spread(term_takeover_ms) << "\n"
-            << "  standby takeover after SIGKILL: " << spread(kill_takeover_ms) << " (lease TTL " << lease_ttl << " s)\n"
+            << "  standby takeover after SIGKILL: " << spread(kill_takeover_ms) << " (lease TTL " << lease_ttl
+            << " s)\n"
             << "  lag back to 0: "
             << (lag_zero_ms ? std::to_string(*lag_zero_ms) + " ms after the writers stopped" +
-                               (broker_back_at ? " and the broker was back" : "")
-                         : std::string("never"))
+                                  (broker_back_at ? " and the broker was back" : "")
+                            : std::string("never"))
             << (restart.empty() ? std::string() : std::string("; broker restarted once")) << std::endl;
   RecordProperty("committed_messages", std::to_string(v.committed));
   RecordProperty("duplicates", std::to_string(v.duplicates));

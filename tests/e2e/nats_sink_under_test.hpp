@@ -33,7 +33,8 @@ class NatsSinkUnderTest : public SinkUnderTest {
 
   void prepare(const std::filesystem::path& dir) override {
     server_dir_ = (dir / "nats-server").string();
-    if (std::system((std::string(OUTBOX_NATS_SCRIPTS) + "/start.sh --dir " + server_dir_ + " >/dev/null").c_str()) != 0) {
+    if (std::system((std::string(OUTBOX_NATS_SCRIPTS) + "/start.sh --dir " + server_dir_ + " >/dev/null").c_str()) !=
+        0) {
       throw std::runtime_error("scripts/nats/start.sh failed; see " + server_dir_ + "/server.log");
     }
     std::ifstream port(server_dir_ + "/port");

@@ -47,7 +47,8 @@ class RedisSinkUnderTest : public SinkUnderTest {
       if (auto it = e.last.find("position"); it != e.last.end()) {
         line["position"] = std::strtoll(it->second.c_str(), nullptr, 10);
       }
-      if (auto it = e.last.find("data"); it != e.last.end()) line["data"] = nlohmann::json::parse(it->second, nullptr, false);
+      if (auto it = e.last.find("data"); it != e.last.end())
+        line["data"] = nlohmann::json::parse(it->second, nullptr, false);
       d.lines += line.dump() + "\n";
     }
     return d;

@@ -14,9 +14,9 @@
 namespace outbox::e2e {
 
 struct Delivered {
-  std::string lines;                // JSON lines: id, key, position, data (and more), delivery order
-  std::vector<std::size_t> lives;   // offsets in `lines` where another relay's output begins (if known)
-  std::int64_t dropped_tails = 0;   // unterminated last lines of killed relays, dropped (never acknowledged)
+  std::string lines;               // JSON lines: id, key, position, data (and more), delivery order
+  std::vector<std::size_t> lives;  // offsets in `lines` where another relay's output begins (if known)
+  std::int64_t dropped_tails = 0;  // unterminated last lines of killed relays, dropped (never acknowledged)
 };
 
 class SinkUnderTest {

@@ -89,7 +89,8 @@ void CrashTest::TearDown() {
 }
 
 void CrashTest::run(CrashBackend& backend) {
-  const std::uint64_t seed = static_cast<std::uint64_t>(env_int("OUTBOX_CRASH_SEED", std::random_device{}() & 0x7fffffff));
+  const std::uint64_t seed =
+      static_cast<std::uint64_t>(env_int("OUTBOX_CRASH_SEED", std::random_device{}() & 0x7fffffff));
   const CrashProfile profile = backend.profile();
   const std::int64_t writers = env_int("OUTBOX_CRASH_WRITERS", profile.writers);
   const std::int64_t txns = env_int("OUTBOX_CRASH_TXNS", profile.txns);
@@ -101,7 +102,9 @@ void CrashTest::run(CrashBackend& backend) {
             << (profile.keys_per_writer ? " keys per writer" : " shared keys") << ", at least " << min_kills
             << " relay kills; work folder " << dir_ << std::endl;
   std::mt19937_64 rng(seed);
-  auto uniform = [&](std::int64_t lo, std::int64_t hi) { return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng); };
+  auto uniform = [&](std::int64_t lo, std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
+  };
 
   const fs::path out_path = dir_ / "delivered.jsonl";
   const fs::path relay_log = dir_ / "relay.log";
@@ -113,10 +116,10 @@ void CrashTest::run(CrashBackend& backend) {
   std::map<std::int64_t, pid_t> writer_pids;
   std::map<std::int64_t, int> writer_status;
   for (std::int64_t w = 1; w <= writers; ++w) {
-    writer_pids[w] = children.spawn({OUTBOX_CRASH_WRITER, backend.writer_target(), std::to_string(w), std::to_string(txns),
-                                     std::to_string(keys), std::to_string(seed), std::to_string(pause_us)},
-                                    dir_ / ("writer-" + std::to_string(w) + ".out"),
-                                    dir_ / ("writer-" + std::to_string(w) + ".err"));
+    writer_pids[w] = children.spawn(
+        {OUTBOX_CRASH_WRITER, backend.writer_target(), std::to_string(w), std::to_string(txns), std::to_string(keys),
+         std::to_string(seed), std::to_string(pause_us)},
+        dir_ / ("writer-" + std::to_string(w) + ".out"), dir_ / ("writer-" + std::to_string(w) + ".err"));
   }
   auto writers_running = [&] {
     for (const auto& [w, pid] : writer_pids) {
@@ -128,8 +131,9 @@ void CrashTest::run(CrashBackend& backend) {
 
   const std::string host = hostname();
   auto relay_args = [&](bool drain, int batch) {
-    std::vector<std::string> a{OUTBOX_CLI, "relay", "--store", store_uri, "--outbox", "crash", "--sink",
-                               "file:" + out_path.string(), "--lease-ttl", "1", "--batch-size", std::to_string(batch)};
+    std::vector<std::string> a{OUTBOX_CLI,    "relay", "--store",      store_uri,
+                               "--outbox",    "crash", "--sink",       "file:" + out_path.string(),
+                               "--lease-ttl", "1",     "--batch-size", std::to_string(batch)};
     if (drain) a.push_back("--drain");
     return a;
   };
@@ -266,17 +270,18 @@ void CrashTest::run(CrashBackend& backend) {
   const auto st = store->status("crash");
 
   std::cout << "transactions: " << committed_txns << " committed, " << rolled_back_txns << " rolled back ("
-            << 100.0 * static_cast<double>(rolled_back_txns) / static_cast<double>(std::max<std::int64_t>(1, committed_txns + rolled_back_txns))
+            << 100.0 * static_cast<double>(rolled_back_txns) /
+                   static_cast<double>(std::max<std::int64_t>(1, committed_txns + rolled_back_txns))
             << "%)\n"
             << "messages: " << v.committed << " committed, " << rolled_back_messages << " rolled back; "
             << recovered_errors << " failed writes settled by looking them up (writer-*.err)\n"
-            << "delivered: " << v.lines << " lines, " << v.distinct << " distinct, " << v.duplicates
-            << " duplicates, " << v.lost << " lost, " << v.from_rolled_back << " from rolled-back transactions, "
-            << v.unknown << " unknown, " << v.mismatched << " mismatched\n"
+            << "delivered: " << v.lines << " lines, " << v.distinct << " distinct, " << v.duplicates << " duplicates, "
+            << v.lost << " lost, " << v.from_rolled_back << " from rolled-back transactions, " << v.unknown
+            << " unknown, " << v.mismatched << " mismatched\n"
             << "order: " << v.key_order_violations << " per-key violations, " << v.position_order_violations
-            << " position-order violations (" << v.position_inversions
-            << " first deliveries after a higher position), " << v.life_order_violations << " within-one-relay violations; " << v.torn_lines << " torn lines recovered, " << v.unparseable
-            << " unparseable\n"
+            << " position-order violations (" << v.position_inversions << " first deliveries after a higher position), "
+            << v.life_order_violations << " within-one-relay violations; " << v.torn_lines << " torn lines recovered, "
+            << v.unparseable << " unparseable\n"
             << "relay: " << kills << " kills with SIGKILL (" << kills_holding_lease << " while holding the lease, "
             << kills_with_lag << " of them with messages pending)";
   if (!profile.accepted_relay_stop.empty()) {

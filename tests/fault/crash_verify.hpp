@@ -20,8 +20,8 @@ namespace outbox::crash {
 // One committed message, as the writer recorded it in its business table.
 struct Committed {
   std::int64_t writer = 0;
-  std::int64_t seq = 0;      // the writer's transaction number, 1-based
-  std::int64_t idx = 0;      // the message's index within that transaction
+  std::int64_t seq = 0;  // the writer's transaction number, 1-based
+  std::int64_t idx = 0;  // the message's index within that transaction
   std::string key;
   std::int64_t key_seq = 0;  // 1, 2, 3, ... per key in commit order
   std::string id;
@@ -44,25 +44,25 @@ struct VerifyOptions {
 };
 
 struct Verdict {
-  std::int64_t committed = 0;           // committed messages (ground truth)
-  std::int64_t lines = 0;               // lines in the sink's output
-  std::int64_t delivered = 0;           // lines that are messages (torn prefixes excluded)
-  std::int64_t distinct = 0;            // distinct committed messages delivered
-  std::int64_t duplicates = 0;          // deliveries beyond the first
-  std::int64_t lost = 0;                // committed, never delivered
-  std::int64_t from_rolled_back = 0;    // delivered, from a transaction that rolled back
-  std::int64_t unknown = 0;             // delivered, matching nothing that was written
-  std::int64_t mismatched = 0;          // delivered with a key, data or position unlike the commit
+  std::int64_t committed = 0;                  // committed messages (ground truth)
+  std::int64_t lines = 0;                      // lines in the sink's output
+  std::int64_t delivered = 0;                  // lines that are messages (torn prefixes excluded)
+  std::int64_t distinct = 0;                   // distinct committed messages delivered
+  std::int64_t duplicates = 0;                 // deliveries beyond the first
+  std::int64_t lost = 0;                       // committed, never delivered
+  std::int64_t from_rolled_back = 0;           // delivered, from a transaction that rolled back
+  std::int64_t unknown = 0;                    // delivered, matching nothing that was written
+  std::int64_t mismatched = 0;                 // delivered with a key, data or position unlike the commit
   std::int64_t key_order_violations = 0;       // a key's first deliveries out of commit order
   std::int64_t position_order_violations = 0;  // first deliveries out of position order
   std::int64_t position_inversions = 0;        // first deliveries after a higher position (counted
                                                // either way; a violation only if positions are commit order)
   std::int64_t life_order_violations = 0;      // within one relay's life, a position not above the last
                                                // (or, see VerifyOptions, a message delivered twice)
-  std::int64_t torn_lines = 0;          // a partial line (writer killed mid-write) glued to a whole one
-  std::int64_t unparseable = 0;         // lines with no whole message in them
-  std::int64_t ground_truth_errors = 0; // the business tables themselves are inconsistent
-  std::vector<std::string> samples;     // the first few problems, for the failure message
+  std::int64_t torn_lines = 0;                 // a partial line (writer killed mid-write) glued to a whole one
+  std::int64_t unparseable = 0;                // lines with no whole message in them
+  std::int64_t ground_truth_errors = 0;        // the business tables themselves are inconsistent
+  std::vector<std::string> samples;            // the first few problems, for the failure message
 
   bool ok() const {
     return lost == 0 && from_rolled_back == 0 && unknown == 0 && mismatched == 0 && key_order_violations == 0 &&
@@ -144,8 +144,8 @@ inline Verdict verify(const std::vector<Committed>& committed, const std::map<st
     for (std::size_t i = 0; i < list.size(); ++i) {
       if (list[i]->key_seq != static_cast<std::int64_t>(i + 1)) {
         ++v.ground_truth_errors;
-        detail::note(v, "ground truth: key " + key + " has key_seq " + std::to_string(list[i]->key_seq) +
-                            " where " + std::to_string(i + 1) + " was expected");
+        detail::note(v, "ground truth: key " + key + " has key_seq " + std::to_string(list[i]->key_seq) + " where " +
+                            std::to_string(i + 1) + " was expected");
         break;
       }
       if (i > 0 && list[i]->position <= list[i - 1]->position) {
@@ -167,11 +167,11 @@ inline Verdict verify(const std::vector<Committed>& committed, const std::map<st
 
   std::unordered_map<std::string, std::int64_t> times_delivered;
   std::map<std::string, std::int64_t> highest_key_seq;  // per key, among first deliveries
-  std::int64_t highest_position = 0;                   // among first deliveries
+  std::int64_t highest_position = 0;                    // among first deliveries
   std::sort(lives.begin(), lives.end());
-  std::size_t life = SIZE_MAX;       // index of the relay life the current message belongs to
-  std::int64_t life_position = 0;    // last position delivered in that life
-  std::set<std::string> life_ids;    // ids delivered in that life
+  std::size_t life = SIZE_MAX;     // index of the relay life the current message belongs to
+  std::int64_t life_position = 0;  // last position delivered in that life
+  std::set<std::string> life_ids;  // ids delivered in that life
   for (std::size_t start = 0; start < output.size();) {
     std::size_t end = output.find('\n', start);
     if (end == std::string::npos) end = output.size();
@@ -191,7 +191,8 @@ inline Verdict verify(const std::vector<Committed>& committed, const std::map<st
     ++v.delivered;
     if (options.one_delivery_sequence) {
       const std::size_t offset = line_start + at;
-      const auto this_life = static_cast<std::size_t>(std::upper_bound(lives.begin(), lives.end(), offset) - lives.begin());
+      const auto this_life =
+          static_cast<std::size_t>(std::upper_bound(lives.begin(), lives.end(), offset) - lives.begin());
       std::int64_t position = 0;
       detail::get(j, "position", position);
       std::string id;
@@ -251,8 +252,8 @@ inline Verdict verify(const std::vector<Committed>& committed, const std::map<st
     auto& highest = highest_key_seq[c.key];
     if (c.key_seq < highest) {
       ++v.key_order_violations;
-      detail::note(v, "line " + std::to_string(v.lines) + ": key " + c.key + " message " +
-                          std::to_string(c.key_seq) + " first delivered after its message " + std::to_string(highest));
+      detail::note(v, "line " + std::to_string(v.lines) + ": key " + c.key + " message " + std::to_string(c.key_seq) +
+                          " first delivered after its message " + std::to_string(highest));
     }
     highest = std::max(highest, c.key_seq);
     if (c.position < highest_position) ++v.position_inversions;
@@ -267,9 +268,9 @@ inline Verdict verify(const std::vector<Committed>& committed, const std::map<st
   for (const auto& c : committed) {
     if (times_delivered.count(c.id)) continue;
     ++v.lost;
-    detail::note(v, "lost: writer " + std::to_string(c.writer) + " transaction " + std::to_string(c.seq) +
-                        " message " + std::to_string(c.idx) + " (key " + c.key + " #" + std::to_string(c.key_seq) +
-                        ", position " + std::to_string(c.position) + ", id " + c.id + ")");
+    detail::note(v, "lost: writer " + std::to_string(c.writer) + " transaction " + std::to_string(c.seq) + " message " +
+                        std::to_string(c.idx) + " (key " + c.key + " #" + std::to_string(c.key_seq) + ", position " +
+                        std::to_string(c.position) + ", id " + c.id + ")");
   }
   return v;
 }

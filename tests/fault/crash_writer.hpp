@@ -44,15 +44,14 @@ struct Tally {
 };
 
 inline SchemaRegistry crash_registry() {
-  return SchemaRegistry::from_json(
-      {{"crash.event",
-        {{"type", "object"},
-         {"required", {"writer", "seq", "idx", "key_seq"}},
-         {"properties",
-          {{"writer", {{"type", "integer"}}},
-           {"seq", {{"type", "integer"}}},
-           {"idx", {{"type", "integer"}}},
-           {"key_seq", {{"type", "integer"}}}}}}}});
+  return SchemaRegistry::from_json({{"crash.event",
+                                     {{"type", "object"},
+                                      {"required", {"writer", "seq", "idx", "key_seq"}},
+                                      {"properties",
+                                       {{"writer", {{"type", "integer"}}},
+                                        {"seq", {{"type", "integer"}}},
+                                        {"idx", {{"type", "integer"}}},
+                                        {"key_seq", {{"type", "integer"}}}}}}}});
 }
 
 inline Message crash_event(const std::string& key, std::int64_t writer, std::int64_t seq, std::int64_t idx,

@@ -142,20 +142,23 @@ Tally run_mongo_writer(const WriterArgs& a) {
       const std::int64_t key_seq = ++key_seqs[k];
       Message m = crash_event(key, a.writer, seq, idx, key_seq);
       m.id = uuid_v7();  // before the first attempt: a retry must not write it twice
-      const std::int64_t position =
-          write_until_there(outbox_messages.get(), m.id, "pos", [&] { return box.put(client.get(), m).position; }, t);
-      write_until_there(business.get(), m.id, "position", [&] {
-        bson_t row = BSON_INITIALIZER;
-        BCON_APPEND(&row, "_id", BCON_UTF8(m.id.c_str()), "writer", BCON_INT64(a.writer), "seq", BCON_INT64(seq),
-                    "idx", BCON_INT64(idx), "key", BCON_UTF8(key.c_str()), "key_seq", BCON_INT64(key_seq), "position",
-                    BCON_INT64(position));
-        const bool inserted = mongoc_collection_insert_one(business.get(), &row, nullptr, nullptr, &error);
-        bson_destroy(&row);
-        if (!inserted) {
-          throw StoreError("inserting the business document of message " + m.id + ": " + error.message, true);
-        }
-        return position;
-      }, t);
+      const std::int64_t position = write_until_there(
+          outbox_messages.get(), m.id, "pos", [&] { return box.put(client.get(), m).position; }, t);
+      write_until_there(
+          business.get(), m.id, "position",
+          [&] {
+            bson_t row = BSON_INITIALIZER;
+            BCON_APPEND(&row, "_id", BCON_UTF8(m.id.c_str()), "writer", BCON_INT64(a.writer), "seq", BCON_INT64(seq),
+                        "idx", BCON_INT64(idx), "key", BCON_UTF8(key.c_str()), "key_seq", BCON_INT64(key_seq),
+                        "position", BCON_INT64(position));
+            const bool inserted = mongoc_collection_insert_one(business.get(), &row, nullptr, nullptr, &error);
+            bson_destroy(&row);
+            if (!inserted) {
+              throw StoreError("inserting the business document of message " + m.id + ": " + error.message, true);
+            }
+            return position;
+          },
+          t);
     }
     if (roll_back) {
       ++t.rolled_back_txns;

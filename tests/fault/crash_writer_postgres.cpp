@@ -57,7 +57,8 @@ std::string run(PGconn* c, const char* sql, const std::vector<std::string>& para
 
 Tally run_postgres_writer(const WriterArgs& a) {
   Conn conn(a.target);
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   const outbox::postgres::Outbox box("crash", crash_registry());
   std::mt19937_64 rng(a.seed * 1000003u + static_cast<std::uint64_t>(a.writer));
   auto pause = [&](std::int64_t max_us) {
@@ -99,7 +100,8 @@ Tally run_postgres_writer(const WriterArgs& a) {
       if (abort == 1) {
         Result r(PQexec(conn, "SELECT 1 / 0"));
         if (PQresultStatus(r.get()) != PGRES_FATAL_ERROR) throw std::runtime_error("SELECT 1 / 0 did not fail");
-        if (PQtransactionStatus(conn) != PQTRANS_INERROR) throw std::runtime_error("the failed statement left the transaction usable");
+        if (PQtransactionStatus(conn) != PQTRANS_INERROR)
+          throw std::runtime_error("the failed statement left the transaction usable");
       }
       run(conn, "ROLLBACK");
       ++t.rolled_back_txns;

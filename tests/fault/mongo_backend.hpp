@@ -23,7 +23,8 @@ namespace mongo_detail {
 
 // Runs `command` (made by BCON_NEW; destroyed here) on `database`; throws with `doing` if the
 // server refuses it.
-inline void run_command(mongoc_client_t* client, const std::string& database, bson_t* command, const std::string& doing) {
+inline void run_command(mongoc_client_t* client, const std::string& database, bson_t* command,
+                        const std::string& doing) {
   bson_error_t error;
   const bool ok = mongoc_client_command_simple(client, database.c_str(), command, nullptr, nullptr, &error);
   bson_destroy(command);
@@ -75,16 +76,17 @@ class MongoBackend : public CrashBackend {
     outbox::open_store(store_uri())->init("crash");
     testing_mongo::Client client(writer_target());
     mongo_detail::run_command(client, db_,
-                BCON_NEW("createIndexes", BCON_UTF8("crash_business"), "indexes", "[", "{", "key", "{", "writer",
-                         BCON_INT32(1), "seq", BCON_INT32(1), "idx", BCON_INT32(1), "}", "name",
-                         BCON_UTF8("writer_seq_idx"), "unique", BCON_BOOL(true), "}", "]"),
-                "creating crash_business's index");
+                              BCON_NEW("createIndexes", BCON_UTF8("crash_business"), "indexes", "[", "{", "key", "{",
+                                       "writer", BCON_INT32(1), "seq", BCON_INT32(1), "idx", BCON_INT32(1), "}", "name",
+                                       BCON_UTF8("writer_seq_idx"), "unique", BCON_BOOL(true), "}", "]"),
+                              "creating crash_business's index");
   }
 
   std::string store_uri() const override {
     // Capped: large enough that nothing rolls off (roll-off is a loss by design, tested elsewhere).
     const std::string mode = "outboxMode=" + outbox::mongodb::to_string(mode_);
-    return testing_mongo::store_uri(db_, mode_ == outbox::mongodb::Mode::capped ? mode + "&outboxCappedSize=100000000" : mode);
+    return testing_mongo::store_uri(
+        db_, mode_ == outbox::mongodb::Mode::capped ? mode + "&outboxCappedSize=100000000" : mode);
   }
   std::string writer_target() const override { return testing_mongo::store_uri(db_); }
   // Both modes deliver in position order: poll mode reads by position, and the capped tail holds

@@ -42,11 +42,12 @@ class SqliteBackend : public CrashBackend {
     }
     try {
       outbox::sqlite::Outbox("crash", outbox::SchemaRegistry{}).init(db);
-      sqlite_detail::exec_sql(db,
-               "CREATE TABLE crash_business (writer INTEGER NOT NULL, seq INTEGER NOT NULL, idx INTEGER NOT NULL,"
-               " key TEXT NOT NULL, key_seq INTEGER NOT NULL, id TEXT NOT NULL UNIQUE, position INTEGER NOT NULL,"
-               " PRIMARY KEY (writer, seq, idx));"
-               "CREATE TABLE crash_key_counters (key TEXT PRIMARY KEY, n INTEGER NOT NULL);");
+      sqlite_detail::exec_sql(
+          db,
+          "CREATE TABLE crash_business (writer INTEGER NOT NULL, seq INTEGER NOT NULL, idx INTEGER NOT NULL,"
+          " key TEXT NOT NULL, key_seq INTEGER NOT NULL, id TEXT NOT NULL UNIQUE, position INTEGER NOT NULL,"
+          " PRIMARY KEY (writer, seq, idx));"
+          "CREATE TABLE crash_key_counters (key TEXT PRIMARY KEY, n INTEGER NOT NULL);");
       for (std::int64_t k = 0; k < keys; ++k) {
         sqlite_detail::exec_sql(db, "INSERT INTO crash_key_counters VALUES ('k" + std::to_string(k) + "', 0)");
       }

@@ -37,7 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;  // malformed inside, which bson_validate(BSON_VALIDATE_NONE) does not look for
   }
   // dump() compares NaN (which BSON doubles can hold) as equal to itself, unlike operator==.
-  const auto text = [](const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); };
+  const auto text = [](const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
   nlohmann::json again;
   try {
     again = outbox::mongodb::to_json(*outbox::mongodb::to_bson(json).get());

@@ -36,9 +36,15 @@ sqlite3* database() {
 // Binds a value of a storage class the input chooses, as a foreign writer might store it.
 void bind_any(sqlite3_stmt* stmt, int i, FuzzedDataProvider& in) {
   switch (in.ConsumeIntegralInRange<int>(0, 4)) {
-    case 0: sqlite3_bind_null(stmt, i); break;
-    case 1: sqlite3_bind_int64(stmt, i, in.ConsumeIntegral<std::int64_t>()); break;
-    case 2: sqlite3_bind_double(stmt, i, in.ConsumeFloatingPoint<double>()); break;
+    case 0:
+      sqlite3_bind_null(stmt, i);
+      break;
+    case 1:
+      sqlite3_bind_int64(stmt, i, in.ConsumeIntegral<std::int64_t>());
+      break;
+    case 2:
+      sqlite3_bind_double(stmt, i, in.ConsumeFloatingPoint<double>());
+      break;
     case 3: {
       const std::string s = in.ConsumeRandomLengthString(4096);
       sqlite3_bind_blob(stmt, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
@@ -53,7 +59,8 @@ void bind_any(sqlite3_stmt* stmt, int i, FuzzedDataProvider& in) {
 }
 
 bool all_strings_valid(const outbox::Message& m) {
-  if (!outbox::utf8::valid(m.id) || !outbox::utf8::valid(m.type) || (m.key && !outbox::utf8::valid(*m.key))) return false;
+  if (!outbox::utf8::valid(m.id) || !outbox::utf8::valid(m.type) || (m.key && !outbox::utf8::valid(*m.key)))
+    return false;
   for (const auto& [k, v] : m.headers) {
     if (!outbox::utf8::valid(k) || !outbox::utf8::valid(v)) return false;
   }
@@ -67,8 +74,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   sqlite3* db = database();
   sqlite3_exec(db, "DELETE FROM \"outbox_fuzz\"", nullptr, nullptr, nullptr);
   {
-    Statement insert(db, "INSERT INTO \"outbox_fuzz\" (position, id, type, key, data, headers, created_us) "
-                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    Statement insert(db,
+                     "INSERT INTO \"outbox_fuzz\" (position, id, type, key, data, headers, created_us) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     sqlite3_bind_int64(insert.get(), 1, in.ConsumeIntegral<std::int64_t>());
     for (int column = 2; column <= 7; ++column) bind_any(insert.get(), column, in);
     if (sqlite3_step(insert.get()) != SQLITE_DONE) return 0;  // refused by the table (NOT NULL, rowid)

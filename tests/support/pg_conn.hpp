@@ -18,7 +18,8 @@ class PgConn {
       throw std::runtime_error("cannot connect to PostgreSQL: " + why);
     }
     // NOTICEs (e.g. "relation already exists, skipping") would only clutter test output.
-    PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        c_, [](void*, const char*) {}, nullptr);
   }
   ~PgConn() { PQfinish(c_); }
   PgConn(const PgConn&) = delete;

@@ -54,14 +54,19 @@ TEST_F(FileSinkTest, WritesOneJsonLinePerMessageAndAcknowledgesEach) {
 }
 
 TEST_F(FileSinkTest, CutsALineTornByACrashBeforeAppending) {
-  std::ofstream(path) << R"({"position":1})" << "\n" << R"({"position":2,"data":{"trunc)";
+  std::ofstream(path) << R"({"position":1})"
+                      << "\n"
+                      << R"({"position":2,"data":{"trunc)";
   auto sink = open_sink("file:" + path);
   std::vector<Message> batch{message(2)};
   sink->publish(batch);
   const auto lines = lines_of(path);
   ASSERT_EQ(lines.size(), 2u);
   for (const auto& l : lines) {
-    EXPECT_NO_THROW({ const auto parsed = nlohmann::json::parse(l); (void)parsed; }) << l;
+    EXPECT_NO_THROW({
+      const auto parsed = nlohmann::json::parse(l);
+      (void)parsed;
+    }) << l;
   }
 }
 
@@ -127,7 +132,8 @@ TEST_F(FileSinkTest, AFailedWriteLeavesNoPartOfTheBatchBehind) {
   ASSERT_EQ(lines.size(), 3u);
   for (std::size_t i = 0; i < lines.size(); ++i) {
     nlohmann::json parsed;
-    ASSERT_NO_THROW(parsed = nlohmann::json::parse(lines[i])) << "line " << i + 1 << " is torn: " << lines[i].substr(0, 80);
+    ASSERT_NO_THROW(parsed = nlohmann::json::parse(lines[i]))
+        << "line " << i + 1 << " is torn: " << lines[i].substr(0, 80);
     EXPECT_EQ(parsed["position"], static_cast<std::int64_t>(i + 1));
   }
 }

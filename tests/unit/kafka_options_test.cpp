@@ -7,7 +7,8 @@
 using namespace outbox;
 
 TEST(KafkaUri, BrokersTopicAndCloudEvents) {
-  auto o = kafka::parse_uri("kafka://127.0.0.1:9092,127.0.0.1:9093/{outbox}.{type}?cloudevents=true&source=/svc/orders");
+  auto o =
+      kafka::parse_uri("kafka://127.0.0.1:9092,127.0.0.1:9093/{outbox}.{type}?cloudevents=true&source=/svc/orders");
   EXPECT_EQ(o.brokers, "127.0.0.1:9092,127.0.0.1:9093");
   EXPECT_EQ(o.topic, "{outbox}.{type}");
   EXPECT_TRUE(o.cloudevents);

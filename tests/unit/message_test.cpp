@@ -78,8 +78,9 @@ TEST(Uuid, IsVersion7AndIncreasesWithinOneProcess) {
 }
 
 TEST(Uuid, EmbedsTheCurrentMillisecond) {
-  const auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
+  const auto before =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   const std::string id = uuid_v7();
   std::string hex = id.substr(0, 8) + id.substr(9, 4);
   const long long ms = std::stoll(hex, nullptr, 16);
@@ -155,8 +156,8 @@ TEST(ParseData, NumbersOutOfRangeAreValidationErrorsNamingTheNumber) {
 // Found by the message_json fuzzer: 9999-12-31T23:59:60Z was accepted, normalised to year 10000,
 // and then could not be written back. Fields out of range are refused before normalising.
 TEST(Timestamp, FieldsOutOfRangeAreRefusedNotNormalised) {
-  for (const char* bad : {"9999-12-31T23:59:60Z", "2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
-                          "2026-01-01T24:00:00Z", "0000-01-01T00:00:00Z"}) {
+  for (const char* bad : {"9999-12-31T23:59:60Z", "2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z",
+                          "2026-13-01T00:00:00Z", "2026-01-01T24:00:00Z", "0000-01-01T00:00:00Z"}) {
     EXPECT_THROW(parse_timestamp(bad), UsageError) << bad;
   }
   const auto last = parse_timestamp("9999-12-31T23:59:59.999999Z");

@@ -20,7 +20,8 @@ TEST(Metrics, PrometheusTextCarriesLagAndRelayCounters) {
   r.last_position = 9;
   const std::string text = prometheus_metrics({s}, r, "orders", "kafka");
   EXPECT_NE(text.find("# TYPE outbox_consumer_lag_seconds gauge"), std::string::npos) << text;
-  EXPECT_NE(text.find("outbox_consumer_lag_messages{outbox=\"orders\",consumer=\"kafka\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("outbox_consumer_lag_messages{outbox=\"orders\",consumer=\"kafka\"} 3\n"), std::string::npos)
+      << text;
   EXPECT_NE(text.find("outbox_consumer_lag_seconds{outbox=\"orders\",consumer=\"kafka\"} 1.5\n"), std::string::npos);
   EXPECT_NE(text.find("outbox_consumer_healthy{outbox=\"orders\",consumer=\"kafka\"} 0\n"), std::string::npos);
   EXPECT_NE(text.find("outbox_messages{outbox=\"orders\"} 12\n"), std::string::npos);

@@ -270,8 +270,7 @@ TEST(MongoBson, ForeignDocumentsAreRefusedNamingIdAndField) {
   EXPECT_NE(store_error_of(R"({"_id":"m1","type":"t","data":{},"pos":"x")" + tail).find("'pos'"), std::string::npos);
   EXPECT_NE(store_error_of(R"({"_id":"m1","type":"t","data":{}})").find("'created_us' and 'created'"),
             std::string::npos);
-  EXPECT_NE(store_error_of(R"({"_id":"m1","type":"t","data":{"b":{"$binary":{"base64":"AQI=","subType":"00"}}})" +
-                           tail)
+  EXPECT_NE(store_error_of(R"({"_id":"m1","type":"t","data":{"b":{"$binary":{"base64":"AQI=","subType":"00"}}})" + tail)
                 .find("/data/b"),
             std::string::npos);
 }

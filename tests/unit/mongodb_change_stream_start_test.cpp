@@ -98,7 +98,8 @@ const std::string kNowOptions =
 std::string token(const std::string& data) { return R"({ "_data" : ")" + data + R"(" })"; }
 
 std::string insert_event(const std::string& data) {
-  return R"({"_id":)" + token(data) + R"(,"operationType":"insert","clusterTime":{"$timestamp":{"t":100,"i":1}},)"
+  return R"({"_id":)" + token(data) +
+         R"(,"operationType":"insert","clusterTime":{"$timestamp":{"t":100,"i":1}},)"
          R"("ns":{"db":"app","coll":"outbox_orders"},"documentKey":{"_id":"m1"},"fullDocument":{"_id":"m1"}})";
 }
 

@@ -130,8 +130,7 @@ TEST(MongoChangeStream, InsertEventsBecomeMessagesInCommitOrder) {
   f.fake.streams.push_back({StreamReply::event(insert_event("T1", 100, 5, "m1", 1)),
                             // two events of one transaction share its clusterTime
                             StreamReply::event(insert_event("T2", 100, 6, "m2", 2)),
-                            StreamReply::event(insert_event("T3", 100, 6, "m3", 3)),
-                            StreamReply::dry(token("P3"))});
+                            StreamReply::event(insert_event("T3", 100, 6, "m3", 3)), StreamReply::dry(token("P3"))});
   auto tail = f.open();
   const auto batch = tail->next(0ms);
   ASSERT_EQ(batch.size(), 3u);
@@ -183,10 +182,8 @@ TEST(MongoChangeStream, OtherEventsAreSkippedButMoveTheResumePoint) {
 
 TEST(MongoChangeStream, AnEmptyBatchYieldsThePostBatchTokenAsIdleCheckpoint) {
   TailFixture f;
-  f.fake.streams.push_back({StreamReply::dry(token("P0")),
-                            StreamReply::event(insert_event("T1", 100, 5, "m1", 1)),
-                            StreamReply::dry(token("P1")),
-                            StreamReply::dry(token("P2"))});
+  f.fake.streams.push_back({StreamReply::dry(token("P0")), StreamReply::event(insert_event("T1", 100, 5, "m1", 1)),
+                            StreamReply::dry(token("P1")), StreamReply::dry(token("P2"))});
   auto tail = f.open();
   EXPECT_EQ(tail->idle_checkpoint(), std::nullopt);  // nothing read yet
   EXPECT_TRUE(tail->next(0ms).empty());
@@ -201,11 +198,9 @@ TEST(MongoChangeStream, AnEmptyBatchYieldsThePostBatchTokenAsIdleCheckpoint) {
 
 TEST(MongoChangeStream, NoIdleCheckpointWhileABatchIsCutShort) {
   TailFixture f;
-  f.fake.streams.push_back({StreamReply::dry(token("P0")),
-                            StreamReply::event(insert_event("T1", 100, 5, "m1", 1)),
+  f.fake.streams.push_back({StreamReply::dry(token("P0")), StreamReply::event(insert_event("T1", 100, 5, "m1", 1)),
                             StreamReply::event(insert_event("T2", 100, 6, "m2", 2)),
-                            StreamReply::event(insert_event("T3", 100, 7, "m3", 3)),
-                            StreamReply::dry(token("P3"))});
+                            StreamReply::event(insert_event("T3", 100, 7, "m3", 3)), StreamReply::dry(token("P3"))});
   auto tail = f.open(ChangeStreamStart::now(), 2);
   EXPECT_TRUE(tail->next(0ms).empty());
   EXPECT_EQ(tail->idle_checkpoint(), token("P0"));
@@ -230,9 +225,11 @@ TEST(MongoChangeStream, WaitsForAnEventAcrossEmptyBatchesUntilTheDeadline) {
 
 TEST(MongoChangeStream, TokenLossStopsWithAClearErrorAndNeverRestartsFromNow) {
   for (const auto& error :
-       {server_error(286, "Resume of change stream was not possible, as the resume point may no longer be in the oplog."),
+       {server_error(286,
+                     "Resume of change stream was not possible, as the resume point may no longer be in the oplog."),
         server_error(280, "cannot resume stream; the resume token was not found."),
-        server_error(136, "resume of change stream was not possible, as the resume point may no longer be in the oplog")}) {
+        server_error(136,
+                     "resume of change stream was not possible, as the resume point may no longer be in the oplog")}) {
     TailFixture f;
     f.fake.streams.push_back({StreamReply::fail(error)});
     f.fake.streams.push_back({StreamReply::event(insert_event("T9", 900, 1, "m9", 9))});
@@ -247,12 +244,12 @@ TEST(MongoChangeStream, TokenLossStopsWithAClearErrorAndNeverRestartsFromNow) {
 }
 
 TEST(MongoChangeStream, ResumableErrorsReopenFromTheLastToken) {
-  for (const auto& error : {server_error(91, "shutting down", {"ResumableChangeStreamError"}),
-                            server_error(189, "primary stepped down"),
-                            DriverError{DriverError::Kind::network, 2, "connection refused", {}}}) {
+  for (const auto& error :
+       {server_error(91, "shutting down", {"ResumableChangeStreamError"}), server_error(189, "primary stepped down"),
+        DriverError{DriverError::Kind::network, 2, "connection refused", {}}}) {
     TailFixture f;
-    f.fake.streams.push_back({StreamReply::event(insert_event("T1", 100, 5, "m1", 1)),
-                              StreamReply::dry(token("P1")), StreamReply::fail(error)});
+    f.fake.streams.push_back({StreamReply::event(insert_event("T1", 100, 5, "m1", 1)), StreamReply::dry(token("P1")),
+                              StreamReply::fail(error)});
     f.fake.streams.push_back({StreamReply::event(insert_event("T2", 100, 6, "m2", 2))});
     auto tail = f.open(ChangeStreamStart::resume_after(token("S")));
     ASSERT_EQ(tail->next(0ms).size(), 1u);

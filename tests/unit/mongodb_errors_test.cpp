@@ -33,12 +33,14 @@ TEST(MongoErrors, InterruptedOrBusyOperationsAreRetryable) {
   EXPECT_TRUE(is_retryable(server_error(11601, "operation was interrupted"), nullptr));
   // FerretDB on SQLite: InternalError carrying SQLite's SQLITE_INTERRUPT.
   EXPECT_TRUE(is_retryable(
-      server_error(1, "[msg_getmore.go:256 handler.(*Handler).MsgGetMore] [collection.go:94 sqlite.(*collection).Query] "
-                      "interrupted (9)"),
+      server_error(1,
+                   "[msg_getmore.go:256 handler.(*Handler).MsgGetMore] [collection.go:94 sqlite.(*collection).Query] "
+                   "interrupted (9)"),
       nullptr));
   // FerretDB on SQLite: InternalError carrying SQLITE_BUSY / SQLITE_BUSY_SNAPSHOT.
-  EXPECT_TRUE(is_retryable(server_error(1, "[msg_insert.go:168 handler.(*Handler).MsgInsert] [collection.go:135 "
-                                           "sqlite.(*collection).InsertAll.func1] database is locked (517)"),
+  EXPECT_TRUE(is_retryable(server_error(1,
+                                        "[msg_insert.go:168 handler.(*Handler).MsgInsert] [collection.go:135 "
+                                        "sqlite.(*collection).InsertAll.func1] database is locked (517)"),
                            nullptr));
 }
 

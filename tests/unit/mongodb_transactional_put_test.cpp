@@ -88,7 +88,9 @@ TEST(MongoTransactionalPut, DataWithoutABsonFormIsRefusedBeforeSendingAnything) 
 
 TEST(MongoTransactionalPut, TransientTransactionErrorsAskToRetryTheWholeTransaction) {
   for (const DriverError& e :
-       {DriverError{DriverError::Kind::server, 112, "WriteConflict error: this operation conflicted with another",
+       {DriverError{DriverError::Kind::server,
+                    112,
+                    "WriteConflict error: this operation conflicted with another",
                     {"TransientTransactionError"}},
         DriverError{DriverError::Kind::server, 251, "Transaction 3 has been aborted.", {"TransientTransactionError"}},
         DriverError{DriverError::Kind::server, 112, "WriteConflict", {}},  // unlabelled, still transient
@@ -105,8 +107,8 @@ TEST(MongoTransactionalPut, TransientTransactionErrorsAskToRetryTheWholeTransact
 
 TEST(MongoTransactionalPut, ADuplicateIdIsAClearPermanentError) {
   FakeDriver driver;
-  const StoreError error =
-      put_error(driver, {DriverError::Kind::server, 11000, "E11000 duplicate key error collection: app.outbox_orders", {}});
+  const StoreError error = put_error(
+      driver, {DriverError::Kind::server, 11000, "E11000 duplicate key error collection: app.outbox_orders", {}});
   EXPECT_FALSE(error.retryable());
   EXPECT_TRUE(contains(error.what(), "exists already (duplicate _id")) << error.what();
   EXPECT_TRUE(contains(error.what(), "01890a5d-ac96-774b-bcce-b302099a8057")) << error.what();

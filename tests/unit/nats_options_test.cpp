@@ -52,13 +52,34 @@ TEST(NatsUri, UnknownParameterIsRefusedByName) {
 }
 
 TEST(NatsUri, BadInputSaysWhatToDo) {
-  for (const std::string uri : {"nats://", "nats://h:4222", "nats://h:4222/", "nats:///s", "nats://h:port/s",
-                                "nats://h:99999/s", "nats://h:4222,/s", "nats://,h/s", "nats://:4222/s",
-                                "nats://[::1/s", "nats://h:/s", "nats://:pw@h/s", "nats://u:%zz@h/s",
-                                "nats://h/s?cloudevents=yes", "nats://h/s?replicas=0", "nats://h/s?replicas=3",
-                                "nats://h/s?create_stream=a.b", "nats://h/s?create_stream=", "nats://h/s?ack_timeout_ms=-1",
-                                "nats://h/s?max_pending=1e3", "nats://h/orders.*", "nats://h/orders.>", "nats://h/a..b",
-                                "nats://h/.a", "nats://h/a b", "nats://h/{outbox}.{key}", "nats://h/{outbox", "kafka://h/s"}) {
+  for (const std::string uri : {"nats://",
+                                "nats://h:4222",
+                                "nats://h:4222/",
+                                "nats:///s",
+                                "nats://h:port/s",
+                                "nats://h:99999/s",
+                                "nats://h:4222,/s",
+                                "nats://,h/s",
+                                "nats://:4222/s",
+                                "nats://[::1/s",
+                                "nats://h:/s",
+                                "nats://:pw@h/s",
+                                "nats://u:%zz@h/s",
+                                "nats://h/s?cloudevents=yes",
+                                "nats://h/s?replicas=0",
+                                "nats://h/s?replicas=3",
+                                "nats://h/s?create_stream=a.b",
+                                "nats://h/s?create_stream=",
+                                "nats://h/s?ack_timeout_ms=-1",
+                                "nats://h/s?max_pending=1e3",
+                                "nats://h/orders.*",
+                                "nats://h/orders.>",
+                                "nats://h/a..b",
+                                "nats://h/.a",
+                                "nats://h/a b",
+                                "nats://h/{outbox}.{key}",
+                                "nats://h/{outbox",
+                                "kafka://h/s"}) {
     EXPECT_FALSE(usage_error(uri).empty()) << uri << " was accepted";
   }
   EXPECT_NE(usage_error("nats://h/orders.*").find("wildcards"), std::string::npos);
@@ -78,10 +99,42 @@ TEST(NatsUri, ClientPropertiesAreRefused) {
 
 TEST(NatsUri, ArbitraryInputIsAcceptedOrAUsageErrorNeverACrash) {
   // Fragments of real URIs shuffled together: every outcome must be a parse or a UsageError.
-  const std::vector<std::string> parts = {"nats://", "u", ":", "p%41", "%", "@", "h", "[::1]", "[", "]", "4222", ",",
-                                          "/", "a.b", "{type}", "{outbox}", "{", "}", ".", "*", ">", " ", "?", "&",
-                                          "=", "create_stream", "replicas", "cloudevents", "true", "source",
-                                          "ack_timeout_ms", "max_pending", "99999999999999999999", "-1", "\n", "\x01"};
+  const std::vector<std::string> parts = {"nats://",
+                                          "u",
+                                          ":",
+                                          "p%41",
+                                          "%",
+                                          "@",
+                                          "h",
+                                          "[::1]",
+                                          "[",
+                                          "]",
+                                          "4222",
+                                          ",",
+                                          "/",
+                                          "a.b",
+                                          "{type}",
+                                          "{outbox}",
+                                          "{",
+                                          "}",
+                                          ".",
+                                          "*",
+                                          ">",
+                                          " ",
+                                          "?",
+                                          "&",
+                                          "=",
+                                          "create_stream",
+                                          "replicas",
+                                          "cloudevents",
+                                          "true",
+                                          "source",
+                                          "ack_timeout_ms",
+                                          "max_pending",
+                                          "99999999999999999999",
+                                          "-1",
+                                          "\n",
+                                          "\x01"};
   std::mt19937 rng(12345);
   int parsed = 0;
   for (int i = 0; i < 20000; ++i) {

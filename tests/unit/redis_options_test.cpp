@@ -8,7 +8,8 @@
 using namespace outbox;
 
 TEST(RedisUri, HostPortStreamAndParameters) {
-  auto o = redis::parse_uri("redis://app:s%40cret@cache.local:6380/{outbox}.{type}?maxlen=1000&cloudevents=true&source=/svc");
+  auto o = redis::parse_uri(
+      "redis://app:s%40cret@cache.local:6380/{outbox}.{type}?maxlen=1000&cloudevents=true&source=/svc");
   EXPECT_EQ(o.user, "app");
   EXPECT_EQ(o.password, "s@cret");
   EXPECT_EQ(o.host, "cache.local");
@@ -59,10 +60,12 @@ TEST(RedisUri, BadInputIsAUsageErrorSayingWhat) {
 }
 
 TEST(RedisUri, OddInputIsAcceptedOrAUsageErrorNeverACrash) {
-  for (const std::string& uri : std::vector<std::string>{"redis://", "redis:///", "redis://@/", "redis://:@h:1/s", "redis://[]:1/s", "redis://[::1]x/s", "redis://a:b@c@d:1/s",
-        "redis://h:1/s?=", "redis://h:1/s?&&", "redis://h:1/s?maxlen", "redis://h:1/s?maxlen=99999999999999999999",
-        "redis://h:1/{}", "redis://h:1/}", "redis://h:1/%", "redis://h:1//", "redis://h:1/s/t?source=a=b",
-        "redis://" + std::string(100000, 'h') + ":1/s", "redis://h:1/" + std::string(100000, '{')}) {
+  for (const std::string& uri : std::vector<std::string>{
+           "redis://", "redis:///", "redis://@/", "redis://:@h:1/s", "redis://[]:1/s", "redis://[::1]x/s",
+           "redis://a:b@c@d:1/s", "redis://h:1/s?=", "redis://h:1/s?&&", "redis://h:1/s?maxlen",
+           "redis://h:1/s?maxlen=99999999999999999999", "redis://h:1/{}", "redis://h:1/}", "redis://h:1/%",
+           "redis://h:1//", "redis://h:1/s/t?source=a=b", "redis://" + std::string(100000, 'h') + ":1/s",
+           "redis://h:1/" + std::string(100000, '{')}) {
     try {
       const auto o = redis::parse_uri(uri);
       EXPECT_FALSE(o.host.empty()) << uri.substr(0, 60);

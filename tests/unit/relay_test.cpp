@@ -103,7 +103,9 @@ TEST(Relay, RetryableFailuresAreRetriedInOrderWithoutLimit) {
   MemoryStore store;
   for (int i = 1; i <= 6; ++i) store.append(i);
   // Message 3 fails 7 times (more than max_attempts): retryable failures never dead-letter.
-  ScriptedSink sink([](std::int64_t p, int attempt, std::size_t) { return p == 3 && attempt <= 7 ? Outcome::retryable : Outcome::ok; });
+  ScriptedSink sink([](std::int64_t p, int attempt, std::size_t) {
+    return p == 3 && attempt <= 7 ? Outcome::retryable : Outcome::ok;
+  });
   auto options = fast_options();
   options.batch_size = 1;
   options.max_attempts = 2;
@@ -121,7 +123,9 @@ TEST(Relay, FailedBatchIsRetriedBeforeAnythingNewIsRead) {
   for (int i = 1; i <= 40; ++i) store.append(i);
   // Each batch is 10 messages; the sink fails messages 11..20 on their first attempt, the way a
   // broker fails a partition's queue (everything after the failure fails too).
-  ScriptedSink sink([](std::int64_t p, int attempt, std::size_t) { return p > 10 && p <= 20 && attempt == 1 ? Outcome::retryable : Outcome::ok; });
+  ScriptedSink sink([](std::int64_t p, int attempt, std::size_t) {
+    return p > 10 && p <= 20 && attempt == 1 ? Outcome::retryable : Outcome::ok;
+  });
   auto options = fast_options();
   options.batch_size = 10;
   Relay relay(store, sink, options);
@@ -159,9 +163,8 @@ TEST(Relay, ABatchRejectedForOneBadMessageDeadLettersOnlyThatMessage) {
   for (int i = 1; i <= 6; ++i) store.append(i);
   // Like Kafka's max.message.bytes, which applies to a whole record batch: any batch holding
   // message 3 is refused; the others go through when sent without it.
-  ScriptedSink sink([](std::int64_t p, int, std::size_t batch) {
-    return p == 3 || batch > 1 ? Outcome::permanent : Outcome::ok;
-  });
+  ScriptedSink sink(
+      [](std::int64_t p, int, std::size_t batch) { return p == 3 || batch > 1 ? Outcome::permanent : Outcome::ok; });
   auto options = fast_options();
   options.batch_size = 6;
   options.max_attempts = 2;
@@ -400,8 +403,8 @@ TEST(RelayLateCommits, SynchronousAcknowledgementsOfNonMonotonePositionsAreAllAp
   Relay relay(store, sink, options);
   std::thread runner([&] { relay.run(); });
   // The old relay stalled here: "142 acknowledged, 158 in flight, checkpoint at position 3".
-  EXPECT_TRUE(eventually([&] { return store.checkpoint() == 300; })) << "checkpoint stuck at "
-                                                                     << store.checkpoint().value_or(0);
+  EXPECT_TRUE(eventually([&] { return store.checkpoint() == 300; }))
+      << "checkpoint stuck at " << store.checkpoint().value_or(0);
   relay.stop();
   runner.join();
   EXPECT_EQ(sink.published(), order) << "handed over once each, in commit order";
@@ -423,8 +426,8 @@ TEST(RelayLateCommits, LateOutOfOrderAcknowledgementsMoveTheCheckpointToTheEnd) 
     std::thread runner([&] { relay.run(); });
     ASSERT_TRUE(eventually([&] { return sink.pending() == 60; }));
     sink.release_shuffled(seed);
-    EXPECT_TRUE(eventually([&] { return store.checkpoint() == 60; })) << "seed " << seed << ": checkpoint stuck at "
-                                                                      << store.checkpoint().value_or(0);
+    EXPECT_TRUE(eventually([&] { return store.checkpoint() == 60; }))
+        << "seed " << seed << ": checkpoint stuck at " << store.checkpoint().value_or(0);
     relay.stop();
     runner.join();
     EXPECT_EQ(sink.published().size(), 60u) << "nothing published twice without a restart";
@@ -462,7 +465,8 @@ TEST(RelayLateCommits, KeepsPublishingPastTheInFlightCapWhileAcknowledgementsArr
   ASSERT_TRUE(eventually([&] {
     sink.release_reversed();
     return store.checkpoint() == next - 1;
-  })) << "checkpoint stuck at " << store.checkpoint().value_or(0) << " of " << next - 1;
+  })) << "checkpoint stuck at "
+      << store.checkpoint().value_or(0) << " of " << next - 1;
   relay.stop();
   runner.join();
   EXPECT_EQ(sorted(sink.delivered()), range(1, next - 1));
@@ -474,7 +478,9 @@ TEST(RelayLateCommits, RetriesKeepCommitOrderWithNonMonotonePositions) {
   const auto order = late_commit_order(30);
   for (auto p : order) store.append(p);
   // Position 4 (committed late, after 5 and 6) fails twice before it goes through.
-  ScriptedSink sink([](std::int64_t p, int attempt, std::size_t) { return p == 4 && attempt <= 2 ? Outcome::retryable : Outcome::ok; });
+  ScriptedSink sink([](std::int64_t p, int attempt, std::size_t) {
+    return p == 4 && attempt <= 2 ? Outcome::retryable : Outcome::ok;
+  });
   sink.fail_behind_failure(true);
   auto options = fast_options();
   options.batch_size = 4;
@@ -489,13 +495,16 @@ TEST(RelayLateCommits, LateAsynchronousFailuresAreRetriedAndTheCheckpointReaches
   MemoryStore store;
   const auto order = late_commit_order(24);
   for (auto p : order) store.append(p);
-  ScriptedSink sink([](std::int64_t p, int attempt, std::size_t) { return p % 5 == 1 && attempt == 1 ? Outcome::retryable : Outcome::ok; });
+  ScriptedSink sink([](std::int64_t p, int attempt, std::size_t) {
+    return p % 5 == 1 && attempt == 1 ? Outcome::retryable : Outcome::ok;
+  });
   sink.hold(true);
   auto options = fast_options();
   options.stop_when_idle = false;
   options.batch_size = 6;
   Relay relay(store, sink, options);
-  ASSERT_TRUE(run_with_shuffled_acks(store, sink, relay, 24)) << "checkpoint stuck at " << store.checkpoint().value_or(0);
+  ASSERT_TRUE(run_with_shuffled_acks(store, sink, relay, 24))
+      << "checkpoint stuck at " << store.checkpoint().value_or(0);
   EXPECT_EQ(sorted(sink.delivered()), range(1, 24));
   EXPECT_EQ(relay.stats().dead_lettered, 0);
 }
@@ -511,7 +520,8 @@ TEST(RelayLateCommits, ALateCommittedPoisonMessageIsDeadLetteredAndTheStreamMove
   options.max_attempts = 2;
   options.batch_size = 1;
   Relay relay(store, sink, options);
-  ASSERT_TRUE(run_with_shuffled_acks(store, sink, relay, 12)) << "checkpoint stuck at " << store.checkpoint().value_or(0);
+  ASSERT_TRUE(run_with_shuffled_acks(store, sink, relay, 12))
+      << "checkpoint stuck at " << store.checkpoint().value_or(0);
   const auto dead = store.dead_letters("orders", 10);
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].message.position, 4);

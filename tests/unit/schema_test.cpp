@@ -31,7 +31,8 @@ SchemaRegistry orders(Limits limits = {}) {
       "additionalProperties": false
     },
     "anything": {"type": "object"}
-  })"), limits);
+  })"),
+                                   limits);
 }
 
 Message msg(std::string type, json data) {
@@ -55,8 +56,8 @@ ValidationError rejection(const SchemaRegistry& r, const Message& m) {
 }  // namespace
 
 TEST(Schema, AcceptsAValidMessage) {
-  EXPECT_NO_THROW(orders().validate(msg("order_created", {{"ordernr", 7}, {"customer", "ada"},
-                                                          {"at", "2026-11-29T13:00:00Z"}})));
+  EXPECT_NO_THROW(
+      orders().validate(msg("order_created", {{"ordernr", 7}, {"customer", "ada"}, {"at", "2026-11-29T13:00:00Z"}})));
 }
 
 TEST(Schema, ViolationsNameThePointerAndTheRule) {
@@ -70,7 +71,9 @@ TEST(Schema, ViolationsNameThePointerAndTheRule) {
       {{{"ordernr", 0}}, "/data/ordernr", "minimum"},
       {{{"ordernr", 1}, {"customer", "ADA"}}, "/data/customer", "pattern"},
       {{{"ordernr", 1}, {"extra", true}}, "/data", "additionalProperties"},
-      {{{"ordernr", 1}, {"lines", json::array({json::object({{"sku", "a"}}), json::object()})}}, "/data/lines/1", "required"},
+      {{{"ordernr", 1}, {"lines", json::array({json::object({{"sku", "a"}}), json::object()})}},
+       "/data/lines/1",
+       "required"},
       {{{"ordernr", 1}, {"at", "yesterday"}}, "/data/at", "format"},
   };
   for (const auto& c : cases) {
@@ -314,8 +317,7 @@ TEST(SchemaCycles, ValidationRecursionIsBoundedAtLoad) {
 }
 
 TEST(SchemaRefs, UnresolvableAndRemoteReferencesAreRefusedAtLoad) {
-  EXPECT_NE(refusal(json::parse(R"({"$ref": "#/definitions/missing"})")).find("points to nothing"),
-            std::string::npos);
+  EXPECT_NE(refusal(json::parse(R"({"$ref": "#/definitions/missing"})")).find("points to nothing"), std::string::npos);
   EXPECT_NE(refusal(json::parse(R"({"$ref": "http://example.com/other.json"})")).find("another document"),
             std::string::npos);
   EXPECT_NE(refusal(json::parse(R"({"$ref": "#nowhere"})")).find("no '$id'"), std::string::npos);

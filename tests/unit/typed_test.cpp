@@ -40,7 +40,9 @@ using nlohmann::json;
 // The compile-time half: only declared kinds can be made (a separate ctest checks that the
 // expression does not compile in a real translation unit).
 template <class Set, class T>
-concept CanMake = requires(const T& v) { Set::make(v); };
+concept CanMake = requires(const T& v) {
+  Set::make(v);
+};
 static_assert(CanMake<OrderEvents, shop::OrderCreated>);
 static_assert(!CanMake<OrderEvents, shop::Refund>);
 static_assert(!CanMake<OrderEvents, int>);

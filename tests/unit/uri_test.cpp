@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
 #include "outbox/errors.hpp"
-#include "outbox/store.hpp"
 #include "outbox/sink.hpp"
+#include "outbox/store.hpp"
 
 using namespace outbox;
 

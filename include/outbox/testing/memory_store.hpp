@@ -30,10 +30,9 @@ class MemoryStore final : public Store {
   std::unique_ptr<Tail> tail(const std::string& outbox, const Cursor& from, const TailOptions& options) override;
   std::string checkpoint_before(std::int64_t position) override { return std::to_string(position - 1); }
   std::string checkpoint_at_end(const std::string&) override;
-  std::optional<std::string> acquire(const ConsumerRef& ref,
-                                     std::chrono::seconds ttl) override;
-  void save_checkpoint(const ConsumerRef& ref,
-                       const std::string& checkpoint, std::chrono::seconds ttl, const std::string& health) override;
+  std::optional<std::string> acquire(const ConsumerRef& ref, std::chrono::seconds ttl) override;
+  void save_checkpoint(const ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds ttl,
+                       const std::string& health) override;
   void release(const ConsumerRef& ref) override;
   void seek(const std::string& outbox, const std::string& consumer, const std::string& checkpoint) override;
   void dead_letter(const std::string& consumer, const Message& m, const std::string& error, int attempts) override;

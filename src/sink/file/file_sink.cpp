@@ -51,7 +51,9 @@ FileSink::~FileSink() {
 namespace {
 std::string advice(int err) {
   if (err == ENOSPC || err == EDQUOT) return "; free space on its disk, the relay retries";
-  if (err == EFBIG) return "; the file reached the size limit (ulimit -f or the file system's), rotate it or raise the limit, the relay retries";
+  if (err == EFBIG)
+    return "; the file reached the size limit (ulimit -f or the file system's), rotate it or raise the limit, the "
+           "relay retries";
   return "; the relay retries";
 }
 }  // namespace

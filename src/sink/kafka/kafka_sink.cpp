@@ -50,7 +50,8 @@ void check_property(const std::string& key, const std::string& value) {
     throw UsageError("enable.idempotence must stay true: without it, retries can duplicate and reorder messages");
   }
   if ((key == "acks" || key == "request.required.acks") && value != "all" && value != "-1") {
-    throw UsageError(key + "=" + value + " is refused: the relay checkpoints only what every in-sync replica has (acks=all)");
+    throw UsageError(key + "=" + value +
+                     " is refused: the relay checkpoints only what every in-sync replica has (acks=all)");
   }
   if (key == "max.in.flight.requests.per.connection" || key == "max.in.flight") {
     if (std::atoi(value.c_str()) < 1 || std::atoi(value.c_str()) > 5) {
@@ -163,7 +164,8 @@ void KafkaSink::produce(rd_kafka_t* rk, const Message& m) {
   // The envelope as headers (CloudEvents Kafka binding, binary mode, when asked).
   const std::vector<Header> envelope = envelope_headers(m, envelope_, "ce_");
   rd_kafka_headers_t* headers = rd_kafka_headers_new(envelope.size());
-  for (const auto& h : envelope) rd_kafka_header_add(headers, h.name.data(), h.name.size(), h.value.data(), h.value.size());
+  for (const auto& h : envelope)
+    rd_kafka_header_add(headers, h.name.data(), h.name.size(), h.value.data(), h.value.size());
 
   // The librdkafka macros cast their arguments without parentheses: pass plain variables.
   const void* key = m.key ? m.key->data() : nullptr;
@@ -175,8 +177,7 @@ void KafkaSink::produce(rd_kafka_t* rk, const Message& m) {
   void* opaque = reinterpret_cast<void*>(static_cast<std::intptr_t>(m.position));
   for (;;) {
     const rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(topic.c_str()),
-        RD_KAFKA_V_KEY(key, key_size), RD_KAFKA_V_VALUE(value_ptr, value_size),
+        rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key, key_size), RD_KAFKA_V_VALUE(value_ptr, value_size),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_TIMESTAMP(timestamp_ms),
         RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;  // headers now belong to librdkafka
@@ -222,9 +223,10 @@ void KafkaSink::replace_producer() {
   std::lock_guard lock(producer_mutex_);
   char reason[512] = "";
   rd_kafka_fatal_error(rk_, reason, sizeof reason);
-  spdlog::error("kafka producer failed fatally ({}); failing its in-flight messages for retry and starting a new "
-                "producer",
-                reason);
+  spdlog::error(
+      "kafka producer failed fatally ({}); failing its in-flight messages for retry and starting a new "
+      "producer",
+      reason);
   // Purged messages get delivery reports with a purge error: retryable, so the relay republishes
   // them in order on the new producer.
   rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);

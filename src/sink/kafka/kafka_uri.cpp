@@ -8,7 +8,8 @@ namespace outbox::kafka {
 SinkOptions parse_uri(const std::string& uri) {
   const SinkUriParts parts = split_sink_uri(uri, "kafka://", "Kafka sink");
   if (parts.authority.empty() || !parts.path || parts.path->empty() || parts.userinfo) {
-    throw UsageError("Kafka sink URI '" + shorten_uri(uri) + "' needs brokers and a topic: kafka://HOST:PORT[,HOST:PORT]/TOPIC");
+    throw UsageError("Kafka sink URI '" + shorten_uri(uri) +
+                     "' needs brokers and a topic: kafka://HOST:PORT[,HOST:PORT]/TOPIC");
   }
   SinkOptions o;
   o.brokers = parts.authority;

@@ -1,6 +1,6 @@
 // kafka://HOST:PORT[,HOST:PORT]/TOPIC in the scheme table; properties go to librdkafka.
-#include "outbox/kafka.hpp"
 #include "outbox/scheme.hpp"
+#include "outbox/kafka.hpp"
 
 namespace outbox::kafka {
 

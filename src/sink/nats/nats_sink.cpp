@@ -1,8 +1,8 @@
 #include "nats_sink.hpp"
 
 #include <nats/nats.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "outbox/errors.hpp"
 #include "outbox/store.hpp"
@@ -249,8 +249,8 @@ bool NatsSink::check_stream(const std::string& subject, std::int64_t position, s
   // Which stream listens on this subject? (The JetStream API answers with the names.)
   const std::string request = nlohmann::json{{"subject", subject}}.dump();
   natsMsg* reply = nullptr;
-  const natsStatus s = natsConnection_RequestString(&reply, nc_, "$JS.API.STREAM.NAMES", request.c_str(),
-                                                    options_.ack_timeout_ms);
+  const natsStatus s =
+      natsConnection_RequestString(&reply, nc_, "$JS.API.STREAM.NAMES", request.c_str(), options_.ack_timeout_ms);
   if (s != NATS_OK) {
     const std::string why = s == NATS_NO_RESPONDERS
                                 ? "JetStream does not answer (is the server started with -js, and ready?)"
@@ -308,7 +308,8 @@ std::string NatsSink::create_or_extend_stream(const std::string& subject) {
     cfg.Storage = js_FileStorage;  // a PubAck then means the message is in the stream's files
     cfg.Replicas = options_.replicas;
     s = js_AddStream(nullptr, js_, &cfg, nullptr, &code);
-    if (s != NATS_OK) return "nats: cannot create stream '" + name + "' for subject '" + subject + "': " + last_error(s);
+    if (s != NATS_OK)
+      return "nats: cannot create stream '" + name + "' for subject '" + subject + "': " + last_error(s);
     spdlog::info("nats: created stream '{}' (file storage, {} replica(s)) for subject '{}'", name, options_.replicas,
                  subject);
     return "";
@@ -357,8 +358,9 @@ void NatsSink::publish_one(const Message& m) {
   for (const auto& h : headers) {
     if (!legal_header(h)) {
       natsMsg_Destroy(msg);
-      fail(m.position, seq, Outcome::permanent,
-           "nats: header '" + h.name + "' cannot travel in a NATS header (a line break, or ':' or a space in the name)");
+      fail(
+          m.position, seq, Outcome::permanent,
+          "nats: header '" + h.name + "' cannot travel in a NATS header (a line break, or ':' or a space in the name)");
       return;
     }
     if (s == NATS_OK) s = natsMsgHeader_Add(msg, h.name.c_str(), h.value.c_str());

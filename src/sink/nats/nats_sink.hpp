@@ -50,7 +50,7 @@ class NatsSink final : public Sink {
  private:
   struct Entry {
     std::int64_t position;
-    std::uint64_t seq;     // publish order, to tell what was queued behind a failure
+    std::uint64_t seq;  // publish order, to tell what was queued behind a failure
     std::string subject;
   };
   static constexpr std::uint64_t kNone = std::numeric_limits<std::uint64_t>::max();

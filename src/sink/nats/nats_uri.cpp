@@ -55,7 +55,8 @@ bool legal_subject(const std::string& s) {
 bool legal_stream_name(const std::string& s) {
   if (s.empty() || s.size() > 255) return false;
   for (char c : s) {
-    if (c == '.' || c == '*' || c == '>' || c == '/' || c == '\\' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
+    if (c == '.' || c == '*' || c == '>' || c == '/' || c == '\\' || static_cast<unsigned char>(c) <= ' ' ||
+        c == 0x7f) {
       return false;
     }
   }
@@ -125,8 +126,9 @@ SinkOptions parse_uri(const std::string& uri) {
     }
   }
   if (o.replicas != 1 && o.create_stream.empty()) {
-    throw UsageError("replicas applies to a stream the sink creates: add create_stream=NAME, or set the replicas "
-                     "of your own stream with the nats CLI");
+    throw UsageError(
+        "replicas applies to a stream the sink creates: add create_stream=NAME, or set the replicas "
+        "of your own stream with the nats CLI");
   }
   detail::check_subject_template(o.subject);
   return o;

@@ -1,7 +1,7 @@
 // nats://HOST:PORT[,HOST:PORT]/SUBJECT in the scheme table. libnats takes no free-form properties.
+#include "outbox/scheme.hpp"
 #include "outbox/errors.hpp"
 #include "outbox/nats.hpp"
-#include "outbox/scheme.hpp"
 
 namespace outbox::nats {
 

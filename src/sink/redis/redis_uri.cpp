@@ -39,10 +39,11 @@ SinkOptions parse_uri(const std::string& uri) {
     o.password = percent_decode(credentials.substr(colon + 1), "Redis password");
     if (o.password.empty()) throw UsageError("Redis sink URI '" + shorten_uri(uri) + "': the password is empty");
   }
-  std::optional<std::string> port;  // "HOST:" with nothing after is an error, not the default
+  std::optional<std::string> port;                  // "HOST:" with nothing after is an error, not the default
   if (!authority.empty() && authority[0] == '[') {  // [IPv6]:PORT
     const auto close = authority.find(']');
-    if (close == std::string::npos) throw UsageError("Redis sink URI '" + shorten_uri(uri) + "': unclosed '[' in the host");
+    if (close == std::string::npos)
+      throw UsageError("Redis sink URI '" + shorten_uri(uri) + "': unclosed '[' in the host");
     o.host = authority.substr(1, close - 1);
     const std::string after = authority.substr(close + 1);
     if (!after.empty()) {

@@ -1,8 +1,8 @@
 // redis://[USER:PASSWORD@]HOST:PORT/STREAM in the scheme table. hiredis has no settings worth
 // passing through, so properties (-X) are refused rather than silently ignored.
+#include "outbox/scheme.hpp"
 #include "outbox/errors.hpp"
 #include "outbox/redis.hpp"
-#include "outbox/scheme.hpp"
 
 namespace outbox::redis {
 

@@ -102,8 +102,10 @@ void StdoutSink::do_publish(std::span<const Message> batch) {
   // Messages whose whole line was written are delivered; the rest are retried in order (a
   // partly written line is then written again in full, after the torn one).
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (ends[i] <= written) report(batch[i].position, Outcome::ok);
-    else report(batch[i].position, Outcome::retryable, error);
+    if (ends[i] <= written)
+      report(batch[i].position, Outcome::ok);
+    else
+      report(batch[i].position, Outcome::retryable, error);
   }
   if (written < buffer.size() && reader_gone_) closed(kReaderGone);
 }

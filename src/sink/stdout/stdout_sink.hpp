@@ -23,7 +23,6 @@ class StdoutSink final : public Sink {
   std::string describe() const override { return "stdout"; }
   std::string health() const override;
 
-
  protected:
   void do_publish(std::span<const Message> batch) override;
   // A write that is still waiting for the reader `grace` from now gives up.

@@ -39,8 +39,8 @@ Bson Bson::copy_of(const bson_t& doc) { return Bson(bson_copy(&doc)); }
 
 Bson Bson::from_extended_json(const std::string& text, const std::string& what) {
   bson_error_t error;
-  bson_t* doc = bson_new_from_json(reinterpret_cast<const std::uint8_t*>(text.data()),
-                                   static_cast<ssize_t>(text.size()), &error);
+  bson_t* doc =
+      bson_new_from_json(reinterpret_cast<const std::uint8_t*>(text.data()), static_cast<ssize_t>(text.size()), &error);
   if (doc == nullptr) {
     throw UsageError(what + " is not a valid extended-JSON document (" + error.message + "): '" + text + "'");
   }
@@ -84,8 +84,7 @@ void check_appended(bool ok, const std::string& pointer) {
 void append_object_members(bson_t* doc, const nlohmann::json& object, const std::string& pointer);
 void append_array_items(bson_t* doc, const nlohmann::json& array, const std::string& pointer);
 
-void append_value(bson_t* doc, const char* key, int key_length, const nlohmann::json& v,
-                  const std::string& pointer) {
+void append_value(bson_t* doc, const char* key, int key_length, const nlohmann::json& v, const std::string& pointer) {
   using T = nlohmann::json::value_t;
   switch (v.type()) {
     case T::null:
@@ -107,8 +106,9 @@ void append_value(bson_t* doc, const char* key, int key_length, const nlohmann::
       const auto n = v.get<std::uint64_t>();
       if (n > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
         throw ValidationError(pointer, "bson_integer_range",
-                              std::to_string(n) + " is above 9223372036854775807, the largest integer BSON "
-                              "stores (int64); send it as a string or a smaller number");
+                              std::to_string(n) +
+                                  " is above 9223372036854775807, the largest integer BSON "
+                                  "stores (int64); send it as a string or a smaller number");
       }
       if (n <= static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max())) {
         check_appended(bson_append_int32(doc, key, key_length, static_cast<std::int32_t>(n)), pointer);
@@ -191,16 +191,26 @@ namespace {
 
 const char* type_name(bson_type_t t) {
   switch (t) {
-    case BSON_TYPE_BINARY: return "binary";
-    case BSON_TYPE_UNDEFINED: return "undefined";
-    case BSON_TYPE_REGEX: return "regular expression";
-    case BSON_TYPE_DBPOINTER: return "DBPointer";
-    case BSON_TYPE_CODE: return "JavaScript code";
-    case BSON_TYPE_CODEWSCOPE: return "JavaScript code with scope";
-    case BSON_TYPE_TIMESTAMP: return "timestamp";
-    case BSON_TYPE_MAXKEY: return "MaxKey";
-    case BSON_TYPE_MINKEY: return "MinKey";
-    default: return "unknown";
+    case BSON_TYPE_BINARY:
+      return "binary";
+    case BSON_TYPE_UNDEFINED:
+      return "undefined";
+    case BSON_TYPE_REGEX:
+      return "regular expression";
+    case BSON_TYPE_DBPOINTER:
+      return "DBPointer";
+    case BSON_TYPE_CODE:
+      return "JavaScript code";
+    case BSON_TYPE_CODEWSCOPE:
+      return "JavaScript code with scope";
+    case BSON_TYPE_TIMESTAMP:
+      return "timestamp";
+    case BSON_TYPE_MAXKEY:
+      return "MaxKey";
+    case BSON_TYPE_MINKEY:
+      return "MinKey";
+    default:
+      return "unknown";
   }
 }
 
@@ -233,12 +243,18 @@ nlohmann::json array_from(bson_iter_t& it, const std::string& pointer) {
 nlohmann::json value_from(bson_iter_t& it, const std::string& pointer) {
   const bson_type_t type = bson_iter_type(&it);
   switch (type) {
-    case BSON_TYPE_DOUBLE: return bson_iter_double(&it);
-    case BSON_TYPE_INT32: return static_cast<std::int64_t>(bson_iter_int32(&it));
-    case BSON_TYPE_INT64: return bson_iter_int64(&it);
-    case BSON_TYPE_BOOL: return bson_iter_bool(&it);
-    case BSON_TYPE_NULL: return nullptr;
-    case BSON_TYPE_DATE_TIME: return bson_iter_date_time(&it);
+    case BSON_TYPE_DOUBLE:
+      return bson_iter_double(&it);
+    case BSON_TYPE_INT32:
+      return static_cast<std::int64_t>(bson_iter_int32(&it));
+    case BSON_TYPE_INT64:
+      return bson_iter_int64(&it);
+    case BSON_TYPE_BOOL:
+      return bson_iter_bool(&it);
+    case BSON_TYPE_NULL:
+      return nullptr;
+    case BSON_TYPE_DATE_TIME:
+      return bson_iter_date_time(&it);
     case BSON_TYPE_UTF8:
     case BSON_TYPE_SYMBOL: {
       std::uint32_t length = 0;
@@ -265,8 +281,9 @@ nlohmann::json value_from(bson_iter_t& it, const std::string& pointer) {
     }
     default:
       throw ValidationError(pointer, "bson_type",
-                            std::string("BSON ") + type_name(type) + " values have no JSON form in the outbox; "
-                            "store such data as a string or number");
+                            std::string("BSON ") + type_name(type) +
+                                " values have no JSON form in the outbox; "
+                                "store such data as a string or number");
   }
 }
 
@@ -325,7 +342,8 @@ Bson message_document(const Message& m) {
 namespace {
 
 [[noreturn]] void bad_document(const std::string& outbox, const std::string& id, const std::string& problem) {
-  throw StoreError("outbox '" + outbox + "': document " + (id.empty() ? std::string("without a string _id") : "'" + id + "'") +
+  throw StoreError("outbox '" + outbox + "': document " +
+                       (id.empty() ? std::string("without a string _id") : "'" + id + "'") +
                        " is not an outbox message: " + problem +
                        " (documents in an outbox collection must be written by outbox put)",
                    false);

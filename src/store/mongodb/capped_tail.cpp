@@ -98,10 +98,12 @@ void CappedTail::hand_over(std::vector<Message>& batch, std::size_t limit) {
 void CappedTail::repair_hole() {
   const std::int64_t next_seen = ahead_.begin()->first;
   const auto missing = static_cast<std::size_t>(next_seen - last_ - 1);
-  if (const std::size_t found = read_by_position(next_seen, std::min(missing, 4 * std::max<std::size_t>(1, options_.batch_size)))) {
-    spdlog::info("outbox '{}': the tailable cursor went past {} documents that are in the collection; read them "
-                  "by position",
-                  outbox_, found);
+  if (const std::size_t found =
+          read_by_position(next_seen, std::min(missing, 4 * std::max<std::size_t>(1, options_.batch_size)))) {
+    spdlog::info(
+        "outbox '{}': the tailable cursor went past {} documents that are in the collection; read them "
+        "by position",
+        outbox_, found);
   }
   if (!hole()) {
     stop_waiting();
@@ -118,10 +120,11 @@ void CappedTail::repair_hole() {
   const std::int64_t first = oldest ? get_int64(**oldest, "pos") : next_seen;
   if (first > last_ + 1) {
     const std::int64_t lost = first - last_ - 1;
-    spdlog::warn("outbox '{}': {} messages after position {} rolled off the capped collection before this consumer "
-                 "published them (the oldest left is position {}); enlarge the collection (outboxCappedSize, "
-                 "outboxCappedMax) or speed up the relay",
-                 outbox_, lost, last_, first);
+    spdlog::warn(
+        "outbox '{}': {} messages after position {} rolled off the capped collection before this consumer "
+        "published them (the oldest left is position {}); enlarge the collection (outboxCappedSize, "
+        "outboxCappedMax) or speed up the relay",
+        outbox_, lost, last_, first);
     Collection outboxes(client_.get(), database_, kOutboxes);
     Bson id(BCON_NEW("_id", BCON_UTF8(outbox_.c_str())));
     Bson inc(BCON_NEW("$inc", "{", "dropped", BCON_INT64(lost), "}"));
@@ -163,7 +166,8 @@ std::vector<Message> CappedTail::next(std::chrono::milliseconds wait) {
     if (now >= deadline && !hole()) break;
     if (!cursor_ || room == 0) {  // no server-side await happened in this round: pause here
       auto pause = std::chrono::milliseconds(hole() ? 10 : kAwaitMs);
-      if (now < deadline) pause = std::min(pause, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
+      if (now < deadline)
+        pause = std::min(pause, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
       std::this_thread::sleep_for(pause);
     }
   }

@@ -21,8 +21,8 @@ namespace outbox::mongodb::detail {
 
 class CappedTail final : public PositionTail {
  public:
-  CappedTail(const Pool& pool, std::string database, std::string outbox, std::int64_t after,
-             const TailOptions& options, std::chrono::milliseconds gap_timeout);
+  CappedTail(const Pool& pool, std::string database, std::string outbox, std::int64_t after, const TailOptions& options,
+             std::chrono::milliseconds gap_timeout);
   std::vector<Message> next(std::chrono::milliseconds wait) override;
   void close() override { closed_.store(true); }
   bool closed() const override { return closed_.load(); }

@@ -9,7 +9,8 @@ ChangeStreamStart change_stream_start(const Cursor& from, const detail::Settings
   if (from.kind == Cursor::Kind::after) {
     if (!detail::is_position_checkpoint(from.checkpoint)) return ChangeStreamStart::resume_after(from.checkpoint);
     if (detail::parse_position_checkpoint(from.checkpoint) != 0) {
-      throw UsageError("outbox '" + outbox + "' is in transactional mode: its messages have no stored positions, "
+      throw UsageError("outbox '" + outbox +
+                       "' is in transactional mode: its messages have no stored positions, "
                        "so a tail can start at the beginning, at the end or after a resume token, not at '" +
                        from.checkpoint + "'");
     }
@@ -29,8 +30,8 @@ std::string resume_token_now(Driver& driver, const std::string& database, const 
   // oplog and answers with an empty batch whose post-batch resume token is "now". It is what keeps
   // the initial batch empty with libmongoc before 1.25 (checked in its source), which does not send
   // batchSize 0 to the server; batchSize 0 asks for the same from the libmongoc versions that do.
-  Bson pipeline(BCON_NEW("pipeline", "[", "{", "$match", "{", "operationType", "{", "$in", "[", "]", "}", "}", "}",
-                         "]"));
+  Bson pipeline(
+      BCON_NEW("pipeline", "[", "{", "$match", "{", "operationType", "{", "$in", "[", "]", "}", "}", "}", "]"));
   Bson options(BCON_NEW("batchSize", BCON_INT32(0), "maxAwaitTimeMS", BCON_INT64(100)));
   auto stream = driver.watch(database, collection, *pipeline, *options);
   // libmongoc caches the post-batch resume token of an empty initial batch when the aggregate
@@ -39,8 +40,9 @@ std::string resume_token_now(Driver& driver, const std::string& database, const 
   std::optional<Bson> token = stream->resume_token();
   if (!token) {
     if (stream->next() != nullptr) {
-      throw StoreError("mongodb: " + where + " returned a change event before giving a resume token for \"now\"; "
-                       "no checkpoint was taken. Try again",
+      throw StoreError("mongodb: " + where +
+                           " returned a change event before giving a resume token for \"now\"; "
+                           "no checkpoint was taken. Try again",
                        true);
     }
     if (auto e = stream->error()) {
@@ -51,8 +53,9 @@ std::string resume_token_now(Driver& driver, const std::string& database, const 
     token = stream->resume_token();
   }
   if (!token) {
-    throw StoreError("mongodb: " + where + " gave no resume token for \"now\" (the server sent no post-batch resume "
-                     "token; change streams need MongoDB 4.0.7 or later). Try again",
+    throw StoreError("mongodb: " + where +
+                         " gave no resume token for \"now\" (the server sent no post-batch resume "
+                         "token; change streams need MongoDB 4.0.7 or later). Try again",
                      true);
   }
   return canonical_extended_json(**token);

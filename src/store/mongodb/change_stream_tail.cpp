@@ -14,7 +14,8 @@ ChangeStreamStart ChangeStreamStart::resume_after(const std::string& checkpoint)
   // Parsed once here so that a bad checkpoint is refused before anything is sent.
   const Bson token = Bson::from_extended_json(checkpoint, "checkpoint '" + checkpoint + "'");
   if (bson_count_keys(token.get()) == 0) {
-    throw UsageError("checkpoint '" + checkpoint + "' is not a change-stream resume token (an empty document); "
+    throw UsageError("checkpoint '" + checkpoint +
+                     "' is not a change-stream resume token (an empty document); "
                      "choose a restart point with `outbox seek`");
   }
   return {Kind::resume_after, canonical_extended_json(*token), 0, 0};
@@ -192,7 +193,7 @@ void ChangeStreamTail::handle(const bson_t& event, std::vector<Message>& out) {
   }
   if (operation == "drop" || operation == "rename" || operation == "dropDatabase" || operation == "invalidate") {
     throw StoreError(where() + ": the collection was " +
-                         (operation == "rename" ? std::string("renamed")
+                         (operation == "rename"       ? std::string("renamed")
                           : operation == "invalidate" ? std::string("dropped or renamed (invalidate event)")
                                                       : std::string("dropped")) +
                          " while the relay tailed it, which ends its change stream. Messages written after the "

@@ -24,8 +24,8 @@ struct ChangeStreamStart {
     at_operation_time,  // at a cluster time, e.g. the one recorded when the outbox was created
   };
   Kind kind = Kind::now;
-  std::string token;            // resume_after: canonical extended JSON of the resume token
-  std::uint32_t seconds = 0;    // at_operation_time: the BSON timestamp (seconds, increment)
+  std::string token;          // resume_after: canonical extended JSON of the resume token
+  std::uint32_t seconds = 0;  // at_operation_time: the BSON timestamp (seconds, increment)
   std::uint32_t increment = 0;
 
   static ChangeStreamStart now() { return {}; }
@@ -91,9 +91,9 @@ class ChangeStreamTail final : public Tail {
   ChangeStreamStart start_;
   std::shared_ptr<PositionSequence> positions_;
   std::unique_ptr<ChangeStream> stream_;
-  std::string last_token_;            // resume point covering every event seen (canonical ext. JSON)
+  std::string last_token_;  // resume point covering every event seen (canonical ext. JSON)
   std::optional<std::string> idle_;
-  int consecutive_errors_ = 0;        // resumable errors since the last successful reply
+  int consecutive_errors_ = 0;  // resumable errors since the last successful reply
   std::atomic<bool> closed_{false};
 };
 

@@ -21,14 +21,21 @@ void log_to_spdlog(mongoc_log_level_t level, const char* domain, const char* mes
   const std::string text = std::string("mongoc ") + domain + ": " + message;
   switch (level) {
     case MONGOC_LOG_LEVEL_ERROR:
-    case MONGOC_LOG_LEVEL_CRITICAL: spdlog::error("{}", text); break;
+    case MONGOC_LOG_LEVEL_CRITICAL:
+      spdlog::error("{}", text);
+      break;
     case MONGOC_LOG_LEVEL_WARNING:
-      if (std::strstr(message, "endSessions") != nullptr) spdlog::debug("{}", text);
-      else spdlog::warn("{}", text);
+      if (std::strstr(message, "endSessions") != nullptr)
+        spdlog::debug("{}", text);
+      else
+        spdlog::warn("{}", text);
       break;
     case MONGOC_LOG_LEVEL_MESSAGE:
-    case MONGOC_LOG_LEVEL_INFO: spdlog::debug("{}", text); break;
-    default: break;  // debug and trace: far too chatty
+    case MONGOC_LOG_LEVEL_INFO:
+      spdlog::debug("{}", text);
+      break;
+    default:
+      break;  // debug and trace: far too chatty
   }
 }
 
@@ -76,8 +83,20 @@ bool is_retryable(const bson_error_t& error, const bson_t* reply) {
     return true;
   }
   switch (error.code) {
-    case 6: case 7: case 89: case 91: case 189: case 262: case 9001: case 10107: case 11600: case 11601:
-    case 11602: case 13435: case 13436: case 112 /* WriteConflict */:
+    case 6:
+    case 7:
+    case 89:
+    case 91:
+    case 189:
+    case 262:
+    case 9001:
+    case 10107:
+    case 11600:
+    case 11601:
+    case 11602:
+    case 13435:
+    case 13436:
+    case 112 /* WriteConflict */:
       return true;
     default:
       return false;
@@ -86,9 +105,8 @@ bool is_retryable(const bson_error_t& error, const bson_t* reply) {
 
 void fail(const bson_error_t& error, const std::string& doing, const bson_t* reply) {
   const bool retry = is_retryable(error, reply);
-  throw StoreError("mongodb: " + doing + " failed [" + std::to_string(error.domain) + "." +
-                       std::to_string(error.code) + "]: " + redact_uri(error.message) +
-                       (retry ? " (may succeed if retried)" : ""),
+  throw StoreError("mongodb: " + doing + " failed [" + std::to_string(error.domain) + "." + std::to_string(error.code) +
+                       "]: " + redact_uri(error.message) + (retry ? " (may succeed if retried)" : ""),
                    retry);
 }
 
@@ -112,11 +130,16 @@ StoreUri parse_store_uri(const std::string& uri) {
       const std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
       std::string lower;
       for (char ch : key) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      if (lower == "outboxmode") out.mode = value;
-      else if (lower == "outboxcappedsize") out.capped_size = parse_count(key, value, out.redacted);
-      else if (lower == "outboxcappedmax") out.capped_max = parse_count(key, value, out.redacted);
-      else if (lower == "outboxttlseconds") out.ttl_seconds = parse_count(key, value, out.redacted);
-      else if (lower == "outboxgaptimeoutms") out.gap_timeout_ms = parse_count(key, value, out.redacted);
+      if (lower == "outboxmode")
+        out.mode = value;
+      else if (lower == "outboxcappedsize")
+        out.capped_size = parse_count(key, value, out.redacted);
+      else if (lower == "outboxcappedmax")
+        out.capped_max = parse_count(key, value, out.redacted);
+      else if (lower == "outboxttlseconds")
+        out.ttl_seconds = parse_count(key, value, out.redacted);
+      else if (lower == "outboxgaptimeoutms")
+        out.gap_timeout_ms = parse_count(key, value, out.redacted);
       else if (lower.rfind("outbox", 0) == 0) {
         throw UsageError("unknown store URI option '" + key + "' in '" + out.redacted +
                          "'; this store knows outboxMode, outboxCappedSize, outboxCappedMax, outboxTtlSeconds, "
@@ -190,7 +213,8 @@ Capabilities detect_capabilities(mongoc_client_t* client, const std::string& red
   }
   caps.server = std::string(caps.ferretdb ? "FerretDB " : "MongoDB ") + version +
                 (caps.replica_set ? " (replica set " + *set_name + ")"
-                                  : caps.sharded ? std::string(" (sharded cluster)") : std::string(" (standalone)"));
+                 : caps.sharded   ? std::string(" (sharded cluster)")
+                                  : std::string(" (standalone)"));
   return caps;
 }
 
@@ -255,8 +279,8 @@ std::optional<Bson> Collection::find_and_modify(const bson_t& filter, const bson
                                                 const std::string& doing) const {
   bson_error_t error;
   bson_t reply;
-  const bool ok = mongoc_collection_find_and_modify(c_, &filter, nullptr, &update, nullptr, false, upsert, true,
-                                                    &reply, &error);
+  const bool ok =
+      mongoc_collection_find_and_modify(c_, &filter, nullptr, &update, nullptr, false, upsert, true, &reply, &error);
   Bson owned(bson_copy(&reply));
   bson_destroy(&reply);
   if (!ok) fail(error, doing, owned.get());

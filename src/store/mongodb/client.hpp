@@ -42,7 +42,7 @@ struct Capabilities {
   bool sharded = false;      // mongos
   bool ferretdb = false;     // buildInfo names a FerretDB version
   int max_wire_version = 0;
-  std::string server;        // e.g. "FerretDB 1.24.2" or "MongoDB 7.0.5 (replica set rs0)"
+  std::string server;  // e.g. "FerretDB 1.24.2" or "MongoDB 7.0.5 (replica set rs0)"
   bool transactions() const { return (replica_set && max_wire_version >= 7) || (sharded && max_wire_version >= 8); }
   bool change_streams() const { return (replica_set || sharded) && max_wire_version >= 6; }
 };

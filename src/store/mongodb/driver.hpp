@@ -70,7 +70,6 @@ class Driver {
 // The real thing. `client` is used by watch() (insert_one uses the session's own client); it is not
 // owned: `release`, when given, is called with it when the driver is destroyed (e.g. to push it
 // back into a mongoc_client_pool_t). Like the client itself, not thread-safe: one driver per thread.
-std::unique_ptr<Driver> libmongoc_driver(mongoc_client_t* client,
-                                         std::function<void(mongoc_client_t*)> release = {});
+std::unique_ptr<Driver> libmongoc_driver(mongoc_client_t* client, std::function<void(mongoc_client_t*)> release = {});
 
 }  // namespace outbox::mongodb

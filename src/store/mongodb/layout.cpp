@@ -26,7 +26,8 @@ std::int64_t parse_position_checkpoint(const std::string& checkpoint) {
   static const std::regex form(R"(^mongodb:pos:(\d{1,18})$)");
   std::smatch m;
   if (!std::regex_match(checkpoint, m, form)) {
-    throw UsageError("'" + checkpoint + "' is not a checkpoint of a poll or capped MongoDB outbox (mongodb:pos:N); "
+    throw UsageError("'" + checkpoint +
+                     "' is not a checkpoint of a poll or capped MongoDB outbox (mongodb:pos:N); "
                      "use `outbox seek` to set one");
   }
   return std::stoll(m[1].str());
@@ -40,7 +41,8 @@ std::optional<Settings> read_settings(mongoc_client_t* client, const std::string
   Settings s;
   s.mode = parse_mode(get_string(**doc, "mode").value_or("transactional"));
   s.capped_size = get_int64(**doc, "capped_size");
-  if (has_field(**doc, "capped_max") && get_int64(**doc, "capped_max") > 0) s.capped_max = get_int64(**doc, "capped_max");
+  if (has_field(**doc, "capped_max") && get_int64(**doc, "capped_max") > 0)
+    s.capped_max = get_int64(**doc, "capped_max");
   s.dropped = get_int64(**doc, "dropped");
   s.start_time_s = static_cast<std::uint32_t>(get_int64(**doc, "start_time_s"));
   s.start_time_i = static_cast<std::uint32_t>(get_int64(**doc, "start_time_i"));
@@ -58,8 +60,8 @@ void ensure(mongoc_client_t* client, const std::string& database, const bson_t& 
   }
 }
 
-void create_index(mongoc_client_t* client, const std::string& database, const std::string& collection,
-                  Bson key, const char* name, bool unique, std::optional<std::int64_t> expire_after_seconds) {
+void create_index(mongoc_client_t* client, const std::string& database, const std::string& collection, Bson key,
+                  const char* name, bool unique, std::optional<std::int64_t> expire_after_seconds) {
   Bson index(BCON_NEW("name", BCON_UTF8(name)));
   BSON_APPEND_DOCUMENT(index.get(), "key", key.get());
   if (unique) BSON_APPEND_BOOL(index.get(), "unique", true);
@@ -78,10 +80,12 @@ void init_outbox(mongoc_client_t* client, const std::string& database, const std
                  const OutboxOptions& options, const Capabilities& caps, const std::string& server_name) {
   check_outbox_name(outbox);
   if (options.mode == Mode::transactional && !(caps.transactions() && caps.change_streams())) {
-    throw UsageError("outbox '" + outbox + "': the transactional mode needs multi-document transactions and change "
-                     "streams, which need a replica set or a sharded cluster; " + server_name + " at " + caps.server +
-                     " has " + (caps.ferretdb ? "neither (FerretDB implements no transactions and no change streams)"
-                                              : "neither (a standalone server)") +
+    throw UsageError("outbox '" + outbox +
+                     "': the transactional mode needs multi-document transactions and change "
+                     "streams, which need a replica set or a sharded cluster; " +
+                     server_name + " at " + caps.server + " has " +
+                     (caps.ferretdb ? "neither (FerretDB implements no transactions and no change streams)"
+                                    : "neither (a standalone server)") +
                      ". Use the poll mode (add ?outboxMode=poll to the store URI, or OutboxOptions::mode = "
                      "Mode::poll) or the capped mode (outboxMode=capped), or run MongoDB as a replica set");
   }
@@ -89,7 +93,8 @@ void init_outbox(mongoc_client_t* client, const std::string& database, const std
     throw UsageError("outbox '" + outbox + "': capped mode needs a positive collection size (outboxCappedSize)");
   }
   if (options.ttl && options.mode != Mode::transactional) {
-    throw UsageError("outbox '" + outbox + "': a TTL index (outboxTtlSeconds) is for the transactional mode only; in "
+    throw UsageError("outbox '" + outbox +
+                     "': a TTL index (outboxTtlSeconds) is for the transactional mode only; in "
                      "poll mode the relay's retention deletes what every consumer passed (by count or age), "
                      "and a capped collection is its own limit");
   }
@@ -102,8 +107,8 @@ void init_outbox(mongoc_client_t* client, const std::string& database, const std
                          BCON_INT64(options.mode == Mode::capped ? options.capped_size_bytes : 0), "capped_max",
                          BCON_INT64(options.mode == Mode::capped ? options.capped_max_documents.value_or(0) : 0),
                          "ttl_seconds", BCON_INT64(options.ttl ? options.ttl->count() : 0), "last_pos", BCON_INT64(0),
-                         "last_dead_letter", BCON_INT64(0), "retired_to", BCON_INT64(0), "dropped", BCON_INT64(0), "created_us",
-                         BCON_INT64(now().time_since_epoch().count()), "}"));
+                         "last_dead_letter", BCON_INT64(0), "retired_to", BCON_INT64(0), "dropped", BCON_INT64(0),
+                         "created_us", BCON_INT64(now().time_since_epoch().count()), "}"));
     outboxes.update_one(*filter, *update, true, doing);
   }
   const auto settings = read_settings(client, database, outbox);
@@ -158,10 +163,10 @@ bool is_tombstone(const bson_t& doc) { return has_field(doc, "tombstone"); }
 
 bool close_position(mongoc_client_t* client, const std::string& database, const std::string& outbox, std::int64_t pos) {
   Collection messages(client, database, message_collection(outbox));
-  Bson tombstone(BCON_NEW("_id", BCON_UTF8(("gap-" + std::to_string(pos)).c_str()), "pos", BCON_INT64(pos),
-                          "tombstone", BCON_BOOL(true), "created_us", BCON_INT64(now().time_since_epoch().count())));
-  return messages.insert_unless_duplicate(
-      *tombstone, "closing position " + std::to_string(pos) + " of outbox '" + outbox + "'");
+  Bson tombstone(BCON_NEW("_id", BCON_UTF8(("gap-" + std::to_string(pos)).c_str()), "pos", BCON_INT64(pos), "tombstone",
+                          BCON_BOOL(true), "created_us", BCON_INT64(now().time_since_epoch().count())));
+  return messages.insert_unless_duplicate(*tombstone,
+                                          "closing position " + std::to_string(pos) + " of outbox '" + outbox + "'");
 }
 
 namespace {

@@ -4,8 +4,8 @@
 #include "client.hpp"
 #include "layout.hpp"
 #include "outbox/errors.hpp"
-#include "outbox/prepare_put.hpp"
 #include "outbox/mongodb.hpp"
+#include "outbox/prepare_put.hpp"
 #include "store/mongodb/driver.hpp"
 #include "store/mongodb/transactional_put.hpp"
 
@@ -13,9 +13,12 @@ namespace outbox::mongodb {
 
 std::string to_string(Mode mode) {
   switch (mode) {
-    case Mode::transactional: return "transactional";
-    case Mode::poll: return "poll";
-    case Mode::capped: return "capped";
+    case Mode::transactional:
+      return "transactional";
+    case Mode::poll:
+      return "poll";
+    case Mode::capped:
+      return "capped";
   }
   return "?";
 }
@@ -64,7 +67,8 @@ Message Outbox::put(mongoc_client_t* client, Message m) const {
     mode_.set(*mode);
   }
   if (*mode == Mode::transactional) {
-    throw UsageError("outbox '" + name_ + "' is in transactional mode: put(mongoc_client_session_t*, ...) inside the "
+    throw UsageError("outbox '" + name_ +
+                     "' is in transactional mode: put(mongoc_client_session_t*, ...) inside the "
                      "caller's transaction, so the message commits with the business writes");
   }
   m.position = detail::insert_with_position(client, database_, name_, m);

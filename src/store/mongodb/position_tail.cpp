@@ -30,10 +30,11 @@ void PositionTail::wait_for_next_position() {
   }
   if (std::chrono::steady_clock::now() - gap_since_ < gap_timeout_) return;
   if (close_position(client_.get(), database_, outbox_, pos)) {
-    spdlog::warn("outbox '{}': position {} was taken by a writer but not filled within {} ms while later positions "
-                 "were; closed it with a tombstone (if that writer is still alive, its insert fails and it takes a "
-                 "new position)",
-                 outbox_, pos, gap_timeout_.count());
+    spdlog::warn(
+        "outbox '{}': position {} was taken by a writer but not filled within {} ms while later positions "
+        "were; closed it with a tombstone (if that writer is still alive, its insert fails and it takes a "
+        "new position)",
+        outbox_, pos, gap_timeout_.count());
   }
   gap_pos_ = 0;  // filled now, by the tombstone or by the writer: the next read takes it
 }

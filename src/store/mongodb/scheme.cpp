@@ -1,6 +1,6 @@
 // mongodb:// and mongodb+srv:// URIs in the scheme table.
-#include "outbox/mongodb.hpp"
 #include "outbox/scheme.hpp"
+#include "outbox/mongodb.hpp"
 
 namespace outbox::mongodb {
 

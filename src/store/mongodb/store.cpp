@@ -8,9 +8,9 @@
 #include "client.hpp"
 #include "layout.hpp"
 #include "outbox/errors.hpp"
-#include "outbox/prepare_put.hpp"
 #include "outbox/mongodb.hpp"
 #include "outbox/names.hpp"
+#include "outbox/prepare_put.hpp"
 #include "outbox/uuid.hpp"
 #include "poll_tail.hpp"
 #include "store/mongodb/change_stream_start.hpp"
@@ -76,8 +76,10 @@ class MongoStore final : public Store {
     const Settings s = settings(outbox);
     std::int64_t after = 0;
     if (s.mode != Mode::transactional) {
-      if (from.kind == Cursor::Kind::after) after = parse_position_checkpoint(from.checkpoint);
-      else if (from.kind == Cursor::Kind::end) after = end_position(outbox);
+      if (from.kind == Cursor::Kind::after)
+        after = parse_position_checkpoint(from.checkpoint);
+      else if (from.kind == Cursor::Kind::end)
+        after = end_position(outbox);
     }
     const std::chrono::milliseconds gap_timeout(uri_.gap_timeout_ms.value_or(1000));
     switch (s.mode) {
@@ -109,8 +111,7 @@ class MongoStore final : public Store {
     return encode_position(end_position(outbox));
   }
 
-  std::optional<std::string> acquire(const ConsumerRef& ref,
-                                     std::chrono::seconds ttl) override {
+  std::optional<std::string> acquire(const ConsumerRef& ref, std::chrono::seconds ttl) override {
     const std::string& outbox = ref.outbox;
     const std::string& consumer = ref.consumer;
     const std::string& owner = ref.owner;
@@ -144,8 +145,8 @@ class MongoStore final : public Store {
     return checkpoint;
   }
 
-  void save_checkpoint(const ConsumerRef& ref,
-                       const std::string& checkpoint, std::chrono::seconds ttl, const std::string& health) override {
+  void save_checkpoint(const ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds ttl,
+                       const std::string& health) override {
     const std::string& outbox = ref.outbox;
     const std::string& consumer = ref.consumer;
     const std::string& owner = ref.owner;
@@ -182,7 +183,8 @@ class MongoStore final : public Store {
     validate_checkpoint(checkpoint);
     if (s.mode == Mode::transactional && is_position_checkpoint(checkpoint) &&
         parse_position_checkpoint(checkpoint) != 0) {
-      throw UsageError("outbox '" + outbox + "' is in transactional mode: its messages have no stored positions; "
+      throw UsageError("outbox '" + outbox +
+                       "' is in transactional mode: its messages have no stored positions; "
                        "seek to the beginning or the end");
     }
     PooledClient c(pool_);
@@ -210,10 +212,10 @@ class MongoStore final : public Store {
     auto counter = outboxes.find_and_modify(*id, *inc, false, "numbering a dead letter");
     if (!counter) throw UsageError("outbox '" + m.outbox + "' does not exist");
     const std::string line = to_json_line(m);
-    Bson doc(BCON_NEW("seq", BCON_INT64(get_int64(**counter, "last_dead_letter")), "outbox", BCON_UTF8(m.outbox.c_str()),
-                      "consumer", BCON_UTF8(consumer.c_str()), "pos", BCON_INT64(m.position), "message",
-                      BCON_UTF8(line.c_str()), "error", BCON_UTF8(error.c_str()), "attempts", BCON_INT32(attempts),
-                      "failed_us", BCON_INT64(now_us())));
+    Bson doc(BCON_NEW("seq", BCON_INT64(get_int64(**counter, "last_dead_letter")), "outbox",
+                      BCON_UTF8(m.outbox.c_str()), "consumer", BCON_UTF8(consumer.c_str()), "pos",
+                      BCON_INT64(m.position), "message", BCON_UTF8(line.c_str()), "error", BCON_UTF8(error.c_str()),
+                      "attempts", BCON_INT32(attempts), "failed_us", BCON_INT64(now_us())));
     Collection(c.get(), uri_.database, kDeadLetters).insert(*doc, "writing a dead letter");
   }
 
@@ -249,7 +251,7 @@ class MongoStore final : public Store {
     std::int64_t passed = INT64_MAX;
     for (const auto& [name, cp] : consumer_positions(c.get(), outbox)) passed = std::min(passed, cp);
     auto nth_newest = [&](std::int64_t n) -> std::int64_t {  // position of the n-th newest, or 0
-      if (n <= 0) return INT64_MAX;  // keep none: every document is below the "0th newest"
+      if (n <= 0) return INT64_MAX;                          // keep none: every document is below the "0th newest"
       Bson all;
       Bson opts(BCON_NEW("sort", "{", "pos", BCON_INT32(-1), "}", "skip", BCON_INT64(std::max<std::int64_t>(0, n - 1)),
                          "limit", BCON_INT64(1)));
@@ -269,8 +271,8 @@ class MongoStore final : public Store {
     auto delete_batches = [&](const bson_t& filter) {
       std::int64_t total = 0;
       for (;;) {
-        Bson opts(BCON_NEW("sort", "{", "pos", BCON_INT32(1), "}", "limit", BCON_INT64(batch), "projection", "{",
-                           "_id", BCON_INT32(1), "pos", BCON_INT32(1), "}"));
+        Bson opts(BCON_NEW("sort", "{", "pos", BCON_INT32(1), "}", "limit", BCON_INT64(batch), "projection", "{", "_id",
+                           BCON_INT32(1), "pos", BCON_INT32(1), "}"));
         MongoCursor cursor(mongoc_collection_find_with_opts(messages.get(), &filter, opts.get(), nullptr));
         Bson ids_filter;
         bson_t in, arr;
@@ -298,8 +300,8 @@ class MongoStore final : public Store {
       const std::int64_t limit = policy.max_count ? nth_newest(*policy.max_count) : 0;
       const std::int64_t cutoff = policy.max_age ? now_us() - policy.max_age->count() * 1'000'000 : INT64_MIN;
       Bson filter(BCON_NEW("pos", "{", "$lte", BCON_INT64(passed), "}", "$or", "[", "{", "pos", "{", "$lt",
-                           BCON_INT64(limit), "}", "}", "{", "created_us", "{", "$lt", BCON_INT64(cutoff), "}", "}", "{",
-                           "tombstone", BCON_BOOL(true), "}", "]"));
+                           BCON_INT64(limit), "}", "}", "{", "created_us", "{", "$lt", BCON_INT64(cutoff), "}", "}",
+                           "{", "tombstone", BCON_BOOL(true), "}", "]"));
       result.deleted += delete_batches(*filter);
     }
     if (policy.hard_max_count) {
@@ -316,9 +318,10 @@ class MongoStore final : public Store {
           Bson id(BCON_NEW("_id", BCON_UTF8(outbox.c_str())));
           Bson inc(BCON_NEW("$inc", "{", "dropped", BCON_INT64(unpublished), "}"));
           outboxes.update_one(*id, *inc, false, doing);
-          spdlog::warn("outbox '{}': hard retention limit of {} messages dropped {} messages that a consumer had "
-                       "not yet passed; raise the hard retention limit or speed up the relay",
-                       outbox, *policy.hard_max_count, unpublished);
+          spdlog::warn(
+              "outbox '{}': hard retention limit of {} messages dropped {} messages that a consumer had "
+              "not yet passed; raise the hard retention limit or speed up the relay",
+              outbox, *policy.hard_max_count, unpublished);
         }
       }
     }
@@ -356,8 +359,7 @@ class MongoStore final : public Store {
       ConsumerStatus cs;
       cs.name = get_string(*doc, "consumer").value_or("");
       cs.checkpoint = get_string(*doc, "checkpoint").value_or("");
-      const std::int64_t cp =
-          is_position_checkpoint(cs.checkpoint) ? parse_position_checkpoint(cs.checkpoint) : 0;
+      const std::int64_t cp = is_position_checkpoint(cs.checkpoint) ? parse_position_checkpoint(cs.checkpoint) : 0;
       if (cp > 0) cs.position = cp;
       cs.owner = get_string(*doc, "owner").value_or("");
       cs.lease_active = !cs.owner.empty() && get_int64(*doc, "lease_until_ms") > now_ms();
@@ -398,7 +400,8 @@ class MongoStore final : public Store {
     auto s = read_settings(c.get(), uri_.database, outbox);
     if (!s) {
       throw NoSuchOutbox("outbox '" + outbox + "' does not exist in '" + uri_.redacted + "' (database '" +
-                             uri_.database + "'); create it first (with outboxMode=poll or capped in the URI on a "
+                             uri_.database +
+                             "'); create it first (with outboxMode=poll or capped in the URI on a "
                              "server without a replica set)",
                          outbox);
     }
@@ -422,8 +425,8 @@ class MongoStore final : public Store {
     const std::string id = consumer_id(outbox, consumer);
     Bson filter(BCON_NEW("_id", BCON_UTF8(id.c_str())));
     Bson update(BCON_NEW("$setOnInsert", "{", "outbox", BCON_UTF8(outbox.c_str()), "consumer",
-                         BCON_UTF8(consumer.c_str()), "owner", BCON_NULL, "lease_until_ms", BCON_INT64(0),
-                         "updated_us", BCON_INT64(now_us()), "health", BCON_UTF8("new"), "}"));
+                         BCON_UTF8(consumer.c_str()), "owner", BCON_NULL, "lease_until_ms", BCON_INT64(0), "updated_us",
+                         BCON_INT64(now_us()), "health", BCON_UTF8("new"), "}"));
     consumers.update_one(*filter, *update, true, "registering consumer '" + consumer + "'");
   }
 
@@ -443,8 +446,10 @@ class MongoStore final : public Store {
 
   // A checkpoint of any mode: a position, or a change stream's resume token. UsageError otherwise.
   static void validate_checkpoint(const std::string& checkpoint) {
-    if (is_position_checkpoint(checkpoint)) parse_position_checkpoint(checkpoint);
-    else ChangeStreamStart::resume_after(checkpoint);
+    if (is_position_checkpoint(checkpoint))
+      parse_position_checkpoint(checkpoint);
+    else
+      ChangeStreamStart::resume_after(checkpoint);
   }
 
   // `outbox put` for a transactional outbox: a transaction of its own around the insert.

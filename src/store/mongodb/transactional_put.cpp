@@ -16,7 +16,8 @@ void put_in_transaction(Driver& driver, mongoc_client_session_t* session, const 
     throw UsageError(where + ": put needs the mongoc_client_session_t* of your transaction, got null");
   }
   if (!driver.in_transaction(session)) {
-    throw UsageError(where + ": put needs a started transaction on the session: call "
+    throw UsageError(where +
+                     ": put needs a started transaction on the session: call "
                      "mongoc_client_session_start_transaction first (or put inside "
                      "mongoc_client_session_with_transaction), so the message commits or aborts with your own writes");
   }
@@ -40,9 +41,8 @@ void put_in_transaction(Driver& driver, mongoc_client_session_t* session, const 
                          "for put to assign one)",
                      false);
   }
-  throw StoreError(where + ": insert of message " + m.id + " failed (" + detail +
-                       "); the server aborted the transaction",
-                   false);
+  throw StoreError(
+      where + ": insert of message " + m.id + " failed (" + detail + "); the server aborted the transaction", false);
 }
 
 }  // namespace outbox::mongodb

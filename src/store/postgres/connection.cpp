@@ -28,19 +28,17 @@ std::string trim(std::string s) {
 bool retryable_state(const char* state) {
   if (state == nullptr) return true;  // no server answer: the connection is the problem
   const std::string s(state);
-  return s.rfind("08", 0) == 0      // connection exception
-         || s == "40001" || s == "40P01"  // serialization failure, deadlock
-         || s.rfind("53", 0) == 0   // insufficient resources (too many connections...)
+  return s.rfind("08", 0) == 0                            // connection exception
+         || s == "40001" || s == "40P01"                  // serialization failure, deadlock
+         || s.rfind("53", 0) == 0                         // insufficient resources (too many connections...)
          || s == "57P01" || s == "57P02" || s == "57P03"  // shutdown, crash, cannot connect now
-         || s == "55P03"            // lock not available
-         || s == "26000";           // prepared statement gone (a pooler's DISCARD ALL): prepared again next time
+         || s == "55P03"                                  // lock not available
+         || s == "26000";  // prepared statement gone (a pooler's DISCARD ALL): prepared again next time
 }
 
 }  // namespace
 
-std::int64_t Result::int64(int row, int col) const {
-  return std::strtoll(PQgetvalue(r_.get(), row, col), nullptr, 10);
-}
+std::int64_t Result::int64(int row, int col) const { return std::strtoll(PQgetvalue(r_.get(), row, col), nullptr, 10); }
 
 void fail(PGconn* conn, const PGresult* result, const std::string& doing) {
   const bool broken = conn == nullptr || PQstatus(conn) == CONNECTION_BAD;
@@ -50,8 +48,7 @@ void fail(PGconn* conn, const PGresult* result, const std::string& doing) {
   detail = redact_uri(trim(detail));
   const bool retry = broken || retryable_state(state);
   throw StoreError("postgres: " + doing + " failed" + (state ? std::string(" [") + state + "]" : "") + ": " +
-                       (detail.empty() ? "no answer from the server" : detail) +
-                       (broken ? " (connection lost)" : ""),
+                       (detail.empty() ? "no answer from the server" : detail) + (broken ? " (connection lost)" : ""),
                    retry);
 }
 
@@ -59,8 +56,8 @@ Result exec(PGconn* conn, const std::string& sql, const Params& params, const st
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  Result r(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                        nullptr, 0));
+  Result r(
+      PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0));
   const auto st = r.get() ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail(conn, r.get(), doing);
   return r;
@@ -76,7 +73,8 @@ struct PreparedStatements {
 int prepared_statements_event(PGEventId id, void* info, void*) {
   if (id == PGEVT_CONNRESET) {  // a new server session: nothing is prepared there
     auto* e = static_cast<PGEventConnReset*>(info);
-    if (auto* s = static_cast<PreparedStatements*>(PQinstanceData(e->conn, prepared_statements_event))) s->names.clear();
+    if (auto* s = static_cast<PreparedStatements*>(PQinstanceData(e->conn, prepared_statements_event)))
+      s->names.clear();
   } else if (id == PGEVT_CONNDESTROY) {
     auto* e = static_cast<PGEventConnDestroy*>(info);
     delete static_cast<PreparedStatements*>(PQinstanceData(e->conn, prepared_statements_event));
@@ -170,8 +168,9 @@ Connection::Connection(std::string conninfo) : conninfo_(std::move(conninfo)), r
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     const bool has_password = lower.find("password") != std::string::npos || lower.find("passwd") != std::string::npos;
     throw UsageError("postgres store '" + redacted_ + "' is not a valid URI or conninfo" +
-                     (has_password ? std::string(" (quote values with spaces: password='...'; percent-encode them in a URI)")
-                                   : ": " + redact_uri(msg)));
+                     (has_password
+                          ? std::string(" (quote values with spaces: password='...'; percent-encode them in a URI)")
+                          : ": " + redact_uri(msg)));
   }
   PQconninfoFree(opts);
   ensure();
@@ -194,7 +193,8 @@ PGconn* Connection::ensure() {
     throw StoreError("postgres: cannot connect to '" + redacted_ + "': " + msg, true);
   }
   // Server notices (e.g. "already exists, skipping") are not errors; keep them off stderr.
-  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      c, [](void*, const char*) {}, nullptr);
   conn_ = c;
   ++generation_;
   return conn_;

@@ -79,8 +79,7 @@ class PgStore final : public Store {
     return detail::encode(c);
   }
 
-  std::optional<std::string> acquire(const ConsumerRef& ref,
-                                     std::chrono::seconds ttl) override {
+  std::optional<std::string> acquire(const ConsumerRef& ref, std::chrono::seconds ttl) override {
     const std::string& outbox = ref.outbox;
     const std::string& consumer = ref.consumer;
     const std::string& owner = ref.owner;
@@ -106,16 +105,16 @@ class PgStore final : public Store {
                       "' for another " + str(left_us / 1000) + " ms; stop that relay, or use another consumer name");
     }
     exec(c,
-         std::string("UPDATE outbox__consumers SET owner = $3, lease_until_us = ") + kNowUs + " + $4::bigint, updated_us = " +
-             kNowUs + ", health = 'starting' WHERE outbox = $1 AND consumer = $2",
+         std::string("UPDATE outbox__consumers SET owner = $3, lease_until_us = ") + kNowUs +
+             " + $4::bigint, updated_us = " + kNowUs + ", health = 'starting' WHERE outbox = $1 AND consumer = $2",
          {outbox, consumer, owner, str(ttl.count() * 1'000'000)}, "taking the lease of consumer '" + consumer + "'");
     t.commit();
     if (checkpoint) detail::check_not_ahead(c, detail::parse_checkpoint(*checkpoint));
     return checkpoint;
   }
 
-  void save_checkpoint(const ConsumerRef& ref,
-                       const std::string& checkpoint, std::chrono::seconds ttl, const std::string& health) override {
+  void save_checkpoint(const ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds ttl,
+                       const std::string& health) override {
     const std::string& outbox = ref.outbox;
     const std::string& consumer = ref.consumer;
     const std::string& owner = ref.owner;
@@ -153,7 +152,8 @@ class PgStore final : public Store {
     Transaction t(c);
     Result r = exec(c,
                     std::string("SELECT owner FROM outbox__consumers WHERE outbox = $1 AND consumer = $2 AND owner IS "
-                                "NOT NULL AND lease_until_us > ") + kNowUs + " FOR UPDATE",
+                                "NOT NULL AND lease_until_us > ") +
+                        kNowUs + " FOR UPDATE",
                     {outbox, consumer}, "reading consumer '" + consumer + "'");
     if (r.rows() > 0) {
       throw UsageError("consumer '" + consumer + "' is in use by relay '" + r.text(0, 0) +
@@ -161,19 +161,23 @@ class PgStore final : public Store {
     }
     exec(c,
          std::string("INSERT INTO outbox__consumers (outbox, consumer, checkpoint, updated_us, health) VALUES ($1, $2, "
-                     "$3, ") + kNowUs + ", 'seeked') ON CONFLICT (outbox, consumer) DO UPDATE SET checkpoint ="
-                     " excluded.checkpoint, updated_us = excluded.updated_us, health = excluded.health",
+                     "$3, ") +
+             kNowUs +
+             ", 'seeked') ON CONFLICT (outbox, consumer) DO UPDATE SET checkpoint ="
+             " excluded.checkpoint, updated_us = excluded.updated_us, health = excluded.health",
          {outbox, consumer, checkpoint}, "seeking consumer '" + consumer + "'");
     t.commit();
   }
 
   void dead_letter(const std::string& consumer, const Message& m, const std::string& error, int attempts) override {
     std::lock_guard lock(mutex_);
-    exec(db_.ensure(),
-         std::string("INSERT INTO outbox__dead_letters (outbox, consumer, position, message, error, attempts, failed_us)"
-                     " VALUES ($1, $2, $3::bigint, $4, $5, $6::integer, ") + kNowUs + ")",
-         {m.outbox, consumer, str(m.position), to_json_line(m), error, std::to_string(attempts)},
-         "writing a dead letter");
+    exec(
+        db_.ensure(),
+        std::string("INSERT INTO outbox__dead_letters (outbox, consumer, position, message, error, attempts, failed_us)"
+                    " VALUES ($1, $2, $3::bigint, $4, $5, $6::integer, ") +
+            kNowUs + ")",
+        {m.outbox, consumer, str(m.position), to_json_line(m), error, std::to_string(attempts)},
+        "writing a dead letter");
   }
 
   std::vector<DeadLetter> dead_letters(const std::string& outbox, std::size_t limit) override {
@@ -235,7 +239,7 @@ class PgStore final : public Store {
       }
     }
     auto nth_newest = [&](std::int64_t n) -> std::int64_t {  // position of the n-th newest row, or 0
-      if (n <= 0) return INT64_MAX;  // keep none: every row is below the "0th newest"
+      if (n <= 0) return INT64_MAX;                          // keep none: every row is below the "0th newest"
       Result r = exec(c, "SELECT position FROM " + table + " ORDER BY position DESC LIMIT 1 OFFSET $1::bigint",
                       {str(std::max<std::int64_t>(0, n - 1))}, "retention");
       return r.rows() > 0 ? r.int64(0, 0) : 0;
@@ -281,11 +285,12 @@ class PgStore final : public Store {
         result.deleted += delete_batches("position < $1::bigint", {str(hard)});
         if (unpublished > 0) {
           result.dropped_unpublished = unpublished;
-          exec(c, "UPDATE outbox__outboxes SET dropped = dropped + $1::bigint WHERE name = $2", {str(unpublished), outbox},
-               "retention");
-          spdlog::warn("outbox '{}': hard retention limit of {} messages dropped {} messages that a consumer had "
-                       "not yet passed; raise the hard retention limit or speed up the relay",
-                       outbox, *policy.hard_max_count, unpublished);
+          exec(c, "UPDATE outbox__outboxes SET dropped = dropped + $1::bigint WHERE name = $2",
+               {str(unpublished), outbox}, "retention");
+          spdlog::warn(
+              "outbox '{}': hard retention limit of {} messages dropped {} messages that a consumer had "
+              "not yet passed; raise the hard retention limit or speed up the relay",
+              outbox, *policy.hard_max_count, unpublished);
         }
       }
     }
@@ -343,7 +348,8 @@ class PgStore final : public Store {
       if (!lag.is_null(0, 2)) cs.position = lag.int64(0, 2);
       st.consumers.push_back(std::move(cs));
     }
-    st.dead_letters = exec(c, "SELECT count(*) FROM outbox__dead_letters WHERE outbox = $1", {outbox}, "status").int64(0, 0);
+    st.dead_letters =
+        exec(c, "SELECT count(*) FROM outbox__dead_letters WHERE outbox = $1", {outbox}, "status").int64(0, 0);
     Result d = exec(c, "SELECT dropped FROM outbox__outboxes WHERE name = $1", {outbox}, "status");
     if (d.rows() > 0) st.dropped = d.int64(0, 0);
     return st;

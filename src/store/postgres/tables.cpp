@@ -3,15 +3,16 @@
 #include <regex>
 
 #include "outbox/errors.hpp"
-#include "outbox/prepare_put.hpp"
 #include "outbox/names.hpp"
+#include "outbox/prepare_put.hpp"
 
 namespace outbox::postgres::detail {
 
 void check_outbox_name(const std::string& outbox) {
   check_identifier(outbox, "outbox name");
   if (outbox.size() > 50) {
-    throw UsageError("outbox name '" + outbox + "' is too long for PostgreSQL (at most 50 characters, so that its "
+    throw UsageError("outbox name '" + outbox +
+                     "' is too long for PostgreSQL (at most 50 characters, so that its "
                      "table and index names fit in 63 bytes)");
   }
 }
@@ -25,13 +26,18 @@ std::string create_sql(const std::string& outbox) {
          // Serialises concurrent inits (CREATE ... IF NOT EXISTS is not safe against a concurrent CREATE).
          "SELECT pg_advisory_xact_lock(7306845530771452160);\n"
          "SET LOCAL client_min_messages = warning;\n"
-         "CREATE TABLE IF NOT EXISTS " + t + " (\n"
+         "CREATE TABLE IF NOT EXISTS " +
+         t +
+         " (\n"
          "  position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
          "  xid xid8 NOT NULL,\n"
          "  id text NOT NULL, type text NOT NULL, key text, data text NOT NULL, headers text,\n"
          "  created_us bigint NOT NULL);\n"
-         "CREATE INDEX IF NOT EXISTS " + quote_ident(nullptr, "outbox_" + outbox + "_xid") + " ON " + t + " (xid);\n"
-         "CREATE INDEX IF NOT EXISTS " + quote_ident(nullptr, "outbox_" + outbox + "_created") + " ON " + t +
+         "CREATE INDEX IF NOT EXISTS " +
+         quote_ident(nullptr, "outbox_" + outbox + "_xid") + " ON " + t +
+         " (xid);\n"
+         "CREATE INDEX IF NOT EXISTS " +
+         quote_ident(nullptr, "outbox_" + outbox + "_created") + " ON " + t +
          " (created_us);\n"
          "CREATE TABLE IF NOT EXISTS outbox__outboxes (name text PRIMARY KEY, created_us bigint NOT NULL,\n"
          "  dropped bigint NOT NULL DEFAULT 0);\n"
@@ -42,7 +48,9 @@ std::string create_sql(const std::string& outbox) {
          "  outbox text NOT NULL, consumer text NOT NULL, position bigint NOT NULL, message text NOT NULL,\n"
          "  error text NOT NULL, attempts integer NOT NULL, failed_us bigint NOT NULL);\n"
          "INSERT INTO outbox__outboxes (name, created_us)\n"
-         "  VALUES ('" + outbox + "', (extract(epoch from clock_timestamp()) * 1000000)::bigint)\n"
+         "  VALUES ('" +
+         outbox +
+         "', (extract(epoch from clock_timestamp()) * 1000000)::bigint)\n"
          "  ON CONFLICT (name) DO NOTHING;\n"
          "COMMIT;\n";
 }
@@ -142,7 +150,8 @@ Checkpoint parse_checkpoint(const std::string& text) {
   static const std::regex form(R"(^pg:(\d+:\d+:[\d,]*)/(\d+:\d+:[\d,]*)?/(\d{1,18})$)");
   std::smatch m;
   if (!std::regex_match(text, m, form)) {
-    throw UsageError("'" + text + "' is not a PostgreSQL checkpoint (pg:SNAPSHOT/[SNAPSHOT]/POSITION); use "
+    throw UsageError("'" + text +
+                     "' is not a PostgreSQL checkpoint (pg:SNAPSHOT/[SNAPSHOT]/POSITION); use "
                      "`outbox seek` to set one");
   }
   Checkpoint c;

@@ -59,7 +59,7 @@ Message read_message(const Result& r, int row, const std::string& outbox, bool p
 // `lo` (the current batch), those with position <= `after` are passed. Without `hi` (a cursor made
 // from a position), rows with position <= `after` are passed.
 struct Checkpoint {
-  std::string lo = "1:1:";          // '1:1:' sees no transaction at all: the beginning
+  std::string lo = "1:1:";  // '1:1:' sees no transaction at all: the beginning
   std::optional<std::string> hi;
   std::int64_t after = 0;
 };

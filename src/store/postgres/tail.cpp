@@ -20,16 +20,20 @@ void check_not_ahead(PGconn* conn, const Checkpoint& c) {
                   "pg_current_snapshot()::text",
                   p, "checking the checkpoint against the server's transaction ids");
   if (r.text(0, 0) == "t") {
-    throw StoreError("postgres: checkpoint '" + encode(c) + "' is ahead of this server's transaction ids (current "
-                     "snapshot " + r.text(0, 1) + "): the database was restored into a new cluster or this is a "
-                     "different server. Move the consumer's checkpoint (seek to a position, the beginning or the end) "
-                     "after checking what it already published, and start the relay again",
-                     false);
+    throw StoreError(
+        "postgres: checkpoint '" + encode(c) +
+            "' is ahead of this server's transaction ids (current "
+            "snapshot " +
+            r.text(0, 1) +
+            "): the database was restored into a new cluster or this is a "
+            "different server. Move the consumer's checkpoint (seek to a position, the beginning or the end) "
+            "after checking what it already published, and start the relay again",
+        false);
   }
 }
 
-PgTail::PgTail(const std::string& conninfo, const std::string& outbox, const Cursor& from,
-               const TailOptions& options, bool wakeups)
+PgTail::PgTail(const std::string& conninfo, const std::string& outbox, const Cursor& from, const TailOptions& options,
+               bool wakeups)
     : outbox_(outbox), options_(options), wakeups_(wakeups), connection_(conninfo), wake_lock_(wake_lock(outbox)) {
   PGconn* c = connection_.get();
   const std::string t = message_table(c, outbox);
@@ -57,8 +61,7 @@ void PgTail::prepare_session() {
   asleep_ = false;  // the lock ended with the old session
   if (wakeups_) {
     PGconn* c = connection_.get();
-    exec(c, "LISTEN " + quote_ident(c, wake_channel(outbox_)), {},
-         "listening for commits to outbox '" + outbox_ + "'");
+    exec(c, "LISTEN " + quote_ident(c, wake_channel(outbox_)), {}, "listening for commits to outbox '" + outbox_ + "'");
   }
   session_ = connection_.generation();
 }

@@ -44,7 +44,8 @@ bool CommitWatcher::wait(std::chrono::milliseconds timeout) {
   pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {event_fd_, POLLIN, 0}};
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     const int n = ::poll(fds, 2, static_cast<int>(left.count()));
     if (n < 0 && errno == EINTR) continue;

@@ -1,8 +1,8 @@
 // The write side: runs on the caller's connection and transaction.
+#include "connection.hpp"
 #include "outbox/errors.hpp"
 #include "outbox/names.hpp"
 #include "outbox/sqlite.hpp"
-#include "connection.hpp"
 #include "tables.hpp"
 
 namespace outbox::sqlite {
@@ -12,8 +12,7 @@ namespace {
 constexpr std::chrono::milliseconds kInitRetryLimit{5000};
 }  // namespace
 
-Outbox::Outbox(std::string name, SchemaRegistry registry)
-    : name_(std::move(name)), registry_(std::move(registry)) {
+Outbox::Outbox(std::string name, SchemaRegistry registry) : name_(std::move(name)), registry_(std::move(registry)) {
   check_identifier(name_, "outbox name");
   insert_sql_ = detail::insert_sql(name_);
 }

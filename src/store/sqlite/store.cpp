@@ -86,8 +86,7 @@ class SqliteStore final : public Store {
     return m;
   }
 
-  std::unique_ptr<Tail> tail(const std::string& outbox, const Cursor& from,
-                             const TailOptions& options) override {
+  std::unique_ptr<Tail> tail(const std::string& outbox, const Cursor& from, const TailOptions& options) override {
     check_known(outbox);
     std::int64_t after = 0;
     if (from.kind == Cursor::Kind::after) after = parse_checkpoint(from.checkpoint);
@@ -144,8 +143,7 @@ class SqliteStore final : public Store {
     return checkpoint;
   }
 
-  void save_checkpoint(const ConsumerRef& ref,
-                       const std::string& checkpoint, std::chrono::seconds ttl,
+  void save_checkpoint(const ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds ttl,
                        const std::string& health) override {
     const std::string& outbox = ref.outbox;
     const std::string& consumer = ref.consumer;
@@ -248,7 +246,7 @@ class SqliteStore final : public Store {
       if (s.step() && !s.is_null(0)) passed = s.int64(0);
     }
     auto nth_newest = [&](std::int64_t n) -> std::int64_t {  // position of the n-th newest row, or 0
-      if (n <= 0) return INT64_MAX;  // keep none (OFFSET -1 would act as 0 and keep the newest)
+      if (n <= 0) return INT64_MAX;                          // keep none (OFFSET -1 would act as 0 and keep the newest)
       Statement s(db().get(), "SELECT position FROM " + table + " ORDER BY position DESC LIMIT 1 OFFSET ?1");
       s.bind(1, n - 1);
       return s.step() ? s.int64(0) : 0;
@@ -271,7 +269,7 @@ class SqliteStore final : public Store {
       for (;;) {
         Transaction t(db().get());
         Statement s(db().get(), "DELETE FROM " + table + " WHERE position IN (SELECT position FROM " + table +
-                                   " WHERE " + where + " ORDER BY position LIMIT ?9)");
+                                    " WHERE " + where + " ORDER BY position LIMIT ?9)");
         bind(s);
         s.bind(9, batch);
         s.run();
@@ -301,9 +299,10 @@ class SqliteStore final : public Store {
           Statement s(db().get(), "UPDATE outbox__outboxes SET dropped = dropped + ?1 WHERE name = ?2");
           s.bind(1, unpublished).bind(2, std::string_view(outbox));
           s.run();
-          spdlog::warn("outbox '{}': hard retention limit of {} messages dropped {} messages that a consumer had "
-                       "not yet passed; raise the hard retention limit or speed up the relay",
-                       outbox, *policy.hard_max_count, unpublished);
+          spdlog::warn(
+              "outbox '{}': hard retention limit of {} messages dropped {} messages that a consumer had "
+              "not yet passed; raise the hard retention limit or speed up the relay",
+              outbox, *policy.hard_max_count, unpublished);
         }
       }
     }

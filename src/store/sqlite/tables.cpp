@@ -1,8 +1,8 @@
 #include "tables.hpp"
 
 #include "outbox/errors.hpp"
-#include "outbox/prepare_put.hpp"
 #include "outbox/names.hpp"
+#include "outbox/prepare_put.hpp"
 
 namespace outbox::sqlite::detail {
 
@@ -21,8 +21,8 @@ std::string create_sql(const std::string& outbox) {
          "CREATE TABLE IF NOT EXISTS outbox__dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT,"
          " outbox TEXT NOT NULL, consumer TEXT NOT NULL, position INTEGER NOT NULL, message TEXT NOT NULL,"
          " error TEXT NOT NULL, attempts INTEGER NOT NULL, failed_us INTEGER NOT NULL);"
-         "INSERT OR IGNORE INTO outbox__outboxes (name, created_us) VALUES ('" + outbox + "', " +
-         std::to_string(now().time_since_epoch().count()) + ");";
+         "INSERT OR IGNORE INTO outbox__outboxes (name, created_us) VALUES ('" +
+         outbox + "', " + std::to_string(now().time_since_epoch().count()) + ");";
 }
 
 std::string insert_sql(const std::string& outbox) {
@@ -30,18 +30,22 @@ std::string insert_sql(const std::string& outbox) {
          " (id, type, key, data, headers, created_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 }
 
-void insert_message(sqlite3* db, Statement& insert, const std::string& outbox,
-                    const SchemaRegistry& registry, Message& m) {
+void insert_message(sqlite3* db, Statement& insert, const std::string& outbox, const SchemaRegistry& registry,
+                    Message& m) {
   if (sqlite3_get_autocommit(db)) {
-    throw UsageError("put must run inside the caller's open transaction (BEGIN ... COMMIT), so that the "
-                     "message commits or rolls back with the business rows");
+    throw UsageError(
+        "put must run inside the caller's open transaction (BEGIN ... COMMIT), so that the "
+        "message commits or rolls back with the business rows");
   }
   const std::string data = prepare_put(outbox, registry, m);  // throws before any write
   const std::string headers = m.headers.empty() ? std::string() : nlohmann::json(m.headers).dump();
 
   insert.bind(1, std::string_view(m.id)).bind(2, std::string_view(m.type)).bind(3, m.key);
   insert.bind(4, std::string_view(data));
-  if (headers.empty()) insert.bind_null(5); else insert.bind(5, std::string_view(headers));
+  if (headers.empty())
+    insert.bind_null(5);
+  else
+    insert.bind(5, std::string_view(headers));
   insert.bind(6, static_cast<std::int64_t>(m.created.time_since_epoch().count()));
   try {
     insert.run();

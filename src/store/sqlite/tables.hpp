@@ -22,8 +22,8 @@ std::string insert_sql(const std::string& outbox);
 
 // Validates `m`, completes its envelope and inserts it with `insert` (prepared from insert_sql) on
 // `db`, which must be inside an open transaction. Sets m.position and m.checkpoint.
-void insert_message(sqlite3* db, Statement& insert, const std::string& outbox,
-                    const SchemaRegistry& registry, Message& m);
+void insert_message(sqlite3* db, Statement& insert, const std::string& outbox, const SchemaRegistry& registry,
+                    Message& m);
 
 // SELECT columns matching read_message().
 inline constexpr const char* kMessageColumns = "position, id, type, key, data, headers, created_us";

@@ -10,14 +10,13 @@ namespace outbox::sqlite::detail {
 
 namespace {
 using std::chrono::microseconds;
-constexpr std::array<microseconds, 10> kSettle = {microseconds(50),   microseconds(100),  microseconds(200),
-                                                  microseconds(500),  microseconds(1000), microseconds(2000),
-                                                  microseconds(5000), microseconds(10000), microseconds(20000),
-                                                  microseconds(50000)};
+constexpr std::array<microseconds, 10> kSettle = {
+    microseconds(50),   microseconds(100),  microseconds(200),   microseconds(500),   microseconds(1000),
+    microseconds(2000), microseconds(5000), microseconds(10000), microseconds(20000), microseconds(50000)};
 }  // namespace
 
-SqliteTail::SqliteTail(const std::string& path, int busy_timeout_ms, const std::string& outbox,
-                       std::int64_t after, const TailOptions& options)
+SqliteTail::SqliteTail(const std::string& path, int busy_timeout_ms, const std::string& outbox, std::int64_t after,
+                       const TailOptions& options)
     : outbox_(outbox),
       options_(options),
       connection_(path, SQLITE_OPEN_READWRITE, busy_timeout_ms),

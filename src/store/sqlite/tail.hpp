@@ -13,8 +13,8 @@ namespace outbox::sqlite::detail {
 
 class SqliteTail final : public Tail {
  public:
-  SqliteTail(const std::string& path, int busy_timeout_ms, const std::string& outbox,
-             std::int64_t after, const TailOptions& options);
+  SqliteTail(const std::string& path, int busy_timeout_ms, const std::string& outbox, std::int64_t after,
+             const TailOptions& options);
 
   std::vector<Message> next(std::chrono::milliseconds wait) override;
   void close() override;

@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
   Events::put(writer, Ping{7});
   sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
-  auto batch = outbox::open_store(std::string("sqlite:") + argv[1])->tail("pings", outbox::Cursor::beginning())
+  auto batch = outbox::open_store(std::string("sqlite:") + argv[1])
+                   ->tail("pings", outbox::Cursor::beginning())
                    ->next(std::chrono::milliseconds(0));
   const bool ok = batch.size() == 1 && batch[0].data["n"] == 7;
   std::printf("%s\n", ok ? "installed package works" : "installed package FAILED");

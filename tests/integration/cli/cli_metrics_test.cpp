@@ -114,9 +114,9 @@ TEST_F(CliMetrics, ClientsThatNeverFinishTheirRequestDoNotHoldUpTheStop) {
   Process relay(relay_argv(metrics_address(port)), dir + "/relay.log");
   ASSERT_FALSE(first_scrape("127.0.0.1", port, relay).empty()) << relay.log();
 
-  const int silent = connect_to(port);  // connects, sends nothing
-  const int half = connect_to(port);    // half a request, then silence
-  const int trickle = connect_to(port); // a byte every 100 ms, for ever
+  const int silent = connect_to(port);   // connects, sends nothing
+  const int half = connect_to(port);     // half a request, then silence
+  const int trickle = connect_to(port);  // a byte every 100 ms, for ever
   ASSERT_GE(silent, 0);
   ASSERT_GE(half, 0);
   ASSERT_GE(trickle, 0);
@@ -143,7 +143,8 @@ TEST_F(CliMetrics, ClientsThatNeverFinishTheirRequestDoNotHoldUpTheStop) {
 TEST_F(CliMetrics, ANewRelayOnAnIdleOutboxIsHealthyAtOnce) {
   const int port = free_port();
   Process relay(relay_argv(metrics_address(port)), dir + "/relay.log");
-  const auto c = wait_for_status(uri(), "orders", [](const nlohmann::json& c) { return c["lease_active"] == true; }, 30s);
+  const auto c = wait_for_status(
+      uri(), "orders", [](const nlohmann::json& c) { return c["lease_active"] == true; }, 30s);
   ASSERT_EQ(c["lease_active"], true) << c.dump() << relay.log();
   const std::string body =
       first_scrape("127.0.0.1", port, relay, "outbox_consumer_healthy{outbox=\"orders\",consumer=\"default\"} 1\n");
@@ -157,9 +158,9 @@ TEST_F(CliMetrics, ANewRelayOnAnIdleOutboxIsHealthyAtOnce) {
 
 // Item 14: HOST:PORT is parsed strictly (exit 2 naming the value), and IPv6 goes in brackets.
 TEST_F(CliMetrics, AddressIsHostColonPortWithIpv6InBrackets) {
-  for (const char* bad : {"127.0.0.1:9464junk", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:", "127.0.0.1", ":9464",
-                          "::1:9464", "[::1]", "[::1]9464", "[nonsense]:9464", "127.0.0.1:+94", "127.0.0.1: 9464",
-                          "host name:9464"}) {
+  for (const char* bad :
+       {"127.0.0.1:9464junk", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:", "127.0.0.1", ":9464", "::1:9464", "[::1]",
+        "[::1]9464", "[nonsense]:9464", "127.0.0.1:+94", "127.0.0.1: 9464", "host name:9464"}) {
     // --drain: were the value accepted, the relay would end by itself instead of hanging the test.
     const auto r = testing_support::cli("relay --store " + uri() + " --outbox orders --sink null: --drain --metrics '" +
                                         bad + "'");

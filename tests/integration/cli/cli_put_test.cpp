@@ -37,8 +37,8 @@ Result run(const std::string& dir, std::vector<std::string> args, const std::str
 class CliPut : public CliTest {
  protected:
   std::vector<std::string> put(std::vector<std::string> extra) {
-    std::vector<std::string> argv = {"put", "--store", uri(), "--outbox", "orders", "--schema", schema_file(), "--type",
-                                     "order_created"};
+    std::vector<std::string> argv = {"put",      "--store",     uri(),    "--outbox",     "orders",
+                                     "--schema", schema_file(), "--type", "order_created"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
   }
@@ -47,9 +47,12 @@ class CliPut : public CliTest {
 
 TEST_F(CliPut, HeaderNamesAreCheckedAndShownEscaped) {
   const std::pair<std::string, std::string> cases[] = {
-      {"x-a:b", "x-a:b"},          {"x-a\r\nInjected: 1", "x-a\\r\\nInjected: 1"},
-      {"   ", "   "},             {"tab\there", "tab\\there"},
-      {"\x1b[31mred", "\\x1b[31mred"}, {"ümlaut\xff", "ümlaut\\xff"},
+      {"x-a:b", "x-a:b"},
+      {"x-a\r\nInjected: 1", "x-a\\r\\nInjected: 1"},
+      {"   ", "   "},
+      {"tab\there", "tab\\there"},
+      {"\x1b[31mred", "\\x1b[31mred"},
+      {"ümlaut\xff", "ümlaut\\xff"},
   };
   for (const auto& [name, shown] : cases) {
     const auto r = run(dir, put({"--data", R"({"ordernr": 1})", "--header", name + "=v"}));

@@ -10,8 +10,8 @@ using namespace testing_cli;
 class CliStdout : public CliTest {
  protected:
   std::vector<std::string> relay_argv(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {OUTBOX_CLI, "relay", "--store", uri(), "--outbox", "orders", "--sink", "stdout:",
-                                     "--lease-ttl", "120", "--batch-size", "50"};
+    std::vector<std::string> argv = {OUTBOX_CLI, "relay",   "--store",     uri(), "--outbox",     "orders",
+                                     "--sink",   "stdout:", "--lease-ttl", "120", "--batch-size", "50"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
   }
@@ -62,7 +62,8 @@ TEST_F(CliStdout, StalledReaderDoesNotBlockSigterm) {
   Process relay(relay_argv({"--shutdown-timeout", "1"}), dir + "/relay.log", p[1]);
   close(p[1]);
   // The pipe fills (64 KiB, a few batches) and the relay's write waits for a reader that never reads.
-  auto c = wait_for_status(uri(), "orders", [](const nlohmann::json& c) { return c["position"] > 0; }, 30s);
+  auto c = wait_for_status(
+      uri(), "orders", [](const nlohmann::json& c) { return c["position"] > 0; }, 30s);
   ASSERT_GT(c["position"].get<std::int64_t>(), 0) << c.dump() << relay.log();
   std::this_thread::sleep_for(300ms);
 

@@ -13,13 +13,13 @@ struct RelaySetup {
   std::string db_path;  // the SQLite file the relay opens (to catch it starting)
   std::string outbox = "orders";
   std::string sink;
-  std::string dir;      // for logs and the stdout sink's output
+  std::string dir;  // for logs and the stdout sink's output
 };
 
 inline std::vector<std::string> relay_argv(const RelaySetup& s, std::vector<std::string> extra = {}) {
   // A long lease TTL: a standby that took over within seconds did so because the lease was released.
-  std::vector<std::string> argv = {OUTBOX_CLI, "relay",       "--store", s.store, "--outbox", s.outbox,
-                                   "--sink",   s.sink,        "--lease-ttl", "120"};
+  std::vector<std::string> argv = {OUTBOX_CLI, "relay",  "--store", s.store,       "--outbox",
+                                   s.outbox,   "--sink", s.sink,    "--lease-ttl", "120"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }
@@ -30,8 +30,8 @@ inline void check_sigterm_stops_in_order(const RelaySetup& s, std::int64_t expec
   const int out = open((s.dir + "/stdout.jsonl").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   Process first(relay_argv(s), s.dir + "/first.log", out);
   auto c = wait_for_status(
-      s.store, s.outbox, [&](const nlohmann::json& c) { return c["position"] == expected && c["lease_active"] == true; },
-      60s);
+      s.store, s.outbox,
+      [&](const nlohmann::json& c) { return c["position"] == expected && c["lease_active"] == true; }, 60s);
   ASSERT_EQ(c["position"], expected) << "the relay did not deliver everything: " << c.dump() << "\n" << first.log();
 
   Process standby(relay_argv(s), s.dir + "/standby.log", out);

@@ -35,8 +35,8 @@ TEST_P(StoreConformance, CliRoundTrip) {
 
   std::vector<nlohmann::json> written;
   for (int i = 1; i <= 3; ++i) {
-    r = cli("put " + at + " --schema " + schemas + " --type order_created --data '{\"ordernr\": " +
-            std::to_string(i) + "}' --key order-" + std::to_string(i) + " --header traceparent=t" + std::to_string(i));
+    r = cli("put " + at + " --schema " + schemas + " --type order_created --data '{\"ordernr\": " + std::to_string(i) +
+            "}' --key order-" + std::to_string(i) + " --header traceparent=t" + std::to_string(i));
     ASSERT_EQ(r.code, 0) << r.output;
     const auto j = json_lines(r.output);
     ASSERT_EQ(j.size(), 1u) << r.output;

@@ -93,8 +93,8 @@ TEST_F(KafkaFaults, RelayKilledMidStreamLosesNothing) {
   auto start_relay = [&](bool drain) {
     const pid_t pid = fork();
     if (pid == 0) {
-      std::vector<const char*> args{OUTBOX_CLI, "relay", "--store", nullptr, "--outbox", "orders", "--sink",
-                                    sink.c_str(), "--lease-ttl", "1", "--batch-size", "200"};
+      std::vector<const char*> args{OUTBOX_CLI, "relay",      "--store",     nullptr, "--outbox",     "orders",
+                                    "--sink",   sink.c_str(), "--lease-ttl", "1",     "--batch-size", "200"};
       const std::string store_uri = uri();
       args[3] = store_uri.c_str();
       if (drain) args.push_back("--drain");

@@ -105,11 +105,14 @@ inline void create_topic(const std::string& topic, int partitions, const std::ma
   rd_kafka_CreateTopics(rk, &nt, 1, nullptr, q);
   rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);
   std::string failure;
-  if (!ev) failure = "no answer from the broker";
-  else if (rd_kafka_event_error(ev)) failure = rd_kafka_event_error_string(ev);
+  if (!ev)
+    failure = "no answer from the broker";
+  else if (rd_kafka_event_error(ev))
+    failure = rd_kafka_event_error_string(ev);
   else {
     size_t n = 0;
-    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    const rd_kafka_topic_result_t** results =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
     for (size_t i = 0; i < n; ++i) {
       if (rd_kafka_topic_result_error(results[i])) failure = rd_kafka_topic_result_error_string(results[i]);
     }

@@ -24,12 +24,12 @@
 namespace testing_mongo {
 
 using testing_support::cli;
-using testing_support::Run;
 using testing_support::drain;
 using testing_support::order_created;
 using testing_support::order_schemas;
 using testing_support::order_schemas_json;
 using testing_support::ordernrs;
+using testing_support::Run;
 
 // OUTBOX_MONGO_URI from $OUTBOX_MONGO_STATE/env (or from the environment, for another server).
 inline std::string server_uri() {

@@ -35,7 +35,8 @@ TEST_P(MongoRelay, ResumesFromTheCheckpointAcrossRestarts) {
   relay_to(out);
   const auto lines = read_lines(out);
   ASSERT_EQ(lines.size(), 450u);
-  for (std::size_t i = 0; i < lines.size(); ++i) EXPECT_EQ(lines[i]["data"]["ordernr"], static_cast<std::int64_t>(i + 1));
+  for (std::size_t i = 0; i < lines.size(); ++i)
+    EXPECT_EQ(lines[i]["data"]["ordernr"], static_cast<std::int64_t>(i + 1));
   EXPECT_EQ(store->status(name).consumers.at(0).lag_messages, 0);
 }
 
@@ -51,8 +52,8 @@ TEST_P(MongoRelay, CliWorksWithAMongoStore) {
   r = cli("init " + store);
   ASSERT_EQ(r.code, 0) << "init is idempotent: " << r.output;
   for (int i = 1; i <= 3; ++i) {
-    r = cli("put " + store + " --schema " + schemas + " --type order_created --data '{\"ordernr\": " +
-            std::to_string(i) + "}' --key order-" + std::to_string(i));
+    r = cli("put " + store + " --schema " + schemas +
+            " --type order_created --data '{\"ordernr\": " + std::to_string(i) + "}' --key order-" + std::to_string(i));
     ASSERT_EQ(r.code, 0) << r.output;
     EXPECT_NE(r.output.find("\"position\":" + std::to_string(i)), std::string::npos) << r.output;
   }

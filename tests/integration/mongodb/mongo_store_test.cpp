@@ -228,7 +228,8 @@ TEST_F(MongoTest, CappedRollOffIsCountedAndReported) {
   for (int i = 6; i <= 200; ++i) box->put(*client, order_created(i));
   // The server trims a capped collection when it is over its limits (FerretDB: in the background).
   const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (store->status(name).count > 40 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(200ms);
+  while (store->status(name).count > 40 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(200ms);
   auto st = store->status(name);
   ASSERT_LE(st.count, 40) << "the capped collection was not trimmed";
   ASSERT_TRUE(st.oldest_position.has_value());

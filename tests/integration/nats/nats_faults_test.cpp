@@ -71,7 +71,8 @@ void NatsFaults::crash_mid_stream(bool hang_first) {
     if (!positions.count(p)) first_missing = p;
   }
   std::printf("server %s and restarted: 3000 committed, %zu distinct in the stream, %zu duplicates, %lld retries\n",
-              hang_first ? "hung, killed" : "killed", positions.size(), records.size() - positions.size(), static_cast<long long>(relay.stats().retries));
+              hang_first ? "hung, killed" : "killed", positions.size(), records.size() - positions.size(),
+              static_cast<long long>(relay.stats().retries));
   EXPECT_EQ(positions.size(), 3000u) << "lost messages, first missing position " << first_missing;
   EXPECT_EQ(per_key_reorders(records), 0u);
   EXPECT_GT(relay.stats().retries, 0) << "the kill should have failed some publishes";

@@ -37,10 +37,10 @@ class NatsServer {
   void start() {
     const std::string log = dir_ + "/server.log";
     std::filesystem::remove(log);
-    server_ = std::make_unique<testing_cli::Process>(
-        std::vector<std::string>{NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", std::to_string(port_), "-sd",
-                                 dir_ + "/store"},
-        log);
+    server_ =
+        std::make_unique<testing_cli::Process>(std::vector<std::string>{NATS_SERVER, "-js", "-a", "127.0.0.1", "-p",
+                                                                        std::to_string(port_), "-sd", dir_ + "/store"},
+                                               log);
     if (!server_->wait_for_log("Server is ready", 30s)) {
       throw std::runtime_error("nats-server did not start:\n" + server_->log());
     }

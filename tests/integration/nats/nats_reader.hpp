@@ -54,11 +54,10 @@ class Client {
     }
   }
 
-  // Everything in `stream` on `subjects` (a filter), in stream order, through an ordered (ephemeral) push consumer; stops
-  // after `expected` records and then `settle` without more (to catch extra ones) or at `timeout`.
+  // Everything in `stream` on `subjects` (a filter), in stream order, through an ordered (ephemeral) push consumer;
+  // stops after `expected` records and then `settle` without more (to catch extra ones) or at `timeout`.
   std::vector<Record> read(const std::string& stream, const std::string& subjects, std::size_t expected,
-                           std::chrono::milliseconds timeout = 30s,
-                           std::chrono::milliseconds settle = 300ms) {
+                           std::chrono::milliseconds timeout = 30s, std::chrono::milliseconds settle = 300ms) {
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = stream.c_str();

@@ -27,12 +27,12 @@
 namespace testing_pg {
 
 using testing_support::cli;
-using testing_support::Run;
 using testing_support::drain;
 using testing_support::order_created;
 using testing_support::order_schemas;
 using testing_support::order_schemas_json;
 using testing_support::ordernrs;
+using testing_support::Run;
 
 // OUTBOX_PG_URI from $OUTBOX_PG_STATE/env (or from the environment, to run against another server).
 inline std::string server_uri() {

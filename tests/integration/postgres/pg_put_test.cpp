@@ -1,6 +1,6 @@
 // The write side: put in the caller's transaction, validation that leaves it usable, init, errors.
-#include "pg_fixture.hpp"
 #include "outbox/typed.hpp"
+#include "pg_fixture.hpp"
 
 using namespace testing_pg;
 
@@ -73,8 +73,8 @@ TEST_F(PgPut, InitIsIdempotentAndPrintable) {
 }
 
 TEST_F(PgPut, APasswordNeverAppearsInErrors) {
-  for (const std::string bad : {"postgresql://postgres:hunter2@127.0.0.1:1/postgres",
-                                "host=127.0.0.1 port=1 user=postgres password=hunter2"}) {
+  for (const std::string bad :
+       {"postgresql://postgres:hunter2@127.0.0.1:1/postgres", "host=127.0.0.1 port=1 user=postgres password=hunter2"}) {
     try {
       outbox::open_store(bad);
       FAIL() << "expected a connection failure";

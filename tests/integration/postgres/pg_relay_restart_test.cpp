@@ -109,7 +109,8 @@ class Writer {
     for (int attempt = 0;; ++attempt) {
       try {
         Conn c(uri_);
-        return scalar(c, "SELECT count(*) FROM outbox_" + box_.name() + " WHERE id = '" + batch.front().id + "'") == "1";
+        return scalar(c, "SELECT count(*) FROM outbox_" + box_.name() + " WHERE id = '" + batch.front().id + "'") ==
+               "1";
       } catch (const std::exception&) {
         if (attempt > 300) throw;
         std::this_thread::sleep_for(100ms);
@@ -140,9 +141,9 @@ TEST_F(PgRelayRestart, RelayProcessDeliversEveryCommitAcrossAServerRestart) {
   const fs::path dir = pattern, out = dir / "delivered.jsonl", log = dir / "relay.log";
 
   testing_support::Children children;
-  const pid_t relay = children.spawn({OUTBOX_CLI, "relay", "--store", uri, "--outbox", name, "--sink",
-                                      "file:" + out.string(), "--batch-size", "50"},
-                                     log, log);
+  const pid_t relay = children.spawn(
+      {OUTBOX_CLI, "relay", "--store", uri, "--outbox", name, "--sink", "file:" + out.string(), "--batch-size", "50"},
+      log, log);
   const std::int64_t total = 1500;
   Writer writer(uri, *orders, total);
 
@@ -184,8 +185,8 @@ TEST_F(PgRelayRestart, RelayProcessDeliversEveryCommitAcrossAServerRestart) {
   const auto status = children.wait(relay, 30s);
   const std::string relay_log = testing_support::read_text(log);
   ASSERT_TRUE(status.has_value()) << "the relay did not stop on SIGTERM:\n" << testing_support::tail_of(relay_log);
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-      << testing_support::describe_status(*status) << "\n" << testing_support::tail_of(relay_log);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << testing_support::describe_status(*status) << "\n"
+                                                               << testing_support::tail_of(relay_log);
 
   lines = complete_lines(out);
   std::map<std::string, const Written*> by_id;
@@ -212,8 +213,8 @@ TEST_F(PgRelayRestart, RelayProcessDeliversEveryCommitAcrossAServerRestart) {
   for (const auto& w : committed) lost += seen.count(w.id) ? 0 : 1;
   std::cout << "relay restart: " << committed.size() << " committed (" << writer.failures() << " writer failures, "
             << writer.in_doubt() << " commits in doubt), " << before << " delivered before the restart, "
-            << lines.size() << " lines: lost " << lost << ", uncommitted delivered " << unknown
-            << ", per-key reorders " << reorders << ", duplicates " << duplicates << std::endl;
+            << lines.size() << " lines: lost " << lost << ", uncommitted delivered " << unknown << ", per-key reorders "
+            << reorders << ", duplicates " << duplicates << std::endl;
   EXPECT_EQ(lost, 0);
   EXPECT_EQ(unknown, 0);
   EXPECT_EQ(reorders, 0);
@@ -231,6 +232,8 @@ TEST_F(PgRelayRestart, RelayProcessDeliversEveryCommitAcrossAServerRestart) {
   EXPECT_NE(relay_log.find("(connection lost); retrying in"), std::string::npos) << testing_support::tail_of(relay_log);
   EXPECT_NE(relay_log.find("store reachable again"), std::string::npos) << testing_support::tail_of(relay_log);
   EXPECT_NE(relay_log.find("relay stopped"), std::string::npos) << testing_support::tail_of(relay_log);
-  if (!HasFailure()) fs::remove_all(dir);
-  else std::cout << "work folder kept: " << dir << std::endl;
+  if (!HasFailure())
+    fs::remove_all(dir);
+  else
+    std::cout << "work folder kept: " << dir << std::endl;
 }

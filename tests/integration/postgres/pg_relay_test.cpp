@@ -126,8 +126,8 @@ TEST_F(PgRelay, CliWorksWithAPostgresStore) {
   auto r = cli("init " + store);
   ASSERT_EQ(r.code, 0) << r.output;
   for (int i = 1; i <= 3; ++i) {
-    r = cli("put " + store + " --schema " + schemas + " --type order_created --data '{\"ordernr\": " +
-            std::to_string(i) + "}' --key order-" + std::to_string(i));
+    r = cli("put " + store + " --schema " + schemas +
+            " --type order_created --data '{\"ordernr\": " + std::to_string(i) + "}' --key order-" + std::to_string(i));
     ASSERT_EQ(r.code, 0) << r.output;
   }
   r = cli("put " + store + " --schema " + schemas + " --type order_created --data '{\"ordernr\": \"x\"}'");
@@ -148,8 +148,8 @@ TEST_F(PgRelay, CliWorksWithAPostgresStore) {
   r = cli("seek " + store + " --consumer default --to beginning");
   ASSERT_EQ(r.code, 0) << r.output;
   r = cli("status --store '" + uri + "' --outbox " + name + " --json");
-  EXPECT_EQ(nlohmann::json::parse(r.output.substr(r.output.find('[')))
-                .at(0)["consumers"].at(0)["lag_messages"], 3) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(r.output.substr(r.output.find('['))).at(0)["consumers"].at(0)["lag_messages"], 3)
+      << r.output;
   r = cli("dead-letters " + store);
   EXPECT_EQ(r.code, 0) << r.output;
   // A wrong password-bearing URI fails with exit code 1 and the password redacted.

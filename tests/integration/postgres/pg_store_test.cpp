@@ -47,11 +47,12 @@ TEST_F(PgStore, RetentionIsSkippedWhileAnotherRelayRunsIt) {
 // reconnects for the next call.
 TEST_F(PgStore, ConnectionLostDuringCommitIsCommitInDoubt) {
   const std::string t = "\"outbox_" + name + "\"";
-  exec(*a, "CREATE OR REPLACE FUNCTION " + name + "_die() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-           "IF NEW.type = 'order_completed' THEN PERFORM pg_terminate_backend(pg_backend_pid()); "
-           "PERFORM pg_sleep(5); END IF; RETURN NULL; END $$");
+  exec(*a, "CREATE OR REPLACE FUNCTION " + name +
+               "_die() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+               "IF NEW.type = 'order_completed' THEN PERFORM pg_terminate_backend(pg_backend_pid()); "
+               "PERFORM pg_sleep(5); END IF; RETURN NULL; END $$");
   exec(*a, "CREATE CONSTRAINT TRIGGER die_at_commit AFTER INSERT ON " + t +
-           " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION " + name + "_die()");
+               " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION " + name + "_die()");
   outbox::Message m = order_created(1);
   m.outbox = name;
   m.type = "order_completed";

@@ -39,8 +39,8 @@ class PgTls : public PgTest {
   }
   // host=localhost: the name the certificate was made for, checked by verify-full.
   std::string conninfo(const std::string& root_cert) const {
-    return "host=localhost port=" + port + " user=postgres dbname=postgres sslmode=verify-full sslrootcert=" +
-           root_cert;
+    return "host=localhost port=" + port +
+           " user=postgres dbname=postgres sslmode=verify-full sslrootcert=" + root_cert;
   }
 
   std::string ca, port;
@@ -86,7 +86,8 @@ TEST_F(PgTls, WrongCaIsRefusedWithAClearError) {
 
   // A missing root certificate file is an error naming it, not a silent downgrade.
   try {
-    outbox::open_store("host=localhost port=" + port + " user=postgres sslmode=verify-full sslrootcert=/nonexistent/ca.crt");
+    outbox::open_store("host=localhost port=" + port +
+                       " user=postgres sslmode=verify-full sslrootcert=/nonexistent/ca.crt");
     FAIL() << "connected without the root certificate";
   } catch (const outbox::StoreError& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/ca.crt"), std::string::npos) << e.what();
@@ -105,7 +106,8 @@ TEST_F(PgTls, ErrorsNeverShowThePassword) {
       conninfo(untrusted_ca()) + " password='" + secret + " with spaces'",
       // TLS fine, the server refuses: no such database
       "postgresql://postgres:" + secret + "@" + host + "/no_such_db?sslmode=verify-full&sslrootcert=" + ca,
-      "host=localhost port=" + port + " user=postgres password = '" + secret + "' dbname=no_such_db sslmode=verify-full sslrootcert=" + ca,
+      "host=localhost port=" + port + " user=postgres password = '" + secret +
+          "' dbname=no_such_db sslmode=verify-full sslrootcert=" + ca,
   };
   for (const auto& u : uris) {
     try {

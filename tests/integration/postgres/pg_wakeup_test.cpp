@@ -34,10 +34,12 @@ class PgWakeup : public PgTest {
     Conn w(uri);
     exec(w, "BEGIN");
     orders->put(w, order_created(0));
-    const std::string id = scalar(*observer, "SELECT coalesce(max(objid)::text, '') FROM pg_locks WHERE locktype = "
-                                             "'advisory' AND classid = " + std::string(kWakeLockClass) +
-                                             " AND objsubid = 2 AND mode = 'ShareLock' AND pid = " +
-                                             std::to_string(PQbackendPID(w)));
+    const std::string id =
+        scalar(*observer,
+               "SELECT coalesce(max(objid)::text, '') FROM pg_locks WHERE locktype = "
+               "'advisory' AND classid = " +
+                   std::string(kWakeLockClass) +
+                   " AND objsubid = 2 AND mode = 'ShareLock' AND pid = " + std::to_string(PQbackendPID(w)));
     exec(w, "ROLLBACK");
     if (id.empty()) throw std::runtime_error("a put took no shared wake lock");
     return id;
@@ -45,9 +47,11 @@ class PgWakeup : public PgTest {
 
   // The backend of the tail asleep on this outbox, or 0.
   int sleeper() {
-    return std::stoi(scalar(*observer, "SELECT coalesce(max(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND "
-                                       "classid = " + std::string(kWakeLockClass) + " AND objid = " + objid +
-                                       " AND objsubid = 2 AND mode = 'ExclusiveLock' AND granted"));
+    return std::stoi(scalar(*observer,
+                            "SELECT coalesce(max(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND "
+                            "classid = " +
+                                std::string(kWakeLockClass) + " AND objid = " + objid +
+                                " AND objsubid = 2 AND mode = 'ExclusiveLock' AND granted"));
   }
 
   int wait_for_sleeper(int other_than = 0) {

@@ -60,10 +60,11 @@ TEST_F(RedisFaults, ServerKilledAndRestartedMidStreamLosesNothing) {
 
   Client after;  // the fixture's connection died with the server
   const auto c = check(after.read(stream), 3000);
-  std::printf("redis killed: 3000 committed, %lld acknowledged before the restart, %zu in the stream distinct, "
-              "%zu duplicates, %lld retries, %zu reorders\n",
-              static_cast<long long>(acknowledged_before_restart), c.distinct, c.duplicates,
-              static_cast<long long>(relay.stats().retries), c.reorders);
+  std::printf(
+      "redis killed: 3000 committed, %lld acknowledged before the restart, %zu in the stream distinct, "
+      "%zu duplicates, %lld retries, %zu reorders\n",
+      static_cast<long long>(acknowledged_before_restart), c.distinct, c.duplicates,
+      static_cast<long long>(relay.stats().retries), c.reorders);
   EXPECT_EQ(c.distinct, 3000u) << "lost messages, first missing position " << c.first_missing;
   EXPECT_EQ(c.reorders, 0u) << c.first_reorder;
   EXPECT_GT(relay.stats().retries, 0) << "the outage should have failed publishes";

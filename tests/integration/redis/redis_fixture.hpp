@@ -46,7 +46,7 @@ inline void run_script(const std::string& args) {
 struct Entry {
   std::string id;
   std::vector<std::pair<std::string, std::string>> fields;  // in XADD order
-  std::map<std::string, std::string> last;                   // field -> its last value
+  std::map<std::string, std::string> last;                  // field -> its last value
   std::int64_t position() const { return std::stoll(last.at("position")); }
 };
 
@@ -81,7 +81,8 @@ class Client {
     std::string from = "-";
     for (;;) {
       auto r = command({"XRANGE", stream, from, "+", "COUNT", "5000"});
-      if (r->type != REDIS_REPLY_ARRAY) throw std::runtime_error("XRANGE " + stream + ": " + std::string(r->str, r->len));
+      if (r->type != REDIS_REPLY_ARRAY)
+        throw std::runtime_error("XRANGE " + stream + ": " + std::string(r->str, r->len));
       if (r->elements == 0) break;
       for (size_t i = 0; i < r->elements; ++i) {
         const redisReply* e = r->element[i];

@@ -124,8 +124,9 @@ TEST_F(RedisSink, AuthenticatesAndRefusedCredentialsAreRetriedNotDeadLettered) {
   // An ACL user that may only append to streams under its prefix.
   const std::string user = unique_stream("relay");
   const std::string prefix = unique_stream("acl");
-  ASSERT_EQ(redis.command({"ACL", "SETUSER", user, "on", ">pa@ss", "~" + prefix + "*", "+xadd", "+multi", "+exec"})->type,
-            REDIS_REPLY_STATUS);
+  ASSERT_EQ(
+      redis.command({"ACL", "SETUSER", user, "on", ">pa@ss", "~" + prefix + "*", "+xadd", "+multi", "+exec"})->type,
+      REDIS_REPLY_STATUS);
   put_committed(1, 5);
   const auto stats = relay_all("redis://" + user + ":pa%40ss@" + endpoint() + "/" + prefix + ".s");
   EXPECT_EQ(stats.acknowledged, 5);

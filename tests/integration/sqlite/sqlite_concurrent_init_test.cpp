@@ -107,7 +107,8 @@ TEST(SqliteConcurrentInit, InitWaitsForAWriterOnTheNewDatabase) {
     const auto status = children.wait(pid, 30s);
     ASSERT_TRUE(status) << "init did not end";
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-        << describe_status(*status) << "\n" << testing_support::tail_of(read_text(dir + "/init.log"));
+        << describe_status(*status) << "\n"
+        << testing_support::tail_of(read_text(dir + "/init.log"));
   }
   EXPECT_EQ(testing_sqlite::count(writer, "SELECT COUNT(*) FROM outbox__outboxes WHERE name = 'orders'"), 1);
   EXPECT_EQ(testing_sqlite::count(writer, "SELECT COUNT(*) FROM orders"), 0) << "the service's table is there";

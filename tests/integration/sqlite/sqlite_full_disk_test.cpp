@@ -26,9 +26,9 @@ namespace {
 enum class Fill { tmpfs, file_size_limit };
 
 constexpr int kMessages = 160;
-constexpr std::size_t kPad = 8000;               // lines of about 8 KB, so that a full disk cuts one
-constexpr rlim_t kLimit = 1024 * 1024;           // file_size_limit: the relay's files stop at 1 MiB
-constexpr off_t kTmpfsRoom = 256 * 1024;         // tmpfs: room left for the sink's file
+constexpr std::size_t kPad = 8000;        // lines of about 8 KB, so that a full disk cuts one
+constexpr rlim_t kLimit = 1024 * 1024;    // file_size_limit: the relay's files stop at 1 MiB
+constexpr off_t kTmpfsRoom = 256 * 1024;  // tmpfs: room left for the sink's file
 
 class SqliteFullDisk : public SqliteTest, public ::testing::WithParamInterface<Fill> {
  protected:
@@ -61,8 +61,8 @@ class SqliteFullDisk : public SqliteTest, public ::testing::WithParamInterface<F
   }
 
   pid_t start_relay(Children& children) {
-    const std::vector<std::string> argv{OUTBOX_CLI, "relay", "--store", uri(), "--outbox", "orders",
-                                        "--sink", "file:" + out_, "--batch-size", "1"};
+    const std::vector<std::string> argv{OUTBOX_CLI, "relay",  "--store",      uri(),          "--outbox",
+                                        "orders",   "--sink", "file:" + out_, "--batch-size", "1"};
     if (GetParam() == Fill::tmpfs) return children.spawn(argv, dir + "/relay.out", dir + "/relay.err");
     // The child inherits the lowered limit and the ignored SIGXFSZ (which would kill it at the
     // limit); the test process gets its own limit back at once and writes nothing meanwhile.
@@ -129,8 +129,8 @@ TEST_P(SqliteFullDisk, RelayWithBatchSizeOneLeavesOnlyWholeLinesAndEveryMessage)
       << tail_of(log);
   free_space(relay);
   while (saved_checkpoint() < kMessages) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-        << "checkpoint at " << saved_checkpoint() << ":\n" << tail_of(read_text(err));
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "checkpoint at " << saved_checkpoint() << ":\n"
+                                                          << tail_of(read_text(err));
     ASSERT_FALSE(children.poll(relay)) << "relay ended:\n" << tail_of(read_text(err));
     std::this_thread::sleep_for(20ms);
   }

@@ -20,9 +20,10 @@ TEST_F(SqliteTest, CommandsOtherThanInitDoNotCreateAMistypedDatabase) {
   std::ofstream(dir + "/schema.json") << testing_support::order_schemas_json();
   for (const std::string args :
        {"status " + store, "status " + store + " --outbox orders", "tail " + store + " --outbox orders",
-        "relay " + store + " --outbox orders --sink null: --drain", "seek " + store + " --outbox orders --consumer c --to end",
-        "dead-letters " + store + " --outbox orders",
-        "put " + store + " --outbox orders --schema " + dir + "/schema.json --type order_created --data '{\"ordernr\": 1}'"}) {
+        "relay " + store + " --outbox orders --sink null: --drain",
+        "seek " + store + " --outbox orders --consumer c --to end", "dead-letters " + store + " --outbox orders",
+        "put " + store + " --outbox orders --schema " + dir +
+            "/schema.json --type order_created --data '{\"ordernr\": 1}'"}) {
     const auto run = cli(args);
     EXPECT_EQ(run.code, 2) << args << "\n" << run.output;
     EXPECT_NE(run.output.find("'" + typo + "'"), std::string::npos) << "names the path: " << run.output;
@@ -51,7 +52,8 @@ namespace {
 // so as root the command runs as `nobody` (setpriv, from util-linux).
 testing_support::Run cli_unprivileged(const std::string& args) {
   if (::geteuid() != 0) return cli(args);
-  const std::string cmd = "setpriv --reuid=65534 --regid=65534 --clear-groups " + std::string(OUTBOX_CLI) + " " + args + " 2>&1";
+  const std::string cmd =
+      "setpriv --reuid=65534 --regid=65534 --clear-groups " + std::string(OUTBOX_CLI) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];

@@ -7,14 +7,14 @@
 #include <httplib.h>
 
 #include <array>
-#include <random>
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <thread>
 
+#include "cli_run.hpp"
 #include "outbox/relay.hpp"
 #include "outbox/sink.hpp"
-#include "cli_run.hpp"
 #include "sqlite_fixture.hpp"
 
 using namespace testing_sqlite;
@@ -32,8 +32,10 @@ class RejectingSink final : public outbox::Sink {
  protected:
   void do_publish(std::span<const outbox::Message> batch) override {
     for (const auto& m : batch) {
-      if (m.type == "order_completed") report(m.position, outbox::Outcome::permanent, "refused by broker");
-      else report(m.position, outbox::Outcome::ok);
+      if (m.type == "order_completed")
+        report(m.position, outbox::Outcome::permanent, "refused by broker");
+      else
+        report(m.position, outbox::Outcome::ok);
     }
   }
 };
@@ -120,7 +122,8 @@ TEST_F(SqliteRelay, CliExitCodesAndErrors) {
   const std::string schema = dir + "/schema.json";
   std::ofstream(schema) << R"({"order_created": {"type": "object", "required": ["ordernr"]}})";
   const std::string base = "--store sqlite:" + path + " --outbox orders ";
-  auto ok = cli("put " + base + "--schema " + schema + " --type order_created --data '{\"ordernr\": 1}' --key k1 --header traceparent=t1");
+  auto ok = cli("put " + base + "--schema " + schema +
+                " --type order_created --data '{\"ordernr\": 1}' --key k1 --header traceparent=t1");
   EXPECT_EQ(ok.code, 0) << ok.output;
   EXPECT_NE(ok.output.find("\"position\":1"), std::string::npos) << ok.output;
 
@@ -185,8 +188,8 @@ TEST_F(SqliteRelay, CliRelayServesPrometheusMetrics) {
   const std::string address = "127.0.0.1:" + std::to_string(port);
   const pid_t child = fork();
   if (child == 0) {
-    execl(OUTBOX_CLI, OUTBOX_CLI, "relay", "--store", uri().c_str(), "--outbox", "orders", "--sink", "null:",
-          "--metrics", address.c_str(), nullptr);
+    execl(OUTBOX_CLI, OUTBOX_CLI, "relay", "--store", uri().c_str(), "--outbox", "orders", "--sink",
+          "null:", "--metrics", address.c_str(), nullptr);
     _exit(127);
   }
   httplib::Client client("127.0.0.1", port);
@@ -195,7 +198,8 @@ TEST_F(SqliteRelay, CliRelayServesPrometheusMetrics) {
     auto res = client.Get("/metrics");
     // The lag comes from a background reading of the store (at most about a second old).
     if (res && res->status == 200 &&
-        res->body.find("outbox_relay_acknowledged_total{outbox=\"orders\",consumer=\"default\"} 20") != std::string::npos &&
+        res->body.find("outbox_relay_acknowledged_total{outbox=\"orders\",consumer=\"default\"} 20") !=
+            std::string::npos &&
         res->body.find("outbox_consumer_lag_messages{outbox=\"orders\",consumer=\"default\"} 0") != std::string::npos) {
       body = res->body;
       break;
@@ -206,6 +210,7 @@ TEST_F(SqliteRelay, CliRelayServesPrometheusMetrics) {
   int status = 0;
   waitpid(child, &status, 0);
   ASSERT_FALSE(body.empty()) << "no metrics with 20 acknowledged messages and lag 0 were served at " << address;
-  EXPECT_NE(body.find("outbox_consumer_lag_messages{outbox=\"orders\",consumer=\"default\"} 0"), std::string::npos) << body;
+  EXPECT_NE(body.find("outbox_consumer_lag_messages{outbox=\"orders\",consumer=\"default\"} 0"), std::string::npos)
+      << body;
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
