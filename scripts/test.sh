@@ -5,6 +5,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
+# The committed style first: seconds, and a reformatted tree would otherwise show up in review.
+"$root/scripts/format.sh" --check
 "$root/scripts/build.sh"
 build=${BUILD_DIR:-$root/build}
 # libmongoc (linked into the CLI) keeps counters in /dev/shm/mongoc-<pid>; the processes the crash
