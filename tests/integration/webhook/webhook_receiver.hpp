@@ -40,13 +40,15 @@ class Receiver {
  public:
   // port 0: a free one; a restart passes the old port so that the sink's URI stays right.
   explicit Receiver(int port = 0) { start(port); }
+  // HTTPS with this certificate and key (PEM files).
+  Receiver(std::string cert, std::string key) : cert_(std::move(cert)), key_(std::move(key)) { start(0); }
   ~Receiver() { stop(); }
   Receiver(const Receiver&) = delete;
   Receiver& operator=(const Receiver&) = delete;
 
   int port() const { return port_; }
   std::string url(const std::string& path_and_query = "/hook") const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path_and_query;
+    return (cert_.empty() ? "http://" : "https://") + std::string("127.0.0.1:") + std::to_string(port_) + path_and_query;
   }
 
   // The next requests get these answers, in order; after them, `rule` (if set) or 200.
@@ -110,7 +112,11 @@ class Receiver {
       std::lock_guard lock(mutex_);
       stopping_ = false;
     }
-    server_ = std::make_unique<httplib::Server>();
+    if (cert_.empty()) {
+      server_ = std::make_unique<httplib::Server>();
+    } else {
+      server_ = std::make_unique<httplib::SSLServer>(cert_.c_str(), key_.c_str());
+    }
     server_->Post(".*", [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); });
     if (port == 0) {
       port_ = server_->bind_to_any_port("127.0.0.1");
@@ -155,6 +161,7 @@ class Receiver {
     }
   }
 
+  std::string cert_, key_;
   int port_ = 0;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
