@@ -34,6 +34,7 @@ struct Answer {
   int status = 200;
   std::string retry_after;  // sent as Retry-After when not empty
   std::chrono::milliseconds delay{0};
+  bool stall = false;  // wait, unanswered, until release() or stop()
 };
 
 class Receiver {
@@ -65,11 +66,13 @@ class Receiver {
   void stall() {
     std::lock_guard lock(mutex_);
     stalled_ = true;
+    released_ = false;
   }
   void release() {
     {
       std::lock_guard lock(mutex_);
       stalled_ = false;
+      released_ = true;
     }
     wake_.notify_all();
   }
@@ -138,16 +141,16 @@ class Receiver {
     {
       std::unique_lock lock(mutex_);
       ++requests_;
-      wake_.wait(lock, [&] { return !stalled_ || stopping_; });
-      if (stopping_) {
-        res.status = 503;
-        return;
-      }
       if (!script_.empty()) {
         a = script_.front();
         script_.pop_front();
       } else if (rule_) {
         a = rule_(r);
+      }
+      wake_.wait(lock, [&] { return (!stalled_ && !a.stall) || stopping_ || released_; });
+      if (stopping_) {
+        res.status = 503;
+        return;
       }
     }
     if (a.delay.count() > 0) std::this_thread::sleep_for(a.delay);
@@ -170,6 +173,7 @@ class Receiver {
   std::deque<Answer> script_;
   std::function<Answer(const Request&)> rule_;
   bool stalled_ = false;
+  bool released_ = false;  // release() also lets scripted stalls go
   bool stopping_ = false;
   int requests_ = 0;
   std::vector<Request> accepted_;
