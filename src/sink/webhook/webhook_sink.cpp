@@ -170,6 +170,7 @@ WebhookSink::Answer WebhookSink::post(std::span<const Message> messages) {
   if (outcome == Outcome::retryable && result->has_header("Retry-After")) {
     if (const auto wait = retry_after(result->get_header_value("Retry-After"))) {
       quiet_until_ = std::chrono::steady_clock::now() + *wait;
+      quiet_reason_ = "HTTP " + std::to_string(status) + ", Retry-After " + std::to_string(wait->count()) + " s";
       why += " (Retry-After " + std::to_string(wait->count()) + " s)";
     }
   }
@@ -190,9 +191,8 @@ void WebhookSink::do_publish(std::span<const Message> batch) {
   };
   if (stopping_) return fail_rest(Outcome::retryable, "webhook: not sent: the relay is stopping");
   if (const auto now = std::chrono::steady_clock::now(); now < quiet_until_) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(quiet_until_ - now).count();
-    const std::string why = "webhook " + describe() + ": the receiver asked to wait (Retry-After), " +
-                            std::to_string(left) + " ms left";
+    // The same text for the whole wait, so that health changes (and is logged) once, not per retry.
+    const std::string why = "webhook " + describe() + ": waiting as the receiver asked (" + quiet_reason_ + ")";
     set_health(why);
     return fail_rest(Outcome::retryable, why);
   }

@@ -53,6 +53,7 @@ class WebhookSink final : public Sink {
 
   // Retry-After: nothing is sent before this time; messages fail retryable until then.
   std::chrono::steady_clock::time_point quiet_until_{};
+  std::string quiet_reason_;  // e.g. "HTTP 429, Retry-After 30 s"
 
   mutable std::mutex health_mutex_;
   std::string health_ = "ok";
