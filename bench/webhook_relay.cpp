@@ -2,6 +2,7 @@
 // run, alternating.
 //
 //   outbox_bench_webhook [--messages 20000] [--bytes 200] [--reps 3] [--batch 1]
+//   outbox_bench_webhook --mode latency [--rate 1000] [--seconds 15]
 //
 // The receiver is an httplib server in this process on a loopback port that answers 204 and counts;
 // both variants talk to it, one POST at a time on one keep-alive connection (TCP_NODELAY), with the
@@ -11,8 +12,11 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 
 #include <atomic>
+#include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <thread>
 
@@ -154,10 +158,68 @@ double relay_to_webhook(const std::string& store_uri, const std::string& consume
   return static_cast<double>(expected) / secs;
 }
 
+// Forwards to the webhook sink and times each acknowledgement against the message's `created`
+// (set by put, just before the writer's COMMIT).
+class TimingSink final : public outbox::Sink {
+ public:
+  explicit TimingSink(std::unique_ptr<outbox::Sink> inner) : inner_(std::move(inner)) {}
+  std::string describe() const override { return "timed " + inner_->describe(); }
+  std::vector<double> latencies() {
+    std::lock_guard lock(mutex_);
+    return latencies_ms_;
+  }
+
+ protected:
+  void do_publish(std::span<const outbox::Message> batch) override {
+    std::unordered_map<std::int64_t, outbox::Timestamp> created;
+    for (const auto& m : batch) created[m.position] = m.created;
+    inner_->publish(batch);  // synchronous: the outcomes are in when it returns
+    const auto now = outbox::now();
+    for (const auto& d : inner_->poll(std::chrono::milliseconds(0))) {
+      if (d.outcome == outbox::Outcome::ok) {
+        std::lock_guard lock(mutex_);
+        latencies_ms_.push_back(std::chrono::duration<double, std::milli>(now - created.at(d.position)).count());
+      }
+      report(d.position, d.outcome, d.error);
+    }
+  }
+
+ private:
+  std::unique_ptr<outbox::Sink> inner_;
+  std::mutex mutex_;
+  std::vector<double> latencies_ms_;
+};
+
+// One message per transaction at a steady rate, in a child process (as an application would).
+[[noreturn]] void write_steadily(const std::string& path, double rate, double seconds, std::size_t bytes) {
+  try {
+    sqlite3* db = nullptr;
+    if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) throw std::runtime_error(path);
+    sqlite3_busy_timeout(db, 5000);
+    outbox::sqlite::Outbox box("bench", registry());
+    auto writer = box.writer(db);
+    const std::string pad = payload_text(bytes);
+    const auto start = bench::mono_ns();
+    const auto total = static_cast<std::int64_t>(rate * seconds);
+    for (std::int64_t i = 1; i <= total; ++i) {
+      const auto due = start + static_cast<std::int64_t>(static_cast<double>(i) * 1e9 / rate);
+      while (bench::mono_ns() < due) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      exec(db, "BEGIN");
+      writer.put(order_message(i, pad));
+      exec(db, "COMMIT");
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "writer process: %s\n", e.what());
+    _exit(1);
+  }
+  _exit(0);
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
-  bench::Flags flags(argc, argv, {{"messages", "20000"}, {"bytes", "200"}, {"batch", "1"}, {"dir", "/tmp"}, {"reps", "3"}},
+  bench::Flags flags(argc, argv, {{"mode", "throughput"}, {"messages", "20000"}, {"bytes", "200"}, {"batch", "1"}, {"dir", "/tmp"},
+                      {"reps", "3"}, {"rate", "1000"}, {"seconds", "15"}},
                      kUsage);
   spdlog::set_level(spdlog::level::warn);
   std::printf("outbox_bench_webhook%s\n", flags.command_line().c_str());
@@ -174,6 +236,40 @@ int run(int argc, char** argv) {
   const auto bytes = static_cast<std::size_t>(flags.integer("bytes"));
   const auto batch = flags.integer("batch");
   const std::string db = (dir / "relay.db").string();
+  if (flags.str("mode") == "latency") {
+    fill(db, 0, bytes);
+    const double rate = flags.num("rate"), seconds = flags.num("seconds");
+    Receiver receiver;
+    auto store = outbox::open_store("sqlite:" + db);
+    TimingSink sink(outbox::open_sink(receiver.url("/latency")));
+    outbox::RelayOptions o;
+    o.outbox = "bench";
+    o.consumer = "latency";
+    outbox::Relay relay(*store, sink, o);
+    std::thread runner([&] { relay.run(); });
+    std::printf("writing %.0f msg/s for %.0f s into the SQLite outbox ...\n", rate, seconds);
+    std::fflush(stdout);
+    const pid_t writer = fork();
+    if (writer == 0) write_steadily(db, rate, seconds, bytes);
+    int writer_status = 0;
+    waitpid(writer, &writer_status, 0);
+    if (!WIFEXITED(writer_status) || WEXITSTATUS(writer_status) != 0) {
+      std::fprintf(stderr, "the writer process failed (see its message above); the figures below are incomplete\n");
+    }
+    const auto expected = static_cast<std::size_t>(rate * seconds);
+    for (int i = 0; i < 100 && sink.latencies().size() < expected; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    relay.stop();
+    runner.join();
+    const auto l = sink.latencies();
+    std::printf("commit -> 2xx latency, SQLite source, at %.0f msg/s for %.0f s (writer in another process, receiver in this one)\n",
+                rate, seconds);
+    std::printf("  samples %zu of %zu; p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n", l.size(), expected,
+                bench::percentile(l, 50), bench::percentile(l, 90), bench::percentile(l, 99),
+                l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()));
+    std::printf("load average at the end: %s\n", bench::loadavg().c_str());
+    return 0;
+  }
+  if (flags.str("mode") != "throughput") throw std::runtime_error("--mode is throughput or latency");
   std::printf("filling the SQLite outbox with %lld messages ...\n", static_cast<long long>(n));
   std::fflush(stdout);
   fill(db, n, bytes);
