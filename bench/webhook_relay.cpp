@@ -2,7 +2,7 @@
 // run, alternating.
 //
 //   outbox_bench_webhook [--messages 20000] [--bytes 200] [--reps 3] [--batch 1]
-//   outbox_bench_webhook --mode latency [--rate 1000] [--seconds 15]
+//   outbox_bench_webhook --mode latency [--rate 1000] [--seconds 15] [--latency-sink null:]
 //
 // The receiver is an httplib server in this process on a loopback port that answers 204 and counts;
 // both variants talk to it, one POST at a time on one keep-alive connection (TCP_NODELAY), with the
@@ -219,7 +219,7 @@ class TimingSink final : public outbox::Sink {
 
 int run(int argc, char** argv) {
   bench::Flags flags(argc, argv, {{"mode", "throughput"}, {"messages", "20000"}, {"bytes", "200"}, {"batch", "1"}, {"dir", "/tmp"},
-                      {"reps", "3"}, {"rate", "1000"}, {"seconds", "15"}},
+                      {"reps", "3"}, {"rate", "1000"}, {"seconds", "15"}, {"latency-sink", ""}},
                      kUsage);
   spdlog::set_level(spdlog::level::warn);
   std::printf("outbox_bench_webhook%s\n", flags.command_line().c_str());
@@ -241,7 +241,9 @@ int run(int argc, char** argv) {
     const double rate = flags.num("rate"), seconds = flags.num("seconds");
     Receiver receiver;
     auto store = outbox::open_store("sqlite:" + db);
-    TimingSink sink(outbox::open_sink(receiver.url("/latency")));
+    // --latency-sink null: gives the baseline: the same relay and writer, no HTTP.
+    const std::string sink_uri = flags.str("latency-sink").empty() ? receiver.url("/latency") : flags.str("latency-sink");
+    TimingSink sink(outbox::open_sink(sink_uri));
     outbox::RelayOptions o;
     o.outbox = "bench";
     o.consumer = "latency";
@@ -261,8 +263,8 @@ int run(int argc, char** argv) {
     relay.stop();
     runner.join();
     const auto l = sink.latencies();
-    std::printf("commit -> 2xx latency, SQLite source, at %.0f msg/s for %.0f s (writer in another process, receiver in this one)\n",
-                rate, seconds);
+    std::printf("commit -> acknowledged latency, sink %s, SQLite source, at %.0f msg/s for %.0f s (writer in another process)\n",
+                sink.describe().c_str(), rate, seconds);
     std::printf("  samples %zu of %zu; p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n", l.size(), expected,
                 bench::percentile(l, 50), bench::percentile(l, 90), bench::percentile(l, 99),
                 l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()));
