@@ -6,6 +6,9 @@
 #ifdef OUTBOX_E2E_KAFKA
 #include "kafka_sink_under_test.hpp"
 #endif
+#ifdef OUTBOX_E2E_WEBHOOK
+#include "webhook_sink_under_test.hpp"
+#endif
 #ifdef OUTBOX_E2E_REDIS
 #include "redis_sink_under_test.hpp"
 #endif
@@ -42,6 +45,14 @@ TEST_F(E2eTest, SqliteToRedis) {
 TEST_F(E2eTest, SqliteToNats) {
   crash::SqliteBackend store(dir_ / "crash.db");
   NatsSinkUnderTest sink;
+  run_cell(store, sink);
+}
+#endif
+
+#ifdef OUTBOX_E2E_WEBHOOK
+TEST_F(E2eTest, SqliteToWebhook) {
+  crash::SqliteBackend store(dir_ / "crash.db");
+  WebhookSinkUnderTest sink;
   run_cell(store, sink);
 }
 #endif

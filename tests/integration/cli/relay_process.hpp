@@ -147,7 +147,11 @@ inline nlohmann::json consumer_status(const std::string& store, const std::strin
                                       const std::string& consumer = "default") {
   const auto st = testing_support::cli("status --store " + store + " --outbox " + outbox + " --json");
   if (st.code != 0) throw std::runtime_error("outbox status failed: " + st.output);
-  const auto j = nlohmann::json::parse(st.output.substr(st.output.find('[')));
+  // stderr is merged in: a line before the JSON may hold '[' too (libmongoc's "[PID]: WARNING: ...
+  // Falling back to malloc for counters" when /dev/shm is short), so the JSON starts at a line's start.
+  const auto at = st.output.starts_with("[") ? 0 : st.output.find("\n[");
+  if (at == std::string::npos) throw std::runtime_error("outbox status printed no JSON: " + st.output);
+  const auto j = nlohmann::json::parse(st.output.substr(at == 0 ? 0 : at + 1));
   for (const auto& c : j.at(0).at("consumers")) {
     if (c.at("name") == consumer) return c;
   }
