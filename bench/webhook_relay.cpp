@@ -16,9 +16,9 @@
 
 #include <atomic>
 #include <mutex>
-#include <unordered_map>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include "bench_util.hpp"
 #include "outbox/envelope.hpp"
@@ -134,7 +134,8 @@ double raw_httplib(const Receiver& receiver, const std::vector<outbox::Message>&
     if (r && r->status / 100 == 2) acked += to - from;
   }
   const double secs = bench::seconds_since(start);
-  if (acked != n) std::printf("  raw: only %lld of %lld acknowledged\n", static_cast<long long>(acked), static_cast<long long>(n));
+  if (acked != n)
+    std::printf("  raw: only %lld of %lld acknowledged\n", static_cast<long long>(acked), static_cast<long long>(n));
   return static_cast<double>(n) / secs;
 }
 
@@ -218,8 +219,16 @@ class TimingSink final : public outbox::Sink {
 }  // namespace
 
 int run(int argc, char** argv) {
-  bench::Flags flags(argc, argv, {{"mode", "throughput"}, {"messages", "20000"}, {"bytes", "200"}, {"batch", "1"}, {"dir", "/tmp"},
-                      {"reps", "3"}, {"rate", "1000"}, {"seconds", "15"}, {"latency-sink", ""}},
+  bench::Flags flags(argc, argv,
+                     {{"mode", "throughput"},
+                      {"messages", "20000"},
+                      {"bytes", "200"},
+                      {"batch", "1"},
+                      {"dir", "/tmp"},
+                      {"reps", "3"},
+                      {"rate", "1000"},
+                      {"seconds", "15"},
+                      {"latency-sink", ""}},
                      kUsage);
   spdlog::set_level(spdlog::level::warn);
   std::printf("outbox_bench_webhook%s\n", flags.command_line().c_str());
@@ -242,7 +251,8 @@ int run(int argc, char** argv) {
     Receiver receiver;
     auto store = outbox::open_store("sqlite:" + db);
     // --latency-sink null: gives the baseline: the same relay and writer, no HTTP.
-    const std::string sink_uri = flags.str("latency-sink").empty() ? receiver.url("/latency") : flags.str("latency-sink");
+    const std::string sink_uri =
+        flags.str("latency-sink").empty() ? receiver.url("/latency") : flags.str("latency-sink");
     TimingSink sink(outbox::open_sink(sink_uri));
     outbox::RelayOptions o;
     o.outbox = "bench";
@@ -259,12 +269,15 @@ int run(int argc, char** argv) {
       std::fprintf(stderr, "the writer process failed (see its message above); the figures below are incomplete\n");
     }
     const auto expected = static_cast<std::size_t>(rate * seconds);
-    for (int i = 0; i < 100 && sink.latencies().size() < expected; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < 100 && sink.latencies().size() < expected; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     relay.stop();
     runner.join();
     const auto l = sink.latencies();
-    std::printf("commit -> acknowledged latency, sink %s, SQLite source, at %.0f msg/s for %.0f s (writer in another process)\n",
-                sink.describe().c_str(), rate, seconds);
+    std::printf(
+        "commit -> acknowledged latency, sink %s, SQLite source, at %.0f msg/s for %.0f s (writer in another "
+        "process)\n",
+        sink.describe().c_str(), rate, seconds);
     std::printf("  samples %zu of %zu; p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n", l.size(), expected,
                 bench::percentile(l, 50), bench::percentile(l, 90), bench::percentile(l, 99),
                 l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()));

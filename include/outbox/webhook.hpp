@@ -17,11 +17,11 @@
 namespace outbox::webhook {
 
 struct SinkOptions {
-  bool tls = false;                // https://
+  bool tls = false;  // https://
   std::string host = "127.0.0.1";
-  int port = 0;                    // 0: 80 for http, 443 for https
+  int port = 0;  // 0: 80 for http, 443 for https
   std::string path = "/";
-  std::string user;                // HTTP basic authentication, when password is set
+  std::string user;  // HTTP basic authentication, when password is set
   std::string password;
   // The body: the message's JSON form (outbox::to_json_line), or a CloudEvents structured-mode
   // document (Content-Type application/cloudevents+json).
@@ -35,7 +35,7 @@ struct SinkOptions {
   // The HMAC-SHA256 key for the Outbox-Signature header: the *value* of this environment variable,
   // read when the sink is made. Empty: no signature.
   std::string secret_env;
-  std::string secret;              // set from secret_env by make_sink; may be given directly
+  std::string secret;  // set from secret_env by make_sink; may be given directly
   // https: the CA certificates (PEM file) that the server's certificate must chain to; empty: the
   // system's. Verification is always on.
   std::string ca_file;

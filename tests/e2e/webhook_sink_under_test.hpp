@@ -48,7 +48,8 @@ class WebhookSinkUnderTest : public SinkUnderTest {
 
   std::vector<std::string> relay_args(int, std::mt19937_64& rng) override {
     // A random batch size per relay, as the harness gives the other sinks: 1 (headers mode) or more.
-    const int batch = std::uniform_int_distribution<int>(0, 1)(rng) == 0 ? 1 : std::uniform_int_distribution<int>(2, 100)(rng);
+    const int batch =
+        std::uniform_int_distribution<int>(0, 1)(rng) == 0 ? 1 : std::uniform_int_distribution<int>(2, 100)(rng);
     return {"--sink", receiver_->url("/e2e?batch=" + std::to_string(batch) + "&timeout_ms=2000")};
   }
 

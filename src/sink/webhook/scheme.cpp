@@ -1,7 +1,7 @@
 // http:// and https:// in the scheme table. httplib has no settings worth passing through, so
 // properties (-X) are refused rather than silently ignored.
-#include "outbox/errors.hpp"
 #include "outbox/scheme.hpp"
+#include "outbox/errors.hpp"
 #include "outbox/webhook.hpp"
 
 namespace outbox::webhook {

@@ -67,8 +67,8 @@ WebhookSink::WebhookSink(SinkOptions options)
     options_.secret = value;
   }
   const bool v6 = options_.host.find(':') != std::string::npos;
-  base_ = std::string(options_.tls ? "https://" : "http://") + (v6 ? "[" + options_.host + "]" : options_.host) +
-          ":" + std::to_string(options_.port);
+  base_ = std::string(options_.tls ? "https://" : "http://") + (v6 ? "[" + options_.host + "]" : options_.host) + ":" +
+          std::to_string(options_.port);
   // No connection yet: a receiver that is down at start is waited for like one that goes down later.
 }
 
@@ -208,7 +208,8 @@ void WebhookSink::do_publish(std::span<const Message> batch) {
     }
     for (std::size_t i = sent; i < sent + n; ++i) report(batch[i].position, Outcome::ok);
     sent += n;
-    if (stopping_ && sent < batch.size()) return fail_rest(Outcome::retryable, "webhook: not sent: the relay is stopping");
+    if (stopping_ && sent < batch.size())
+      return fail_rest(Outcome::retryable, "webhook: not sent: the relay is stopping");
   }
   set_health("ok");
 }

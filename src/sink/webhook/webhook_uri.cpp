@@ -97,7 +97,7 @@ SinkOptions parse_uri(const std::string& uri) {
     o.password = percent_decode(credentials.substr(colon + 1), "password");
     if (o.password.empty()) throw UsageError("webhook sink URI '" + shorten_uri(uri) + "': the password is empty");
   }
-  std::optional<std::string> port;  // "HOST:" with nothing after is an error, not the default
+  std::optional<std::string> port;                  // "HOST:" with nothing after is an error, not the default
   if (!authority.empty() && authority[0] == '[') {  // [IPv6]:PORT
     const auto close = authority.find(']');
     if (close == std::string::npos) throw UsageError("webhook sink URI '" + shorten_uri(uri) + "': unclosed '['");
@@ -141,7 +141,8 @@ SinkOptions parse_uri(const std::string& uri) {
       if (value.empty()) throw UsageError("webhook sink URI: ca_file needs a path");
       o.ca_file = value;
     } else if (key == "insecure" || key == "verify") {
-      throw UsageError("webhook sink URI: certificate verification cannot be turned off; give the CA with ca_file=PATH");
+      throw UsageError(
+          "webhook sink URI: certificate verification cannot be turned off; give the CA with ca_file=PATH");
     } else {
       throw UsageError("unknown webhook sink URI parameter '" + key.substr(0, 60) +
                        "': the URI takes format, source, batch, timeout_ms, secret_env and ca_file "

@@ -59,9 +59,8 @@ TEST_F(WebhookFaults, BatchesKeepOrderThroughServerErrors) {
 
 TEST_F(WebhookFaults, ARefusedMessageIsDeadLetteredAndTheRestDelivered) {
   put_committed(1, 10);
-  receiver.set_rule([](const Request& r) {
-    return nlohmann::json::parse(r.body)["position"] == 4 ? Answer{400} : Answer{200};
-  });
+  receiver.set_rule(
+      [](const Request& r) { return nlohmann::json::parse(r.body)["position"] == 4 ? Answer{400} : Answer{200}; });
   const auto stats = relay_all(receiver.url("/dlq"), 2);
   EXPECT_EQ(stats.dead_lettered, 1);
   EXPECT_EQ(stats.acknowledged, 9);
@@ -78,11 +77,10 @@ TEST_F(WebhookFaults, ARefusedMessageIsDeadLetteredAndTheRestDelivered) {
 TEST_F(WebhookFaults, AnswersAreClassified) {
   auto sink = outbox::open_sink(receiver.url("/classes"));
   const std::vector<std::pair<int, outbox::Outcome>> cases = {
-      {200, outbox::Outcome::ok},         {204, outbox::Outcome::ok},
-      {408, outbox::Outcome::retryable},  {429, outbox::Outcome::retryable},
-      {500, outbox::Outcome::retryable},  {503, outbox::Outcome::retryable},
-      {400, outbox::Outcome::permanent},  {404, outbox::Outcome::permanent},
-      {413, outbox::Outcome::permanent},  {301, outbox::Outcome::permanent}};
+      {200, outbox::Outcome::ok},        {204, outbox::Outcome::ok},        {408, outbox::Outcome::retryable},
+      {429, outbox::Outcome::retryable}, {500, outbox::Outcome::retryable}, {503, outbox::Outcome::retryable},
+      {400, outbox::Outcome::permanent}, {404, outbox::Outcome::permanent}, {413, outbox::Outcome::permanent},
+      {301, outbox::Outcome::permanent}};
   std::int64_t position = 1;
   for (const auto& [status, expected] : cases) {
     receiver.script({Answer{status}});

@@ -14,7 +14,6 @@
 
 namespace testing_webhook {
 
-
 // The messages of the accepted requests, in arrival order (arrays split into their messages).
 inline std::vector<nlohmann::json> messages_of(const std::vector<Request>& requests) {
   std::vector<nlohmann::json> out;

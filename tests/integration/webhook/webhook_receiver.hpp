@@ -30,7 +30,8 @@ struct Request {
 
 struct Answer {
   Answer() = default;
-  Answer(int s, std::string r = {}, std::chrono::milliseconds d = {}) : status(s), retry_after(std::move(r)), delay(d) {}
+  Answer(int s, std::string r = {}, std::chrono::milliseconds d = {})
+      : status(s), retry_after(std::move(r)), delay(d) {}
   int status = 200;
   std::string retry_after;  // sent as Retry-After when not empty
   std::chrono::milliseconds delay{0};
@@ -49,7 +50,8 @@ class Receiver {
 
   int port() const { return port_; }
   std::string url(const std::string& path_and_query = "/hook") const {
-    return (cert_.empty() ? "http://" : "https://") + std::string("127.0.0.1:") + std::to_string(port_) + path_and_query;
+    return (cert_.empty() ? "http://" : "https://") + std::string("127.0.0.1:") + std::to_string(port_) +
+           path_and_query;
   }
 
   // The next requests get these answers, in order; after them, `rule` (if set) or 200.
