@@ -1,11 +1,10 @@
 // http[s]://[USER:PASSWORD@]HOST[:PORT][/PATH][?sink options] into SinkOptions. Every error names
 // what is wrong and never echoes the password (shorten_uri redacts it).
-#include <charconv>
 #include <cstdlib>
 #include <optional>
-#include <sstream>
 
 #include "outbox/errors.hpp"
+#include "outbox/sink_uri.hpp"
 #include "outbox/store.hpp"
 #include "outbox/webhook.hpp"
 
@@ -15,38 +14,8 @@ namespace {
 
 constexpr const char* kForm = "http[s]://[USER:PASSWORD@]HOST[:PORT][/PATH][?format=...&batch=N&...]";
 
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// User names and passwords may hold '@', ':' or '/' percent-encoded, as in any URI.
-std::string percent_decode(const std::string& s, const char* what) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    const int hi = i + 1 < s.size() ? hex(s[i + 1]) : -1;
-    const int lo = i + 2 < s.size() ? hex(s[i + 2]) : -1;
-    if (hi < 0 || lo < 0) throw UsageError(std::string("bad %-escape in the webhook ") + what + ": write % as %25");
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
-
 std::int64_t parse_number(const std::string& text, const std::string& what, std::int64_t lo, std::int64_t hi) {
-  std::int64_t v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi) {
-    throw UsageError("webhook sink URI: " + what + " must be a whole number from " + std::to_string(lo) + " to " +
-                     std::to_string(hi) + ", not '" + text.substr(0, 40) + "'");
-  }
-  return v;
+  return parse_whole_number(text, "webhook sink URI: " + what, lo, hi);
 }
 
 bool printable(const std::string& s) {
@@ -60,41 +29,24 @@ bool printable(const std::string& s) {
 
 SinkOptions parse_uri(const std::string& uri) {
   SinkOptions o;
-  std::string rest;
-  if (uri.rfind("https://", 0) == 0) {
-    o.tls = true;
-    rest = uri.substr(8);
-  } else if (uri.rfind("http://", 0) == 0) {
-    rest = uri.substr(7);
-  } else {
-    throw UsageError("not a webhook sink URI: '" + shorten_uri(uri) + "'");
-  }
-  if (const auto hash = rest.find('#'); hash != std::string::npos) {
+  o.tls = uri.starts_with("https://");
+  const SinkUriParts parts = split_sink_uri(uri, o.tls ? "https://" : "http://", "webhook sink");
+  if (uri.find('#') != std::string::npos) {
     throw UsageError("webhook sink URI '" + shorten_uri(uri) + "': a #fragment is never sent; leave it out");
   }
-  std::string query;
-  if (const auto q = rest.find('?'); q != std::string::npos) {
-    query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-  }
-  std::string authority = rest;
-  if (const auto slash = rest.find('/'); slash != std::string::npos) {
-    authority = rest.substr(0, slash);
-    o.path = rest.substr(slash);
-  }
+  std::string authority = parts.authority;
+  if (parts.path) o.path = "/" + *parts.path;
   if (!printable(o.path)) {
     throw UsageError("webhook sink URI '" + shorten_uri(uri) + "': the path holds spaces or control characters");
   }
-  // The last '@' ends the credentials: an unencoded '@' in a password still parses.
-  if (const auto at = authority.rfind('@'); at != std::string::npos) {
-    const std::string credentials = authority.substr(0, at);
-    authority = authority.substr(at + 1);
+  if (parts.userinfo) {
+    const std::string& credentials = *parts.userinfo;
     const auto colon = credentials.find(':');
     if (colon == std::string::npos) {
       throw UsageError("webhook sink URI '" + shorten_uri(uri) + "': credentials are USER:PASSWORD@");
     }
-    o.user = percent_decode(credentials.substr(0, colon), "user name");
-    o.password = percent_decode(credentials.substr(colon + 1), "password");
+    o.user = percent_decode(credentials.substr(0, colon), "webhook user name");
+    o.password = percent_decode(credentials.substr(colon + 1), "webhook password");
     if (o.password.empty()) throw UsageError("webhook sink URI '" + shorten_uri(uri) + "': the password is empty");
   }
   std::optional<std::string> port;                  // "HOST:" with nothing after is an error, not the default
@@ -117,12 +69,7 @@ SinkOptions parse_uri(const std::string& uri) {
   }
   if (port) o.port = static_cast<int>(parse_number(*port, "the port", 1, 65535));
 
-  std::stringstream params(query);
-  for (std::string item; std::getline(params, item, '&');) {
-    if (item.empty()) continue;
-    const auto eq = item.find('=');
-    const std::string key = item.substr(0, eq);
-    const std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
+  for (const auto& [key, value] : parts.params) {
     if (key == "format") {
       if (value != "json" && value != "cloudevents") {
         throw UsageError("webhook sink URI: format is json or cloudevents, not '" + value.substr(0, 40) + "'");
