@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "cli_run.hpp"
 #include "sqlite_fixture.hpp"
 
 #include "outbox/errors.hpp"
@@ -118,12 +119,19 @@ TEST_F(SqliteTail, CloseFromAnotherThreadEndsAWait) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::minutes(5)) << "close() did not wake next()";
 }
 
+// The library says what is wrong (NoSuchOutbox, naming it) without CLI flags; the CLI adds the
+// command that creates it.
 TEST_F(SqliteTail, UnknownOutboxSaysHowToCreateIt) {
   auto store = outbox::open_store(uri());
   try {
     store->tail("payments", outbox::Cursor::beginning());
     FAIL();
-  } catch (const outbox::UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("outbox init"), std::string::npos) << e.what();
+  } catch (const outbox::NoSuchOutbox& e) {
+    EXPECT_EQ(e.outbox(), "payments");
+    EXPECT_NE(std::string(e.what()).find("create it first"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find("--"), std::string::npos) << "names no CLI flag: " << e.what();
   }
+  const auto run = testing_support::cli("tail --store " + uri() + " --outbox payments");
+  EXPECT_EQ(run.code, 2) << run.output;
+  EXPECT_NE(run.output.find("outbox init --store STORE --outbox payments"), std::string::npos) << run.output;
 }
