@@ -345,7 +345,13 @@ class PgStore final : public Store {
         const Timestamp oldest{std::chrono::microseconds(lag.int64(0, 1))};
         cs.lag_seconds = std::max(0.0, std::chrono::duration<double>(now_ts - oldest).count());
       }
-      if (!lag.is_null(0, 2)) cs.position = lag.int64(0, 2);
+      if (!lag.is_null(0, 2)) {
+        cs.position = lag.int64(0, 2);
+      } else if (cp.after > 0) {
+        // Retention deleted every row this consumer passed; the checkpoint still names the last
+        // position it passed (a checkpoint taken inside a snapshot window carries it).
+        cs.position = cp.after;
+      }
       st.consumers.push_back(std::move(cs));
     }
     st.dead_letters =

@@ -411,15 +411,6 @@ TEST_P(StoreConformance, AConsumerResumesAfterRetentionDeletedWhatItPassed) {
 // ... and status still reports the position it passed.
 TEST_P(StoreConformance, StatusKeepsAConsumersPositionWhenRetentionDeletedWhatItPassed) {
   if (!can().retention) GTEST_SKIP() << GetParam().name << " has no retention of its own (Capabilities::retention)";
-  if (GetParam().name == "postgres") {
-    // BUG (found by this suite, reported; src/ is outside this change): PostgreSQL's status derives
-    // a consumer's position from the rows its checkpoint (a snapshot) has passed,
-    // `max(position) WHERE passed`, so once retention deleted them it reports no position:
-    // "st.consumers[0].position Which is: (nullopt), ms[2].position Which is: 3"; `outbox status
-    // --json` then shows "position": null for a consumer that is fully caught up. Remove this skip
-    // when it is fixed.
-    GTEST_SKIP() << "known bug: PostgreSQL status loses a consumer's position once its messages are deleted";
-  }
   store->init(kOutbox);
   std::vector<Message> aged = orders(1, 3);
   for (auto& m : aged) m.created = outbox::now() - 2h;
