@@ -12,6 +12,12 @@
 #ifdef OUTBOX_E2E_REDIS
 #include "redis_sink_under_test.hpp"
 #endif
+#ifdef OUTBOX_E2E_NATS
+#include "nats_sink_under_test.hpp"
+#endif
+#ifdef OUTBOX_E2E_WEBHOOK
+#include "webhook_sink_under_test.hpp"
+#endif
 
 namespace outbox::e2e {
 namespace {
@@ -39,6 +45,24 @@ TEST_F(E2eTest, PostgresToRedis) {
   std::unique_ptr<crash::PostgresBackend> store;
   ASSERT_NO_THROW(store = std::make_unique<crash::PostgresBackend>());
   RedisSinkUnderTest sink;
+  run_cell(*store, sink, kLateCommits);
+}
+#endif
+
+#ifdef OUTBOX_E2E_NATS
+TEST_F(E2eTest, PostgresToNats) {
+  std::unique_ptr<crash::PostgresBackend> store;
+  ASSERT_NO_THROW(store = std::make_unique<crash::PostgresBackend>());
+  NatsSinkUnderTest sink;
+  run_cell(*store, sink, kLateCommits);
+}
+#endif
+
+#ifdef OUTBOX_E2E_WEBHOOK
+TEST_F(E2eTest, PostgresToWebhook) {
+  std::unique_ptr<crash::PostgresBackend> store;
+  ASSERT_NO_THROW(store = std::make_unique<crash::PostgresBackend>());
+  WebhookSinkUnderTest sink;
   run_cell(*store, sink, kLateCommits);
 }
 #endif
