@@ -3,40 +3,21 @@
 //   outbox_bench_redis --server 127.0.0.1:6379 [--messages 200000] [--bytes 200] [--reps 3] [--batch 5000]
 //   outbox_bench_redis --server ... --mode latency [--rate 1000] [--seconds 15]
 //
-// The source outbox is a SQLite file in a fresh folder under --dir. The raw client sends the same
+// The source outbox is a SQLite file in a fresh folder under --dir (or with --postgres a fresh
+// database on --pg-server, default $OUTBOX_PG_URI). The raw client sends the same
 // entries (same fields, data serialized per message as the relay does) from memory, pipelined in
 // batches of --batch XADDs per round trip: the ceiling for the relay, whose sink sends each batch
 // of --batch messages as one MULTI/XADD.../EXEC round trip. (bench/run_redis.sh starts a throwaway
 // server with AOF and appendfsync always.) Prints figures; never fails on time.
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
-#include <sys/wait.h>
-
-#include <atomic>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <thread>
-#include <unordered_map>
 
 #include "bench_util.hpp"
-#include "outbox/outbox.hpp"
-#include "outbox/sqlite.hpp"
+#include "relay_source.hpp"
 
 namespace {
 
 const char* kUsage = "outbox_bench_redis: relay -> Redis Streams throughput vs raw hiredis, and commit -> ack latency";
-
-std::string payload_text(std::size_t bytes) { return std::string(bytes > 40 ? bytes - 40 : 1, 'x'); }
-
-outbox::SchemaRegistry registry() {
-  return outbox::SchemaRegistry::from_json(nlohmann::json::parse(R"({"order_created": {"type": "object"}})"));
-}
-
-void exec(sqlite3* db, const char* sql) {
-  if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) throw std::runtime_error(sqlite3_errmsg(db));
-}
 
 std::pair<std::string, int> host_port(const std::string& server) {
   const auto colon = server.rfind(':');
@@ -76,7 +57,7 @@ struct Redis {
 double raw_hiredis(const std::string& server, const std::string& stream, std::int64_t n, std::size_t bytes,
                    std::int64_t batch, bool transaction) {
   Redis redis(server);
-  const std::string pad = payload_text(bytes);
+  const std::string pad = bench::payload_text(bytes);
   std::int64_t acked = 0;
   const auto start = bench::mono_ns();
   std::vector<const char*> argv;
@@ -132,123 +113,6 @@ double raw_hiredis(const std::string& server, const std::string& stream, std::in
   return static_cast<double>(n) / secs;
 }
 
-outbox::Message order_message(std::int64_t ordernr, const std::string& pad) {
-  outbox::Message m;
-  m.type = "order_created";
-  m.key = "order-" + std::to_string(ordernr % 64);
-  m.data = {{"ordernr", ordernr}, {"pad", pad}};
-  return m;
-}
-
-class Writer {
- public:
-  explicit Writer(const std::string& path) : box_("bench", registry()) {
-    if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) throw std::runtime_error(path + ": " + sqlite3_errmsg(db_));
-    sqlite3_busy_timeout(db_, 5000);
-    box_.init(db_);
-    writer_.emplace(box_.writer(db_));
-  }
-  ~Writer() {
-    writer_.reset();
-    sqlite3_close(db_);
-  }
-  void begin() { exec(db_, "BEGIN"); }
-  void put(outbox::Message m) { writer_->put(std::move(m)); }
-  void commit() { exec(db_, "COMMIT"); }
-
- private:
-  sqlite3* db_ = nullptr;
-  outbox::sqlite::Outbox box_;
-  std::optional<outbox::sqlite::Writer> writer_;
-};
-
-void fill(const std::string& path, std::int64_t n, std::size_t bytes) {
-  Writer w(path);
-  const std::string pad = payload_text(bytes);
-  for (std::int64_t i = 1; i <= n;) {
-    w.begin();
-    for (int j = 0; j < 10000 && i <= n; ++j, ++i) w.put(order_message(i, pad));
-    w.commit();
-  }
-}
-
-// A new consumer each time, so that every run relays the whole outbox from the start.
-double relay_to_redis(const std::string& store_uri, const std::string& consumer, const std::string& server,
-                      const std::string& stream, std::int64_t batch, std::int64_t expected) {
-  auto store = outbox::open_store(store_uri);
-  auto sink = outbox::open_sink("redis://" + server + "/" + stream);
-  outbox::RelayOptions o;
-  o.outbox = "bench";
-  o.consumer = consumer;
-  o.stop_when_idle = true;
-  o.batch_size = static_cast<std::size_t>(batch);
-  outbox::Relay relay(*store, *sink, o);
-  const auto start = bench::mono_ns();
-  relay.run();
-  const double secs = bench::seconds_since(start);
-  if (relay.stats().acknowledged != expected) {
-    std::printf("  relay: %lld of %lld acknowledged\n", static_cast<long long>(relay.stats().acknowledged),
-                static_cast<long long>(expected));
-  }
-  return static_cast<double>(expected) / secs;
-}
-
-// Forwards to the Redis sink and times each acknowledgement against the message's `created`
-// (set by put, just before the writer's COMMIT).
-class TimingSink final : public outbox::Sink {
- public:
-  explicit TimingSink(std::unique_ptr<outbox::Sink> inner) : inner_(std::move(inner)) {}
-  std::string describe() const override { return "timed " + inner_->describe(); }
-  std::vector<double> latencies() {
-    std::lock_guard lock(mutex_);
-    return latencies_ms_;
-  }
-  void reset() {
-    std::lock_guard lock(mutex_);
-    latencies_ms_.clear();
-  }
-
- protected:
-  void do_publish(std::span<const outbox::Message> batch) override {
-    std::unordered_map<std::int64_t, outbox::Timestamp> created;
-    for (const auto& m : batch) created[m.position] = m.created;
-    inner_->publish(batch);  // synchronous: the outcomes are in when it returns
-    const auto now = outbox::now();
-    for (const auto& d : inner_->poll(std::chrono::milliseconds(0))) {
-      if (d.outcome == outbox::Outcome::ok) {
-        std::lock_guard lock(mutex_);
-        latencies_ms_.push_back(std::chrono::duration<double, std::milli>(now - created.at(d.position)).count());
-      }
-      report(d.position, d.outcome, d.error);
-    }
-  }
-
- private:
-  std::unique_ptr<outbox::Sink> inner_;
-  std::mutex mutex_;
-  std::vector<double> latencies_ms_;
-};
-
-[[noreturn]] void write_steadily(const std::string& path, double rate, double seconds, std::size_t bytes) {
-  try {
-    Writer w(path);
-    const std::string pad = payload_text(bytes);
-    const auto start = bench::mono_ns();
-    const auto total = static_cast<std::int64_t>(rate * seconds);
-    for (std::int64_t i = 1; i <= total; ++i) {
-      const auto due = start + static_cast<std::int64_t>(static_cast<double>(i) * 1e9 / rate);
-      while (bench::mono_ns() < due) std::this_thread::sleep_for(std::chrono::microseconds(50));
-      w.begin();
-      w.put(order_message(i, pad));
-      w.commit();
-    }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "writer process: %s\n", e.what());
-    _exit(1);
-  }
-  _exit(0);
-}
-
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -262,7 +126,9 @@ int run(int argc, char** argv) {
                       {"seconds", "15"},
                       {"dir", "/tmp"},
                       {"reps", "3"},
-                      {"appendfsync", ""}},
+                      {"appendfsync", ""},
+                      {"postgres", "false"},
+                      {"pg-server", ""}},
                      kUsage);
   spdlog::set_level(spdlog::level::warn);
   std::printf("outbox_bench_redis%s\n", flags.command_line().c_str());
@@ -295,14 +161,15 @@ int run(int argc, char** argv) {
   const auto bytes = static_cast<std::size_t>(flags.integer("bytes"));
   const auto batch = flags.integer("batch");
   const std::string tag = std::to_string(getpid());
-  const std::string db = (dir / (throughput ? "relay.db" : "latency.db")).string();
-  const std::string store_uri = "sqlite:" + db;
+  const bench::RelaySource source(flags.flag("postgres"), flags.str("pg-server"), dir,
+                                  throughput ? "bench_redis" : "bench_redis_latency");
+  const std::string& store_uri = source.uri();
 
   if (throughput) {
     const auto n = flags.integer("messages");
-    std::printf("filling the SQLite outbox with %lld messages ...\n", static_cast<long long>(n));
+    std::printf("filling the %s outbox with %lld messages ...\n", source.name(), static_cast<long long>(n));
     std::fflush(stdout);
-    fill(db, n, bytes);
+    source.fill(n, bytes);
     std::printf(
         "relay -> Redis throughput, %lld messages of ~%zu-byte data, %lld per round trip, server on this machine\n",
         static_cast<long long>(n), bytes, static_cast<long long>(batch));
@@ -323,7 +190,8 @@ int run(int argc, char** argv) {
             raw_multi.push_back(raw_hiredis(server, stream, n, bytes, batch, true));
             break;
           default:
-            relay.push_back(relay_to_redis(store_uri, "bench_" + run, server, stream, batch, n));
+            auto sink = outbox::open_sink("redis://" + server + "/" + stream);
+            relay.push_back(bench::relay_all(store_uri, "bench_" + run, *sink, static_cast<std::size_t>(batch), n));
             break;
         }
         admin.command({"DEL", stream});
@@ -335,42 +203,18 @@ int run(int argc, char** argv) {
     std::printf("  %-36s%10.0f msg/s (median of %d)\n", "raw hiredis, pipelined XADD:", bench::median(raw), reps);
     std::printf("  %-36s%10.0f msg/s (median of %d)\n", "raw hiredis, MULTI/XADD.../EXEC:", bench::median(raw_multi),
                 reps);
-    std::printf("  %-36s%10.0f msg/s (median of %d)\n", "relay SQLite -> Redis:", bench::median(relay), reps);
+    std::printf("  %-36s%10.0f msg/s (median of %d)\n", ("relay " + std::string(source.name()) + " -> Redis:").c_str(),
+                bench::median(relay), reps);
     std::printf("  %-36s%10.2f\n", "ratio relay / raw XADD:", bench::median(relay) / bench::median(raw));
     std::printf("  %-36s%10.2f\n", "ratio relay / raw MULTI/EXEC:", bench::median(relay) / bench::median(raw_multi));
   } else {
-    fill(db, 0, bytes);
+    source.fill(0, bytes);
     const double rate = flags.num("rate"), seconds = flags.num("seconds");
-    auto store = outbox::open_store(store_uri);
+    bench::SteadyWriter writer(store_uri, rate, seconds, bytes);
     const std::string stream = "bench_latency_" + tag;
-    TimingSink sink(outbox::open_sink("redis://" + server + "/" + stream));
-    outbox::RelayOptions o;
-    o.outbox = "bench";
-    o.consumer = "latency";
-    outbox::Relay relay(*store, sink, o);
-    std::thread runner([&] { relay.run(); });
-    std::printf("writing %.0f msg/s for %.0f s into the SQLite outbox ...\n", rate, seconds);
-    std::fflush(stdout);
-    const pid_t writer = fork();
-    if (writer == 0) write_steadily(db, rate, seconds, bytes);
-    int writer_status = 0;
-    waitpid(writer, &writer_status, 0);
-    if (!WIFEXITED(writer_status) || WEXITSTATUS(writer_status) != 0) {
-      std::fprintf(stderr, "the writer process failed (see its message above); the figures below are incomplete\n");
-    }
-    const auto expected = static_cast<std::size_t>(rate * seconds);
-    for (int i = 0; i < 100 && sink.latencies().size() < expected; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    relay.stop();
-    runner.join();
+    bench::measure_latency("commit -> Redis-acknowledged latency, " + std::string(source.name()) + " source", store_uri,
+                           writer, outbox::open_sink("redis://" + server + "/" + stream), rate, seconds);
     Redis(server).command({"DEL", stream});
-    const auto l = sink.latencies();
-    std::printf(
-        "commit -> Redis-acknowledged latency, SQLite source, at %.0f msg/s for %.0f s (writer in another process)\n",
-        rate, seconds);
-    std::printf("  samples %zu of %zu; p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n", l.size(), expected,
-                bench::percentile(l, 50), bench::percentile(l, 90), bench::percentile(l, 99),
-                l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()));
   }
   std::printf("load average at the end: %s\n", bench::loadavg().c_str());
   return 0;

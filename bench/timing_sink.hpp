@@ -1,6 +1,7 @@
 // A sink in front of a broker's sink that times each acknowledgement against the message's
-// `created` (set by put, just before the writer's COMMIT): commit -> acknowledged latency. Shared by
-// the Kafka and NATS benchmarks.
+// `created` (set by put, just before the writer's COMMIT): commit -> acknowledged latency. Works for
+// synchronous sinks too (their outcomes are there when publish returns). Used through
+// relay_source.hpp's measure_latency by every relay -> broker benchmark.
 #pragma once
 
 #include <atomic>
