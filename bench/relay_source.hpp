@@ -11,9 +11,9 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
-#include <cstdio>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -270,10 +270,10 @@ inline void measure_latency(const std::string& title, const std::string& store_u
   relay.stop();
   runner.join();
   const auto l = sink.latencies();
-  std::printf("%s (%s), at %.0f msg/s for %.0f s, writer in another process\n", title.c_str(),
-              sink.describe().c_str(), rate, seconds);
-  std::printf("  samples %zu of %zu; p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n", l.size(),
-              writer.expected(), percentile(l, 50), percentile(l, 90), percentile(l, 99),
+  std::printf("%s (%s), at %.0f msg/s for %.0f s, writer in another process\n", title.c_str(), sink.describe().c_str(),
+              rate, seconds);
+  std::printf("  samples %zu of %zu; p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n", l.size(), writer.expected(),
+              percentile(l, 50), percentile(l, 90), percentile(l, 99),
               l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()));
 }
 

@@ -88,7 +88,7 @@ std::string redact_uri(const std::string& uri) {
 
 std::string shorten_uri(const std::string& uri) {
   constexpr std::size_t kMax = 200;
-  const std::string redacted = redact_uri(uri);
+  std::string redacted = redact_uri(uri);
   if (redacted.size() <= kMax) return redacted;
   return redacted.substr(0, kMax) + "... (" + std::to_string(uri.size()) + " characters)";
 }

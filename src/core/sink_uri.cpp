@@ -56,16 +56,16 @@ SinkUriParts split_sink_uri(const std::string& uri, std::string_view scheme, con
   return parts;
 }
 
-std::string percent_decode(std::string_view s, const std::string& what) {
+std::string percent_decode(std::string_view text, const std::string& what) {
   std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
       continue;
     }
-    const int hi = i + 1 < s.size() ? hex(s[i + 1]) : -1;
-    const int lo = i + 2 < s.size() ? hex(s[i + 2]) : -1;
+    const int hi = i + 1 < text.size() ? hex(text[i + 1]) : -1;
+    const int lo = i + 2 < text.size() ? hex(text[i + 2]) : -1;
     if (hi < 0 || lo < 0) throw UsageError("bad %-escape in the " + what + ": write % as %25");
     out += static_cast<char>(hi * 16 + lo);
     i += 2;

@@ -1,6 +1,7 @@
 // SIGTERM to the real `outbox relay --sink nats://...`: drains, exits 0, checkpoint saved, lease
 // released (the same checks as for the other sinks; libnats starts threads of its own too).
 #include "nats_fixture.hpp"
+#include "relay_health_checks.hpp"
 #include "relay_signal_checks.hpp"
 
 using namespace testing_cli;
@@ -28,4 +29,18 @@ TEST_F(NatsSignals, SigtermStopsTheRelayInOrderAndAStandbyTakesOver) {
 TEST_F(NatsSignals, SigtermInTheFirstMillisecondStopsTheRelayInOrder) {
   put_committed(1, 20);
   check_sigterm_at_start(setup("early"), 3);
+}
+
+// The server dies under a running relay: `outbox status` and /metrics say so, and both recover
+// when it is back (same port, same JetStream store).
+TEST_F(NatsSignals, AnOutageShowsInStatusAndMetrics) {
+  put_committed(1, 50);
+  OutageCheck o;
+  o.take_down = [&] { server.kill(); };
+  o.bring_back = [&] { server.start(); };
+  o.write_more = [&] { put_committed(51, 100); };
+  o.before = 50;
+  o.total = 100;
+  o.sink_word = "nats";
+  check_outage_shows_in_status_and_metrics(setup("outage"), o);
 }

@@ -1,6 +1,7 @@
 // SIGTERM to the real `outbox relay --sink redis://...`: drains, saves the checkpoint, releases
 // the lease and exits 0; the same checks as for the other sinks.
 #include "redis_fixture.hpp"
+#include "relay_health_checks.hpp"
 #include "relay_signal_checks.hpp"
 
 using namespace testing_cli;
@@ -27,4 +28,23 @@ TEST_F(RedisSignals, SigtermStopsTheRelayInOrderAndAStandbyTakesOver) {
 TEST_F(RedisSignals, SigtermInTheFirstMillisecondStopsTheRelayInOrder) {
   put_committed(1, 20);
   check_sigterm_at_start(setup(testing_redis::unique_stream("early")), 5);
+}
+
+// The server dies under a running relay: `outbox status` and /metrics say so, and both recover
+// when it is back (same port, same append-only file).
+TEST_F(RedisSignals, AnOutageShowsInStatusAndMetrics) {
+  put_committed(1, 50);
+  const std::string stream = testing_redis::unique_stream("outage");
+  OutageCheck o;
+  o.take_down = [&] { testing_redis::run_script("stop.sh --kill"); };
+  o.bring_back = [&] { testing_redis::run_script("start.sh"); };
+  o.write_more = [&] { put_committed(51, 100); };
+  o.before = 50;
+  o.total = 100;
+  o.sink_word = "redis";
+  check_outage_shows_in_status_and_metrics(setup(stream), o);
+  testing_redis::Client after;  // the fixture's connection died with the server
+  const auto c = check(after.read(stream), 100);
+  EXPECT_EQ(c.distinct, 100u) << "lost messages, first missing position " << c.first_missing;
+  EXPECT_EQ(c.reorders, 0u) << c.first_reorder;
 }

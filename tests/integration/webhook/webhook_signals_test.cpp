@@ -1,6 +1,7 @@
 // SIGTERM to the real `outbox relay --sink http://...`: with a receiver that answers, the same
 // in-order stop as for the other sinks; with one that stalls every request, the stop still ends
 // within the shutdown timeout, exit 0, the checkpoint saved and the lease released.
+#include "relay_health_checks.hpp"
 #include "relay_signal_checks.hpp"
 #include "webhook_fixture.hpp"
 
@@ -50,4 +51,21 @@ TEST_F(WebhookSignals, SigtermWhileTheReceiverStallsExitsWithinTheShutdownTimeou
   const auto c = consumer_status(s.store, s.outbox);
   EXPECT_EQ(c["position"].get<std::int64_t>(), 3) << "the checkpoint of what was acknowledged is saved: " << c.dump();
   EXPECT_EQ(c["lease_active"], false) << "released on the way out: " << c.dump();
+}
+
+// The receiver goes away under a running relay: `outbox status` and /metrics say so, without the
+// password of the URI's basic-auth credentials, and both recover when it is back.
+TEST_F(WebhookSignals, AnOutageShowsInStatusAndMetricsWithoutThePassword) {
+  put_committed(1, 50);
+  std::string url = receiver.url("/outage");
+  url.replace(url.find("://") + 3, 0, "relay:pw-s3cret-71@");
+  OutageCheck o;
+  o.take_down = [&] { receiver.stop(); };
+  o.bring_back = [&] { receiver.restart(); };
+  o.write_more = [&] { put_committed(51, 100); };
+  o.before = 50;
+  o.total = 100;
+  o.sink_word = "webhook";
+  o.secret = "pw-s3cret-71";
+  check_outage_shows_in_status_and_metrics(setup(url), o);
 }
