@@ -100,6 +100,7 @@ void NatsSink::connect() {
   std::vector<std::string> urls;
   for (const auto& server : options_.servers) urls.push_back("nats://" + server);
   std::vector<const char*> url_ptrs;
+  url_ptrs.reserve(urls.size());
   for (const auto& u : urls) url_ptrs.push_back(u.c_str());
   if (s == NATS_OK) s = natsOptions_SetServers(opts, url_ptrs.data(), static_cast<int>(url_ptrs.size()));
   if (s == NATS_OK) s = natsOptions_SetNoRandomize(opts, true);

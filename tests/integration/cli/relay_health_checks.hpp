@@ -46,16 +46,15 @@ struct OutageCheck {
 inline void check_outage_shows_in_status_and_metrics(const RelaySetup& s, const OutageCheck& o) {
   const int port = free_port();
   // A lease TTL of 3 s: the relay renews (and records its sink's health) every second.
-  const std::vector<std::string> argv = {OUTBOX_CLI, "relay",   "--store",     s.store,
-                                         "--outbox", s.outbox,  "--sink",      s.sink,
-                                         "--lease-ttl", "3",    "--metrics",   "127.0.0.1:" + std::to_string(port)};
+  const std::vector<std::string> argv = {OUTBOX_CLI,    "relay",  "--store",   s.store,
+                                         "--outbox",    s.outbox, "--sink",    s.sink,
+                                         "--lease-ttl", "3",      "--metrics", "127.0.0.1:" + std::to_string(port)};
   Process relay(argv, s.dir + "/outage.log");
   const std::string healthy = "outbox_consumer_healthy{outbox=\"" + s.outbox + "\",consumer=\"default\"} ";
   auto c = wait_for_status(
       s.store, s.outbox, [&](const nlohmann::json& c) { return c["position"] == o.before && c["health"] == "ok"; },
       60s);
-  ASSERT_EQ(c["position"], o.before) << "the relay did not deliver what was there: " << c.dump() << "\n"
-                                     << relay.log();
+  ASSERT_EQ(c["position"], o.before) << "the relay did not deliver what was there: " << c.dump() << "\n" << relay.log();
   auto body = wait_for_metric(port, healthy + "1\n");
   EXPECT_NE(body.find(healthy + "1\n"), std::string::npos) << "healthy before the outage:\n" << body;
 
