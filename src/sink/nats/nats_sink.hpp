@@ -18,10 +18,11 @@
 #include "outbox/envelope.hpp"
 #include "outbox/nats.hpp"
 
-// libnats' own type names, declared here so that nats.h stays out of this header.
-typedef struct __natsConnection natsConnection;  // NOLINT(bugprone-reserved-identifier): libnats' name
-typedef struct __natsMsg natsMsg;                // NOLINT(bugprone-reserved-identifier): libnats' name
-typedef struct __jsCtx jsCtx;                    // NOLINT(bugprone-reserved-identifier): libnats' name
+// libnats' own type names, declared here so that nats.h stays out of this header (.clang-tidy
+// allows these reserved names).
+typedef struct __natsConnection natsConnection;
+typedef struct __natsMsg natsMsg;
+typedef struct __jsCtx jsCtx;
 typedef struct jsPubAck jsPubAck;
 typedef struct jsPubAckErr jsPubAckErr;
 
