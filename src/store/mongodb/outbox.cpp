@@ -34,7 +34,7 @@ Outbox::Outbox(std::string database, std::string name, SchemaRegistry registry, 
     : database_(std::move(database)),
       name_(std::move(name)),
       registry_(std::move(registry)),
-      options_(std::move(options)) {
+      options_(options) {
   detail::check_outbox_name(name_);
   if (database_.empty()) throw UsageError("MongoDB outbox '" + name_ + "': the database name is empty");
 }
