@@ -21,6 +21,10 @@ struct SinkOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0: 80 for http, 443 for https
   std::string path = "/";
+  // The endpoint's own query string (without '?'), sent with every POST; from the URI's
+  // percent-encoded `query=` parameter, since the URI's query holds the sink's options. Never shown
+  // in describe(), health or logs: endpoints often carry a token there.
+  std::string query;
   std::string user;  // HTTP basic authentication, when password is set
   std::string password;
   // The body: the message's JSON form (outbox::to_json_line), or a CloudEvents structured-mode

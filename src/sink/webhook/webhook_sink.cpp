@@ -3,8 +3,10 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <ctime>
 
 #include "outbox/errors.hpp"
 
@@ -38,13 +40,20 @@ Outcome outcome_of(int status) {
   return Outcome::permanent;
 }
 
-// Retry-After in delay-seconds; an HTTP-date (rare from webhook receivers) is ignored and the
-// relay's own backoff applies. Capped at an hour so that a bad value cannot park the relay.
+// Retry-After as delay-seconds or as an HTTP-date (RFC 9110: IMF-fixdate, "Sun, 06 Nov 1994
+// 08:49:37 GMT"); a date in the past means now. Capped at an hour so that a bad value cannot park
+// the relay; anything else is ignored and the relay's own backoff applies.
 std::optional<std::chrono::seconds> retry_after(const std::string& value) {
+  constexpr long long kMax = 3600;
   long long s = 0;
   const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), s);
-  if (ec != std::errc() || end != value.data() + value.size() || s < 0) return std::nullopt;
-  return std::chrono::seconds(std::min(s, 3600LL));
+  if (ec == std::errc() && end == value.data() + value.size() && s >= 0) return std::chrono::seconds(std::min(s, kMax));
+  std::tm tm{};
+  const char* rest = strptime(value.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (rest == nullptr || *rest != '\0') return std::nullopt;
+  const std::time_t at = timegm(&tm);
+  const std::time_t now = std::time(nullptr);
+  return std::chrono::seconds(std::clamp<long long>(at - now, 0, kMax));
 }
 
 }  // namespace
@@ -55,6 +64,7 @@ WebhookSink::WebhookSink(SinkOptions options)
   if (options_.port < 0 || options_.port > 65535) throw UsageError("the webhook sink's port must be 1 to 65535");
   if (options_.port == 0) options_.port = options_.tls ? 443 : 80;
   if (options_.path.empty() || options_.path[0] != '/') options_.path = "/" + options_.path;
+  target_ = options_.query.empty() ? options_.path : options_.path + "?" + options_.query;
   if (options_.batch < 1) throw UsageError("the webhook sink's batch must be at least 1");
   if (options_.timeout_ms <= 0) throw UsageError("the webhook sink's timeout_ms must be positive");
   if (!options_.secret_env.empty() && options_.secret.empty()) {
@@ -84,7 +94,9 @@ WebhookSink::~WebhookSink() {
 std::string WebhookSink::describe() const {
   const std::string who = options_.password.empty() ? "" : options_.user + ":***@";
   const auto host_port = base_.substr(base_.find("://") + 3);
-  return std::string(options_.tls ? "https://" : "http://") + who + host_port + options_.path;
+  // The endpoint's query may hold a token: shown only as being there.
+  return std::string(options_.tls ? "https://" : "http://") + who + host_port + options_.path +
+         (options_.query.empty() ? "" : "?...");
 }
 
 std::string WebhookSink::health() const {
@@ -152,7 +164,7 @@ WebhookSink::Answer WebhookSink::post(std::span<const Message> messages) {
   if (!options_.secret.empty()) headers.emplace("Outbox-Signature", signature(options_.secret, body));
 
   const auto c = client();
-  const auto result = c->Post(options_.path, headers, body, content_type);
+  const auto result = c->Post(target_, headers, body, content_type);
   const std::string where = "webhook " + describe();
   if (!result) {
     // Connection refused, a timeout, a TLS failure, or stop_within cutting the request: the

@@ -46,7 +46,8 @@ class WebhookSink final : public Sink {
 
   SinkOptions options_;
   EnvelopeOptions envelope_;
-  std::string base_;  // scheme://host:port, for httplib
+  std::string base_;    // scheme://host:port, for httplib
+  std::string target_;  // path and the endpoint's query: what each POST asks for
 
   std::mutex client_mutex_;  // guards the pointer only: a request runs without it, so stop can cut it
   std::shared_ptr<httplib::Client> client_;

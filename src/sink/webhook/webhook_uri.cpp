@@ -84,6 +84,13 @@ SinkOptions parse_uri(const std::string& uri) {
     } else if (key == "secret_env") {
       if (value.empty()) throw UsageError("webhook sink URI: secret_env needs the name of an environment variable");
       o.secret_env = value;
+    } else if (key == "query") {
+      o.query = percent_decode(value, "webhook query");
+      if (o.query.empty() || !printable(o.query) || o.query.find(' ') != std::string::npos || o.query[0] == '?') {
+        throw UsageError(
+            "webhook sink URI: query is the endpoint's query string, percent-encoded, without '?' and spaces "
+            "(e.g. query=token%3Dabc%26v%3D2 sends ?token=abc&v=2)");
+      }
     } else if (key == "ca_file") {
       if (value.empty()) throw UsageError("webhook sink URI: ca_file needs a path");
       o.ca_file = value;
@@ -92,8 +99,9 @@ SinkOptions parse_uri(const std::string& uri) {
           "webhook sink URI: certificate verification cannot be turned off; give the CA with ca_file=PATH");
     } else {
       throw UsageError("unknown webhook sink URI parameter '" + key.substr(0, 60) +
-                       "': the URI takes format, source, batch, timeout_ms, secret_env and ca_file "
-                       "(the query is the sink's and is not sent)");
+                       "': the URI takes format, source, batch, timeout_ms, secret_env, ca_file and query "
+                       "(the query is the sink's; put the endpoint's own query string, percent-encoded, in "
+                       "query=...)");
     }
   }
   if (!o.ca_file.empty() && !o.tls) throw UsageError("webhook sink URI: ca_file is for https:// only");

@@ -31,10 +31,7 @@ Mode parse_mode(const std::string& text) {
 }
 
 Outbox::Outbox(std::string database, std::string name, SchemaRegistry registry, OutboxOptions options)
-    : database_(std::move(database)),
-      name_(std::move(name)),
-      registry_(std::move(registry)),
-      options_(options) {
+    : database_(std::move(database)), name_(std::move(name)), registry_(std::move(registry)), options_(options) {
   detail::check_outbox_name(name_);
   if (database_.empty()) throw UsageError("MongoDB outbox '" + name_ + "': the database name is empty");
 }

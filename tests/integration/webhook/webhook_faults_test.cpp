@@ -2,6 +2,7 @@
 // reorders 0), Retry-After holds the sink back, 400 is dead-lettered, a timeout and a receiver that
 // is down are retryable, and one that comes back gets everything.
 #include <atomic>
+#include <ctime>
 
 #include "webhook_fixture.hpp"
 
@@ -102,6 +103,28 @@ TEST_F(WebhookFaults, RetryAfterHoldsTheSinkBackAndShowsInHealth) {
   EXPECT_EQ(d.outcome, outbox::Outcome::retryable) << "sent before Retry-After had passed";
   EXPECT_EQ(receiver.requests(), requests) << "nothing is sent while the receiver asked to wait";
   EXPECT_NE(sink->health().find("Retry-After"), std::string::npos) << sink->health();
+}
+
+// The same, with Retry-After as an HTTP-date (RFC 9110) a few seconds ahead.
+TEST_F(WebhookFaults, RetryAfterAsAnHttpDateHoldsTheSinkBack) {
+  auto sink = outbox::open_sink(receiver.url("/slowdown-date"));
+  const std::time_t at = std::time(nullptr) + 30;
+  std::tm tm{};
+  gmtime_r(&at, &tm);
+  char date[64];
+  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  receiver.script({Answer{503, date}});
+  EXPECT_EQ(publish_one(*sink, 1).outcome, outbox::Outcome::retryable);
+  const int requests = receiver.requests();
+  EXPECT_EQ(publish_one(*sink, 2).outcome, outbox::Outcome::retryable) << "sent before Retry-After had passed";
+  EXPECT_EQ(receiver.requests(), requests) << "nothing is sent while the receiver asked to wait (" << date << ")";
+  EXPECT_NE(sink->health().find("Retry-After"), std::string::npos) << sink->health();
+
+  // A date in the past holds nothing back.
+  auto other = outbox::open_sink(receiver.url("/past-date"));
+  receiver.script({Answer{503, "Sun, 06 Nov 1994 08:49:37 GMT"}});
+  EXPECT_EQ(publish_one(*other, 3).outcome, outbox::Outcome::retryable);
+  EXPECT_EQ(publish_one(*other, 4).outcome, outbox::Outcome::ok) << "a date in the past means now";
 }
 
 TEST_F(WebhookFaults, ATimeoutIsRetryable) {

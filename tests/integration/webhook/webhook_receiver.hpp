@@ -20,6 +20,7 @@ namespace testing_webhook {
 
 struct Request {
   std::string path;
+  std::string target;  // the request line's target: path and query as sent
   std::string body;
   httplib::Headers headers;
   std::string header(const std::string& name) const {
@@ -138,7 +139,7 @@ class Receiver {
   }
 
   void handle(const httplib::Request& req, httplib::Response& res) {
-    Request r{req.path, req.body, req.headers};
+    Request r{req.path, req.target, req.body, req.headers};
     Answer a;
     {
       std::unique_lock lock(mutex_);

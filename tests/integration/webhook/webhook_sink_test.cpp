@@ -129,6 +129,23 @@ TEST_F(WebhookSink, BadUrisAreUsageErrorsThatSayWhy) {
   }
 }
 
+// The URI's query holds the sink's options; the endpoint's own query string goes, percent-encoded,
+// in query=..., is sent with every POST, and is not shown (it often carries a token).
+TEST_F(WebhookSink, TheEndpointsQueryIsSentButNotShown) {
+  put_committed(1, 3);
+  const std::string uri = receiver.url("/hooks?query=token%3Dtk-981%26v%3D2&batch=1");
+  EXPECT_EQ(outbox::open_sink(uri)->describe().find("tk-981"), std::string::npos) << outbox::open_sink(uri)->describe();
+  relay_all(uri);
+  const auto requests = receiver.accepted();
+  ASSERT_EQ(requests.size(), 3u);
+  for (const auto& r : requests) {
+    EXPECT_EQ(r.path, "/hooks");
+    EXPECT_EQ(r.target, "/hooks?token=tk-981&v=2");
+  }
+  EXPECT_THROW(outbox::open_sink(receiver.url("/hooks?query=")), outbox::UsageError);
+  EXPECT_THROW(outbox::open_sink(receiver.url("/hooks?query=a%20b")), outbox::UsageError);
+}
+
 TEST_F(WebhookSink, PasswordsAreRedacted) {
   auto sink = outbox::open_sink("http://alice:hunter2@127.0.0.1:" + std::to_string(receiver.port()) + "/p");
   EXPECT_EQ(sink->describe().find("hunter2"), std::string::npos) << sink->describe();
