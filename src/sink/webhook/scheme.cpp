@@ -22,7 +22,7 @@ std::unique_ptr<Sink> open_uri(const std::string& uri, const SinkProperties& pro
 
 const SinkScheme sink_scheme{"webhook",
                              "http[s]://[USER:PASSWORD@]HOST[:PORT][/PATH][?format=json|cloudevents&batch=N"
-                             "&timeout_ms=N&secret_env=VAR&ca_file=PATH]",
+                             "&timeout_ms=N&secret_env=VAR&ca_file=PATH&query=ENCODED]",
                              accepts, open_uri};
 
 }  // namespace outbox::webhook
