@@ -17,7 +17,7 @@ void ScriptedSink::fail_behind_failure(bool on) {
   fail_behind_failure_ = on;
 }
 
-void ScriptedSink::report_all(std::vector<std::pair<std::int64_t, Outcome>> outcomes) {
+void ScriptedSink::report_all(const std::vector<std::pair<std::int64_t, Outcome>>& outcomes) {
   for (const auto& [position, outcome] : outcomes) {
     report(position, outcome, outcome == Outcome::ok ? "" : "scripted failure");
   }
@@ -30,7 +30,7 @@ void ScriptedSink::release_reversed() {
     pending.swap(pending_);
   }
   std::reverse(pending.begin(), pending.end());
-  report_all(std::move(pending));
+  report_all(pending);
 }
 
 void ScriptedSink::release_shuffled(std::uint64_t seed) {
@@ -41,7 +41,7 @@ void ScriptedSink::release_shuffled(std::uint64_t seed) {
   }
   std::mt19937_64 rng(seed);
   std::shuffle(pending.begin(), pending.end(), rng);
-  report_all(std::move(pending));
+  report_all(pending);
 }
 
 void ScriptedSink::release_if(const std::function<bool(std::int64_t)>& pick) {
@@ -52,7 +52,7 @@ void ScriptedSink::release_if(const std::function<bool(std::int64_t)>& pick) {
     chosen.assign(keep, pending_.end());
     pending_.erase(keep, pending_.end());
   }
-  report_all(std::move(chosen));
+  report_all(chosen);
 }
 
 std::size_t ScriptedSink::pending() {
@@ -85,7 +85,7 @@ void ScriptedSink::do_publish(std::span<const Message> batch) {
       (held_ ? pending_ : now).emplace_back(m.position, o);
     }
   }
-  report_all(std::move(now));
+  report_all(now);
 }
 
 }  // namespace outbox::testing

@@ -43,7 +43,7 @@ class ScriptedSink final : public Sink {
   void do_publish(std::span<const Message> batch) override;
 
  private:
-  void report_all(std::vector<std::pair<std::int64_t, Outcome>> outcomes);
+  void report_all(const std::vector<std::pair<std::int64_t, Outcome>>& outcomes);
 
   Script script_;
   std::mutex mutex_;
