@@ -41,6 +41,8 @@ PgTail::PgTail(const std::string& conninfo, const std::string& outbox, const Cur
                 " WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND xid < pg_snapshot_xmax($2::pg_snapshot)"
                 " AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot) AND pg_visible_in_snapshot(xid, $2::pg_snapshot)"
                 " AND position > $3::bigint ORDER BY position LIMIT $4::bigint";
+  window_start_sql_ = "SELECT min(position) FROM " + t +
+                      " WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND xid < pg_snapshot_xmax($2::pg_snapshot)";
   if (from.kind == Cursor::Kind::after) {
     at_ = parse_checkpoint(from.checkpoint);
     check_not_ahead(c, at_);
@@ -109,15 +111,46 @@ void PgTail::wait(std::chrono::milliseconds timeout) {
 }
 
 std::vector<Message> PgTail::read() {
+  // A window carried over (from a checkpoint, or after a full batch) may hold nothing more; then
+  // the next window is read at once, so that a read never answers "nothing" while commits wait (a
+  // relay resumed from its checkpoint with stop_when_idle stopped before reading them).
+  const bool carried = at_.hi.has_value();
+  if (!carried && !start_window()) return {};
+  std::vector<Message> batch = read_window();
+  if (batch.empty() && carried && start_window()) batch = read_window();
+  return batch;
+}
+
+bool PgTail::start_window() {
   PGconn* c = connection_.get();
-  if (!at_.hi) {
-    std::string hi = exec(c, "SELECT pg_current_snapshot()::text", {}, "reading the current snapshot").text(0, 0);
-    if (hi == at_.lo) return {};  // nothing committed since the last batch
-    at_.hi = std::move(hi);
+  std::string hi = exec(c, "SELECT pg_current_snapshot()::text", {}, "reading the current snapshot").text(0, 0);
+  if (hi == at_.lo) return false;  // nothing committed since the last window
+  at_.hi = std::move(hi);
+  // Start at the lowest position any of the window's rows can have, found through the xid index.
+  // Without this bound the planner walks the primary key from `after` (0 when a window starts)
+  // and filters every delivered row on the way: a relay starting on a table of 1M delivered rows
+  // read all of them per window. Once per window, so a long catch-up pays it once; `after`
+  // carries on within the window.
+  Params w{at_.lo, *at_.hi};
+  Result first = exec(c, window_start_sql_, w, "tailing outbox '" + outbox_ + "'");
+  if (first.is_null(0, 0)) {  // no row in the window at all: it is complete
+    close_window();
+    return false;
   }
+  at_.after = std::max<std::int64_t>(at_.after, first.int64(0, 0) - 1);
+  return true;
+}
+
+void PgTail::close_window() {
+  at_.lo = *at_.hi;
+  at_.hi.reset();
+  at_.after = 0;
+}
+
+std::vector<Message> PgTail::read_window() {
   const std::size_t limit = std::max<std::size_t>(1, options_.batch_size);
   Params p{at_.lo, at_.hi, std::to_string(at_.after), std::to_string(limit)};
-  Result r = exec(c, select_sql_, p, "tailing outbox '" + outbox_ + "'");
+  Result r = exec(connection_.get(), select_sql_, p, "tailing outbox '" + outbox_ + "'");
   std::vector<Message> batch;
   batch.reserve(static_cast<std::size_t>(r.rows()));
   Checkpoint mark = at_;
@@ -127,10 +160,8 @@ std::vector<Message> PgTail::read() {
     m.checkpoint = encode(mark);
     batch.push_back(std::move(m));
   }
-  if (batch.size() < limit) {  // the batch is complete: the next one starts where this one ends
-    at_.lo = *at_.hi;
-    at_.hi.reset();
-    at_.after = 0;
+  if (batch.size() < limit) {  // the window is done: the next one starts where this one ends
+    close_window();
   } else {
     at_.after = mark.after;
   }

@@ -27,7 +27,13 @@ class PgTail final : public Tail {
   bool closed() const override { return closed_.load(); }
 
  private:
+  // The rows of the snapshot window (lo, hi] in position order, a batch at a time: rows whose
+  // transactions committed after `lo` was taken and before `hi` was.
   std::vector<Message> read();
+  // Opens the next window at the current snapshot; false when it holds no row.
+  bool start_window();
+  void close_window();
+  std::vector<Message> read_window();
   // LISTEN again after a reconnect (a new session has neither the LISTEN nor the lock).
   void prepare_session();
   // Takes the wake lock; false while a transaction that put a message is still open.
@@ -42,6 +48,7 @@ class PgTail final : public Tail {
   bool wakeups_;
   Connection connection_;
   std::string select_sql_;
+  std::string window_start_sql_;  // the lowest position of a window's rows (read())
   Checkpoint at_;
   WakeLock wake_lock_;
   std::uint64_t session_ = 0;  // Connection::generation() that prepare_session() set up

@@ -39,6 +39,22 @@ class PgCursor : public PgTest {
   std::unique_ptr<outbox::Store> store;
 };
 
+// A checkpoint carries the snapshot window it was taken in. A tail resumed from it whose window
+// holds nothing more reads the next window in the same call: a relay resumed with stop_when_idle
+// stopped on that first empty answer, with new commits waiting (found by the catch-up benchmark).
+TEST_F(PgCursor, AResumedTailReadsWhatCommittedSinceInItsFirstRead) {
+  exec(*a, "BEGIN");
+  for (int i = 1; i <= 3; ++i) orders->put(*a, order_created(i));
+  exec(*a, "COMMIT");
+  const auto first = settle(*tail());
+  ASSERT_EQ(first.size(), 3u);
+  exec(*a, "BEGIN");
+  for (int i = 4; i <= 5; ++i) orders->put(*a, order_created(i));
+  exec(*a, "COMMIT");
+  auto resumed = tail(outbox::Cursor::after(first.back().checkpoint));
+  EXPECT_EQ(ordernrs(resumed->next(0ms)), (std::vector<std::int64_t>{4, 5}));
+}
+
 // Invariant 1. A takes the lower position, B the higher; B commits first. A sequence-based
 // cursor ("position > last delivered") would skip A's message.
 TEST_F(PgCursor, EarlyInsertCommittedLateIsStillDelivered) {
