@@ -240,7 +240,7 @@ int cmd_relay() {
     routes["/readyz"] = [&, bound, probe_answer] {
       return probe_answer(readiness(relay.state(), sink->health(), std::chrono::steady_clock::now(), bound));
     };
-    metrics.emplace(*metrics_address, std::move(routes));
+    metrics.emplace(*metrics_address, routes);
   }
   relay.run();
   metrics.reset();

@@ -102,15 +102,15 @@ class BoundedQueue final : public httplib::TaskQueue {
 
 }  // namespace
 
-MetricsServer::MetricsServer(const HostPort& address, Routes routes)
+MetricsServer::MetricsServer(const HostPort& address, const Routes& routes)
     : workers_(std::make_shared<MetricsWorkers>()), server_(std::make_unique<httplib::Server>()) {
   const std::string shown = address.host.find(':') == std::string::npos
                                 ? address.host + ":" + std::to_string(address.port)
                                 : "[" + address.host + "]:" + std::to_string(address.port);
   std::string paths;
-  for (auto& [path, answer] : routes) {
+  for (const auto& [path, answer] : routes) {
     auto route = std::make_shared<MetricsRoute>();
-    route->answer = std::move(answer);
+    route->answer = answer;
     routes_.push_back(route);
     paths += (paths.empty() ? "" : ", ") + path;
     server_->Get(path, [route, name = path.substr(1)](const httplib::Request&, httplib::Response& res) {

@@ -42,7 +42,7 @@ class MetricsServer {
   static constexpr std::chrono::seconds kClientTimeout{2};
 
   // Throws UsageError if `address` cannot be listened on.
-  MetricsServer(const HostPort& address, Routes routes);
+  MetricsServer(const HostPort& address, const Routes& routes);
   // Stops (see above). After it returns, no route's function is called again.
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
