@@ -59,6 +59,22 @@ struct RelayStats {
   std::int64_t last_position = 0;  // last position checkpointed
 };
 
+// What health checks ask of a running relay (Relay::state()).
+struct RelayState {
+  enum class Phase {
+    starting,  // not yet holding its lease (or not yet running)
+    standby,   // another relay holds the consumer's lease; this one waits to take over
+    running,   // holds the lease and publishes
+    stopping,  // draining after stop(), or ended
+  };
+  Phase phase = Phase::starting;
+  std::string standby_reason;  // while a standby: who holds the lease (the store's words)
+  // When the relay's loop last made progress (a turn, a retry, a wait for the store or the lease).
+  // A deliberate wait counts as progress until it ends, so this may lie up to one wait ahead of
+  // now. A loop blocked in a call (a store or broker that never answers) lets it fall behind.
+  std::chrono::steady_clock::time_point last_turn;
+};
+
 class Relay {
  public:
   Relay(Store& store, Sink& sink, RelayOptions options);
@@ -75,6 +91,9 @@ class Relay {
   void stop();
 
   RelayStats stats() const;
+
+  // Thread-safe and cheap (the loop only stores an atomic per turn): for health checks.
+  RelayState state() const;
 
  private:
   struct Impl;

@@ -13,6 +13,7 @@
 
 #include "data_argument.hpp"
 #include "header_name.hpp"
+#include "health_checks.hpp"
 #include "host_port.hpp"
 #include "metrics_server.hpp"
 #include "outbox/metrics.hpp"
@@ -224,11 +225,22 @@ int cmd_relay() {
   });
   std::optional<MetricsServer> metrics;
   if (metrics_address) {
-    metrics.emplace(*metrics_address, [&] {
+    const auto bound = liveness_bound(ro);
+    auto probe_answer = [](const Probe& p) { return HttpAnswer{p.ok ? 200 : 503, p.reason + "\n"}; };
+    Routes routes;
+    routes["/metrics"] = [&] {
       const auto reading = status_sampler->latest(kFirstStatusWait);
       const double age = std::chrono::duration<double>(StatusSampler::Clock::now() - reading.taken).count();
-      return prometheus_metrics({reading.status}, relay.stats(), ro.outbox, ro.consumer, age);
-    });
+      return HttpAnswer{200, prometheus_metrics({reading.status}, relay.stats(), ro.outbox, ro.consumer, age),
+                        "text/plain; version=0.0.4"};
+    };
+    routes["/healthz"] = [&, bound, probe_answer] {
+      return probe_answer(liveness(relay.state(), std::chrono::steady_clock::now(), bound));
+    };
+    routes["/readyz"] = [&, bound, probe_answer] {
+      return probe_answer(readiness(relay.state(), sink->health(), std::chrono::steady_clock::now(), bound));
+    };
+    metrics.emplace(*metrics_address, routes);
   }
   relay.run();
   metrics.reset();
@@ -399,7 +411,8 @@ void register_commands(CLI::App& app) {
       ->check(CLI::Range(1, 3600));
   relay->add_option(
       "--metrics", opts.metrics,
-      "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464, or [::1]:9464 for IPv6)");
+      "Serve Prometheus metrics at http://HOST:PORT/metrics and health probes at /healthz (the relay loop turns) "
+      "and /readyz (it holds its lease and its sink is healthy), e.g. 127.0.0.1:9464, or [::1]:9464 for IPv6");
   relay
       ->add_option("--checkpoint-interval-ms", opts.checkpoint_interval_ms,
                    "Longest time the acknowledged position may go unsaved while messages flow (after a crash, at most "

@@ -11,17 +11,17 @@
 
 namespace outbox::cli {
 
-// Calls `render` for scrapes until closed; close() waits for a render in progress. Shared with the
-// request handler, which may outlive the MetricsServer (see MetricsWorkers).
-struct MetricsRenderer {
-  std::mutex mutex;  // also serializes scrapes: each one reads the store
+// Calls `answer` for a path's requests until closed; close() waits for an answer in progress.
+// Shared with the request handler, which may outlive the MetricsServer (see MetricsWorkers).
+struct MetricsRoute {
+  std::mutex mutex;  // also serializes the path's requests: a metrics render reads the store
   bool closed = false;
-  std::function<std::string()> render;
+  std::function<HttpAnswer()> answer;
 
   void close() {
     std::lock_guard lock(mutex);
     closed = true;
-    render = nullptr;
+    answer = nullptr;
   }
 };
 
@@ -102,27 +102,36 @@ class BoundedQueue final : public httplib::TaskQueue {
 
 }  // namespace
 
-MetricsServer::MetricsServer(const HostPort& address, std::function<std::string()> render)
-    : renderer_(std::make_shared<MetricsRenderer>()),
-      workers_(std::make_shared<MetricsWorkers>()),
-      server_(std::make_unique<httplib::Server>()) {
-  renderer_->render = std::move(render);
+MetricsServer::MetricsServer(const HostPort& address, const Routes& routes)
+    : workers_(std::make_shared<MetricsWorkers>()), server_(std::make_unique<httplib::Server>()) {
   const std::string shown = address.host.find(':') == std::string::npos
                                 ? address.host + ":" + std::to_string(address.port)
                                 : "[" + address.host + "]:" + std::to_string(address.port);
-  server_->Get("/metrics", [renderer = renderer_](const httplib::Request&, httplib::Response& res) {
-    std::lock_guard lock(renderer->mutex);
-    if (renderer->closed) {
-      res.status = 503;
-      res.set_content("the relay is stopping\n", "text/plain");
-      return;
-    }
-    try {
-      res.set_content(renderer->render(), "text/plain; version=0.0.4");
-    } catch (const std::exception& e) {
-      res.status = 503;
-      res.set_content(std::string("metrics unavailable: ") + e.what() + "\n", "text/plain");
-    }
+  std::string paths;
+  for (const auto& [path, answer] : routes) {
+    auto route = std::make_shared<MetricsRoute>();
+    route->answer = answer;
+    routes_.push_back(route);
+    paths += (paths.empty() ? "" : ", ") + path;
+    server_->Get(path, [route, name = path.substr(1)](const httplib::Request&, httplib::Response& res) {
+      std::lock_guard lock(route->mutex);
+      if (route->closed) {
+        res.status = 503;
+        res.set_content("the relay is stopping\n", "text/plain");
+        return;
+      }
+      try {
+        auto a = route->answer();
+        res.status = a.status;
+        res.set_content(a.body, a.content_type);
+      } catch (const std::exception& e) {
+        res.status = 503;
+        res.set_content(name + " unavailable: " + e.what() + "\n", "text/plain");
+      }
+    });
+  }
+  server_->set_error_handler([paths](const httplib::Request&, httplib::Response& res) {
+    if (res.status == 404) res.set_content("not found: this server answers " + paths + "\n", "text/plain");
   });
   // A client gets this long per read and write, and per idle keep-alive connection.
   const auto timeout = std::chrono::duration_cast<std::chrono::seconds>(kClientTimeout).count();
@@ -141,12 +150,12 @@ MetricsServer::MetricsServer(const HostPort& address, std::function<std::string(
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   // stop() does nothing until listening has begun, and a SIGTERM may come at once: wait for it.
   for (int i = 0; i < 1000 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  spdlog::info("metrics at http://{}/metrics", shown);
+  spdlog::info("metrics and health checks at http://{} ({})", shown, paths);
 }
 
 MetricsServer::~MetricsServer() {
-  renderer_->close();  // waits for a render in progress; later scrapes get 503
-  server_->stop();     // closes the listening socket; listen returns once workers end or kStopBound passed
+  for (const auto& route : routes_) route->close();  // waits for an answer in progress; later ones get 503
+  server_->stop();  // closes the listening socket; listen returns once workers end or kStopBound passed
   thread_.join();
   if (!workers_->all_ended()) {
     // A worker is still busy with a slow client and uses the server object: leave both to the

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
@@ -71,11 +72,27 @@ struct Relay::Impl {
   bool unsaved = false;  // saved_checkpoint moved since it was last persisted
   std::chrono::steady_clock::time_point last_persist{};
   std::string health = "ok";
+  // For state(). An atomic, so that the loop takes no lock to report a turn.
+  std::atomic<std::int64_t> last_turn_ns{std::chrono::steady_clock::now().time_since_epoch().count()};
+  RelayState::Phase phase = RelayState::Phase::starting;  // guarded by control_mutex
+  std::string standby_reason;                             // guarded by control_mutex
   std::mt19937_64 rng{std::random_device{}()};
   std::unique_ptr<Tail> owned_tail;  // `tail` above is the same, for stop() (under control_mutex)
   // The periodic chores; set when the relay holds its lease.
   std::optional<detail::IntervalTimer> lease_timer, retention_timer, progress_timer;
   std::int64_t reported_acks = 0;  // acknowledged count at the last progress log
+
+  // The loop made progress; a wait about to begin counts until it ends (`ahead`).
+  void mark_turn(std::chrono::steady_clock::duration ahead = {}) {
+    last_turn_ns.store((std::chrono::steady_clock::now() + ahead).time_since_epoch().count(),
+                       std::memory_order_relaxed);
+  }
+
+  void set_phase(RelayState::Phase p, std::string reason = {}) {
+    std::lock_guard lock(control_mutex);
+    phase = p;
+    standby_reason = std::move(reason);
+  }
 
   bool should_stop() {
     std::lock_guard lock(control_mutex);
@@ -173,6 +190,7 @@ struct Relay::Impl {
   void retry_failed() {
     const int attempt = window.retry_attempt();
     const auto delay = options.backoff.delay(attempt, std::uniform_real_distribution<double>(0, 1)(rng));
+    mark_turn(delay);
     {
       std::unique_lock lock(control_mutex);
       control_cv.wait_for(lock, delay, [&] { return stopping; });
@@ -194,6 +212,7 @@ struct Relay::Impl {
     // beginning, so lease renewals (which also record health) can save it from the start.
     saved_checkpoint = saved->empty() ? store.checkpoint_before(1) : *saved;
     // The tail is opened in the loop below, which waits out a database that fails for a while.
+    set_phase(RelayState::Phase::running);
     spdlog::info("relay '{}' started: outbox '{}' -> {}, consumer '{}', resuming after checkpoint '{}'", options.owner,
                  options.outbox, sink.describe(), options.consumer, last_read.empty() ? "(beginning)" : last_read);
     const auto started = std::chrono::steady_clock::now();
@@ -203,6 +222,7 @@ struct Relay::Impl {
     int store_failures = 0;
     try {
       while (!should_stop()) {
+        mark_turn();
         try {
           if (!owned_tail) open_tail();
           if (!turn()) break;        // stop_when_idle and nothing left
@@ -219,12 +239,15 @@ struct Relay::Impl {
           wait_out_store_error(e, ++store_failures);
         }
       }
+      set_phase(RelayState::Phase::stopping);
       shutdown();
     } catch (const LeaseLost&) {
+      set_phase(RelayState::Phase::stopping);
       // Another relay owns the consumer now: a save or release would be refused, and must be.
       forget_tail();
       throw;
     } catch (...) {
+      set_phase(RelayState::Phase::stopping);
       forget_tail();
       // A permanent failure (a corrupt database, a refused dead-letter write) ends the relay, but
       // what the sink acknowledged is still saved and the lease released, so that neither a restart
@@ -345,6 +368,7 @@ struct Relay::Impl {
   void wait_out_store_error(const StoreError& e, int failures) {
     const auto delay = options.backoff.delay(failures, std::uniform_real_distribution<double>(0, 1)(rng));
     spdlog::warn("outbox '{}': {}; retrying in {} ms", options.outbox, e.what(), delay.count());
+    mark_turn(delay);
     forget_tail();
     std::unique_lock lock(control_mutex);
     control_cv.wait_for(lock, delay, [&] { return stopping; });
@@ -370,6 +394,7 @@ struct Relay::Impl {
         if (!options.wait_for_lease) throw;
         if (!logged) spdlog::info("{}; waiting as a standby", e.what());
         logged = true;
+        set_phase(RelayState::Phase::standby, e.what());
       } catch (const StoreError& e) {
         // A database that is down or restarting when the relay starts is waited for, as it is
         // later on; a permanent error (bad credentials, no such outbox) ends the relay at once.
@@ -377,6 +402,7 @@ struct Relay::Impl {
         pause = options.backoff.delay(++store_failures, std::uniform_real_distribution<double>(0, 1)(rng));
         spdlog::warn("outbox '{}': {}; retrying in {} ms", options.outbox, e.what(), pause.count());
       }
+      mark_turn(pause);
       std::unique_lock lock(control_mutex);
       if (control_cv.wait_for(lock, pause, [&] { return stopping; })) return std::nullopt;
     }
@@ -392,6 +418,7 @@ struct Relay::Impl {
     const auto renewal = std::chrono::duration_cast<std::chrono::milliseconds>(options.lease_ttl) / 3;
     auto last_renewal = start - renewal;  // renew at once: the last one may be ttl/3 old
     while (window.in_flight() > 0) {
+      mark_turn();
       const auto now_steady = std::chrono::steady_clock::now();
       if (now_steady >= deadline) break;
       if (now_steady - last_renewal >= renewal) {
@@ -463,5 +490,15 @@ void Relay::stop() {
 }
 
 RelayStats Relay::stats() const { return impl_->stats_copy(); }
+
+RelayState Relay::state() const {
+  RelayState s;
+  s.last_turn = std::chrono::steady_clock::time_point(
+      std::chrono::steady_clock::duration(impl_->last_turn_ns.load(std::memory_order_relaxed)));
+  std::lock_guard lock(impl_->control_mutex);
+  s.phase = impl_->stopping ? RelayState::Phase::stopping : impl_->phase;
+  if (s.phase == RelayState::Phase::standby) s.standby_reason = impl_->standby_reason;
+  return s;
+}
 
 }  // namespace outbox

@@ -242,6 +242,30 @@ TEST(Relay, StandbyTakesOverWhenTheLeaseIsReleased) {
   EXPECT_EQ(sink.delivered(), range(1, 1));
 }
 
+// Health checks read state(): a standby says who holds the lease, the lease holder is running, and
+// the loop's last turn keeps moving in either.
+TEST(Relay, StateShowsStandbyThenRunningAndTheLoopTurning) {
+  MemoryStore store;
+  store.set_owner("other-relay");
+  ScriptedSink sink;
+  auto options = fast_options();
+  options.stop_when_idle = false;
+  options.lease_ttl = std::chrono::seconds(1);
+  Relay relay(store, sink, options);
+  EXPECT_EQ(relay.state().phase, RelayState::Phase::starting);
+  std::thread runner([&] { relay.run(); });
+  ASSERT_TRUE(eventually([&] { return relay.state().phase == RelayState::Phase::standby; }));
+  EXPECT_NE(relay.state().standby_reason.find("other-relay"), std::string::npos) << relay.state().standby_reason;
+  store.release({"orders", "default", "other-relay"});
+  ASSERT_TRUE(eventually([&] { return relay.state().phase == RelayState::Phase::running; }));
+  EXPECT_TRUE(relay.state().standby_reason.empty());
+  const auto turned = relay.state().last_turn;
+  EXPECT_TRUE(eventually([&] { return relay.state().last_turn > turned; })) << "the idle loop keeps turning";
+  relay.stop();
+  EXPECT_EQ(relay.state().phase, RelayState::Phase::stopping);
+  runner.join();
+}
+
 TEST(Backoff, GrowsExponentiallyWithBoundedJitterUpToTheCap) {
   Backoff b;
   b.initial = std::chrono::milliseconds(100);

@@ -9,6 +9,11 @@ namespace outbox::kafka::detail {
 
 namespace {
 
+// How long opening the sink waits for a fixed topic's metadata (see request_topic_metadata): long
+// enough for a first connection to a remote broker (TLS, SASL), short enough not to hold up a start
+// while the broker is down.
+constexpr int kMetadataTimeoutMs = 2000;
+
 // Errors that will not go away by retrying the same message.
 bool permanent(rd_kafka_resp_err_t err) {
   switch (err) {
@@ -89,6 +94,7 @@ KafkaSink::KafkaSink(SinkOptions options)
   if (options_.brokers.empty()) throw UsageError("the Kafka sink needs brokers: kafka://HOST:PORT/TOPIC");
   for (const auto& [k, v] : options_.properties) check_property(k, v);
   rk_ = create_producer();
+  if (topic_.fixed()) request_topic_metadata();
   poller_ = std::thread([this] { serve(); });
 }
 
@@ -120,6 +126,37 @@ rd_kafka_t* KafkaSink::create_producer() {
     throw SinkError(std::string("cannot create a Kafka producer: ") + err, false);
   }
   return rk;
+}
+
+// A new producer knows no topic's partitions, and its first message to a topic is queued until
+// librdkafka's next topic scan (once a second) fetches them: the relay's first record waited about
+// a second. Asking for a fixed topic's metadata now fills librdkafka's metadata cache before the
+// first message. Failure is only logged: the sink opens while the broker is down, and producing
+// fetches the metadata as usual once it is back.
+void KafkaSink::request_topic_metadata() {
+  rd_kafka_topic_t* topic = rd_kafka_topic_new(rk_, options_.topic.c_str(), nullptr);
+  if (topic == nullptr) {
+    spdlog::warn("kafka: topic '{}': {}; its metadata is fetched with the first message", options_.topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
+    return;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const rd_kafka_metadata_t* metadata = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, topic, &metadata, kMetadataTimeoutMs);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR && metadata->topic_cnt == 1) err = metadata->topics[0].err;
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::debug("kafka: metadata of topic '{}' fetched in {} ms", options_.topic, ms);
+  } else {
+    // UNKNOWN_TOPIC_OR_PART is normal for a topic the broker creates on the first message.
+    spdlog::info(
+        "kafka: no metadata of topic '{}' after {} ms ({}); the first message fetches it (check the brokers in the "
+        "sink URI if messages are not acknowledged)",
+        options_.topic, ms, rd_kafka_err2str(err));
+  }
+  if (metadata != nullptr) rd_kafka_metadata_destroy(metadata);
+  rd_kafka_topic_destroy(topic);
 }
 
 std::string KafkaSink::describe() const { return "kafka://" + options_.brokers + "/" + options_.topic; }

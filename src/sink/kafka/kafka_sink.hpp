@@ -32,6 +32,7 @@ class KafkaSink final : public Sink {
 
  private:
   rd_kafka_t* create_producer();
+  void request_topic_metadata();
   void produce(rd_kafka_t* rk, const Message& m);
   void serve();             // the delivery-report thread
   void replace_producer();  // after a fatal error: fail what is in flight, start afresh
