@@ -174,19 +174,14 @@ double relay_to_rabbitmq(const std::string& store_uri, const std::string& consum
 }  // namespace
 
 int run(int argc, char** argv) {
-  bench::Flags flags(argc, argv,
-                     {{"server", ""},
-                      {"messages", "100000"},
-                      {"bytes", "200"},
-                      {"batch", "1000"},
-                      {"dir", "/tmp"},
-                      {"reps", "3"}},
-                     kUsage);
+  bench::Flags flags(
+      argc, argv,
+      {{"server", ""}, {"messages", "100000"}, {"bytes", "200"}, {"batch", "1000"}, {"dir", "/tmp"}, {"reps", "3"}},
+      kUsage);
   spdlog::set_level(spdlog::level::warn);
   std::printf("outbox_bench_rabbitmq%s\n", flags.command_line().c_str());
   std::string server = flags.str("server");
-  if (server.empty() && std::getenv("RABBITMQ_PORT"))
-    server = std::string("127.0.0.1:") + std::getenv("RABBITMQ_PORT");
+  if (server.empty() && std::getenv("RABBITMQ_PORT")) server = std::string("127.0.0.1:") + std::getenv("RABBITMQ_PORT");
   if (server.empty()) {
     std::fprintf(stderr, "give --server HOST:PORT (or run bench/run_rabbitmq.sh, which starts a broker)\n");
     return 2;
@@ -227,8 +222,7 @@ int run(int argc, char** argv) {
       if ((r + k) % 2 == 0) {
         raw.push_back(raw_librabbitmq(server, exchange, n, bytes_, batch));
       } else {
-        relay.push_back(
-            relay_to_rabbitmq("sqlite:" + db, "bench_" + std::to_string(r), server, exchange, batch, n));
+        relay.push_back(relay_to_rabbitmq("sqlite:" + db, "bench_" + std::to_string(r), server, exchange, batch, n));
       }
       amqp_queue_purge(admin.conn, 1, bytes(queue));
       check(amqp_get_rpc_reply(admin.conn), "queue.purge");

@@ -26,8 +26,8 @@ struct SinkOptions {
   std::string password = "guest";
   bool credentials_given = false;  // USER:PASSWORD@ was in the URI (describe() redacts it)
   std::string vhost = "/";
-  std::string exchange;                  // "": the default exchange (routing key = queue name)
-  std::string routing_key = "{type}";    // template over {outbox} and {type}
+  std::string exchange;                // "": the default exchange (routing key = queue name)
+  std::string routing_key = "{type}";  // template over {outbox} and {type}
   // CloudEvents binary content mode (the AMQP binding): cloudEvents:* headers instead of the
   // outbox's own header names.
   bool cloudevents = false;

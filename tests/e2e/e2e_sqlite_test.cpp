@@ -46,7 +46,8 @@ TEST_F(E2eTest, SqliteToRedis) {
 
 #ifdef OUTBOX_E2E_RABBITMQ
 TEST_F(E2eTest, SqliteToRabbitmq) {
-  if (!testing_rabbitmq::installed()) GTEST_SKIP() << "rabbitmq-server is not installed (apt-get install rabbitmq-server)";
+  if (!testing_rabbitmq::installed())
+    GTEST_SKIP() << "rabbitmq-server is not installed (apt-get install rabbitmq-server)";
   crash::SqliteBackend store(dir_ / "crash.db");
   RabbitmqSinkUnderTest sink;
   run_cell(store, sink);

@@ -41,8 +41,8 @@ class RabbitmqSinkUnderTest : public SinkUnderTest {
 
   std::vector<std::string> restart_command() const override {
     const char* state = std::getenv("OUTBOX_RABBITMQ_STATE");
-    return {std::string(OUTBOX_RABBITMQ_SCRIPTS) + "/restart.sh", "--state", state ? state : "", "--kill", "--down",
-            "1"};
+    return {
+        std::string(OUTBOX_RABBITMQ_SCRIPTS) + "/restart.sh", "--state", state ? state : "", "--kill", "--down", "1"};
   }
 
   Delivered delivered(std::int64_t expected) override {

@@ -69,10 +69,10 @@ TEST(RabbitmqUri, BadInputIsAUsageErrorSayingWhat) {
 TEST(RabbitmqUri, OddInputIsAcceptedOrAUsageErrorNeverACrash) {
   for (const std::string& uri : std::vector<std::string>{
            "amqp://", "amqp:///", "amqp://@/", "amqp://:@h:1/v?exchange=x", "amqp://[]:1/v?exchange=x",
-        "amqp://h:1/v?=", "amqp://h:1/v?&&", "amqp://h:1/v?exchange", "amqp://h:1/%?exchange=x",
-        "amqp://h:1/v?exchange=x&routing_key=", "amqp://h:1/v?exchange=x&routing_key={}",
-        "amqp://" + std::string(100000, 'h') + ":1/v?exchange=x",
-        "amqp://h:1/v?exchange=x&routing_key=" + std::string(100000, '{')}) {
+           "amqp://h:1/v?=", "amqp://h:1/v?&&", "amqp://h:1/v?exchange", "amqp://h:1/%?exchange=x",
+           "amqp://h:1/v?exchange=x&routing_key=", "amqp://h:1/v?exchange=x&routing_key={}",
+           "amqp://" + std::string(100000, 'h') + ":1/v?exchange=x",
+           "amqp://h:1/v?exchange=x&routing_key=" + std::string(100000, '{')}) {
     try {
       rabbitmq::parse_uri(uri);
     } catch (const UsageError& e) {
@@ -85,7 +85,8 @@ TEST(RabbitmqUri, PasswordNeverShows) {
   const std::string uri = "amqp://app:hunter2@127.0.0.1:1/prod?exchange=orders";
   auto sink = open_sink(uri);
   EXPECT_EQ(sink->describe(), "amqp://app:***@127.0.0.1:1/prod?exchange=orders&routing_key={type}");
-  EXPECT_EQ(open_sink("amqp://127.0.0.1:1?exchange=x")->describe(), "amqp://127.0.0.1:1/%2F?exchange=x&routing_key={type}");
+  EXPECT_EQ(open_sink("amqp://127.0.0.1:1?exchange=x")->describe(),
+            "amqp://127.0.0.1:1/%2F?exchange=x&routing_key={type}");
   EXPECT_EQ(redact_uri(uri).find("hunter2"), std::string::npos);
   for (const std::string& bad : {"amqp://app:hunter2@127.0.0.1:1/v?exchange=x&nope=1",
                                  "amqp://app:hunter2@127.0.0.1:bad/v?exchange=x", "amqp://app:hunter2@127.0.0.1/v"}) {

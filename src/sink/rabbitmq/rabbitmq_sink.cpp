@@ -7,7 +7,9 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -23,6 +25,18 @@ using SteadyClock = std::chrono::steady_clock;
 timeval to_timeval(std::int64_t ms) {
   if (ms < 0) ms = 0;
   return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+}
+
+// librabbitmq's text for a status, with the system's reason for a socket error ("a socket error
+// occurred" alone does not say whether the broker refused, reset or timed out). Call right after
+// the failing call, before errno changes.
+std::string status_text(int status) {
+  const int e = errno;
+  std::string out = amqp_error_string2(status);
+  if ((status == AMQP_STATUS_SOCKET_ERROR || status == AMQP_STATUS_TCP_ERROR) && e != 0) {
+    out += std::string(": ") + std::strerror(e);
+  }
+  return out;
 }
 
 amqp_bytes_t bytes(const std::string& s) { return amqp_bytes_t{s.size(), const_cast<char*>(s.data())}; }
@@ -105,8 +119,7 @@ std::string RabbitmqSink::describe() const {
   if (options_.credentials_given) who = options_.user + ":***@";
   const bool v6 = options_.host.find(':') != std::string::npos;
   return "amqp://" + who + (v6 ? "[" + options_.host + "]" : options_.host) + ":" + std::to_string(options_.port) +
-         "/" + encode_vhost(options_.vhost) + "?exchange=" + options_.exchange +
-         "&routing_key=" + options_.routing_key;
+         "/" + encode_vhost(options_.vhost) + "?exchange=" + options_.exchange + "&routing_key=" + options_.routing_key;
 }
 
 std::string RabbitmqSink::health() const {
@@ -144,9 +157,10 @@ bool RabbitmqSink::connect() {
     return false;
   }
   timeval connect_timeout = to_timeval(options_.connect_timeout_ms);
+  errno = 0;
   if (const int status = amqp_socket_open_noblock(socket, options_.host.c_str(), options_.port, &connect_timeout);
       status != AMQP_STATUS_OK) {
-    disconnect(std::string("cannot connect: ") + amqp_error_string2(status));
+    disconnect("cannot connect: " + status_text(status));
     return false;
   }
   amqp_set_handshake_timeout(conn_, &connect_timeout);
@@ -207,10 +221,11 @@ void RabbitmqSink::do_publish(std::span<const Message> batch) {
   // Reads one frame (waiting up to `wait`); false when none came or the connection failed (then `lost` says why).
   auto read_frame = [&](timeval wait) -> bool {
     amqp_frame_t frame;
+    errno = 0;
     const int status = amqp_simple_wait_frame_noblock(conn_, &frame, &wait);
     if (status == AMQP_STATUS_TIMEOUT) return false;
     if (status != AMQP_STATUS_OK) {
-      lost = std::string("connection lost: ") + amqp_error_string2(status);
+      lost = "connection lost: " + status_text(status);
       return false;
     }
     if (frame.frame_type != AMQP_FRAME_METHOD) return true;  // heartbeats, stray content
@@ -318,10 +333,11 @@ void RabbitmqSink::do_publish(std::span<const Message> batch) {
     props.headers.entries = entries.data();
 
     by_id.emplace(m.id, i);
+    errno = 0;
     const int status = amqp_basic_publish(conn_, 1, bytes(options_.exchange), bytes(routing_key), /*mandatory=*/1,
                                           /*immediate=*/0, &props, bytes(body));
     if (status != AMQP_STATUS_OK) {
-      lost = std::string("publishing failed: ") + amqp_error_string2(status);
+      lost = "publishing failed: " + status_text(status);
       break;
     }
     ++sent;
@@ -403,7 +419,5 @@ void RabbitmqSink::do_publish(std::span<const Message> batch) {
 }  // namespace outbox::rabbitmq::detail
 
 namespace outbox::rabbitmq {
-std::unique_ptr<Sink> make_sink(const SinkOptions& options) {
-  return std::make_unique<detail::RabbitmqSink>(options);
-}
+std::unique_ptr<Sink> make_sink(const SinkOptions& options) { return std::make_unique<detail::RabbitmqSink>(options); }
 }  // namespace outbox::rabbitmq

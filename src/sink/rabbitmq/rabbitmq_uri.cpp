@@ -89,7 +89,8 @@ SinkOptions parse_uri(const std::string& uri) {
   if (!exchange_given) {
     throw UsageError("RabbitMQ sink URI '" + shorten_uri(uri) +
                      "' needs ?exchange=NAME (exchange= with nothing after it is the default exchange, "
-                     "where the routing key names the queue): " + kForm);
+                     "where the routing key names the queue): " +
+                     kForm);
   }
   if (o.exchange.size() > 255) throw UsageError("RabbitMQ sink URI: the exchange name is longer than 255 bytes");
   // Refuses an unknown placeholder now, not at the first message. DestinationTemplate quotes the

@@ -21,8 +21,7 @@ std::unique_ptr<Sink> open_uri(const std::string& uri, const SinkProperties& pro
 
 }  // namespace
 
-const SinkScheme sink_scheme{"rabbitmq",
-                             "amqp://[USER:PASSWORD@]HOST[:PORT][/VHOST]?exchange=X[&routing_key={type}]", accepts,
-                             open_uri};
+const SinkScheme sink_scheme{"rabbitmq", "amqp://[USER:PASSWORD@]HOST[:PORT][/VHOST]?exchange=X[&routing_key={type}]",
+                             accepts, open_uri};
 
 }  // namespace outbox::rabbitmq

@@ -28,10 +28,10 @@ inline bool installed() {
   return std::system("command -v rabbitmq-server >/dev/null 2>&1") == 0;
 }
 
-#define SKIP_WITHOUT_RABBITMQ()                                                                    \
-  do {                                                                                             \
-    if (!testing_rabbitmq::installed())                                                            \
-      GTEST_SKIP() << "rabbitmq-server is not installed (apt-get install rabbitmq-server)";        \
+#define SKIP_WITHOUT_RABBITMQ()                                                             \
+  do {                                                                                      \
+    if (!testing_rabbitmq::installed())                                                     \
+      GTEST_SKIP() << "rabbitmq-server is not installed (apt-get install rabbitmq-server)"; \
   } while (0)
 
 inline std::string state_dir() {
@@ -57,8 +57,7 @@ inline std::string unique(const std::string& base) {
 
 // scripts/rabbitmq/{stop,start}.sh on the fixture's server.
 inline void run_script(const std::string& args) {
-  const std::string cmd =
-      std::string(OUTBOX_RABBITMQ_SCRIPTS) + "/" + args + " --state " + state_dir() + " >/dev/null";
+  const std::string cmd = std::string(OUTBOX_RABBITMQ_SCRIPTS) + "/" + args + " --state " + state_dir() + " >/dev/null";
   if (std::system(cmd.c_str()) != 0) throw std::runtime_error("failed: " + cmd);
 }
 
