@@ -99,25 +99,37 @@ export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$RABBITMQ_PORT" RA
 export RABBITMQ_MNESIA_BASE="$state/mnesia" RABBITMQ_LOG_BASE="$state/log"
 export RABBITMQ_CONFIG_FILE="$state/rabbitmq.conf" RABBITMQ_ENABLED_PLUGINS_FILE="$state/enabled_plugins"
 export RABBITMQ_ADVANCED_CONFIG_FILE="$state/advanced.config" RABBITMQ_CONF_ENV_FILE="$state/rabbitmq-env.conf"
-export RABBITMQ_PID_FILE="$state/rabbitmq.pid"
+export RABBITMQ_PID_FILE="$state/rabbitmq.pid" ERL_CRASH_DUMP="$state/log/erl_crash.dump"
 # Erlang's startup flags: fewer schedulers than cores on a shared CI machine, and no busy waiting.
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+S 2:2 +sbwt none +sbwtdcpu none +sbwtdio none"
 : >"$state/rabbitmq-env.conf"
 [ -f "$state/advanced.config" ] || echo "[]." >"$state/advanced.config"
+# epmd -daemon returns before it listens; a node started meanwhile finds no epmd, fails to start
+# its own on the taken port and stops with "nodistribution". So wait for it.
 epmd -port "$ERL_EPMD_PORT" -daemon
-setsid "$server" >"$state/server.out" 2>&1 </dev/null &
-echo $! >"$state/launcher.pid"
+for _ in $(seq 1 100); do port_free "$ERL_EPMD_PORT" || break; sleep 0.05; done
 
-for _ in $(seq 1 600); do
-  pid=$(cat "$state/rabbitmq.pid" 2>/dev/null || true)
-  if [ -n "$pid" ] && ! port_free "$RABBITMQ_PORT" && "$ctl" -n "$RABBITMQ_NODE" -q await_startup --timeout 1 >/dev/null 2>&1; then
-    sed 's/^/export /' "$state/env"
-    exit 0
-  fi
-  if ! kill -0 "$(cat "$state/launcher.pid")" 2>/dev/null; then break; fi
-  sleep 0.1
+# A node that stops during startup (a port another process took meanwhile, a slow epmd) is started
+# again, twice at most; its output of each attempt is kept.
+for attempt in 1 2 3; do
+  setsid "$server" >"$state/server.out" 2>&1 </dev/null &
+  echo $! >"$state/launcher.pid"
+  for _ in $(seq 1 600); do
+    pid=$(cat "$state/rabbitmq.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && ! port_free "$RABBITMQ_PORT" &&
+      "$ctl" -n "$RABBITMQ_NODE" -q await_startup --timeout 1 >/dev/null 2>&1; then
+      sed 's/^/export /' "$state/env"
+      exit 0
+    fi
+    if ! kill -0 "$(cat "$state/launcher.pid")" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  kill -0 "$(cat "$state/launcher.pid")" 2>/dev/null && break  # still starting after 60 s: give up
+  cp "$state/server.out" "$state/server.out.$attempt"
+  echo "start.sh: rabbitmq-server stopped during startup (attempt $attempt); starting it again" >&2
+  sleep 1
 done
-echo "start.sh: rabbitmq-server on port $RABBITMQ_PORT did not start within 60 s; its output:" >&2
+echo "start.sh: rabbitmq-server on port $RABBITMQ_PORT did not start; its output:" >&2
 tail -30 "$state/server.out" >&2 || true
 tail -30 "$state"/log/*.log >&2 2>/dev/null || true
 exit 1

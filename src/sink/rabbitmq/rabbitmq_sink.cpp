@@ -33,7 +33,8 @@ timeval to_timeval(std::int64_t ms) {
 std::string status_text(int status) {
   const int e = errno;
   std::string out = amqp_error_string2(status);
-  if ((status == AMQP_STATUS_SOCKET_ERROR || status == AMQP_STATUS_TCP_ERROR) && e != 0) {
+  // EINPROGRESS is what a failed non-blocking connect leaves behind, not the reason.
+  if ((status == AMQP_STATUS_SOCKET_ERROR || status == AMQP_STATUS_TCP_ERROR) && e != 0 && e != EINPROGRESS) {
     out += std::string(": ") + std::strerror(e);
   }
   return out;
@@ -66,7 +67,7 @@ std::string rpc_error(const amqp_rpc_reply_t& r) {
 }
 
 // The state of one message of a batch while its confirm is awaited.
-enum class State { pending, acked, nacked, returned };
+enum class State { pending, acked, nacked, returned, refused };
 
 struct Slot {
   State state = State::pending;
@@ -296,6 +297,14 @@ void RabbitmqSink::do_publish(std::span<const Message> batch) {
   for (std::size_t i = 0; i < batch.size() && lost.empty(); ++i) {
     const Message& m = batch[i];
     const std::string routing_key = routing_key_.render(m);
+    if (routing_key.size() > 255) {
+      // AMQP's limit for a routing key (a short string): not sendable, whatever the broker. Nothing
+      // after it is sent in this batch.
+      slots[i].state = State::refused;
+      slots[i].why = "rabbitmq: the routing key '" + routing_key.substr(0, 60) + "...' is " +
+                     std::to_string(routing_key.size()) + " bytes; AMQP allows 255";
+      break;
+    }
     const std::string body = serialized_data(m);
     // Headers: the envelope, the message's own, then the key; a later one of the same name replaces
     // an earlier one (a consumer reading the last value of a repeated name would see that one).
@@ -388,8 +397,10 @@ void RabbitmqSink::do_publish(std::span<const Message> batch) {
       case State::acked:
         report(m.position, Outcome::ok);
         break;
+      case State::refused:
       case State::returned:
-        first_failure = "message at position " + std::to_string(m.position) + " was returned";
+        first_failure = "message at position " + std::to_string(m.position) +
+                        (s.state == State::returned ? " was returned" : " was refused");
         report(m.position, Outcome::permanent, s.why);
         break;
       case State::nacked:

@@ -176,3 +176,26 @@ TEST_F(RabbitmqSink, ABadUriIsACliUsageErrorNamingWhatIsWrong) {
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("port"), std::string::npos) << r.output;
 }
+
+TEST_F(RabbitmqSink, ARoutingKeyOverTheAmqpLimitIsPermanentAndTheRestOfTheBatchRetried) {
+  const std::string queue = bound_queue();
+  auto sink = outbox::open_sink(sink_uri());
+  std::vector<outbox::Message> batch;
+  for (int i = 1; i <= 3; ++i) {
+    auto m = testing_sqlite::order_created(i, "k");
+    m.outbox = "orders";
+    m.id = "id-" + std::to_string(i);
+    m.position = i;
+    batch.push_back(std::move(m));
+  }
+  batch[1].type = std::string(300, 't');  // the routing key is {type}
+  sink->publish(batch);
+  const auto d = sink->poll(0ms);
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0].outcome, outbox::Outcome::ok) << d[0].error;
+  EXPECT_EQ(d[1].outcome, outbox::Outcome::permanent);
+  EXPECT_NE(d[1].error.find("255"), std::string::npos) << d[1].error;
+  EXPECT_EQ(d[2].outcome, outbox::Outcome::retryable);
+  EXPECT_EQ(sink->health(), "ok") << "the connection is fine";
+  EXPECT_EQ(client->drain(queue, 1).size(), 1u);
+}
