@@ -41,14 +41,20 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 if [ "$fresh" = 1 ]; then
   "$here/stop.sh" --state "$state" --kill
+  old_epmd=$(sed -n 's/^ERL_EPMD_PORT=//p' "$state/env" 2>/dev/null || true)
+  if [ -n "$old_epmd" ]; then epmd -port "$old_epmd" -kill >/dev/null 2>&1 || true; fi
   find "$state" -mindepth 1 -delete
 fi
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Below the kernel's ephemeral range (ip_local_port_range, 32768 and up here): a random port there
+# can be the local port of some connection or TIME_WAIT socket, which a listener cannot bind
+# although nothing listens on it; an epmd that cannot bind exits, and the node then stops with
+# "nodistribution".
 free_port() {
   local candidate
   for _ in $(seq 1 50); do
-    candidate=$((20000 + RANDOM % 30000))
+    candidate=$((20000 + RANDOM % 12000))
     if port_free "$candidate" && [ "$candidate" != "${1:-}" ] && [ "$candidate" != "${2:-}" ]; then
       echo "$candidate"
       return 0
@@ -57,11 +63,7 @@ free_port() {
   echo "start.sh: no free port found" >&2
   return 1
 }
-
-if [ -f "$state/env" ]; then
-  # shellcheck disable=SC1091
-  . "$state/env"
-else
+pick_ports() {
   RABBITMQ_PORT=$(free_port)
   RABBITMQ_DIST_PORT=$(free_port "$RABBITMQ_PORT")
   ERL_EPMD_PORT=$(free_port "$RABBITMQ_PORT" "$RABBITMQ_DIST_PORT")
@@ -69,6 +71,15 @@ else
   printf 'RABBITMQ_PORT=%s\nRABBITMQ_DIST_PORT=%s\nERL_EPMD_PORT=%s\nRABBITMQ_NODE=%s\nRABBITMQ_DIR=%s\n' \
     "$RABBITMQ_PORT" "$RABBITMQ_DIST_PORT" "$ERL_EPMD_PORT" "$RABBITMQ_NODE" "$state" >"$state/env.tmp"
   mv "$state/env.tmp" "$state/env"
+}
+
+new_node=0  # a node of a fresh state dir may move to other ports if its first ones fail
+if [ -f "$state/env" ]; then
+  # shellcheck disable=SC1091
+  . "$state/env"
+else
+  new_node=1
+  pick_ports
 fi
 
 running_pid() {  # the pid of this state dir's node, if it runs
@@ -84,49 +95,62 @@ if [ -n "$(running_pid)" ]; then
 fi
 
 mkdir -p "$state/mnesia" "$state/log" "$state/home"
-# No plugins at all (so no management listener on 15672), loopback only, and the guest user
-# allowed over loopback (the default).
+# No plugins at all (so no management listener on 15672), and the guest user allowed over
+# loopback (the default).
 echo "[]." >"$state/enabled_plugins"
-cat >"$state/rabbitmq.conf" <<CONF
-listeners.tcp.1 = 127.0.0.1:$RABBITMQ_PORT
-loopback_users.guest = true
-CONF
+: >"$state/rabbitmq-env.conf"
+[ -f "$state/advanced.config" ] || echo "[]." >"$state/advanced.config"
 # Each node gets its own Erlang cookie (in HOME) and its own epmd.
 export HOME="$state/home"
-export ERL_EPMD_PORT
-export RABBITMQ_NODENAME="$RABBITMQ_NODE"
-export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$RABBITMQ_PORT" RABBITMQ_DIST_PORT
+export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
 export RABBITMQ_MNESIA_BASE="$state/mnesia" RABBITMQ_LOG_BASE="$state/log"
 export RABBITMQ_CONFIG_FILE="$state/rabbitmq.conf" RABBITMQ_ENABLED_PLUGINS_FILE="$state/enabled_plugins"
 export RABBITMQ_ADVANCED_CONFIG_FILE="$state/advanced.config" RABBITMQ_CONF_ENV_FILE="$state/rabbitmq-env.conf"
 export RABBITMQ_PID_FILE="$state/rabbitmq.pid" ERL_CRASH_DUMP="$state/log/erl_crash.dump"
 # Erlang's startup flags: fewer schedulers than cores on a shared CI machine, and no busy waiting.
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+S 2:2 +sbwt none +sbwtdcpu none +sbwtdio none"
-: >"$state/rabbitmq-env.conf"
-[ -f "$state/advanced.config" ] || echo "[]." >"$state/advanced.config"
-# epmd -daemon returns before it listens; a node started meanwhile finds no epmd, fails to start
-# its own on the taken port and stops with "nodistribution". So wait for it.
-epmd -port "$ERL_EPMD_PORT" -daemon
-for _ in $(seq 1 100); do port_free "$ERL_EPMD_PORT" || break; sleep 0.05; done
 
-# A node that stops during startup (a port another process took meanwhile, a slow epmd) is started
-# again, twice at most; its output of each attempt is kept.
-for attempt in 1 2 3; do
+# Starts epmd and the node on the current ports; 0 once the node runs, 1 if it stopped during startup.
+launch() {
+  cat >"$state/rabbitmq.conf" <<CONF
+listeners.tcp.1 = 127.0.0.1:$RABBITMQ_PORT
+loopback_users.guest = true
+CONF
+  export ERL_EPMD_PORT RABBITMQ_NODENAME="$RABBITMQ_NODE" RABBITMQ_NODE_PORT="$RABBITMQ_PORT" RABBITMQ_DIST_PORT
+  # epmd -daemon returns before it listens: wait for it, or the node finds none.
+  epmd -port "$ERL_EPMD_PORT" -daemon
+  for _ in $(seq 1 100); do port_free "$ERL_EPMD_PORT" || break; sleep 0.05; done
+  port_free "$ERL_EPMD_PORT" && { echo "epmd did not listen on port $ERL_EPMD_PORT" >"$state/server.out"; return 1; }
   setsid "$server" >"$state/server.out" 2>&1 </dev/null &
   echo $! >"$state/launcher.pid"
   for _ in $(seq 1 600); do
     pid=$(cat "$state/rabbitmq.pid" 2>/dev/null || true)
     if [ -n "$pid" ] && ! port_free "$RABBITMQ_PORT" &&
       "$ctl" -n "$RABBITMQ_NODE" -q await_startup --timeout 1 >/dev/null 2>&1; then
-      sed 's/^/export /' "$state/env"
-      exit 0
+      return 0
     fi
-    if ! kill -0 "$(cat "$state/launcher.pid")" 2>/dev/null; then break; fi
+    kill -0 "$(cat "$state/launcher.pid")" 2>/dev/null || return 1
     sleep 0.1
   done
-  kill -0 "$(cat "$state/launcher.pid")" 2>/dev/null && break  # still starting after 60 s: give up
-  cp "$state/server.out" "$state/server.out.$attempt"
-  echo "start.sh: rabbitmq-server stopped during startup (attempt $attempt); starting it again" >&2
+  return 2  # still starting after 60 s
+}
+
+# A node that stops during startup is started again, twice at most; a new node on other ports.
+for attempt in 1 2 3; do
+  status=0
+  launch || status=$?
+  if [ "$status" = 0 ]; then
+    sed 's/^/export /' "$state/env"
+    exit 0
+  fi
+  [ "$status" = 2 ] && break
+  cp "$state/server.out" "$state/server.out.$attempt" 2>/dev/null || true
+  echo "start.sh: rabbitmq-server on port $RABBITMQ_PORT stopped during startup (attempt $attempt)" >&2
+  if [ "$new_node" = 1 ]; then
+    epmd -port "$ERL_EPMD_PORT" -kill >/dev/null 2>&1 || true
+    rm -rf "$state/mnesia" && mkdir -p "$state/mnesia"
+    pick_ports
+  fi
   sleep 1
 done
 echo "start.sh: rabbitmq-server on port $RABBITMQ_PORT did not start; its output:" >&2
