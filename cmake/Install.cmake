@@ -7,7 +7,7 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(OUTBOX_COMPONENTS core)
-foreach(backend sqlite postgres mongodb kafka redis nats webhook)
+foreach(backend sqlite postgres mongodb kafka redis rabbitmq nats webhook)
   if(TARGET outbox_${backend})
     list(APPEND OUTBOX_COMPONENTS ${backend})
   endif()

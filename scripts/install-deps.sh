@@ -10,6 +10,8 @@ packages=(
   librdkafka-dev
   # the Redis Streams sink (hiredis) and the throwaway server its tests start (scripts/redis/)
   libhiredis-dev redis-server
+  # the RabbitMQ sink (librabbitmq) and the throwaway broker its tests start (scripts/rabbitmq/)
+  librabbitmq-dev rabbitmq-server
   # the NATS JetStream sink (libnats) and the real server its tests start (tests/integration/nats/)
   libnats-dev nats-server
   libgtest-dev libbenchmark-dev

@@ -191,10 +191,22 @@ struct Relay::Impl {
     const int attempt = window.retry_attempt();
     const auto delay = options.backoff.delay(attempt, std::uniform_real_distribution<double>(0, 1)(rng));
     mark_turn(delay);
-    {
+    // The lease is renewed during the backoff as at any other time: once the delay grew past the
+    // lease's TTL (a broker down for more than a few retries, such as a RabbitMQ restart of ~10 s
+    // with a 3 s TTL), a relay that only waited lost its lease to the standby and then stopped.
+    const auto until = std::chrono::steady_clock::now() + delay;
+    const auto renewal = std::max<std::chrono::milliseconds>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(options.lease_ttl) / 3, std::chrono::milliseconds(10));
+    for (;;) {
+      const auto now_steady = std::chrono::steady_clock::now();
+      if (lease_timer->due(now_steady)) {
+        renew_lease();
+        lease_timer->ran(now_steady);
+      }
+      if (now_steady >= until) break;
+      const auto slice = std::min<std::chrono::steady_clock::duration>(until - now_steady, renewal);
       std::unique_lock lock(control_mutex);
-      control_cv.wait_for(lock, delay, [&] { return stopping; });
-      if (stopping) return;
+      if (control_cv.wait_for(lock, slice, [&] { return stopping; })) return;
     }
     const std::vector<Message> batch = window.take_retry();
     update_stats([&](RelayStats& s) {

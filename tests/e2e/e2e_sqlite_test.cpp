@@ -12,6 +12,9 @@
 #ifdef OUTBOX_E2E_REDIS
 #include "redis_sink_under_test.hpp"
 #endif
+#ifdef OUTBOX_E2E_RABBITMQ
+#include "rabbitmq_sink_under_test.hpp"
+#endif
 #ifdef OUTBOX_E2E_NATS
 #include "nats_sink_under_test.hpp"
 #endif
@@ -37,6 +40,16 @@ TEST_F(E2eTest, SqliteToKafka) {
 TEST_F(E2eTest, SqliteToRedis) {
   crash::SqliteBackend store(dir_ / "crash.db");
   RedisSinkUnderTest sink;
+  run_cell(store, sink);
+}
+#endif
+
+#ifdef OUTBOX_E2E_RABBITMQ
+TEST_F(E2eTest, SqliteToRabbitmq) {
+  if (!testing_rabbitmq::installed())
+    GTEST_SKIP() << "rabbitmq-server is not installed (apt-get install rabbitmq-server)";
+  crash::SqliteBackend store(dir_ / "crash.db");
+  RabbitmqSinkUnderTest sink;
   run_cell(store, sink);
 }
 #endif

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build_dir" --prefix "$tmp/prefix" > "$tmp/install.log"
-if grep -rlE '#include <(sqlite3|libpq-fe|mongoc|rdkafka|hiredis|hiredis/hiredis)\.h>' "$tmp/prefix/include/outbox"; then
+if grep -rlE '#include <(sqlite3|libpq-fe|mongoc|rdkafka|hiredis|hiredis/hiredis|amqp|amqp_tcp_socket)\.h>' "$tmp/prefix/include/outbox"; then
   echo "a public header includes a C client header" >&2
   exit 1
 fi
@@ -20,7 +20,7 @@ for project in consumer consumer_sqlite; do
   cmake --build "$tmp/$project" > "$tmp/$project.build.log" || { cat "$tmp/$project.build.log" >&2; exit 1; }
   "$tmp/$project/$project" "$tmp/$project.db"
 done
-if ldd "$tmp/consumer_sqlite/consumer_sqlite" | grep -E 'libpq|libmongoc|librdkafka|libhiredis'; then
+if ldd "$tmp/consumer_sqlite/consumer_sqlite" | grep -E 'libpq|libmongoc|librdkafka|libhiredis|librabbitmq'; then
   echo "the sqlite-only consumer links another backend's client library" >&2
   exit 1
 fi

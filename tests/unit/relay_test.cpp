@@ -266,6 +266,30 @@ TEST(Relay, StateShowsStandbyThenRunningAndTheLoopTurning) {
   runner.join();
 }
 
+// A backoff longer than the lease's TTL (a broker down for many retries) must not cost the lease:
+// the relay renews it while it waits, as it does between batches.
+TEST(Relay, RenewsTheLeaseWhileWaitingOutABackoffLongerThanItsTtl) {
+  MemoryStore store;
+  store.append(1);
+  ScriptedSink sink(
+      [](std::int64_t, int attempt, std::size_t) { return attempt == 1 ? Outcome::retryable : Outcome::ok; });
+  auto options = fast_options();
+  options.lease_ttl = std::chrono::seconds(1);  // renewed every 333 ms
+  options.backoff.initial = std::chrono::milliseconds(1500);
+  options.backoff.max = std::chrono::milliseconds(1500);
+  options.backoff.jitter = 0;
+  Relay relay(store, sink, options);
+  std::thread runner([&] { relay.run(); });
+  ASSERT_TRUE(eventually([&] { return sink.published().size() >= 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto before = store.saved().size();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const auto during = store.saved().size() - before;
+  runner.join();
+  EXPECT_GE(during, 2u) << "the lease (with the checkpoint) was not renewed during the backoff";
+  EXPECT_EQ(sink.delivered(), range(1, 1));
+}
+
 TEST(Backoff, GrowsExponentiallyWithBoundedJitterUpToTheCap) {
   Backoff b;
   b.initial = std::chrono::milliseconds(100);
