@@ -30,7 +30,7 @@ class PgTail final : public Tail {
   // The rows of the snapshot window (lo, hi] in position order, a batch at a time: rows whose
   // transactions committed after `lo` was taken and before `hi` was.
   std::vector<Message> read();
-  // Opens the next window at the current snapshot; false when it holds no row.
+  // Opens the next window at the current snapshot; false when nothing committed since the last.
   bool start_window();
   void close_window();
   std::vector<Message> read_window();
@@ -47,9 +47,10 @@ class PgTail final : public Tail {
   TailOptions options_;
   bool wakeups_;
   Connection connection_;
-  std::string select_sql_;
-  std::string window_start_sql_;  // the lowest position of a window's rows (read())
+  std::string window_sql_;  // a window's first and last position
+  std::string select_sql_;  // a batch of a window, within those
   Checkpoint at_;
+  std::optional<std::int64_t> last_in_window_;  // known once the window's range was read
   WakeLock wake_lock_;
   std::uint64_t session_ = 0;  // Connection::generation() that prepare_session() set up
   bool asleep_ = false;        // holds the wake lock
