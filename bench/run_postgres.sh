@@ -8,7 +8,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-build-bench}"
 bin="$build/bench"
-for p in outbox_bench_pg_write outbox_bench_relay outbox_bench_latency outbox_bench_writer; do
+for p in outbox_bench_pg_write outbox_bench_relay outbox_bench_pg_catch_up outbox_bench_latency outbox_bench_writer; do
   [[ -x "$bin/$p" ]] || { echo "missing $bin/$p: build with -DOUTBOX_BUILD_BENCH=ON -DOUTBOX_WITH_POSTGRES=ON first" >&2; exit 2; }
 done
 state="$(mktemp -d /tmp/outbox-bench-pg-state.XXXXXX)"
@@ -22,6 +22,8 @@ echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(git -C "$root" rev-parse --short HEAD 2
 "$bin/outbox_bench_pg_write"
 echo
 "$bin/outbox_bench_relay" --postgres --variants tail,null --reps 3
+echo
+"$bin/outbox_bench_pg_catch_up" --reps 3
 echo
 # Latency at 10% of the writer's measured maximum, with wake-ups; then polling at the same rate.
 "$bin/outbox_bench_latency" --postgres --rate-of-max 0.1 --idle-seconds 5 | tee "$state/latency.out"
