@@ -1,8 +1,10 @@
-// Relay -> RabbitMQ against raw librabbitmq, in one run.
+// Relay -> RabbitMQ against raw librabbitmq, in one run, and commit -> confirmed latency.
 //
 //   outbox_bench_rabbitmq --server 127.0.0.1:5672 [--messages 100000] [--bytes 200] [--reps 3] [--batch 1000]
+//   outbox_bench_rabbitmq --server 127.0.0.1:5672 --mode latency [--rate 1000] [--seconds 15]
 //
-// The source outbox is a SQLite file in a fresh folder under --dir. The raw client publishes the same
+// The source outbox is a SQLite file in a fresh folder under --dir (or with --postgres a fresh
+// database on --pg-server, default $OUTBOX_PG_URI). The raw client publishes the same
 // messages (same properties and headers table, data serialized per message as the sink does) from
 // memory on a channel in confirm mode, mandatory and persistent, --batch publishes then the wait for
 // their confirms: the ceiling for the relay, whose sink does exactly that per batch of --batch
@@ -12,27 +14,15 @@
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
 
 #include <optional>
 
 #include "bench_util.hpp"
-#include "outbox/outbox.hpp"
-#include "outbox/sqlite.hpp"
+#include "relay_source.hpp"
 
 namespace {
 
 const char* kUsage = "outbox_bench_rabbitmq: relay -> RabbitMQ throughput vs raw librabbitmq with confirms";
-
-std::string payload_text(std::size_t bytes) { return std::string(bytes > 40 ? bytes - 40 : 1, 'x'); }
-
-outbox::SchemaRegistry registry() {
-  return outbox::SchemaRegistry::from_json(nlohmann::json::parse(R"({"order_created": {"type": "object"}})"));
-}
-
-void exec(sqlite3* db, const char* sql) {
-  if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) throw std::runtime_error(sqlite3_errmsg(db));
-}
 
 amqp_bytes_t bytes(const std::string& s) { return amqp_bytes_t{s.size(), const_cast<char*>(s.data())}; }
 
@@ -70,7 +60,7 @@ struct Amqp {
 double raw_librabbitmq(const std::string& server, const std::string& exchange, std::int64_t n, std::size_t bytes_,
                        std::int64_t batch) {
   Amqp a(server, true);
-  const std::string pad = payload_text(bytes_);
+  const std::string pad = bench::payload_text(bytes_);
   const std::string id = "01930000-0000-7000-8000-000000000000", type = "order_created", outbox = "bench",
                     created = "2026-11-29T00:00:00.000000Z", json = "application/json";
   std::int64_t acked = 0;
@@ -125,59 +115,22 @@ double raw_librabbitmq(const std::string& server, const std::string& exchange, s
   return static_cast<double>(n) / secs;
 }
 
-outbox::Message order_message(std::int64_t ordernr, const std::string& pad) {
-  outbox::Message m;
-  m.type = "order_created";
-  m.key = "order-" + std::to_string(ordernr % 64);
-  m.data = {{"ordernr", ordernr}, {"pad", pad}};
-  return m;
-}
-
-void fill(const std::string& path, std::int64_t n, std::size_t bytes) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) throw std::runtime_error(path + ": " + sqlite3_errmsg(db));
-  {
-    outbox::sqlite::Outbox box("bench", registry());
-    box.init(db);
-    auto writer = box.writer(db);
-    const std::string pad = payload_text(bytes);
-    for (std::int64_t i = 1; i <= n;) {
-      exec(db, "BEGIN");
-      for (int j = 0; j < 10000 && i <= n; ++j, ++i) writer.put(order_message(i, pad));
-      exec(db, "COMMIT");
-    }
-  }
-  sqlite3_close(db);
-}
-
-// A new consumer each time, so that every run relays the whole outbox from the start.
-double relay_to_rabbitmq(const std::string& store_uri, const std::string& consumer, const std::string& server,
-                         const std::string& exchange, std::int64_t batch, std::int64_t expected) {
-  auto store = outbox::open_store(store_uri);
-  auto sink = outbox::open_sink("amqp://guest:guest@" + server + "/?exchange=" + exchange);
-  outbox::RelayOptions o;
-  o.outbox = "bench";
-  o.consumer = consumer;
-  o.stop_when_idle = true;
-  o.batch_size = static_cast<std::size_t>(batch);
-  outbox::Relay relay(*store, *sink, o);
-  const auto start = bench::mono_ns();
-  relay.run();
-  const double secs = bench::seconds_since(start);
-  if (relay.stats().acknowledged != expected) {
-    std::printf("  relay: %lld of %lld acknowledged\n", static_cast<long long>(relay.stats().acknowledged),
-                static_cast<long long>(expected));
-  }
-  return static_cast<double>(expected) / secs;
-}
-
 }  // namespace
 
 int run(int argc, char** argv) {
-  bench::Flags flags(
-      argc, argv,
-      {{"server", ""}, {"messages", "100000"}, {"bytes", "200"}, {"batch", "1000"}, {"dir", "/tmp"}, {"reps", "3"}},
-      kUsage);
+  bench::Flags flags(argc, argv,
+                     {{"server", ""},
+                      {"mode", "throughput"},
+                      {"messages", "100000"},
+                      {"bytes", "200"},
+                      {"batch", "1000"},
+                      {"dir", "/tmp"},
+                      {"reps", "3"},
+                      {"rate", "1000"},
+                      {"seconds", "15"},
+                      {"postgres", "false"},
+                      {"pg-server", ""}},
+                     kUsage);
   spdlog::set_level(spdlog::level::warn);
   std::printf("outbox_bench_rabbitmq%s\n", flags.command_line().c_str());
   std::string server = flags.str("server");
@@ -198,7 +151,10 @@ int run(int argc, char** argv) {
   const auto batch = flags.integer("batch");
   const auto n = flags.integer("messages");
   const std::string tag = std::to_string(getpid());
-  const std::string db = (dir / "relay.db").string();
+  const bool throughput = flags.str("mode") == "throughput";
+  if (!throughput && flags.str("mode") != "latency") throw std::runtime_error("--mode is throughput or latency");
+  const bench::RelaySource source(flags.flag("postgres"), flags.str("pg-server"), dir,
+                                  throughput ? "bench_rabbitmq" : "bench_rabbitmq_latency");
   const std::string exchange = "bench_" + tag, queue = "bench_q_" + tag;
   Amqp admin(server, false);
   amqp_exchange_declare(admin.conn, 1, bytes(exchange), amqp_cstring_bytes("direct"), 0, 1, 0, 0, amqp_empty_table);
@@ -208,9 +164,26 @@ int run(int argc, char** argv) {
   amqp_queue_bind(admin.conn, 1, bytes(queue), bytes(exchange), amqp_cstring_bytes("order_created"), amqp_empty_table);
   check(amqp_get_rpc_reply(admin.conn), "queue.bind");
 
-  std::printf("filling the SQLite outbox with %lld messages ...\n", static_cast<long long>(n));
+  auto drop = [&] {
+    amqp_queue_delete(admin.conn, 1, bytes(queue), 0, 0);
+    amqp_get_rpc_reply(admin.conn);
+    amqp_exchange_delete(admin.conn, 1, bytes(exchange), 0);
+    amqp_get_rpc_reply(admin.conn);
+  };
+  const std::string sink_uri = "amqp://guest:guest@" + server + "/?exchange=" + exchange;
+  if (!throughput) {
+    source.fill(0, bytes_);
+    const double rate = flags.num("rate"), seconds = flags.num("seconds");
+    bench::SteadyWriter writer(source.uri(), rate, seconds, bytes_);
+    bench::measure_latency("commit -> confirmed latency, " + std::string(source.name()) + " source", source.uri(),
+                           writer, outbox::open_sink(sink_uri), rate, seconds);
+    drop();
+    std::printf("load average at the end: %s\n", bench::loadavg().c_str());
+    return 0;
+  }
+  std::printf("filling the %s outbox with %lld messages ...\n", source.name(), static_cast<long long>(n));
   std::fflush(stdout);
-  fill(db, n, bytes_);
+  source.fill(n, bytes_);
   std::printf(
       "relay -> RabbitMQ throughput, %lld messages of ~%zu-byte data, %lld per batch (publishes, then confirms), "
       "persistent into a durable queue, broker on this machine\n",
@@ -222,7 +195,9 @@ int run(int argc, char** argv) {
       if ((r + k) % 2 == 0) {
         raw.push_back(raw_librabbitmq(server, exchange, n, bytes_, batch));
       } else {
-        relay.push_back(relay_to_rabbitmq("sqlite:" + db, "bench_" + std::to_string(r), server, exchange, batch, n));
+        auto sink = outbox::open_sink(sink_uri);
+        relay.push_back(
+            bench::relay_all(source.uri(), "bench_" + std::to_string(r), *sink, static_cast<std::size_t>(batch), n));
       }
       amqp_queue_purge(admin.conn, 1, bytes(queue));
       check(amqp_get_rpc_reply(admin.conn), "queue.purge");
@@ -232,12 +207,10 @@ int run(int argc, char** argv) {
     std::fflush(stdout);
   }
   std::printf("  %-40s%10.0f msg/s (median of %d)\n", "raw librabbitmq, publish + confirms:", bench::median(raw), reps);
-  std::printf("  %-40s%10.0f msg/s (median of %d)\n", "relay SQLite -> RabbitMQ:", bench::median(relay), reps);
+  std::printf("  %-40s%10.0f msg/s (median of %d)\n", ("relay " + std::string(source.name()) + " -> RabbitMQ:").c_str(),
+              bench::median(relay), reps);
   std::printf("  %-40s%10.2f\n", "ratio relay / raw:", bench::median(relay) / bench::median(raw));
-  amqp_queue_delete(admin.conn, 1, bytes(queue), 0, 0);
-  amqp_get_rpc_reply(admin.conn);
-  amqp_exchange_delete(admin.conn, 1, bytes(exchange), 0);
-  amqp_get_rpc_reply(admin.conn);
+  drop();
   std::printf("load average at the end: %s\n", bench::loadavg().c_str());
   return 0;
 }

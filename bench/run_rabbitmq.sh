@@ -21,3 +21,5 @@ port=$(sed -n 's/^RABBITMQ_PORT=//p' "$state/server/env")
 
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
 "$bin" --server "127.0.0.1:$port" --dir "$state" "$@"
+echo
+"$bin" --server "127.0.0.1:$port" --dir "$state" --mode latency
