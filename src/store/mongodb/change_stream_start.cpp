@@ -46,6 +46,7 @@ std::string resume_token_now(Driver& driver, const std::string& database, const 
                        true);
     }
     if (auto e = stream->error()) {
+      if (is_unsupported(*e)) throw StoreError("mongodb: " + unsupported_message(where, *e), false);
       throw StoreError("mongodb: opening a change stream on " + where + " failed (code " + std::to_string(e->code) +
                            ": " + e->message + ")",
                        is_resumable(*e));

@@ -55,6 +55,18 @@ bool is_resumable(const DriverError& error) {
   return std::find(kResumableCodes.begin(), kResumableCodes.end(), error.code) != kResumableCodes.end();
 }
 
+bool is_unsupported(const DriverError& error) {
+  if (error.kind != DriverError::Kind::server) return false;
+  return error.code == 40573 || error.code == 40324 || error.code == 115 || error.code == 238;
+}
+
+std::string unsupported_message(const std::string& where, const DriverError& error) {
+  return where + ": this server has no change streams (code " + std::to_string(error.code) + ": " + error.message +
+         "), and the transactional mode's relay reads the outbox through one. Run the relay against a MongoDB "
+         "replica set or sharded cluster (4.0 or later), or create the outbox in poll mode (?outboxMode=poll) on a "
+         "server without change streams";
+}
+
 // ---- The tail --------------------------------------------------------------------------------
 
 namespace {
@@ -217,6 +229,10 @@ void ChangeStreamTail::handle_error(const DriverError& error) {
                          "deliberately with `outbox seek` and start the relay again (and give the oplog more room "
                          "than the longest relay outage)",
                      false);
+  }
+  if (is_unsupported(error)) {
+    stream_.reset();
+    throw StoreError(unsupported_message(where(), error), false);
   }
   if (!is_resumable(error)) {
     stream_.reset();

@@ -104,5 +104,11 @@ bool is_history_lost(const DriverError& error);
 // True for the errors a change stream may resume after: network errors, the
 // ResumableChangeStreamError label (servers 4.4+), and the listed codes of older servers.
 bool is_resumable(const DriverError& error);
+// True for the errors of a server that has no change streams at all: a standalone mongod
+// (40573), a server that does not know the stage (40324, CommandNotSupported 115) or says it does
+// not implement it (NotImplemented 238; jongodb). Retrying cannot help.
+bool is_unsupported(const DriverError& error);
+// The message for such an error: what the transactional mode needs and what to use instead.
+std::string unsupported_message(const std::string& where, const DriverError& error);
 
 }  // namespace outbox::mongodb

@@ -19,6 +19,7 @@ constexpr std::uint32_t kDuplicateKey = 11000;
 constexpr std::uint32_t kCappedPositionLost = 136;
 constexpr std::uint32_t kCursorNotFound = 43;
 constexpr std::uint32_t kNamespaceExists = 48;
+constexpr std::uint32_t kCommandNotFound = 59;
 
 // Throws StoreError for `error` while `doing` (retryable for network, selection and
 // primary-change errors). `reply` (may be null) adds the server's error labels.

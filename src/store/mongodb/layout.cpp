@@ -51,12 +51,28 @@ std::optional<Settings> read_settings(mongoc_client_t* client, const std::string
 
 namespace {
 
+bool has_code(const StoreError& e, std::uint32_t code) {
+  return std::string(e.what()).find("." + std::to_string(code) + "]") != std::string::npos;
+}
+
 // Runs a create/createIndexes command; "already exists" is fine (init is idempotent).
 void ensure(mongoc_client_t* client, const std::string& database, const bson_t& cmd, const std::string& doing) {
   try {
     command(client, database, cmd, doing);
   } catch (const StoreError& e) {
-    if (std::string(e.what()).find("." + std::to_string(kNamespaceExists) + "]") == std::string::npos) throw;
+    if (!has_code(e, kNamespaceExists)) throw;
+  }
+}
+
+// Creates an ordinary collection. A server without the `create` command (jongodb) creates
+// collections on first use, as MongoDB 4.4+ does even inside a transaction: nothing is lost by
+// leaving it to the first write there.
+void ensure_collection(mongoc_client_t* client, const std::string& database, const std::string& collection) {
+  Bson create(BCON_NEW("create", BCON_UTF8(collection.c_str())));
+  try {
+    ensure(client, database, *create, "creating collection " + collection);
+  } catch (const StoreError& e) {
+    if (!has_code(e, kCommandNotFound)) throw;
   }
 }
 
@@ -119,19 +135,22 @@ void init_outbox(mongoc_client_t* client, const std::string& database, const std
                      " (or leave the option out), or a new outbox name");
   }
   const std::string coll = message_collection(outbox);
-  {
-    Bson create(BCON_NEW("create", BCON_UTF8(coll.c_str())));
-    if (options.mode == Mode::capped) {
-      BSON_APPEND_BOOL(create.get(), "capped", true);
-      BSON_APPEND_INT64(create.get(), "size", options.capped_size_bytes);
-      if (options.capped_max_documents) BSON_APPEND_INT64(create.get(), "max", *options.capped_max_documents);
+  if (options.mode == Mode::capped) {
+    Bson create(BCON_NEW("create", BCON_UTF8(coll.c_str()), "capped", BCON_BOOL(true), "size",
+                         BCON_INT64(options.capped_size_bytes)));
+    if (options.capped_max_documents) BSON_APPEND_INT64(create.get(), "max", *options.capped_max_documents);
+    try {
+      ensure(client, database, *create, "creating collection " + coll);
+    } catch (const StoreError& e) {
+      if (!has_code(e, kCommandNotFound)) throw;
+      throw UsageError("outbox '" + outbox + "': the capped mode needs a capped collection, and " + server_name +
+                       " has no `create` command to make one (" + e.what() +
+                       "). Use the poll mode (outboxMode=poll) or the transactional mode on this server");
     }
-    ensure(client, database, *create, "creating collection " + coll);
+  } else {
+    ensure_collection(client, database, coll);
   }
-  for (const char* c : {kConsumers, kDeadLetters}) {
-    Bson create(BCON_NEW("create", BCON_UTF8(c)));
-    ensure(client, database, *create, std::string("creating collection ") + c);
-  }
+  for (const char* c : {kConsumers, kDeadLetters}) ensure_collection(client, database, c);
   if (options.mode != Mode::transactional) {
     // Unique: one document per position, so a tail can close a position its writer never filled
     // (the writer's later insert then fails and takes a new position; nothing is skipped).
