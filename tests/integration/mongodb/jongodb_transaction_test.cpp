@@ -242,9 +242,7 @@ TEST_F(JongoTransaction, TypedMessagesGoThroughASessionWriter) {
 // `outbox put` on a transactional outbox runs in a transaction of its own.
 TEST_F(JongoTransaction, CliPutCommitsInATransactionOfItsOwn) {
   const std::string schema = "/tmp/outbox-jongo-schema-" + std::to_string(getpid()) + ".json";
-  {
-    std::ofstream(schema) << testing_support::order_schemas_json();
-  }
+  { std::ofstream(schema) << testing_support::order_schemas_json(); }
   const auto run = cli("put --store '" + store_uri(database) + "' --outbox " + name + " --schema " + schema +
                        " --type order_created --data '{\"ordernr\":6}'");
   EXPECT_EQ(run.code, 0) << run.output;

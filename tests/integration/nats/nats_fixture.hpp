@@ -15,7 +15,7 @@
 #include "outbox/nats.hpp"
 #include "outbox/relay.hpp"
 #include "relay_process.hpp"
-#include "sqlite_fixture.hpp"
+#include "sink_test.hpp"
 
 namespace testing_nats {
 
@@ -65,32 +65,8 @@ class NatsServer {
   std::unique_ptr<testing_cli::Process> server_;
 };
 
-class NatsTest : public testing_sqlite::SqliteTest {
+class NatsTest : public testing_sqlite::SinkTest {
  protected:
-  void put_committed(int from, int to, int keys = 5, const char* type = "order_created") {
-    testing_sqlite::exec(db, "BEGIN");
-    for (int i = from; i <= to; ++i) {
-      auto m = testing_sqlite::order_created(i, "order-" + std::to_string(i % keys));
-      m.type = type;
-      m.headers["traceparent"] = "00-" + std::to_string(i) + "-01";
-      orders.put(db, m);
-    }
-    testing_sqlite::exec(db, "COMMIT");
-  }
-
-  outbox::RelayStats relay_all(const std::string& sink_uri, int max_attempts = 5) {
-    auto store = outbox::open_store(uri());
-    auto sink = outbox::open_sink(sink_uri);
-    outbox::RelayOptions o;
-    o.outbox = "orders";
-    o.stop_when_idle = true;
-    o.max_attempts = max_attempts;
-    o.backoff.initial = std::chrono::milliseconds(10);
-    outbox::Relay relay(*store, *sink, o);
-    relay.run();
-    return relay.stats();
-  }
-
   NatsServer server;
 };
 

@@ -16,9 +16,10 @@
 #include <set>
 #include <stdexcept>
 
+#include "delivery_check.hpp"
 #include "outbox/rabbitmq.hpp"
 #include "outbox/relay.hpp"
-#include "sqlite_fixture.hpp"
+#include "sink_test.hpp"
 
 namespace testing_rabbitmq {
 
@@ -176,49 +177,17 @@ class Client {
   amqp_connection_state_t conn_ = nullptr;
 };
 
-// What a consumer that drops duplicates by message_id sees: per key, the positions of first
-// occurrences in queue order must rise; and which committed positions are missing.
-struct Check {
-  std::size_t distinct = 0, duplicates = 0, reorders = 0;
-  std::int64_t first_missing = 0;
-  std::string first_reorder;
-};
+using testing_support::Check;
 
+// What a consumer that drops duplicates by id sees (tests/support/delivery_check.hpp).
 inline Check check(const std::vector<Received>& messages, std::int64_t expected) {
-  Check c;
-  std::set<std::string> seen_ids;
-  std::set<std::int64_t> positions;
-  std::map<std::string, std::int64_t> last_of_key;
-  for (const auto& m : messages) {
-    if (!seen_ids.insert(m.message_id).second) {
-      ++c.duplicates;
-      continue;
-    }
-    const std::int64_t p = m.position();
-    positions.insert(p);
-    const auto key = m.header.count("key") ? m.header.at("key") : std::string();
-    auto [it, fresh] = last_of_key.emplace(key, p);
-    if (!fresh) {
-      if (p < it->second) {
-        if (c.reorders++ == 0) {
-          c.first_reorder = "key " + key + ": position " + std::to_string(p) + " after " + std::to_string(it->second);
-        }
-      } else {
-        it->second = p;
-      }
-    }
-  }
-  c.distinct = positions.size();
-  for (std::int64_t p = 1; p <= expected; ++p) {
-    if (!positions.count(p)) {
-      c.first_missing = p;
-      break;
-    }
-  }
-  return c;
+  std::vector<testing_support::Delivered> delivered;
+  for (const auto& m : messages)
+    delivered.push_back({m.message_id, m.position(), m.header.count("key") ? m.header.at("key") : std::string()});
+  return testing_support::check_delivery(delivered, expected);
 }
 
-class RabbitmqTest : public testing_sqlite::SqliteTest {
+class RabbitmqTest : public testing_sqlite::SinkTest {
  protected:
   void SetUp() override {
     SKIP_WITHOUT_RABBITMQ();
@@ -232,17 +201,6 @@ class RabbitmqTest : public testing_sqlite::SqliteTest {
     if (!dir.empty()) testing_sqlite::SqliteTest::TearDown();  // not when SetUp skipped
   }
 
-  void put_committed(int from, int to, int keys = 5, const char* type = "order_created") {
-    testing_sqlite::exec(db, "BEGIN");
-    for (int i = from; i <= to; ++i) {
-      auto m = testing_sqlite::order_created(i, "order-" + std::to_string(i % keys));
-      m.type = type;
-      m.headers["traceparent"] = "00-" + std::to_string(i) + "-01";
-      orders.put(db, m);
-    }
-    testing_sqlite::exec(db, "COMMIT");
-  }
-
   // A durable queue bound to this test's exchange for the given routing keys.
   std::string bound_queue(std::vector<std::string> keys = {"order_created"}) {
     const std::string queue = unique("q");
@@ -252,20 +210,6 @@ class RabbitmqTest : public testing_sqlite::SqliteTest {
 
   std::string sink_uri(const std::string& query = "") const {
     return "amqp://guest:guest@" + endpoint() + "/?exchange=" + exchange + query;
-  }
-
-  outbox::RelayStats relay_all(const std::string& uri_of_sink, int max_attempts = 5, std::size_t batch_size = 0) {
-    auto store = outbox::open_store(uri());
-    auto sink = outbox::open_sink(uri_of_sink);
-    outbox::RelayOptions o;
-    o.outbox = "orders";
-    o.stop_when_idle = true;
-    o.max_attempts = max_attempts;
-    o.backoff.initial = std::chrono::milliseconds(10);
-    if (batch_size > 0) o.batch_size = batch_size;
-    outbox::Relay relay(*store, *sink, o);
-    relay.run();
-    return relay.stats();
   }
 
   std::optional<Client> client;

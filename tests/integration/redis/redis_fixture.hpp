@@ -10,9 +10,10 @@
 #include <set>
 #include <stdexcept>
 
+#include "delivery_check.hpp"
 #include "outbox/redis.hpp"
 #include "outbox/relay.hpp"
-#include "sqlite_fixture.hpp"
+#include "sink_test.hpp"
 
 namespace testing_redis {
 
@@ -105,76 +106,20 @@ class Client {
   redisContext* c_ = nullptr;
 };
 
-// What a consumer that drops duplicates by id sees: per key, the positions of first occurrences in
-// stream order must rise; and which committed positions are missing.
-struct Check {
-  std::size_t distinct = 0, duplicates = 0, reorders = 0;
-  std::int64_t first_missing = 0;
-  std::string first_reorder;
-};
+using testing_support::Check;
 
+// What a consumer that drops duplicates by id sees (tests/support/delivery_check.hpp).
 inline Check check(const std::vector<Entry>& entries, std::int64_t expected) {
-  Check c;
-  std::set<std::string> seen_ids;
-  std::set<std::int64_t> positions;
-  std::map<std::string, std::int64_t> last_of_key;
-  for (const auto& e : entries) {
-    if (!seen_ids.insert(e.last.at("id")).second) {
-      ++c.duplicates;
-      continue;
-    }
-    const std::int64_t p = e.position();
-    positions.insert(p);
-    const auto key = e.last.count("key") ? e.last.at("key") : std::string();
-    auto [it, fresh] = last_of_key.emplace(key, p);
-    if (!fresh) {
-      if (p < it->second) {
-        if (c.reorders++ == 0) {
-          c.first_reorder = "key " + key + ": position " + std::to_string(p) + " after " + std::to_string(it->second);
-        }
-      } else {
-        it->second = p;
-      }
-    }
-  }
-  c.distinct = positions.size();
-  for (std::int64_t p = 1; p <= expected; ++p) {
-    if (!positions.count(p)) {
-      c.first_missing = p;
-      break;
-    }
-  }
-  return c;
+  std::vector<testing_support::Delivered> delivered;
+  for (const auto& e : entries)
+    delivered.push_back({e.last.at("id"), e.position(), e.last.count("key") ? e.last.at("key") : std::string()});
+  return testing_support::check_delivery(delivered, expected);
 }
 
-class RedisTest : public testing_sqlite::SqliteTest {
+class RedisTest : public testing_sqlite::SinkTest {
  protected:
-  void put_committed(int from, int to, int keys = 5, const char* type = "order_created") {
-    testing_sqlite::exec(db, "BEGIN");
-    for (int i = from; i <= to; ++i) {
-      auto m = testing_sqlite::order_created(i, "order-" + std::to_string(i % keys));
-      m.type = type;
-      m.headers["traceparent"] = "00-" + std::to_string(i) + "-01";
-      orders.put(db, m);
-    }
-    testing_sqlite::exec(db, "COMMIT");
-  }
-
   std::string sink_uri(const std::string& stream, const std::string& query = "") const {
     return "redis://" + endpoint() + "/" + stream + query;
-  }
-
-  outbox::RelayStats relay_all(const std::string& uri_of_sink, int max_attempts = 5) {
-    auto store = outbox::open_store(uri());
-    auto sink = outbox::open_sink(uri_of_sink);
-    outbox::RelayOptions o;
-    o.outbox = "orders";
-    o.stop_when_idle = true;
-    o.max_attempts = max_attempts;
-    o.backoff.initial = std::chrono::milliseconds(10);
-    outbox::Relay relay(*store, *sink, o);
-    relay.run();
-    return relay.stats();
   }
 
   Client redis;

@@ -7,9 +7,10 @@
 #include <map>
 #include <set>
 
+#include "delivery_check.hpp"
 #include "outbox/relay.hpp"
 #include "outbox/webhook.hpp"
-#include "sqlite_fixture.hpp"
+#include "sink_test.hpp"
 #include "webhook_receiver.hpp"
 
 namespace testing_webhook {
@@ -28,71 +29,21 @@ inline std::vector<nlohmann::json> messages_of(const std::vector<Request>& reque
   return out;
 }
 
-struct Check {
-  std::size_t distinct = 0, duplicates = 0, reorders = 0;
-  std::int64_t first_missing = 0;
-  std::string first_reorder;
-};
+using testing_support::Check;
 
-// Accepted at most once per id (the relay resends only what was not acknowledged, and a refused
-// POST is not accepted), every position 1..expected present, each key's positions rising.
+// What a consumer that drops duplicates by id sees (tests/support/delivery_check.hpp).
 inline Check check(const std::vector<nlohmann::json>& messages, std::int64_t expected) {
-  Check c;
-  std::set<std::string> ids;
-  std::set<std::int64_t> positions;
-  std::map<std::string, std::int64_t> last_of_key;
-  for (const auto& m : messages) {
-    if (!ids.insert(m.at("id").get<std::string>()).second) {
-      ++c.duplicates;
-      continue;
-    }
-    const std::int64_t p = m.at("position").get<std::int64_t>();
-    positions.insert(p);
-    const std::string key = m.contains("key") && m["key"].is_string() ? m["key"].get<std::string>() : "";
-    auto [it, fresh] = last_of_key.emplace(key, p);
-    if (!fresh) {
-      if (p < it->second && c.reorders++ == 0) {
-        c.first_reorder = "key " + key + ": position " + std::to_string(p) + " after " + std::to_string(it->second);
-      }
-      it->second = std::max(it->second, p);
-    }
-  }
-  c.distinct = positions.size();
-  for (std::int64_t p = 1; p <= expected; ++p) {
-    if (!positions.count(p)) {
-      c.first_missing = p;
-      break;
-    }
-  }
-  return c;
+  std::vector<testing_support::Delivered> delivered;
+  for (const auto& m : messages)
+    delivered.push_back({m.at("id").get<std::string>(), m.at("position").get<std::int64_t>(),
+                         m.contains("key") && m["key"].is_string() ? m["key"].get<std::string>() : ""});
+  return testing_support::check_delivery(delivered, expected);
 }
 
-class WebhookTest : public testing_sqlite::SqliteTest {
+class WebhookTest : public testing_sqlite::SinkTest {
  protected:
-  void put_committed(int from, int to, int keys = 5, const char* type = "order_created") {
-    testing_sqlite::exec(db, "BEGIN");
-    for (int i = from; i <= to; ++i) {
-      auto m = testing_sqlite::order_created(i, "order-" + std::to_string(i % keys));
-      m.type = type;
-      m.headers["traceparent"] = "00-" + std::to_string(i) + "-01";
-      orders.put(db, m);
-    }
-    testing_sqlite::exec(db, "COMMIT");
-  }
-
-  outbox::RelayStats relay_all(const std::string& uri_of_sink, int max_attempts = 5) {
-    auto store = outbox::open_store(uri());
-    auto sink = outbox::open_sink(uri_of_sink);
-    outbox::RelayOptions o;
-    o.outbox = "orders";
-    o.stop_when_idle = true;
-    o.max_attempts = max_attempts;
-    o.backoff.initial = std::chrono::milliseconds(10);
-    o.backoff.max = std::chrono::milliseconds(200);
-    outbox::Relay relay(*store, *sink, o);
-    relay.run();
-    return relay.stats();
-  }
+  // Retries within a test's patience: a receiver that refuses for a while is the usual case here.
+  WebhookTest() { backoff_max = std::chrono::milliseconds(200); }
 
   Receiver receiver;
 };
