@@ -86,6 +86,20 @@ inline double percentile(std::vector<double> v, double p) {
 
 inline double median(std::vector<double> v) { return percentile(std::move(v), 50); }
 
+// For bench/report.sh's distribution plots: when OUTBOX_BENCH_SAMPLES names a file, appends one
+// data set to it: a "# label" line, then "latency_ms cumulative_fraction" per sample in order, then
+// two blank lines (gnuplot's separator between data sets, chosen with `index`).
+inline void append_samples(const std::string& label, std::vector<double> v) {
+  const char* path = std::getenv("OUTBOX_BENCH_SAMPLES");
+  if (path == nullptr || *path == '\0' || v.empty()) return;
+  std::sort(v.begin(), v.end());
+  std::ofstream out(path, std::ios::app);
+  out << "# " << label << '\n';
+  for (std::size_t i = 0; i < v.size(); ++i) out << v[i] << ' ' << static_cast<double>(i + 1) / v.size() << '\n';
+  out << "\n\n";
+  if (!out) std::fprintf(stderr, "could not write the samples to %s (OUTBOX_BENCH_SAMPLES)\n", path);
+}
+
 // Peak resident set (VmHWM) and current resident set (VmRSS) of this process, in kB.
 inline std::int64_t proc_status_kb(const char* field) {
   std::ifstream in("/proc/self/status");

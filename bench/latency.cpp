@@ -373,6 +373,10 @@ int main(int argc, char** argv) {
       sink.publishes() ? static_cast<double>(sink.acknowledged()) / static_cast<double>(sink.publishes()) : 0.0,
       static_cast<long long>(stats.checkpoints), static_cast<long long>(unmatched), static_cast<long long>(duplicates));
   print_distribution("COMMIT returned -> sink ack", commit_to_ack);
+  bench::append_samples(std::string("commit -> acknowledged latency, ") +
+                            (postgres ? "PostgreSQL" : "SQLite synchronous=" + f.str("sync")) +
+                            " source (in-process sink)",
+                        commit_to_ack);
   print_distribution("created (put) -> sink ack  ", created_to_ack);
   {
     std::vector<double> save_ms;

@@ -212,7 +212,9 @@ int run(int argc, char** argv) {
     const double rate = flags.num("rate"), seconds = flags.num("seconds");
     bench::SteadyWriter writer(store_uri, rate, seconds, bytes);
     const std::string stream = "bench_latency_" + tag;
-    bench::measure_latency("commit -> Redis-acknowledged latency, " + std::string(source.name()) + " source", store_uri,
+    bench::measure_latency("commit -> Redis-acknowledged latency (appendfsync " + flags.str("appendfsync") + "), " +
+                               std::string(source.name()) + " source",
+                           store_uri,
                            writer, outbox::open_sink("redis://" + server + "/" + stream), rate, seconds);
     Redis(server).command({"DEL", stream});
   }

@@ -270,6 +270,7 @@ inline void measure_latency(const std::string& title, const std::string& store_u
   relay.stop();
   runner.join();
   const auto l = sink.latencies();
+  append_samples(title + " (" + sink.describe() + ")", l);
   std::printf("%s (%s), at %.0f msg/s for %.0f s, writer in another process\n", title.c_str(), sink.describe().c_str(),
               rate, seconds);
   std::printf("  samples %zu of %zu; p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n", l.size(), writer.expected(),

@@ -27,6 +27,8 @@ packages=(
   json-schema-test-suite
   # the sanitizer and libFuzzer builds (scripts/sanitize.sh, scripts/fuzz.sh)
   clang libclang-rt-14-dev
+  # the benchmark report's plots (bench/report.sh; run by hand)
+  gnuplot-nox
   # the committed style (.clang-format, checked by scripts/test.sh) and scripts/lint.sh (.clang-tidy)
   clang-format clang-tidy
 )
