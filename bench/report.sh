@@ -45,10 +45,17 @@ trap cleanup EXIT
 wanted() { [[ "$skip" != *",$1,"* ]]; }
 step() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 # Runs a program with its output in logs/NAME.txt (and a line of progress per 30 s of silence).
-ran=0
+# The plots whose data this run measured (the others keep their figures and their run's notes).
+declare -A measured=()
 record() {
   local name="$1"; shift
-  ran=1
+  case "$name" in
+    write-*) measured[write-ratio]=1 ;;
+    relay-*) measured[relay-throughput]=1 ;;
+    kafka|redis|nats|rabbitmq|webhook*) measured[relay-throughput]=1; measured[latency]=1 ;;
+    latency-*) measured[latency]=1 ;;
+    backlog-*) measured[backlog]=1 ;;
+  esac
   step "$name: $*"
   ( while sleep 30; do step "$name: still running"; done ) &
   local ticker=$!
@@ -101,7 +108,7 @@ fi
     -e 's/.*RATIO with\/without put, \([a-z ]*\) (\([0-9]*\) clients*): \([0-9.]*\).*/"PostgreSQL\\n\2 conn.\\n\1" \3/p' \
     "$logs/write-postgres.txt" 2>/dev/null | sed 's/prepared statement/prepared/' || true
 } >"$run/write-ratio.dat"
-[ -s "$run/write-ratio.dat" ] && cp "$run/write-ratio.dat" "$plots/write-ratio.dat"
+[ -n "${measured[write-ratio]:-}" ] && [ -s "$run/write-ratio.dat" ] && cp "$run/write-ratio.dat" "$plots/write-ratio.dat"
 
 # ---- 2. Relay throughput per store and sink ------------------------------------------------------
 if wanted relay; then
@@ -140,7 +147,7 @@ fi
            printf "\"%s\" %s %s\n", label, r, raw }' "$logs/$f.txt"
   done
 } >"$run/relay-throughput.dat"
-[ -s "$run/relay-throughput.dat" ] && cp "$run/relay-throughput.dat" "$plots/relay-throughput.dat"
+[ -n "${measured[relay-throughput]:-}" ] && [ -s "$run/relay-throughput.dat" ] && cp "$run/relay-throughput.dat" "$plots/relay-throughput.dat"
 
 # ---- 3. Commit -> acknowledged latency (the sink benchmarks above added their samples) ----------
 if wanted latency; then
@@ -159,7 +166,7 @@ awk '/^# / { if (n) flush(); label = $0; sub(/^# commit -> /, "# ", label); sub(
      function flush(  i, step) { print label; step = n > 400 ? n / 400 : 1;
        for (i = 1; i <= n; i += step) print x[int(i)], y[int(i)]; print x[n], y[n]; print ""; print ""; n = 0 }
      END { if (n) flush() }' "$OUTBOX_BENCH_SAMPLES" >"$run/latency.dat"
-[ -s "$run/latency.dat" ] && cp "$run/latency.dat" "$plots/latency.dat"
+[ -n "${measured[latency]:-}" ] && [ -s "$run/latency.dat" ] && cp "$run/latency.dat" "$plots/latency.dat"
 
 # ---- 4. Relay throughput and RSS as the backlog grows --------------------------------------------
 if wanted backlog; then
@@ -216,7 +223,8 @@ if [ -s "$plots/backlog.dat" ]; then
 fi
 # The machine line belongs to the run that measured: kept when every part was skipped.
 cmdline="bench/report.sh$([ "$quick" -eq 1 ] && echo ' --quick')$([ "$skip" != "," ] && echo " --skip ${skip:1:-1}")"
-if [ "$ran" -eq 1 ] || [ ! -f "$plots/machine.txt" ]; then printf '%s\n%s\n' "$cmdline" "$note" >"$plots/machine.txt"; fi
+# PLOT.run: the report command and the machine of the run that measured the plot's figures.
+for p in "${!measured[@]}"; do printf '%s\n%s\n' "$cmdline" "$note" >"$plots/$p.run"; done
 
 # ---- The block in docs/benchmarks.md ------------------------------------------------------------
 doc="$root/docs/benchmarks.md"
@@ -224,7 +232,7 @@ if grep -q '^<!-- report:begin -->' "$doc"; then
   block="$run/block.md"
   {
     echo "<!-- report:begin -->"
-    echo "Drawn by \`$(sed -n 1p "$plots/machine.txt")\` ($(sed -n 2p "$plots/machine.txt")). Each plot's figures are in \`docs/plots/*.dat\`, every program's output in \`docs/plots/logs/\`."
+    echo "Each plot's figures are in \`docs/plots/*.dat\`, every program's output of its run in \`docs/plots/logs/\`."
     for p in write-ratio relay-throughput latency backlog; do
       [ -f "$plots/$p.png" ] || continue
       echo
@@ -236,7 +244,7 @@ if grep -q '^<!-- report:begin -->' "$doc"; then
         latency) echo "Command: the latency modes of the sink benchmarks above (writer in another process, 1,000 msg/s for 15 s) and \`outbox_bench_latency --sync FULL|NORMAL\` (and \`--postgres\`)." ;;
         backlog) echo "Command: \`outbox_bench_relay --variants null --reps 1 --messages N\` for each N; RSS is the whole benchmark process's VmHWM, its prefill included." ;;
       esac
-      echo "Machine: $(sed -n 2p "$plots/machine.txt")."
+      echo "Drawn from the figures of \`$(sed -n 1p "$plots/$p.run" 2>/dev/null)\`; machine: $(sed -n 2p "$plots/$p.run" 2>/dev/null)."
     done
     echo "<!-- report:end -->"
   } >"$block"
