@@ -214,8 +214,7 @@ int run(int argc, char** argv) {
     const std::string stream = "bench_latency_" + tag;
     bench::measure_latency("commit -> Redis-acknowledged latency (appendfsync " + flags.str("appendfsync") + "), " +
                                std::string(source.name()) + " source",
-                           store_uri,
-                           writer, outbox::open_sink("redis://" + server + "/" + stream), rate, seconds);
+                           store_uri, writer, outbox::open_sink("redis://" + server + "/" + stream), rate, seconds);
     Redis(server).command({"DEL", stream});
   }
   std::printf("load average at the end: %s\n", bench::loadavg().c_str());

@@ -16,6 +16,26 @@ using Clock = std::chrono::system_clock;
 using Timestamp = std::chrono::time_point<Clock, std::chrono::microseconds>;
 using Headers = std::map<std::string, std::string>;
 
+namespace detail {
+struct TypedOriginAccess;  // outbox/typed.hpp
+}
+
+// Says that a message was encoded from a typed value by MessageSet::put (outbox/typed.hpp) and
+// handed straight to a writer: its `data` has the shape of that type's derived schema by
+// construction. The schema registry then skips the schema check when the outbox's schema for the
+// type is that derived schema, and keeps every check a type cannot guarantee (UTF-8, finite
+// numbers, size and depth limits). Only MessageSet::put makes one; copying it onto another
+// message would skip that message's schema check, so do not.
+class TypedOrigin {
+ public:
+  const nlohmann::json& derived_schema() const noexcept { return *schema_; }
+
+ private:
+  friend struct detail::TypedOriginAccess;
+  explicit TypedOrigin(const nlohmann::json* schema) noexcept : schema_(schema) {}
+  const nlohmann::json* schema_;  // a static of MessageSet: lives as long as the program
+};
+
 struct Message {
   std::string id;                  // UUIDv7, assigned by `put` when empty
   std::string outbox;              // the outbox's name
@@ -32,6 +52,8 @@ struct Message {
   // serializing `data` again; a tail opened with TailOptions::parse_data = false leaves `data` null
   // and fills only this. `put` ignores it.
   std::string data_json;
+  // Set by MessageSet::put only; see TypedOrigin. Not part of the JSON form; tails leave it empty.
+  std::optional<TypedOrigin> typed_origin;
 };
 
 // `data` as compact JSON: the stored text when the tail provided it, else `data` serialized.

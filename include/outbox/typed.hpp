@@ -194,6 +194,12 @@ nlohmann::json schema_of() {
   return detail::schema_of<T>();
 }
 
+namespace detail {
+struct TypedOriginAccess {
+  static TypedOrigin make(const nlohmann::json* schema) noexcept { return TypedOrigin(schema); }
+};
+}  // namespace detail
+
 // A closed set of message kinds for one outbox.
 template <MessageKind... Kinds>
 class MessageSet {
@@ -219,11 +225,23 @@ class MessageSet {
     return m;
   }
 
-  // Puts through any writer with `Message put(Message)` (e.g. outbox::sqlite::Writer).
+  // Puts through any writer with `Message put(Message)` (e.g. outbox::sqlite::Writer). The message
+  // goes to the writer marked with its TypedOrigin: where the outbox's schema for the type is the
+  // derived one, the registry does not check the schema again (the encoding guarantees it) and
+  // keeps the checks no type can guarantee.
   template <class Writer, class T>
   requires contains<T>
   static Message put(Writer& writer, const T& value, std::optional<std::string> key = {}, Headers headers = {}) {
-    return writer.put(make(value, std::move(key), std::move(headers)));
+    Message m = make(value, std::move(key), std::move(headers));
+    m.typed_origin = detail::TypedOriginAccess::make(&derived_schema<T>());
+    return writer.put(std::move(m));
+  }
+
+  // The schema derived from T, built once per program.
+  template <class T>
+  static const nlohmann::json& derived_schema() {
+    static const nlohmann::json schema = schema_of<T>();
+    return schema;
   }
 
   // Turns a delivered message back into its kind. Throws ValidationError for other types.

@@ -5,6 +5,7 @@
 // `$ref` and refuses schemas whose validation would recurse without bound.
 #include "outbox/schema.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -293,6 +294,18 @@ class UnmatchedMemberBuilder : public valijson::ConstraintBuilder {
 struct CompiledType {
   nlohmann::json original;
   std::shared_ptr<valijson::Schema> schema;
+  // The derived schema (of a typed message, see TypedOrigin) found equal to `original`, cached so
+  // that the comparison runs once per type and program. Shared: puts run on many threads.
+  std::shared_ptr<std::atomic<const nlohmann::json*>> derived = std::make_shared<std::atomic<const nlohmann::json*>>();
+
+  // True when `schema` (a derived schema) is this type's schema: a message encoded for it needs no
+  // schema check.
+  bool is(const nlohmann::json& schema) const {
+    if (derived->load(std::memory_order_acquire) == &schema) return true;
+    if (schema != original) return false;
+    derived->store(&schema, std::memory_order_release);
+    return true;
+  }
 };
 
 }  // namespace
@@ -539,18 +552,20 @@ void check_values(const nlohmann::json& data) {
   });
 }
 
-std::string check_data(const valijson::Schema& schema, const nlohmann::json& data, const Limits& limits) {
+// `schema` null: every check but the schema's (a typed message's data, valid by construction).
+std::string check_data(const valijson::Schema* schema, const nlohmann::json& data, const Limits& limits) {
   // Cheapest and most bounded first: depth (so that serializing cannot recurse too deep), then
   // size (so that a huge payload is refused after at most the limit's worth of work and memory),
   // then every value, then the schema.
   check_depth(data, limits);
   std::string serialized = serialize_within(data, limits);
   check_values(data);
+  if (schema == nullptr) return serialized;
 
   valijson::Validator validator(valijson::Validator::kStrongTypes);
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter target(data);
-  if (validator.validate(schema, target, &results)) return serialized;
+  if (validator.validate(*schema, target, &results)) return serialized;
 
   // Report the deepest error: it is the cause; the shallower ones only repeat that a child failed.
   valijson::ValidationResults::Error best, error;
@@ -598,7 +613,8 @@ std::string SchemaRegistry::validate_and_serialize(const Message& m) const {
   if (!m.data.is_object()) {
     throw ValidationError("/data", "type", std::string("data must be a JSON object, not ") + m.data.type_name());
   }
-  return check_data(*it->second.schema, m.data, limits);
+  const bool encoded_for_this_schema = m.typed_origin && it->second.is(m.typed_origin->derived_schema());
+  return check_data(encoded_for_this_schema ? nullptr : it->second.schema.get(), m.data, limits);
 }
 
 void SchemaRegistry::validate_data(const std::string& type, const nlohmann::json& data) const {
@@ -606,7 +622,7 @@ void SchemaRegistry::validate_data(const std::string& type, const nlohmann::json
   if (it == impl_->types.end()) {
     throw ValidationError("/type", "known-type", "unknown message type '" + type + "': add its schema first");
   }
-  (void)check_data(*it->second.schema, data, impl_->limits);
+  (void)check_data(it->second.schema.get(), data, impl_->limits);
 }
 
 }  // namespace outbox

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "outbox/errors.hpp"
+#include "outbox/prepare_put.hpp"
 #include "outbox/typed.hpp"
 
 namespace shop {
@@ -133,4 +136,86 @@ TEST(Typed, PutGoesThroughAnyWriter) {
   ASSERT_EQ(w.written.size(), 1u);
   EXPECT_EQ(w.written[0].type, "order_completed");
   EXPECT_EQ(w.written[0].data, json({{"ordernr", 5}}));
+}
+
+// What every store's put does with a message before writing it (validation, id, created).
+struct ValidatingWriter {
+  outbox::SchemaRegistry registry = OrderEvents::registry();
+  std::vector<outbox::Message> written;
+  outbox::Message put(outbox::Message m) {
+    outbox::prepare_put("shop", registry, m);
+    written.push_back(m);
+    return m;
+  }
+};
+
+shop::OrderCreated an_order() { return shop::OrderCreated{1, "ada", {{"sku-1", 2}}, std::nullopt, false, 9.5, {}}; }
+
+// A typed put skips the schema check its encoding makes needless, and only that: what no C++ type
+// can guarantee is still refused before anything is written.
+TEST(TypedPut, StillRefusesInvalidUtf8) {
+  ValidatingWriter w;
+  auto order = an_order();
+  order.customer = "ad\xff";
+  EXPECT_THROW(OrderEvents::put(w, order), outbox::ValidationError);
+  order = an_order();
+  order.tags["\xc3"] = "x";  // a member name
+  EXPECT_THROW(OrderEvents::put(w, order), outbox::ValidationError);
+  EXPECT_TRUE(w.written.empty());
+}
+
+TEST(TypedPut, StillRefusesNonFiniteNumbers) {
+  ValidatingWriter w;
+  auto order = an_order();
+  order.total = std::numeric_limits<double>::infinity();
+  EXPECT_THROW(OrderEvents::put(w, order), outbox::ValidationError);
+  order.total = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THROW(OrderEvents::put(w, order), outbox::ValidationError);
+  EXPECT_TRUE(w.written.empty());
+}
+
+TEST(TypedPut, StillRefusesDataOverTheSizeLimit) {
+  outbox::Limits limits;
+  limits.max_payload_bytes = 200;
+  ValidatingWriter w;
+  w.registry = OrderEvents::registry(limits);
+  auto order = an_order();
+  EXPECT_NO_THROW(OrderEvents::put(w, order));
+  order.customer = std::string(300, 'a');
+  EXPECT_THROW(OrderEvents::put(w, order), outbox::ValidationError);
+  EXPECT_EQ(w.written.size(), 1u);
+}
+
+TEST(TypedPut, StillRefusesBadEnvelopes) {
+  ValidatingWriter w;
+  EXPECT_THROW(OrderEvents::put(w, an_order(), std::string("key\0nul", 7)), outbox::ValidationError);
+  EXPECT_THROW(OrderEvents::put(w, an_order(), "k", {{"bad\xff", "v"}}), outbox::ValidationError);
+  EXPECT_TRUE(w.written.empty());
+}
+
+// An outbox whose schema for the type is not the derived one (stricter, from a file) checks typed
+// messages against its own schema as before.
+TEST(TypedPut, AnOutboxsOwnSchemaIsStillChecked) {
+  ValidatingWriter w;
+  w.registry = outbox::SchemaRegistry::from_json(
+      json::parse(R"({"order_completed": {"type": "object", "properties": {"ordernr": {"maximum": 10}}}})"));
+  EXPECT_NO_THROW(OrderEvents::put(w, shop::OrderCompleted{5}));
+  EXPECT_THROW(OrderEvents::put(w, shop::OrderCompleted{50}), outbox::ValidationError);
+  // The same schema as the derived one, from JSON: trusted like the derived registry.
+  w.registry = outbox::SchemaRegistry::from_json({{"order_completed", outbox::schema_of<shop::OrderCompleted>()}});
+  EXPECT_NO_THROW(OrderEvents::put(w, shop::OrderCompleted{50}));
+  EXPECT_EQ(w.written.size(), 2u);
+}
+
+// Only put marks a message: one built with make can be changed before it is put, so it gets every
+// check, the schema's included.
+TEST(TypedPut, OnlyPutMarksAMessage) {
+  EXPECT_FALSE(OrderEvents::make(shop::OrderCompleted{5}).typed_origin.has_value());
+  ValidatingWriter w;
+  auto m = OrderEvents::make(shop::OrderCompleted{5});
+  m.data["ordernr"] = "five";
+  EXPECT_THROW(w.put(m), outbox::ValidationError);
+  OrderEvents::put(w, shop::OrderCompleted{6});
+  ASSERT_EQ(w.written.size(), 1u);
+  EXPECT_TRUE(w.written[0].typed_origin.has_value());
 }
