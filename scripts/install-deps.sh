@@ -7,6 +7,8 @@ packages=(
   libsqlite3-dev sqlite3
   nlohmann-json3-dev libvalijson-dev libre2-dev
   libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev
+  # the relay's config file (outbox relay --config)
+  libtomlplusplus-dev
   librdkafka-dev
   # the Redis Streams sink (hiredis) and the throwaway server its tests start (scripts/redis/)
   libhiredis-dev redis-server

@@ -18,4 +18,17 @@ std::string prometheus_metrics(const std::vector<OutboxStatus>& outboxes, const 
                                const std::string& relay_outbox, const std::string& relay_consumer,
                                std::optional<double> status_age_seconds = std::nullopt);
 
+// Several relays in one process (`outbox relay --config` with several [[relay]] entries): each
+// outbox's store figures with the age of their reading, and each relay's counters. Every family is
+// written once (one HELP and TYPE line), its series told apart by the outbox and consumer labels.
+struct OutboxReading {
+  OutboxStatus status;
+  std::optional<double> age_seconds;
+};
+struct RelayCounters {
+  std::string outbox, consumer;
+  RelayStats stats;
+};
+std::string prometheus_metrics(const std::vector<OutboxReading>& outboxes, const std::vector<RelayCounters>& relays);
+
 }  // namespace outbox

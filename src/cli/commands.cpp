@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "config_print.hpp"
 #include "data_argument.hpp"
 #include "header_name.hpp"
 #include "health_checks.hpp"
@@ -20,6 +21,9 @@
 #include "outbox/outbox.hpp"
 #include "outbox/scheme.hpp"
 #include "printable.hpp"
+#include "relay_config.hpp"
+#include "relay_endpoints.hpp"
+#include "relay_group.hpp"
 #include "status_sampler.hpp"
 #include "stop_signals.hpp"
 
@@ -52,7 +56,9 @@ struct Options {
   bool drain = false;
   std::vector<std::string> sink_properties;
   std::string metrics;
+  std::string config_file;  // relay, config --print
   bool print_sql = false;
+  bool print = false;  // config --print
   int lease_ttl = 30;
   int checkpoint_interval_ms = 100;
   bool no_wait = false;
@@ -85,11 +91,6 @@ std::int64_t parse_position(const std::string& text, const char* option) {
   throw UsageError(std::string(option) + " takes beginning, end or a position (1 or more), not '" + printable(text) +
                    "'");
 }
-
-// The metrics endpoint's store figures: read in the background at most once a second (and at most
-// a tenth of the time, see StatusSampler); a scrape before the first reading waits this long for it.
-constexpr std::chrono::milliseconds kStatusInterval{1000};
-constexpr std::chrono::milliseconds kFirstStatusWait{5000};
 
 constexpr const char* kPollHelp =
     "Poll for commits (1-100 ms) instead of waiting for writers' wake-ups: for outboxes also written by programs "
@@ -171,85 +172,98 @@ int cmd_tail() {
   return 0;
 }
 
+CLI::App* relay_app = nullptr;   // the relay's flags, also registered on `config`
+CLI::App* config_app = nullptr;  // `outbox config`
+
+// The relay settings given as flags on `app` (relay or config), typed as CLI11 parsed them.
+SettingLayer flag_settings(CLI::App* app) {
+  SettingLayer layer;
+  auto given = [&](const char* flag) { return app->count(flag) > 0; };
+  auto text = [&](const char* key, const char* flag, const std::string& v) {
+    if (given(flag)) layer[key] = {v, flag};
+  };
+  auto integer = [&](const char* key, const char* flag, std::int64_t v) {
+    if (given(flag)) layer[key] = {v, flag};
+  };
+  auto number = [&](const char* key, const char* flag, double v) {
+    if (given(flag)) layer[key] = {v, flag};
+  };
+  auto boolean = [&](const char* key, const char* flag, bool v) {
+    if (given(flag)) layer[key] = {v, flag};
+  };
+  text("config", "--config", opts.config_file);
+  text("store", "--store", opts.common.store);
+  text("outbox", "--outbox", opts.common.outbox);
+  text("sink", "--sink", opts.sink);
+  text("consumer", "--consumer", opts.consumer);
+  integer("batch_size", "--batch-size", static_cast<std::int64_t>(opts.batch_size));
+  integer("max_attempts", "--max-attempts", opts.max_attempts);
+  number("shutdown_timeout", "--shutdown-timeout", opts.shutdown_timeout);
+  integer("max_count", "--max-count", opts.max_count);
+  number("max_age", "--max-age", opts.max_age);
+  integer("hard_max_count", "--hard-max-count", opts.hard_max_count);
+  integer("lease_ttl", "--lease-ttl", opts.lease_ttl);
+  integer("checkpoint_interval_ms", "--checkpoint-interval-ms", opts.checkpoint_interval_ms);
+  boolean("poll", "--poll", opts.poll);
+  boolean("no_wait", "--no-wait", opts.no_wait);
+  boolean("drain", "--drain", opts.drain);
+  text("metrics", "--metrics", opts.metrics);
+  if (given("-X")) {
+    std::map<std::string, std::string> properties;
+    for (const auto& p : opts.sink_properties) {
+      const auto eq = p.find('=');
+      if (eq == std::string::npos || eq == 0) throw UsageError("-X takes key=value, not '" + printable(p) + "'");
+      properties[p.substr(0, eq)] = p.substr(eq + 1);
+    }
+    layer["sink_properties"] = {properties, "-X"};
+  }
+  return layer;
+}
+
+RelayConfig relay_config(CLI::App* app) {
+  RelayConfig config = load_relay_config(flag_settings(app), process_environment());
+  for (const auto& w : config.warnings) spdlog::warn("{}", w);
+  return config;
+}
+
 int cmd_relay() {
   signals->hold();  // from here on a SIGINT/SIGTERM stops the relay in order, even before it runs
+  const RelayConfig config = relay_config(relay_app);
   std::optional<HostPort> metrics_address;
-  if (!opts.metrics.empty()) metrics_address = parse_host_port(opts.metrics, "--metrics");
-  auto store = open_store(opts.common.store, tail_store_options());
-  SinkProperties properties;
-  for (const auto& p : opts.sink_properties) {
-    const auto eq = p.find('=');
-    if (eq == std::string::npos || eq == 0) throw UsageError("-X takes key=value, not '" + printable(p) + "'");
-    properties[p.substr(0, eq)] = p.substr(eq + 1);
-  }
-  auto sink = open_sink(opts.sink, properties);
-  RelayOptions ro;
-  ro.outbox = opts.common.outbox;
-  ro.consumer = opts.consumer;
-  ro.batch_size = opts.batch_size;
-  ro.max_attempts = opts.max_attempts;
-  ro.shutdown_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(opts.shutdown_timeout * 1000));
-  ro.stop_when_idle = opts.drain;
-  ro.lease_ttl = std::chrono::seconds(opts.lease_ttl);
-  ro.checkpoint_interval = std::chrono::milliseconds(opts.checkpoint_interval_ms);
-  ro.wait_for_lease = !opts.no_wait;
-  if (opts.max_count > 0 || opts.max_age > 0 || opts.hard_max_count > 0) {
-    RetentionPolicy p;
-    if (opts.max_count > 0) p.max_count = opts.max_count;
-    if (opts.max_age > 0) p.max_age = std::chrono::seconds(static_cast<std::int64_t>(opts.max_age));
-    if (opts.hard_max_count > 0) p.hard_max_count = opts.hard_max_count;
-    ro.retention = p;
-  }
-  check_identifier(ro.consumer, "consumer name");
-  std::unique_ptr<Store> metrics_store;         // its own connection: scrapes never wait on the relay
-  std::optional<StatusSampler> status_sampler;  // scrapes answer from its last reading
-  if (metrics_address) {
-    metrics_store = open_store(opts.common.store);
-    status_sampler.emplace([&] { return metrics_store->status(ro.outbox); }, kStatusInterval);
-  }
+  if (!config.metrics.empty()) metrics_address = parse_host_port(config.metrics, config.metrics_origin);
 
-  // Declaration order is destruction order reversed: the metrics server (which reads the relay and
-  // metrics_store) stops first, then the signal handler (which calls the relay) goes, then the relay.
-  std::atomic<bool> reader_gone{false};
-  Relay relay(*store, *sink, ro);
-  // A destination gone for good (stdout's reader exited). Called on the relay's thread, inside a
-  // publish: stop from the signal thread instead.
-  sink->on_closed([&](const std::string&) {
-    reader_gone = true;
-    signals->request_stop();
-  });
-  StopSignals::Handler on_stop(*signals, [&] {
-    relay.stop();
-    // A write waiting for a stalled destination gets the same time to finish as in-flight messages.
-    sink->stop_within(ro.shutdown_timeout);
-  });
+  // Declaration order is destruction order reversed: the metrics server (which reads the relays and
+  // their stores) stops first, then the signal handler (which stops the relays) goes, then the relays.
+  RelayGroup group(config.relays, config.drain, [] { signals->request_stop(); });
+  StopSignals::Handler on_stop(*signals, [&] { group.stop(); });
+  std::optional<RelayEndpoints> endpoints;
   std::optional<MetricsServer> metrics;
   if (metrics_address) {
-    const auto bound = liveness_bound(ro);
-    auto probe_answer = [](const Probe& p) { return HttpAnswer{p.ok ? 200 : 503, p.reason + "\n"}; };
-    Routes routes;
-    routes["/metrics"] = [&] {
-      const auto reading = status_sampler->latest(kFirstStatusWait);
-      const double age = std::chrono::duration<double>(StatusSampler::Clock::now() - reading.taken).count();
-      return HttpAnswer{200, prometheus_metrics({reading.status}, relay.stats(), ro.outbox, ro.consumer, age),
-                        "text/plain; version=0.0.4"};
-    };
-    routes["/healthz"] = [&, bound, probe_answer] {
-      return probe_answer(liveness(relay.state(), std::chrono::steady_clock::now(), bound));
-    };
-    routes["/readyz"] = [&, bound, probe_answer] {
-      return probe_answer(readiness(relay.state(), sink->health(), std::chrono::steady_clock::now(), bound));
-    };
-    metrics.emplace(*metrics_address, routes);
+    endpoints.emplace(config.relays, group);
+    metrics.emplace(*metrics_address, endpoints->routes());
   }
-  relay.run();
+  const int failed = group.run();
   metrics.reset();
-  if (reader_gone) {
+  if (group.destination_gone()) {
     spdlog::error(
         "the relay stopped because nothing reads its output any more (stdout was closed); its checkpoint "
         "is saved and its lease released: start it again with a reader attached");
     return 1;
   }
+  if (failed > 0) {
+    spdlog::error(
+        "{} of {} relays failed before draining (see above); the others drained: fix the cause and run "
+        "again",
+        failed, group.size());
+    return 1;
+  }
+  return 0;
+}
+
+int cmd_config() {
+  if (!opts.print) throw UsageError("outbox config does nothing without --print; see `outbox config --help`");
+  std::cout << config_as_toml(relay_config(config_app));
+  flush_stdout();
   return 0;
 }
 
@@ -353,6 +367,55 @@ int cmd_dead_letters() {
 
 }  // namespace
 
+// The relay's settings as flags (relay, and config --print). None is required here: store, outbox
+// and sink may also come from the environment or the config file, checked after merging.
+void add_relay_options(CLI::App* sub) {
+  static const std::string store_help = "Store URI: " + store_usages() + " (or OUTBOX_STORE, or store in --config)";
+  sub->add_option("--store", opts.common.store, store_help);
+  sub->add_option("--outbox", opts.common.outbox, "Outbox name ([a-z][a-z0-9_]*)");
+  sub->add_option("--config", opts.config_file,
+                  "A TOML file of relay settings, one or several [[relay]] entries (also OUTBOX_CONFIG); flags and "
+                  "OUTBOX_* variables override it");
+  static const std::string sink_help = "Sink URI: " + sink_usages() +
+                                       " (a Kafka TOPIC may use {outbox} and {type}; add ?cloudevents=true for "
+                                       "CloudEvents binary mode)";
+  sub->add_option("--sink", opts.sink, sink_help);
+  sub->add_option("-X", opts.sink_properties, "A broker client property key=value (repeatable), e.g. -X linger.ms=5");
+  sub->add_option("--consumer", opts.consumer, "Consumer name; its checkpoint is kept in the store")
+      ->capture_default_str();
+  sub->add_option("--batch-size", opts.batch_size, "Messages read per batch")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  sub->add_option("--max-attempts", opts.max_attempts, "Permanent failures before a message is dead-lettered")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  sub->add_option("--shutdown-timeout", opts.shutdown_timeout, "Seconds to drain in-flight messages on stop")
+      ->capture_default_str();
+  sub->add_option("--max-count", opts.max_count, "Retention: keep at most this many published messages");
+  sub->add_option("--max-age", opts.max_age, "Retention: delete published messages older than this many seconds");
+  sub->add_option("--hard-max-count", opts.hard_max_count,
+                  "Retention: absolute cap that drops even unpublished messages (each one counted and logged)");
+  sub->add_flag("--drain", opts.drain, "Exit once everything committed so far is published");
+  sub->add_option("--lease-ttl", opts.lease_ttl,
+                  "Seconds a relay's lease on its consumer lasts without renewal (a killed relay's successor waits at "
+                  "most this)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  sub->add_option(
+      "--metrics", opts.metrics,
+      "Serve Prometheus metrics at http://HOST:PORT/metrics and health probes at /healthz (every relay loop "
+      "turns) and /readyz (every relay holds its lease and its sink is healthy): PORT alone listens on 127.0.0.1, "
+      "e.g. 9464, 0.0.0.0:9464, or [::1]:9464 for IPv6");
+  sub->add_option("--checkpoint-interval-ms", opts.checkpoint_interval_ms,
+                  "Longest time the acknowledged position may go unsaved while messages flow (after a crash, at most "
+                  "this much is published again)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 60000));
+  sub->add_flag("--poll", opts.poll, kPollHelp);
+  sub->add_flag("--no-wait", opts.no_wait,
+                "Exit with an error instead of waiting while another relay holds the consumer");
+}
+
 void register_commands(CLI::App& app) {
   auto* init = app.add_subcommand("init", "Create an outbox's tables (idempotent)");
   add_store_options(init);
@@ -381,47 +444,15 @@ void register_commands(CLI::App& app) {
   tail->add_flag("--follow,-f", opts.follow, "Keep waiting for new commits until interrupted");
   tail->add_flag("--poll", opts.poll, kPollHelp);
 
-  auto* relay = app.add_subcommand("relay", "Publish committed messages to a sink until stopped (SIGTERM/SIGINT)");
-  add_store_options(relay);
-  static const std::string sink_help = "Sink URI: " + sink_usages() +
-                                       " (a Kafka TOPIC may use {outbox} and {type}; add ?cloudevents=true for "
-                                       "CloudEvents binary mode)";
-  relay->add_option("--sink", opts.sink, sink_help)->required();
-  relay->add_option("-X", opts.sink_properties, "A broker client property key=value (repeatable), e.g. -X linger.ms=5");
-  relay->add_option("--consumer", opts.consumer, "Consumer name; its checkpoint is kept in the store")
-      ->capture_default_str();
-  relay->add_option("--batch-size", opts.batch_size, "Messages read per batch")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 100000));
-  relay->add_option("--max-attempts", opts.max_attempts, "Permanent failures before a message is dead-lettered")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 1000));
-  relay->add_option("--shutdown-timeout", opts.shutdown_timeout, "Seconds to drain in-flight messages on stop")
-      ->capture_default_str();
-  relay->add_option("--max-count", opts.max_count, "Retention: keep at most this many published messages");
-  relay->add_option("--max-age", opts.max_age, "Retention: delete published messages older than this many seconds");
-  relay->add_option("--hard-max-count", opts.hard_max_count,
-                    "Retention: absolute cap that drops even unpublished messages (each one counted and logged)");
-  relay->add_flag("--drain", opts.drain, "Exit once everything committed so far is published");
-  relay
-      ->add_option("--lease-ttl", opts.lease_ttl,
-                   "Seconds a relay's lease on its consumer lasts without renewal (a killed relay's successor waits at "
-                   "most this)")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 3600));
-  relay->add_option(
-      "--metrics", opts.metrics,
-      "Serve Prometheus metrics at http://HOST:PORT/metrics and health probes at /healthz (the relay loop turns) "
-      "and /readyz (it holds its lease and its sink is healthy), e.g. 127.0.0.1:9464, or [::1]:9464 for IPv6");
-  relay
-      ->add_option("--checkpoint-interval-ms", opts.checkpoint_interval_ms,
-                   "Longest time the acknowledged position may go unsaved while messages flow (after a crash, at most "
-                   "this much is published again)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 60000));
-  relay->add_flag("--poll", opts.poll, kPollHelp);
-  relay->add_flag("--no-wait", opts.no_wait,
-                  "Exit with an error instead of waiting while another relay holds the consumer");
+  relay_app = app.add_subcommand(
+      "relay",
+      "Publish committed messages to a sink until stopped (SIGTERM/SIGINT). Settings come from flags, OUTBOX_* "
+      "environment variables and --config FILE, in that order of precedence (docs/operations.md)");
+  add_relay_options(relay_app);
+  config_app = app.add_subcommand("config", "Show the relay's effective configuration (file, environment, flags)");
+  config_app->add_flag("--print", opts.print,
+                       "Print the merged relay settings as TOML, secrets shown as ***; takes the relay's flags");
+  add_relay_options(config_app);
 
   auto* status = app.add_subcommand("status", "Per outbox: messages, positions, ages, consumers' lag, dead letters");
   add_store_options(status, false);
@@ -440,13 +471,9 @@ void register_commands(CLI::App& app) {
 
 int run_selected(CLI::App& app, StopSignals& stop_signals) {
   signals = &stop_signals;
-  static const std::pair<const char*, int (*)()> commands[] = {{"init", cmd_init},
-                                                               {"put", cmd_put},
-                                                               {"tail", cmd_tail},
-                                                               {"relay", cmd_relay},
-                                                               {"status", cmd_status},
-                                                               {"seek", cmd_seek},
-                                                               {"dead-letters", cmd_dead_letters}};
+  static const std::pair<const char*, int (*)()> commands[] = {
+      {"init", cmd_init},     {"put", cmd_put},       {"tail", cmd_tail}, {"relay", cmd_relay},
+      {"config", cmd_config}, {"status", cmd_status}, {"seek", cmd_seek}, {"dead-letters", cmd_dead_letters}};
   for (const auto& [name, fn] : commands) {
     if (app.got_subcommand(name)) return fn();
   }

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include "outbox/errors.hpp"
@@ -19,12 +20,20 @@ bool is_hostname_char(char c) {
 
 HostPort parse_host_port(const std::string& text, const std::string& option) {
   auto fail = [&](const std::string& why) -> HostPort {
-    throw UsageError(option + " takes HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464, not '" + printable(text) +
-                     "': " + why);
+    throw UsageError(option + " takes PORT (on 127.0.0.1) or HOST:PORT, e.g. 9464, 0.0.0.0:9464 or [::1]:9464, not '" +
+                     printable(text) + "': " + why);
   };
   HostPort out;
   std::string port;
-  if (!text.empty() && text[0] == '[') {
+  const bool digits_only = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c));
+  });
+  if (digits_only) {
+    // A bare port listens on loopback only: metrics and probes are not for other machines unless
+    // an address says so.
+    out.host = "127.0.0.1";
+    port = text;
+  } else if (!text.empty() && text[0] == '[') {
     const auto close = text.find(']');
     if (close == std::string::npos) return fail("the IPv6 address has no closing ']'");
     out.host = text.substr(1, close - 1);

@@ -1,5 +1,5 @@
-// HOST:PORT as given to --metrics: a name or IPv4 address, or an IPv6 address in brackets
-// ([::1]:9464), a colon, and a port 1-65535 with nothing after it.
+// [HOST:]PORT as given to --metrics: a name or IPv4 address, or an IPv6 address in brackets
+// ([::1]:9464), a colon, and a port 1-65535 with nothing after it; a bare PORT means 127.0.0.1:PORT.
 #pragma once
 
 #include <string>

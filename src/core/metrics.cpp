@@ -1,5 +1,7 @@
 #include "outbox/metrics.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace outbox {
@@ -47,12 +49,21 @@ class Writer {
 std::string prometheus_metrics(const std::vector<OutboxStatus>& outboxes, const std::optional<RelayStats>& relay,
                                const std::string& relay_outbox, const std::string& relay_consumer,
                                std::optional<double> status_age_seconds) {
+  std::vector<OutboxReading> readings;
+  for (const auto& s : outboxes) readings.push_back({s, status_age_seconds});
+  std::vector<RelayCounters> relays;
+  if (relay) relays.push_back({relay_outbox, relay_consumer, *relay});
+  return prometheus_metrics(readings, relays);
+}
+
+std::string prometheus_metrics(const std::vector<OutboxReading>& readings, const std::vector<RelayCounters>& relays) {
   Writer w;
   auto outbox_label = [](const std::string& o) { return fmt::format("outbox=\"{}\"", escape_label(o)); };
   auto consumer_label = [](const std::string& o, const std::string& c) {
     return fmt::format("outbox=\"{}\",consumer=\"{}\"", escape_label(o), escape_label(c));
   };
-
+  std::vector<OutboxStatus> outboxes;
+  for (const auto& r : readings) outboxes.push_back(r.status);
   w.family("outbox_messages", "gauge", "Messages stored in the outbox (published or not).");
   for (const auto& s : outboxes) w.sample("outbox_messages", outbox_label(s.name), static_cast<double>(s.count));
   w.family("outbox_consumer_lag_messages", "gauge", "Committed messages the consumer has not passed yet.");
@@ -80,28 +91,35 @@ std::string prometheus_metrics(const std::vector<OutboxStatus>& outboxes, const 
     w.sample("outbox_dead_letters", outbox_label(s.name), static_cast<double>(s.dead_letters));
   w.family("outbox_dropped_total", "counter", "Unpublished messages removed by a hard retention limit.");
   for (const auto& s : outboxes) w.sample("outbox_dropped_total", outbox_label(s.name), static_cast<double>(s.dropped));
-  if (status_age_seconds) {
+  const bool any_age = std::any_of(readings.begin(), readings.end(), [](const auto& r) { return r.age_seconds; });
+  if (any_age) {
     w.family("outbox_status_age_seconds", "gauge",
              "Age of the store reading behind the message, lag, dead-letter and dropped figures.");
-    for (const auto& s : outboxes) w.sample("outbox_status_age_seconds", outbox_label(s.name), *status_age_seconds);
+    for (const auto& r : readings) {
+      if (r.age_seconds) w.sample("outbox_status_age_seconds", outbox_label(r.status.name), *r.age_seconds);
+    }
   }
 
-  if (relay) {
-    const std::string l = consumer_label(relay_outbox, relay_consumer);
-    const std::pair<const char*, std::int64_t> counters[] = {
-        {"outbox_relay_published_total", relay->published},
-        {"outbox_relay_acknowledged_total", relay->acknowledged},
-        {"outbox_relay_retries_total", relay->retries},
-        {"outbox_relay_dead_lettered_total", relay->dead_lettered},
-        {"outbox_relay_checkpoints_total", relay->checkpoints},
-        {"outbox_relay_retention_deleted_total", relay->retention_deleted},
+  if (!relays.empty()) {
+    using Field = std::int64_t RelayStats::*;
+    const std::pair<const char*, Field> counters[] = {
+        {"outbox_relay_published_total", &RelayStats::published},
+        {"outbox_relay_acknowledged_total", &RelayStats::acknowledged},
+        {"outbox_relay_retries_total", &RelayStats::retries},
+        {"outbox_relay_dead_lettered_total", &RelayStats::dead_lettered},
+        {"outbox_relay_checkpoints_total", &RelayStats::checkpoints},
+        {"outbox_relay_retention_deleted_total", &RelayStats::retention_deleted},
     };
-    for (const auto& [name, value] : counters) {
+    for (const auto& [name, field] : counters) {
       w.family(name, "counter", "Relay counter since this process started.");
-      w.sample(name, l, static_cast<double>(value));
+      for (const auto& r : relays)
+        w.sample(name, consumer_label(r.outbox, r.consumer), static_cast<double>(r.stats.*field));
     }
     w.family("outbox_relay_checkpoint_position", "gauge", "Position of the last checkpoint this relay saved.");
-    w.sample("outbox_relay_checkpoint_position", l, static_cast<double>(relay->last_position));
+    for (const auto& r : relays) {
+      w.sample("outbox_relay_checkpoint_position", consumer_label(r.outbox, r.consumer),
+               static_cast<double>(r.stats.last_position));
+    }
   }
   return w.take();
 }

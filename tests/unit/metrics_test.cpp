@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <set>
+#include <sstream>
+
 #include "outbox/metrics.hpp"
 
 using namespace outbox;
@@ -27,4 +30,35 @@ TEST(Metrics, PrometheusTextCarriesLagAndRelayCounters) {
   EXPECT_NE(text.find("outbox_messages{outbox=\"orders\"} 12\n"), std::string::npos);
   EXPECT_NE(text.find("outbox_relay_acknowledged_total{outbox=\"orders\",consumer=\"kafka\"} 9\n"), std::string::npos);
   EXPECT_EQ(prometheus_metrics({s}, std::nullopt, "", "").find("outbox_relay_"), std::string::npos);
+}
+
+// Several relays in one process: each family once (one HELP, one TYPE), a series per relay told
+// apart by its labels, and no series twice: text Prometheus accepts.
+TEST(Metrics, SeveralRelaysShareEachFamilyOnce) {
+  OutboxStatus orders;
+  orders.name = "orders";
+  OutboxStatus payments;
+  payments.name = "payments";
+  RelayStats a;
+  a.acknowledged = 3;
+  RelayStats b;
+  b.acknowledged = 4;
+  const std::string text =
+      prometheus_metrics(std::vector<OutboxReading>{{orders, 0.5}, {payments, 1.5}},
+                         std::vector<RelayCounters>{{"orders", "default", a}, {"payments", "billing", b}});
+  EXPECT_NE(text.find("outbox_relay_acknowledged_total{outbox=\"orders\",consumer=\"default\"} 3\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("outbox_relay_acknowledged_total{outbox=\"payments\",consumer=\"billing\"} 4\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("outbox_status_age_seconds{outbox=\"payments\"} 1.5\n"), std::string::npos) << text;
+  std::set<std::string> comments, series;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("#")) {
+      EXPECT_TRUE(comments.insert(line).second) << "written twice: " << line;
+    } else {
+      EXPECT_TRUE(series.insert(line.substr(0, line.rfind(' '))).second) << "series twice: " << line;
+    }
+  }
 }
