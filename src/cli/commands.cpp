@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "data_argument.hpp"
+#include "dead_letters_command.hpp"
 #include "header_name.hpp"
 #include "health_checks.hpp"
 #include "host_port.hpp"
@@ -335,22 +336,6 @@ int cmd_seek() {
   return 0;
 }
 
-int cmd_dead_letters() {
-  auto store = open_store(opts.common.store);
-  for (const auto& d : store->dead_letters(opts.common.outbox, opts.limit)) {
-    std::cout << nlohmann::json{{"id", d.id},
-                                {"consumer", d.consumer},
-                                {"error", d.error},
-                                {"attempts", d.attempts},
-                                {"failed_at", format_timestamp(d.failed_at)},
-                                {"message", to_json(d.message)}}
-                     .dump()
-              << '\n';
-  }
-  flush_stdout();
-  return 0;
-}
-
 }  // namespace
 
 void register_commands(CLI::App& app) {
@@ -433,9 +418,7 @@ void register_commands(CLI::App& app) {
   seek->add_option("--consumer", opts.consumer, "Consumer name")->required();
   seek->add_option("--to", opts.to, "beginning, end, or the position to deliver next")->required();
 
-  auto* dead = app.add_subcommand("dead-letters", "Print dead-lettered messages with their errors, as JSON lines");
-  add_store_options(dead);
-  dead->add_option("--limit", opts.limit, "At most this many")->capture_default_str();
+  register_dead_letters(app);
 }
 
 int run_selected(CLI::App& app, StopSignals& stop_signals) {
@@ -446,7 +429,7 @@ int run_selected(CLI::App& app, StopSignals& stop_signals) {
                                                                {"relay", cmd_relay},
                                                                {"status", cmd_status},
                                                                {"seek", cmd_seek},
-                                                               {"dead-letters", cmd_dead_letters}};
+                                                               {"dead-letters", run_dead_letters}};
   for (const auto& [name, fn] : commands) {
     if (app.got_subcommand(name)) return fn();
   }
