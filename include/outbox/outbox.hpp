@@ -6,6 +6,7 @@
 #include "outbox/message.hpp"
 #include "outbox/names.hpp"
 #include "outbox/relay.hpp"
+#include "outbox/replay.hpp"
 #include "outbox/schema.hpp"
 #include "outbox/sink.hpp"
 #include "outbox/store.hpp"

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "outbox/errors.hpp"
 #include "outbox/message.hpp"
 #include "outbox/schema.hpp"
 
@@ -100,6 +101,37 @@ struct DeadLetter {
   Timestamp failed_at{};
 };
 
+// Which dead letters Store::replay_dead_letters and Store::purge_dead_letters act on: those that
+// match every field given (all of the outbox's dead letters when none is).
+struct DeadLetterFilter {
+  std::optional<std::int64_t> id;                  // this dead letter only
+  std::optional<std::string> consumer;             // only this consumer's
+  std::optional<std::chrono::seconds> older_than;  // only those that failed at least this long ago
+};
+
+// One dead letter that a replay put back into the stream (and removed from the dead letters).
+struct ReplayedDeadLetter {
+  std::int64_t id = 0;  // the dead letter's id
+  std::string consumer;
+  std::string message_id;
+  std::int64_t original_position = 0;  // where the message was when it was dead-lettered
+  std::int64_t new_position = 0;       // where the replayed copy is now (0: a mode without positions)
+};
+
+// Replaying or purging dead letters (which must not run beside a relay) found a relay holding the
+// lease of a consumer involved. Nothing was changed.
+class ConsumerInUse : public UsageError {
+ public:
+  ConsumerInUse(const std::string& what, std::string consumer, std::string owner)
+      : UsageError(what), consumer_(std::move(consumer)), owner_(std::move(owner)) {}
+  const std::string& consumer() const noexcept { return consumer_; }
+  const std::string& owner() const noexcept { return owner_; }
+
+ private:
+  std::string consumer_;
+  std::string owner_;
+};
+
 // A relay's consumer of an outbox, and the relay instance (owner) that holds or asks for its lease.
 struct ConsumerRef {
   std::string outbox;
@@ -137,6 +169,20 @@ class Store {
 
   virtual void dead_letter(const std::string& consumer, const Message& m, const std::string& error, int attempts) = 0;
   virtual std::vector<DeadLetter> dead_letters(const std::string& outbox, std::size_t limit) = 0;
+
+  // Puts the chosen dead letters back into the outbox for their own consumer only, in the order of
+  // their original positions, after every message committed so far: each becomes a new message
+  // (same id, type, key, data, created time and headers, plus the replay headers of
+  // outbox/replay.hpp, which make every other consumer's relay pass over it). The dead letter is
+  // removed in the same transaction as the append (where the store has transactions; see
+  // docs/operations.md), so a second replay finds nothing to replay. Returns what was replayed,
+  // in that order. Unless `force`, throws ConsumerInUse (nothing changed) while a relay holds the
+  // lease of a consumer whose dead letters were chosen.
+  virtual std::vector<ReplayedDeadLetter> replay_dead_letters(const std::string& outbox, const DeadLetterFilter& which,
+                                                              bool force) = 0;
+  // Deletes the chosen dead letters; returns them (ordered by id). Same lease rule as replay.
+  virtual std::vector<DeadLetter> purge_dead_letters(const std::string& outbox, const DeadLetterFilter& which,
+                                                     bool force) = 0;
 
   virtual RetentionResult enforce_retention(const std::string& outbox, const RetentionPolicy& policy) = 0;
   virtual OutboxStatus status(const std::string& outbox) = 0;

@@ -13,6 +13,7 @@
 
 #include "config_print.hpp"
 #include "data_argument.hpp"
+#include "dead_letters_command.hpp"
 #include "header_name.hpp"
 #include "health_checks.hpp"
 #include "host_port.hpp"
@@ -64,7 +65,6 @@ struct Options {
   bool no_wait = false;
   // status
   bool json = false;
-  std::size_t limit = 100;
 };
 
 Options opts;
@@ -349,22 +349,6 @@ int cmd_seek() {
   return 0;
 }
 
-int cmd_dead_letters() {
-  auto store = open_store(opts.common.store);
-  for (const auto& d : store->dead_letters(opts.common.outbox, opts.limit)) {
-    std::cout << nlohmann::json{{"id", d.id},
-                                {"consumer", d.consumer},
-                                {"error", d.error},
-                                {"attempts", d.attempts},
-                                {"failed_at", format_timestamp(d.failed_at)},
-                                {"message", to_json(d.message)}}
-                     .dump()
-              << '\n';
-  }
-  flush_stdout();
-  return 0;
-}
-
 }  // namespace
 
 // The relay's settings as flags (relay, and config --print). None is required here: store, outbox
@@ -464,16 +448,14 @@ void register_commands(CLI::App& app) {
   seek->add_option("--consumer", opts.consumer, "Consumer name")->required();
   seek->add_option("--to", opts.to, "beginning, end, or the position to deliver next")->required();
 
-  auto* dead = app.add_subcommand("dead-letters", "Print dead-lettered messages with their errors, as JSON lines");
-  add_store_options(dead);
-  dead->add_option("--limit", opts.limit, "At most this many")->capture_default_str();
+  register_dead_letters(app);
 }
 
 int run_selected(CLI::App& app, StopSignals& stop_signals) {
   signals = &stop_signals;
   static const std::pair<const char*, int (*)()> commands[] = {
       {"init", cmd_init},     {"put", cmd_put},       {"tail", cmd_tail}, {"relay", cmd_relay},
-      {"config", cmd_config}, {"status", cmd_status}, {"seek", cmd_seek}, {"dead-letters", cmd_dead_letters}};
+      {"config", cmd_config}, {"status", cmd_status}, {"seek", cmd_seek}, {"dead-letters", run_dead_letters}};
   for (const auto& [name, fn] : commands) {
     if (app.got_subcommand(name)) return fn();
   }

@@ -5,11 +5,15 @@
 
 namespace outbox::detail {
 
-void DeliveryWindow::add(std::vector<Message> batch) {
+void DeliveryWindow::add(std::vector<Message> batch, const std::vector<bool>& passed_over) {
+  auto skipped = [&](std::size_t i) { return i < passed_over.size() && passed_over[i]; };
+  std::size_t published = 0;
+  for (std::size_t i = 0; i < batch.size(); ++i) published += skipped(i) ? 0 : 1;
   // A batch of one with nothing else in flight was sent alone: a permanent rejection of it can
   // only be about this message, so it counts against max_attempts.
-  const bool alone = batch.size() == 1 && in_flight_ == 0;
-  for (auto& m : batch) {
+  const bool alone = published == 1 && in_flight_ == 0;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    Message& m = batch[i];
     const std::int64_t position = m.position;
     if (by_position_.count(position) != 0) {
       throw std::logic_error("the tail returned position " + std::to_string(position) + " twice");
@@ -17,9 +21,10 @@ void DeliveryWindow::add(std::vector<Message> batch) {
     WindowEntry e;
     e.message = std::move(m);
     e.alone = alone;
+    if (skipped(i)) e.state = EntryState::done;
     entries_.push_back(std::move(e));
     by_position_.emplace(position, &entries_.back());
-    ++in_flight_;
+    if (!skipped(i)) ++in_flight_;
   }
 }
 

@@ -39,7 +39,10 @@ class DeliveryWindow {
 
   // Records messages just handed to the sink, in delivery order. Throws std::logic_error if a
   // position is already in the window (a tail must never return a message twice).
-  void add(std::vector<Message> batch);
+  // `passed_over` (optional, one flag per message) marks messages that were read but not handed
+  // to the sink (a replay meant for another consumer): they are resolved at once, so that the
+  // checkpoint moves past them in order.
+  void add(std::vector<Message> batch, const std::vector<bool>& passed_over = {});
 
   enum class Applied {
     ignored,       // not in flight (a late or repeated report): nothing changed

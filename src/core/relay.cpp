@@ -20,6 +20,7 @@
 #include "delivery_window.hpp"
 #include "interval_timer.hpp"
 #include "outbox/errors.hpp"
+#include "outbox/replay.hpp"
 
 namespace outbox {
 
@@ -287,12 +288,7 @@ struct Relay::Impl {
       if (!batch.empty()) {
         read_any = true;
         last_read = batch.back().checkpoint;
-        const std::size_t n = batch.size();
-        update_stats([&](RelayStats& s) { s.published += static_cast<std::int64_t>(n); });
-        // Publish from the batch, then move it into the window: no copy. Outcomes reported during
-        // publish wait in the sink's queue until poll(), when the window has them.
-        sink.publish(batch);
-        window.add(std::move(batch));
+        publish_read(std::move(batch));
       } else if (window.empty()) {
         adopt_idle_checkpoint(*owned_tail);
         if (options.stop_when_idle) return false;
@@ -307,6 +303,41 @@ struct Relay::Impl {
     if (window.failed() > 0 && window.in_flight() == 0) retry_failed();
     run_chores(std::chrono::steady_clock::now());
     return true;
+  }
+
+  // Hands a batch read from the tail to the sink and records it in the window. A replayed dead
+  // letter meant for another consumer (outbox/replay.hpp) is passed over, not published: this
+  // consumer had the original. It still enters the window, resolved, so that the checkpoint moves
+  // past it in order and an outbox ending in such messages is caught up.
+  void publish_read(std::vector<Message> batch) {
+    std::vector<bool> passed_over;
+    std::size_t skipped = 0;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!replay_for_another_consumer(batch[i], options.consumer)) continue;
+      if (passed_over.empty()) passed_over.resize(batch.size(), false);
+      passed_over[i] = true;
+      ++skipped;
+    }
+    const std::size_t n = batch.size() - skipped;
+    update_stats([&](RelayStats& s) { s.published += static_cast<std::int64_t>(n); });
+    if (skipped == 0) {
+      // Publish from the batch, then move it into the window: no copy. Outcomes reported during
+      // publish wait in the sink's queue until poll(), when the window has them.
+      sink.publish(batch);
+      window.add(std::move(batch));
+      return;
+    }
+    spdlog::debug("outbox '{}': passing over {} replayed message(s) meant for another consumer", options.outbox,
+                  skipped);
+    if (n > 0) {
+      std::vector<Message> ours;
+      ours.reserve(n);
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (!passed_over[i]) ours.push_back(batch[i]);
+      }
+      sink.publish(ours);
+    }
+    window.add(std::move(batch), passed_over);
   }
 
   // How long the tail may wait for new messages: not at all while messages are in flight (their

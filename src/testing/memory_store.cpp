@@ -3,12 +3,14 @@
 #include <algorithm>
 
 #include "outbox/errors.hpp"
+#include "outbox/replay.hpp"
 
 namespace outbox::testing {
 
-void MemoryStore::append(std::int64_t position, std::string key) {
+void MemoryStore::append(std::int64_t position, std::string key, Headers headers) {
   std::lock_guard lock(mutex_);
   Message m;
+  m.headers = std::move(headers);
   m.outbox = "orders";
   m.type = "t";
   m.key = std::move(key);
@@ -130,6 +132,42 @@ void MemoryStore::dead_letter(const std::string& consumer, const Message& m, con
 std::vector<DeadLetter> MemoryStore::dead_letters(const std::string&, std::size_t limit) {
   std::lock_guard lock(mutex_);
   return {dead_.begin(), dead_.begin() + static_cast<std::ptrdiff_t>(std::min(limit, dead_.size()))};
+}
+
+std::vector<ReplayedDeadLetter> MemoryStore::replay_dead_letters(const std::string& outbox,
+                                                                 const DeadLetterFilter& which, bool force) {
+  std::lock_guard lock(mutex_);
+  std::vector<DeadLetter> chosen;
+  for (const auto& d : dead_) {
+    if (matches(d, which, now())) chosen.push_back(d);
+  }
+  if (!chosen.empty() && !force && !owner_.empty()) throw consumer_in_use(outbox, chosen[0].consumer, owner_, 0);
+  sort_for_replay(chosen);
+  std::vector<ReplayedDeadLetter> out;
+  for (const auto& d : chosen) {
+    Message m = replay_message(d, outbox);
+    std::int64_t last = 0;
+    for (const auto& have : messages_) last = std::max(last, have.position);
+    m.position = last + 1;
+    messages_.push_back(std::move(m));
+    messages_.back().checkpoint = std::to_string(messages_.size());
+    out.push_back({d.id, d.consumer, d.message.id, d.message.position, last + 1});
+    std::erase_if(dead_, [&](const DeadLetter& x) { return x.id == d.id; });
+  }
+  cv_.notify_all();
+  return out;
+}
+
+std::vector<DeadLetter> MemoryStore::purge_dead_letters(const std::string& outbox, const DeadLetterFilter& which,
+                                                        bool force) {
+  std::lock_guard lock(mutex_);
+  std::vector<DeadLetter> chosen;
+  for (const auto& d : dead_) {
+    if (matches(d, which, now())) chosen.push_back(d);
+  }
+  if (!chosen.empty() && !force && !owner_.empty()) throw consumer_in_use(outbox, chosen[0].consumer, owner_, 0);
+  std::erase_if(dead_, [&](const DeadLetter& x) { return matches(x, which, now()); });
+  return chosen;
 }
 
 OutboxStatus MemoryStore::status(const std::string& outbox) {

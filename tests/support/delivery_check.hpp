@@ -40,8 +40,8 @@ inline Check check_delivery(const std::vector<Delivered>& delivered, std::int64_
     if (fresh) continue;
     if (d.position < it->second) {
       if (c.reorders++ == 0) {
-        c.first_reorder = "key " + d.key + ": position " + std::to_string(d.position) + " after " +
-                          std::to_string(it->second);
+        c.first_reorder =
+            "key " + d.key + ": position " + std::to_string(d.position) + " after " + std::to_string(it->second);
       }
     } else {
       it->second = d.position;

@@ -233,6 +233,16 @@ TEST(MongoBson, PositionComesFromPosAndDataCanStayUnparsed) {
   EXPECT_EQ(m.data_json, R"({"amount":9007199254740993,"items":[1,"two"]})");
 }
 
+// A replayed dead letter's document has an _id of its own (the original document may still hold
+// the message's id) and the message's id in `message_id`, which is what reads back as the id.
+TEST(MongoBson, AReplayedDocumentReadsBackWithTheMessagesOwnId) {
+  Message stored = sample();
+  stored.id = "replay-7";
+  Bson doc = message_document(stored);
+  ASSERT_TRUE(bson_append_utf8(doc.get(), "message_id", -1, sample().id.c_str(), -1));
+  EXPECT_EQ(message_from_document(*doc, "orders").id, sample().id);
+}
+
 TEST(MongoBson, CreatedFallsBackToTheMillisecondDate) {
   const Bson doc = from_ext(R"({"_id":"id-1","type":"t","key":null,"data":{},
                                 "created":{"$date":{"$numberLong":"1000"}}})");

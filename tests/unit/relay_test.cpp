@@ -5,6 +5,7 @@
 
 #include "outbox/errors.hpp"
 #include "outbox/relay.hpp"
+#include "outbox/replay.hpp"
 #include "outbox/testing/memory_store.hpp"
 #include "outbox/testing/scripted_sink.hpp"
 
@@ -175,6 +176,39 @@ TEST(Relay, ABatchRejectedForOneBadMessageDeadLettersOnlyThatMessage) {
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].message.position, 3);
   EXPECT_EQ(store.checkpoint(), 6);
+}
+
+// A replayed dead letter is for its own consumer only (outbox/replay.hpp): another consumer's relay
+// publishes nothing of it, yet its checkpoint moves past it, also when the outbox ends with such
+// messages (else that consumer would show them as lag forever and read them again on each start).
+TEST(Relay, PassesOverAnotherConsumersReplaysAndCheckpointsPastThem) {
+  MemoryStore store;
+  store.append(1);
+  store.append(2, "k", {{kReplayForHeader, "billing"}, {kReplayedFromHeader, "1"}});
+  store.append(3);
+  store.append(4, "k", {{kReplayForHeader, "billing"}});
+  store.append(5, "k", {{kReplayForHeader, "billing"}});
+  ScriptedSink sink;
+  auto options = fast_options();
+  options.batch_size = 2;  // batches of one passed-over message, of mixed ones, of ours only
+  Relay relay(store, sink, options);
+  relay.run();
+  EXPECT_EQ(sink.published(), (std::vector<std::int64_t>{1, 3}));
+  EXPECT_EQ(store.checkpoint(), 5) << "the checkpoint passes the replays meant for 'billing'";
+  EXPECT_EQ(relay.stats().published, 2);
+}
+
+TEST(Relay, PublishesReplaysMeantForItsOwnConsumer) {
+  MemoryStore store;
+  store.append(1);
+  store.append(2, "k", {{kReplayForHeader, "billing"}});
+  store.append(3, "k", {{kReplayForHeader, "audit"}});
+  ScriptedSink sink;
+  auto options = fast_options();
+  options.consumer = "billing";
+  Relay(store, sink, options).run();
+  EXPECT_EQ(sink.delivered(), (std::vector<std::int64_t>{1, 2}));
+  EXPECT_EQ(store.checkpoint(), 3);
 }
 
 TEST(Relay, RidesOutADatabaseOutageWithoutLosingOrRepeating) {

@@ -21,8 +21,8 @@ namespace outbox::testing {
 
 class MemoryStore final : public Store {
  public:
-  // Commits one message (outbox "orders", type "t") with this position and key.
-  void append(std::int64_t position, std::string key = "k");
+  // Commits one message (outbox "orders", type "t") with this position, key and headers.
+  void append(std::int64_t position, std::string key = "k", Headers headers = {});
 
   void init(const std::string&) override {}
   std::vector<std::string> outboxes() override { return {"orders"}; }
@@ -37,6 +37,11 @@ class MemoryStore final : public Store {
   void seek(const std::string& outbox, const std::string& consumer, const std::string& checkpoint) override;
   void dead_letter(const std::string& consumer, const Message& m, const std::string& error, int attempts) override;
   std::vector<DeadLetter> dead_letters(const std::string& outbox, std::size_t limit) override;
+  // Replays append after the highest position so far; both refuse while any relay holds the lease.
+  std::vector<ReplayedDeadLetter> replay_dead_letters(const std::string& outbox, const DeadLetterFilter& which,
+                                                      bool force) override;
+  std::vector<DeadLetter> purge_dead_letters(const std::string& outbox, const DeadLetterFilter& which,
+                                             bool force) override;
   RetentionResult enforce_retention(const std::string&, const RetentionPolicy&) override { return {}; }
   OutboxStatus status(const std::string& outbox) override;
 

@@ -362,6 +362,9 @@ Message message_from_document(const bson_t& doc, const std::string& outbox, bool
   m.outbox = outbox;
   bool have_id = false, have_type = false, have_data = false, have_created_us = false;
   std::optional<std::int64_t> created_ms;
+  // A replayed dead letter's document keeps the message's id in `message_id`: its _id cannot be the
+  // message's own while the original document is still there (layout.hpp, replay_document()).
+  std::optional<std::string> message_id;
   // Field-level problems are collected first so the error can name the document's _id even when
   // _id comes after the offending field.
   std::string problem;
@@ -379,6 +382,8 @@ Message message_from_document(const bson_t& doc, const std::string& outbox, bool
         m.id = utf8_of(it);
         have_id = true;
       }
+    } else if (std::strcmp(key, "message_id") == 0) {
+      if (type == BSON_TYPE_UTF8) message_id = utf8_of(it);
     } else if (std::strcmp(key, "type") == 0) {
       if (type != BSON_TYPE_UTF8) {
         note("field 'type' is not a string");
@@ -443,6 +448,7 @@ Message message_from_document(const bson_t& doc, const std::string& outbox, bool
   }
   if (it.err_off != 0) note("malformed BSON");
   if (!have_id) bad_document(outbox, "", "field '_id' is missing or not a string");
+  if (message_id) m.id = std::move(*message_id);
   if (!problem.empty()) bad_document(outbox, m.id, problem);
   if (!have_type) bad_document(outbox, m.id, "field 'type' is missing");
   if (!have_data) bad_document(outbox, m.id, "field 'data' is missing");

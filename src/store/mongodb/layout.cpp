@@ -212,11 +212,12 @@ std::optional<Bson> raise_mark(const Collection& outboxes, const bson_t& filter,
 // One attempt of insert_with_position. `retrying`: an earlier attempt of the same put failed, so a
 // document with this id may be that attempt's (its answer was lost): it is the message, in place.
 std::int64_t insert_attempt(mongoc_client_t* client, const std::string& database, const std::string& outbox,
-                            const Message& m, bool retrying) {
+                            const Message& m, const std::string& document_id, bool retrying) {
   Collection outboxes(client, database, kOutboxes);
   Collection messages(client, database, message_collection(outbox));
   const std::string doing = "put into outbox '" + outbox + "'";
-  const Bson base = message_document(m);
+  const std::string& doc_id = document_id.empty() ? m.id : document_id;
+  const Bson base = document_id.empty() ? message_document(m) : replay_document(m, document_id);
   Bson settings_filter(BCON_NEW("_id", BCON_UTF8(outbox.c_str())));
   // 1. Where to start: after the high-water mark `last_pos` (a position known to be in use; it may
   //    lag behind the newest one, never run ahead) and after what retention retired.
@@ -241,14 +242,14 @@ std::int64_t insert_attempt(mongoc_client_t* client, const std::string& database
       auto after = raise_mark(outboxes, *settings_filter, *raise, m.id, pos, doing);
       const std::int64_t retired = after ? get_int64(**after, "retired_to") : 0;
       if (retired < pos) return pos;
-      Bson mine(BCON_NEW("_id", BCON_UTF8(m.id.c_str()), "pos", BCON_INT64(pos)));
+      Bson mine(BCON_NEW("_id", BCON_UTF8(doc_id.c_str()), "pos", BCON_INT64(pos)));
       messages.delete_many(*mine, doing);
       pos = retired;
     } else {
-      Bson by_id(BCON_NEW("_id", BCON_UTF8(m.id.c_str())));
+      Bson by_id(BCON_NEW("_id", BCON_UTF8(doc_id.c_str())));
       if (auto found = messages.find_one(*by_id, nullptr, doing)) {
         if (retrying) return get_int64(**found, "pos");
-        throw StoreError("mongodb: " + doing + ": a message with id '" + m.id +
+        throw StoreError("mongodb: " + doing + ": a message with id '" + doc_id +
                              "' is already there (written by an earlier attempt whose answer was lost?); nothing new "
                              "was written",
                          false);
@@ -262,8 +263,16 @@ std::int64_t insert_attempt(mongoc_client_t* client, const std::string& database
 
 }  // namespace
 
+Bson replay_document(const Message& m, const std::string& document_id) {
+  Message stored = m;
+  stored.id = document_id;
+  Bson doc = message_document(stored);
+  BSON_APPEND_UTF8(doc.get(), "message_id", m.id.c_str());
+  return doc;
+}
+
 std::int64_t insert_with_position(mongoc_client_t* client, const std::string& database, const std::string& outbox,
-                                  const Message& m) {
+                                  const Message& m, const std::string& document_id) {
   // A put is its own operation here (no caller's transaction to retry), so a failure that may pass
   // (a network error, a server busy for a moment: FerretDB's "database is locked") is retried a
   // few times before the caller hears of it. Each step is safe to repeat: reads, an insert under
@@ -271,7 +280,7 @@ std::int64_t insert_with_position(mongoc_client_t* client, const std::string& da
   constexpr int kAttempts = 6;
   for (int attempt = 1;; ++attempt) {
     try {
-      return insert_attempt(client, database, outbox, m, attempt > 1);
+      return insert_attempt(client, database, outbox, m, document_id, attempt > 1);
     } catch (const CommitInDoubt&) {
       throw;
     } catch (const StoreError& e) {

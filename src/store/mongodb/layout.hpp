@@ -4,6 +4,7 @@
 //
 // Collections (in the URI's database):
 //   outbox_<name>         the messages (capped in capped mode); layout in bson.hpp, plus `pos`
+//                         (and `message_id` in replayed dead letters, see replay_document())
 //   outbox__outboxes      one document per outbox: {_id: name, mode, capped_size, capped_max,
 //                         ttl_seconds, last_pos, last_dead_letter, dropped, created_us}
 //   outbox__consumers     {_id: "<outbox>/<consumer>", outbox, consumer, checkpoint, owner,
@@ -52,8 +53,15 @@ void init_outbox(mongoc_client_t* client, const std::string& database, const std
 // The poll/capped write: takes the next position and inserts the document with it. A position
 // closed by a tail (tombstone, see docs/mongodb.md) makes the insert hit the unique index; then a
 // new position is taken. Returns the position.
+// `document_id`, when not empty, is the document's _id instead of the message's id (a replayed dead
+// letter, whose original document may still be there): see replay_document().
 std::int64_t insert_with_position(mongoc_client_t* client, const std::string& database, const std::string& outbox,
-                                  const Message& m);
+                                  const Message& m, const std::string& document_id = {});
+
+// The document of a replayed message: _id `document_id` (unique per dead letter, so that a replay
+// interrupted after its insert is recognised and not inserted twice) and the message's own id in
+// `message_id`, which message_from_document() reads back as the id. Without `pos`.
+Bson replay_document(const Message& m, const std::string& document_id);
 
 // A tombstone: fills a position whose writer took it but did not insert in time.
 bool is_tombstone(const bson_t& doc);

@@ -11,6 +11,7 @@
 #include "outbox/mongodb.hpp"
 #include "outbox/names.hpp"
 #include "outbox/prepare_put.hpp"
+#include "outbox/replay.hpp"
 #include "outbox/uuid.hpp"
 #include "poll_tail.hpp"
 #include "store/mongodb/change_stream_start.hpp"
@@ -227,17 +228,57 @@ class MongoStore final : public Store {
                        BCON_INT64(static_cast<std::int64_t>(limit))));
     MongoCursor cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
     std::vector<DeadLetter> out;
-    while (const bson_t* doc = cursor.next("reading dead letters")) {
-      DeadLetter d;
-      d.id = get_int64(*doc, "seq");
-      d.consumer = get_string(*doc, "consumer").value_or("");
-      d.message = message_from_json(nlohmann::json::parse(get_string(*doc, "message").value_or("{}")));
-      d.error = get_string(*doc, "error").value_or("");
-      d.attempts = static_cast<int>(get_int64(*doc, "attempts"));
-      d.failed_at = Timestamp(std::chrono::microseconds(get_int64(*doc, "failed_us")));
-      out.push_back(std::move(d));
+    while (const bson_t* doc = cursor.next("reading dead letters")) out.push_back(read_dead_letter(*doc));
+    return out;
+  }
+
+  // No multi-document transaction here (FerretDB and standalone servers have none), so a replay is
+  // made safe to repeat instead: each replayed document's _id is derived from its dead letter's id
+  // ("replay-<id>", unique in the outbox's collection), it is inserted first and the dead letter
+  // removed after. A replay interrupted in between finds its document on the next run, keeps it
+  // and only removes the dead letter; two replays at once cannot both insert it.
+  std::vector<ReplayedDeadLetter> replay_dead_letters(const std::string& outbox, const DeadLetterFilter& which,
+                                                      bool force) override {
+    const Settings s = settings(outbox);
+    if (which.consumer) check_identifier(*which.consumer, "consumer name");
+    PooledClient c(pool_);
+    auto chosen = choose_dead_letters(c.get(), outbox, which, force);
+    sort_for_replay(chosen);
+    Collection messages(c.get(), uri_.database, message_collection(outbox));
+    Collection dead(c.get(), uri_.database, kDeadLetters);
+    const std::string doing = "replaying dead letters of outbox '" + outbox + "'";
+    std::vector<ReplayedDeadLetter> out;
+    for (const auto& d : chosen) {
+      const Message m = replay_message(d, outbox);
+      const std::string document_id = "replay-" + std::to_string(d.id);
+      std::int64_t position = 0;
+      Bson by_id(BCON_NEW("_id", BCON_UTF8(document_id.c_str())));
+      if (auto earlier = messages.find_one(*by_id, nullptr, doing)) {
+        position = get_int64(**earlier, "pos");
+      } else if (s.mode == Mode::transactional) {
+        messages.insert(*replay_document(m, document_id), doing);  // no positions in this mode
+      } else {
+        position = insert_with_position(c.get(), uri_.database, outbox, m, document_id);
+      }
+      Bson letter(BCON_NEW("outbox", BCON_UTF8(outbox.c_str()), "seq", BCON_INT64(d.id)));
+      dead.delete_many(*letter, doing);
+      out.push_back({d.id, d.consumer, m.id, d.message.position, position});
     }
     return out;
+  }
+
+  std::vector<DeadLetter> purge_dead_letters(const std::string& outbox, const DeadLetterFilter& which,
+                                             bool force) override {
+    settings(outbox);
+    if (which.consumer) check_identifier(*which.consumer, "consumer name");
+    PooledClient c(pool_);
+    auto chosen = choose_dead_letters(c.get(), outbox, which, force);
+    Collection dead(c.get(), uri_.database, kDeadLetters);
+    for (const auto& d : chosen) {
+      Bson letter(BCON_NEW("outbox", BCON_UTF8(outbox.c_str()), "seq", BCON_INT64(d.id)));
+      dead.delete_many(*letter, "purging dead letters of outbox '" + outbox + "'");
+    }
+    return chosen;
   }
 
   RetentionResult enforce_retention(const std::string& outbox, const RetentionPolicy& policy) override {
@@ -387,6 +428,49 @@ class MongoStore final : public Store {
   }
 
  private:
+  static DeadLetter read_dead_letter(const bson_t& doc) {
+    DeadLetter d;
+    d.id = get_int64(doc, "seq");
+    d.consumer = get_string(doc, "consumer").value_or("");
+    d.message = message_from_json(nlohmann::json::parse(get_string(doc, "message").value_or("{}")));
+    d.error = get_string(doc, "error").value_or("");
+    d.attempts = static_cast<int>(get_int64(doc, "attempts"));
+    d.failed_at = Timestamp(std::chrono::microseconds(get_int64(doc, "failed_us")));
+    return d;
+  }
+
+  // The dead letters `which` names, by id; unless `force`, throws ConsumerInUse when a relay holds
+  // the lease of a consumer among them (checked before anything changes).
+  std::vector<DeadLetter> choose_dead_letters(mongoc_client_t* client, const std::string& outbox,
+                                              const DeadLetterFilter& which, bool force) {
+    Collection coll(client, uri_.database, kDeadLetters);
+    Bson filter(BCON_NEW("outbox", BCON_UTF8(outbox.c_str())));
+    if (which.id) BSON_APPEND_INT64(filter.get(), "seq", *which.id);
+    if (which.consumer) BSON_APPEND_UTF8(filter.get(), "consumer", which.consumer->c_str());
+    if (which.older_than) {
+      bson_t range;
+      BSON_APPEND_DOCUMENT_BEGIN(filter.get(), "failed_us", &range);
+      BSON_APPEND_INT64(&range, "$lte", now_us() - which.older_than->count() * 1'000'000);
+      bson_append_document_end(filter.get(), &range);
+    }
+    Bson opts(BCON_NEW("sort", "{", "seq", BCON_INT32(1), "}"));
+    MongoCursor cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
+    std::vector<DeadLetter> chosen;
+    while (const bson_t* doc = cursor.next("reading dead letters")) chosen.push_back(read_dead_letter(*doc));
+    if (force) return chosen;
+    Collection consumers(client, uri_.database, kConsumers);
+    for (const auto& d : chosen) {
+      const std::string id = consumer_id(outbox, d.consumer);
+      Bson by_id(BCON_NEW("_id", BCON_UTF8(id.c_str())));
+      auto doc = consumers.find_one(*by_id, nullptr, "reading consumer '" + d.consumer + "'");
+      if (!doc) continue;
+      const std::string owner = get_string(**doc, "owner").value_or("");
+      const std::int64_t left = get_int64(**doc, "lease_until_ms") - now_ms();
+      if (!owner.empty() && left > 0) throw consumer_in_use(outbox, d.consumer, owner, left);
+    }
+    return chosen;
+  }
+
   const Capabilities& capabilities(mongoc_client_t* client) {
     std::lock_guard lock(mutex_);
     if (!caps_) caps_ = detect_capabilities(client, uri_.redacted);

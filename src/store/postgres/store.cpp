@@ -8,6 +8,7 @@
 #include "outbox/errors.hpp"
 #include "outbox/names.hpp"
 #include "outbox/postgres.hpp"
+#include "outbox/replay.hpp"
 #include "tables.hpp"
 #include "tail.hpp"
 
@@ -187,21 +188,49 @@ class PgStore final : public Store {
     if (exec(c, "SELECT to_regclass('outbox__dead_letters') IS NULL", {}, "reading dead letters").text(0, 0) == "t") {
       return out;
     }
-    Result r = exec(c,
-                    "SELECT id, consumer, message, error, attempts, failed_us FROM outbox__dead_letters"
-                    " WHERE outbox = $1 ORDER BY id LIMIT $2::bigint",
+    Result r = exec(c, std::string(kDeadLetterSelect) + " WHERE outbox = $1 ORDER BY id LIMIT $2::bigint",
                     {outbox, str(static_cast<std::int64_t>(limit))}, "reading dead letters");
-    for (int i = 0; i < r.rows(); ++i) {
-      DeadLetter d;
-      d.id = r.int64(i, 0);
-      d.consumer = r.text(i, 1);
-      d.message = message_from_json(nlohmann::json::parse(r.text(i, 2)));
-      d.error = r.text(i, 3);
-      d.attempts = static_cast<int>(r.int64(i, 4));
-      d.failed_at = Timestamp(std::chrono::microseconds(r.int64(i, 5)));
-      out.push_back(std::move(d));
-    }
+    for (int i = 0; i < r.rows(); ++i) out.push_back(read_dead_letter(r, i));
     return out;
+  }
+
+  // One transaction: the lease check, the appends (through put's own statement, so a replay takes
+  // the key's lock and wakes a sleeping tail as a put does) and the deletes commit together. The
+  // dead letters are locked first, so a concurrent replay of the same ones waits and then finds
+  // them gone.
+  std::vector<ReplayedDeadLetter> replay_dead_letters(const std::string& outbox, const DeadLetterFilter& which,
+                                                      bool force) override {
+    check_known(outbox);
+    if (which.consumer) check_identifier(*which.consumer, "consumer name");
+    std::lock_guard lock(mutex_);
+    PGconn* c = db_.ensure();
+    Transaction t(c);
+    auto chosen = choose_dead_letters(c, outbox, which, force);
+    sort_for_replay(chosen);
+    std::vector<ReplayedDeadLetter> out;
+    for (const auto& d : chosen) {
+      Message m = replay_message(d, outbox);
+      detail::insert_message(c, outbox, replay_registry(m), m);
+      exec(c, "DELETE FROM outbox__dead_letters WHERE id = $1::bigint", {str(d.id)}, "removing a replayed dead letter");
+      out.push_back({d.id, d.consumer, m.id, d.message.position, m.position});
+    }
+    t.commit();
+    return out;
+  }
+
+  std::vector<DeadLetter> purge_dead_letters(const std::string& outbox, const DeadLetterFilter& which,
+                                             bool force) override {
+    check_known(outbox);
+    if (which.consumer) check_identifier(*which.consumer, "consumer name");
+    std::lock_guard lock(mutex_);
+    PGconn* c = db_.ensure();
+    Transaction t(c);
+    auto chosen = choose_dead_letters(c, outbox, which, force);
+    for (const auto& d : chosen) {
+      exec(c, "DELETE FROM outbox__dead_letters WHERE id = $1::bigint", {str(d.id)}, "purging a dead letter");
+    }
+    t.commit();
+    return chosen;
   }
 
   RetentionResult enforce_retention(const std::string& outbox, const RetentionPolicy& policy) override {
@@ -362,6 +391,49 @@ class PgStore final : public Store {
   }
 
  private:
+  static constexpr const char* kDeadLetterSelect =
+      "SELECT id, consumer, message, error, attempts, failed_us FROM outbox__dead_letters";
+
+  static DeadLetter read_dead_letter(const Result& r, int i) {
+    DeadLetter d;
+    d.id = r.int64(i, 0);
+    d.consumer = r.text(i, 1);
+    d.message = message_from_json(nlohmann::json::parse(r.text(i, 2)));
+    d.error = r.text(i, 3);
+    d.attempts = static_cast<int>(r.int64(i, 4));
+    d.failed_at = Timestamp(std::chrono::microseconds(r.int64(i, 5)));
+    return d;
+  }
+
+  // The dead letters `which` names, locked, by id; unless `force`, throws ConsumerInUse when a
+  // relay holds the lease of a consumer among them. Runs inside the caller's transaction.
+  std::vector<DeadLetter> choose_dead_letters(PGconn* c, const std::string& outbox, const DeadLetterFilter& which,
+                                              bool force) {
+    Params p{outbox, std::nullopt, std::nullopt, std::nullopt};
+    if (which.id) p[1] = str(*which.id);
+    if (which.consumer) p[2] = *which.consumer;
+    if (which.older_than) p[3] = str(which.older_than->count() * 1'000'000);  // failed_us is the server's clock
+    Result r = exec(c,
+                    std::string(kDeadLetterSelect) +
+                        " WHERE outbox = $1 AND ($2::bigint IS NULL OR id = $2::bigint) AND ($3::text IS NULL OR"
+                        " consumer = $3::text) AND ($4::bigint IS NULL OR failed_us <= " +
+                        kNowUs + " - $4::bigint) ORDER BY id FOR UPDATE",
+                    p, "reading dead letters");
+    std::vector<DeadLetter> chosen;
+    for (int i = 0; i < r.rows(); ++i) chosen.push_back(read_dead_letter(r, i));
+    if (force) return chosen;
+    for (const auto& d : chosen) {
+      Result held = exec(c,
+                         std::string("SELECT owner, lease_until_us - ") + kNowUs +
+                             " FROM outbox__consumers WHERE outbox = $1 AND consumer = $2 AND owner IS NOT NULL AND"
+                             " lease_until_us > " +
+                             kNowUs,
+                         {outbox, d.consumer}, "reading consumer '" + d.consumer + "'");
+      if (held.rows() > 0) throw consumer_in_use(outbox, d.consumer, held.text(0, 0), held.int64(0, 1) / 1000);
+    }
+    return chosen;
+  }
+
   void check_known(const std::string& outbox) {
     detail::check_outbox_name(outbox);
     std::lock_guard lock(mutex_);

@@ -12,6 +12,7 @@
 #include "connection.hpp"
 #include "outbox/errors.hpp"
 #include "outbox/names.hpp"
+#include "outbox/replay.hpp"
 #include "outbox/sqlite.hpp"
 #include "tables.hpp"
 #include "tail.hpp"
@@ -216,21 +217,51 @@ class SqliteStore final : public Store {
   std::vector<DeadLetter> dead_letters(const std::string& outbox, std::size_t limit) override {
     std::lock_guard lock(mutex_);
     std::vector<DeadLetter> out;
-    Statement s(db().get(),
-                "SELECT id, consumer, message, error, attempts, failed_us FROM outbox__dead_letters"
-                " WHERE outbox = ?1 ORDER BY id LIMIT ?2");
+    Statement s(db().get(), std::string(kDeadLetterSelect) + " WHERE outbox = ?1 ORDER BY id LIMIT ?2");
     s.bind(1, std::string_view(outbox)).bind(2, static_cast<std::int64_t>(limit));
-    while (s.step()) {
-      DeadLetter d;
-      d.id = s.int64(0);
-      d.consumer = s.text(1);
-      d.message = message_from_json(nlohmann::json::parse(s.text_view(2)));
-      d.error = s.text(3);
-      d.attempts = static_cast<int>(s.int64(4));
-      d.failed_at = Timestamp(std::chrono::microseconds(s.int64(5)));
-      out.push_back(std::move(d));
-    }
+    while (s.step()) out.push_back(read_dead_letter(s));
     return out;
+  }
+
+  // One write transaction: the lease check, the appends and the deletes commit together, so a
+  // replay interrupted at any point replays everything or nothing, and a second one finds nothing.
+  std::vector<ReplayedDeadLetter> replay_dead_letters(const std::string& outbox, const DeadLetterFilter& which,
+                                                      bool force) override {
+    check_known(outbox);
+    if (which.consumer) check_identifier(*which.consumer, "consumer name");
+    std::lock_guard lock(mutex_);
+    Transaction t(db().get());
+    auto chosen = choose_dead_letters(outbox, which, force);
+    sort_for_replay(chosen);
+    std::vector<ReplayedDeadLetter> out;
+    Statement insert(db().get(), detail::insert_sql(outbox));
+    Statement remove(db().get(), "DELETE FROM outbox__dead_letters WHERE id = ?1");
+    for (const auto& d : chosen) {
+      Message m = replay_message(d, outbox);
+      detail::insert_message(db().get(), insert, outbox, replay_registry(m), m);
+      insert.reset();
+      remove.bind(1, d.id);
+      remove.run();
+      out.push_back({d.id, d.consumer, m.id, d.message.position, m.position});
+    }
+    t.commit();
+    return out;
+  }
+
+  std::vector<DeadLetter> purge_dead_letters(const std::string& outbox, const DeadLetterFilter& which,
+                                             bool force) override {
+    check_known(outbox);
+    if (which.consumer) check_identifier(*which.consumer, "consumer name");
+    std::lock_guard lock(mutex_);
+    Transaction t(db().get());
+    auto chosen = choose_dead_letters(outbox, which, force);
+    Statement remove(db().get(), "DELETE FROM outbox__dead_letters WHERE id = ?1");
+    for (const auto& d : chosen) {
+      remove.bind(1, d.id);
+      remove.run();
+    }
+    t.commit();
+    return chosen;
   }
 
   RetentionResult enforce_retention(const std::string& outbox, const RetentionPolicy& policy) override {
@@ -369,6 +400,47 @@ class SqliteStore final : public Store {
   }
 
  private:
+  static constexpr const char* kDeadLetterSelect =
+      "SELECT id, consumer, message, error, attempts, failed_us FROM outbox__dead_letters";
+
+  static DeadLetter read_dead_letter(const Statement& s) {
+    DeadLetter d;
+    d.id = s.int64(0);
+    d.consumer = s.text(1);
+    d.message = message_from_json(nlohmann::json::parse(s.text_view(2)));
+    d.error = s.text(3);
+    d.attempts = static_cast<int>(s.int64(4));
+    d.failed_at = Timestamp(std::chrono::microseconds(s.int64(5)));
+    return d;
+  }
+
+  // The dead letters `which` names, by id; unless `force`, throws ConsumerInUse when a relay holds
+  // the lease of a consumer among them. Callers hold mutex_ and a write transaction.
+  std::vector<DeadLetter> choose_dead_letters(const std::string& outbox, const DeadLetterFilter& which, bool force) {
+    std::vector<DeadLetter> chosen;
+    {
+      Statement s(db().get(), std::string(kDeadLetterSelect) +
+                                  " WHERE outbox = ?1 AND (?2 IS NULL OR id = ?2) AND (?3 IS NULL OR consumer = ?3)"
+                                  " AND (?4 IS NULL OR failed_us <= ?4) ORDER BY id");
+      s.bind(1, std::string_view(outbox));
+      if (which.id) s.bind(2, *which.id);
+      if (which.consumer) s.bind(3, std::string_view(*which.consumer));
+      if (which.older_than) s.bind(4, micros(now()) - which.older_than->count() * 1'000'000);
+      while (s.step()) chosen.push_back(read_dead_letter(s));
+    }
+    if (force) return chosen;
+    const std::int64_t now_us = micros(now());
+    Statement lease(db().get(),
+                    "SELECT owner, lease_until_us FROM outbox__consumers WHERE outbox = ?1 AND consumer = ?2"
+                    " AND owner IS NOT NULL AND lease_until_us > ?3");
+    for (const auto& d : chosen) {
+      lease.bind(1, std::string_view(outbox)).bind(2, std::string_view(d.consumer)).bind(3, now_us);
+      if (lease.step()) throw consumer_in_use(outbox, d.consumer, lease.text(0), (lease.int64(1) - now_us) / 1000);
+      lease.reset();
+    }
+    return chosen;
+  }
+
   void connect(bool create) {
     if (!create && ::access(path_.c_str(), F_OK) != 0) {
       throw UsageError("sqlite: no database at '" + path_ + "' (" + std::strerror(errno) +
