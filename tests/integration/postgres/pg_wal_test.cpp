@@ -257,6 +257,12 @@ TEST_F(WalTest, StatusShowsTheWalTheSlotRetains) {
   ASSERT_TRUE(after.consumers[0].retained_wal_bytes.has_value());
   EXPECT_GT(*after.consumers[0].retained_wal_bytes, *before.consumers[0].retained_wal_bytes + 100'000);
   EXPECT_EQ(store->enforce_retention(name, outbox::RetentionPolicy{.max_count = 0}).deleted, 0);  // nothing to delete
+  // What an operator reads: `outbox status --json`.
+  const testing_support::Run r = cli("status --json --store '" + uri + "' --outbox " + name);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  ASSERT_TRUE(j[0]["consumers"][0].contains("retained_wal_bytes")) << r.output;
+  EXPECT_GT(j[0]["consumers"][0]["retained_wal_bytes"].get<std::int64_t>(), 100'000) << r.output;
 }
 
 TEST_F(WalTest, ALostSlotFailsLoudly) {
