@@ -5,6 +5,7 @@
 // Order and delivery guarantees, and their limits, are described in docs/postgres.md.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,7 +20,23 @@ typedef struct pg_conn PGconn;  // from <libpq-fe.h>
 
 namespace outbox::postgres {
 
+// Where an outbox keeps its messages (chosen at init and stored; see docs/postgres.md):
+//  - table: a message table "outbox_<name>", read by snapshot differences (any PostgreSQL 13+);
+//  - wal: no table. A put emits the message into the write-ahead log with
+//    pg_logical_emit_message(true, 'outbox:<name>', ...) in the caller's transaction; relays read
+//    it back in commit order through a logical replication slot per consumer (pgoutput). Needs
+//    wal_level=logical and a role with the REPLICATION privilege for init and relays.
+enum class Mode { table, wal };
+// "table", "wal".
+std::string to_string(Mode mode);
+// Inverse of to_string; throws UsageError naming the accepted values.
+Mode parse_mode(const std::string& text);
+
 struct OutboxOptions {
+  // The mode `init` creates the outbox with. Once created, the stored mode wins: put(conn) reads it
+  // on its first call and uses it; init refuses a different one. prepare_put, which has no
+  // connection, uses the stored mode once this Outbox has seen it, this option before.
+  Mode mode = Mode::table;
   // Each put also wakes a sleeping relay: while no relay sleeps, it only tries an advisory lock in
   // shared mode (no NOTIFY, no cluster-wide lock at commit); while one sleeps, it also NOTIFYs.
   // false: nothing is done for wake-ups, and relays of this outbox must poll
@@ -32,6 +49,9 @@ struct OutboxOptions {
 // libpqxx (outbox/pqxx.hpp), libpq pipeline mode (PQsendQueryParams, so the put rides in the same
 // network flight as the caller's other statements and its COMMIT), or a driver of another kind.
 // Parameters are text (nullopt = NULL). The statement returns one row, one column: the position.
+// In WAL mode the position is the LSN of the emitted WAL record, as a number (the end of the
+// record, which is also what a tail reports for the message): unique and growing in WAL order,
+// not in commit order.
 struct PutStatement {
   std::string sql;
   std::vector<std::optional<std::string>> params;
@@ -62,8 +82,12 @@ class Outbox {
 
   // Creates the outbox's table, indexes and the store's bookkeeping tables if missing, in one
   // transaction of its own. Idempotent; must not run inside an open transaction (UsageError).
+  // WAL mode: the bookkeeping tables, an empty publication and the logical replication slot of the
+  // consumer "default" (pgoutput); refuses (UsageError) when the server runs without
+  // wal_level=logical or the role lacks the REPLICATION privilege. Refuses a mode other than the
+  // stored one.
   void init(PGconn* conn) const;
-  // The same DDL as text, for a migration tool (`outbox init --print-sql`).
+  // The same statements as text, for a migration tool (`outbox init --print-sql`).
   std::string init_sql() const;
 
   // Validates `m`, fills id/created when empty, and inserts it in the caller's open transaction
@@ -86,19 +110,44 @@ class Outbox {
 
   const std::string& name() const noexcept { return name_; }
   const SchemaRegistry& registry() const noexcept { return registry_; }
+  // The mode puts use: the stored one once seen (init or a put(conn)), else OutboxOptions::mode.
+  Mode mode() const noexcept;
 
  private:
+  Mode learn_mode(PGconn* conn) const;
+
   std::string name_;
   SchemaRegistry registry_;
   OutboxOptions options_;
+  // The stored mode, once read. Atomic: puts from several threads may share an Outbox; a mode
+  // never changes after init, so racing readers store the same value. Copyable (Outbox is).
+  class CachedMode {
+   public:
+    CachedMode() = default;
+    CachedMode(const CachedMode& other) : value_(other.value_.load()) {}
+    CachedMode& operator=(const CachedMode& other) {
+      value_.store(other.value_.load());
+      return *this;
+    }
+    std::optional<Mode> get() const {
+      const int v = value_.load(std::memory_order_acquire);
+      return v < 0 ? std::nullopt : std::optional<Mode>(static_cast<Mode>(v));
+    }
+    void set(Mode mode) const { value_.store(static_cast<int>(mode), std::memory_order_release); }
+
+   private:
+    mutable std::atomic<int> value_{-1};
+  };
+  CachedMode stored_mode_;
 };
 
-// The SQL that `Outbox::init` runs for `outbox` (checked with check_identifier).
-std::string init_sql(const std::string& outbox);
+// The SQL that `Outbox::init` runs for `outbox` (checked with check_identifier) in `mode`.
+std::string init_sql(const std::string& outbox, Mode mode = Mode::table);
 
 // The relay/CLI side: a Store over connections of its own. `conninfo` is a `postgresql://` or
 // `postgres://` URI or a libpq key=value string; PG* environment variables and ~/.pgpass apply as
-// in libpq.
+// in libpq. A URI may carry `outboxMode=table|wal` (removed before libpq sees it): the mode `init`
+// creates an outbox with; elsewhere it must match the stored mode (default: the stored mode).
 std::unique_ptr<Store> open(const std::string& conninfo, const StoreOptions& options = {});
 
 extern const StoreScheme store_scheme;  // postgresql://... and conninfo strings, for the scheme table

@@ -20,8 +20,9 @@ struct StoreScheme {
   const char* usage;  // the URI form for help and errors, e.g. "sqlite:PATH"
   bool (*accepts)(std::string_view uri);
   std::unique_ptr<Store> (*open)(const std::string& uri, const StoreOptions& options);
-  // The DDL `outbox init` would run, for migration tools; nullptr when the store has none to show.
-  std::string (*init_sql)(const std::string& outbox) = nullptr;
+  // The DDL `outbox init` would run with store URI `uri` (its options may choose a mode), for
+  // migration tools; nullptr when the store has none to show.
+  std::string (*init_sql)(const std::string& uri, const std::string& outbox) = nullptr;
 };
 
 struct SinkScheme {

@@ -54,6 +54,10 @@ struct TailOptions {
   // false: leave Message::data null and fill only Message::data_json (the relay does this: sinks
   // forward the stored text, and parsing every message would cost more than reading it).
   bool parse_data = true;
+  // The consumer this tail reads for (the relay sets it), empty for an ad-hoc reader. Stores whose
+  // position lives on the server per consumer use it: PostgreSQL's WAL mode streams that
+  // consumer's replication slot.
+  std::string consumer;
 };
 
 struct ConsumerStatus {
@@ -66,6 +70,9 @@ struct ConsumerStatus {
   std::string owner;                     // relay holding the lease, if any
   bool lease_active = false;
   std::string health;  // what the relay last reported ("ok", or its last error)
+  // PostgreSQL WAL mode: the WAL the consumer's replication slot keeps (bytes from its restart
+  // position to the server's current one); it grows while nobody reads the slot.
+  std::optional<std::int64_t> retained_wal_bytes;
 };
 
 struct OutboxStatus {

@@ -2,12 +2,14 @@
 # Starts a throwaway PostgreSQL 15 cluster for the tests: initdb into a fresh data folder, trust
 # auth, listening on 127.0.0.1 only, on a free port. Writes STATE/env (shell syntax) with
 #   OUTBOX_PG_URI=postgresql://postgres@127.0.0.1:PORT/postgres  PGHOST PGPORT PGUSER PGDATABASE
-# Usage: start.sh --state DIR [--fresh] [--tls] [--durable]
+# Usage: start.sh --state DIR [--fresh] [--tls] [--durable] [--logical]
 # --durable: fsync=on (the default for PostgreSQL, and what benchmarks need); without it the
 # cluster runs with fsync=off, since tests never survive a power loss.
 # --tls: also serve TLS (ssl=on; plain connections still work): a throwaway CA signs a server
 # certificate for localhost / 127.0.0.1; STATE/ca.crt is that CA (for sslmode=verify-full
 # sslrootcert=...), STATE/untrusted-ca.crt a CA that signed nothing (for tests of a wrong CA).
+# --logical: wal_level=logical with room for replication slots and WAL senders, and replication
+# connections allowed from 127.0.0.1 (trust, like the rest): what the outbox's WAL mode needs.
 # PostgreSQL refuses to run as root: when run as root, initdb and the server run as the `postgres`
 # system user (created by the Debian package), with a data folder owned by it.
 set -euo pipefail
@@ -15,13 +17,15 @@ state=""
 fresh=0
 tls=0
 fsync=off
-usage="usage: $0 --state DIR [--fresh] [--tls] [--durable]"
+logical=0
+usage="usage: $0 --state DIR [--fresh] [--tls] [--durable] [--logical]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --state) state="$2"; shift 2 ;;
     --fresh) fresh=1; shift ;;
     --tls) tls=1; shift ;;
     --durable) fsync=on; shift ;;
+    --logical) logical=1; shift ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
@@ -80,10 +84,18 @@ if [ "$tls" -eq 1 ]; then
   tls_options="-c ssl=on -c ssl_cert_file=$tls_dir/server.crt -c ssl_key_file=$tls_dir/server.key"
 fi
 
+logical_options=""
+if [ "$logical" -eq 1 ]; then
+  logical_options="-c wal_level=logical -c max_replication_slots=64 -c max_wal_senders=32"
+  # initdb's pg_hba.conf already lets local users open replication connections over loopback
+  # (trust); say so explicitly, since the WAL mode depends on it.
+  printf 'host replication all 127.0.0.1/32 trust\n' | as_pg tee -a "$data/db/pg_hba.conf" >/dev/null
+fi
+
 for attempt in 1 2 3 4 5; do
   port=$(free_port)
   if as_pg "$pg_bin/pg_ctl" -D "$data/db" -l "$data/server.log" -w -t 60 start \
-       -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$data -c fsync=$fsync -c max_connections=100 $tls_options" \
+       -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$data -c fsync=$fsync -c max_connections=100 $tls_options $logical_options" \
        >"$state/pg_ctl.log" 2>&1; then
     cat >"$state/env" <<ENV
 export PGHOST=127.0.0.1

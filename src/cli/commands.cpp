@@ -112,7 +112,7 @@ int cmd_init() {
                                    "(PostgreSQL); the ") +
                        scheme->name + " store creates its own with `outbox init`");
     }
-    std::cout << scheme->init_sql(opts.common.outbox) << std::endl;
+    std::cout << scheme->init_sql(opts.common.store, opts.common.outbox) << std::endl;
     return 0;
   }
   auto store = open_store(opts.common.store);
@@ -288,6 +288,7 @@ nlohmann::json status_json(const OutboxStatus& s) {
                          {"owner", c.owner},
                          {"lease_active", c.lease_active},
                          {"health", c.health}});
+    if (c.retained_wal_bytes) consumers.back()["retained_wal_bytes"] = *c.retained_wal_bytes;
   }
   return {{"outbox", s.name},
           {"count", s.count},
@@ -325,6 +326,9 @@ int cmd_status() {
                                c.checkpoint, c.lag_messages, c.lag_seconds,
                                c.lease_active ? "relay " + c.owner + " running" : std::string("no relay running"),
                                c.health.empty() ? "-" : c.health);
+      if (c.retained_wal_bytes) {
+        std::cout << fmt::format("    replication slot retains {} bytes of WAL\n", *c.retained_wal_bytes);
+      }
     }
     if (s.consumers.empty()) std::cout << "  no consumers yet (start one with `outbox relay`)\n";
   }

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace outbox {
 
 namespace {
@@ -77,6 +79,22 @@ std::string prometheus_metrics(const std::vector<OutboxReading>& readings, const
   for (const auto& s : outboxes) {
     for (const auto& c : s.consumers)
       w.sample("outbox_consumer_lag_seconds", consumer_label(s.name, c.name), c.lag_seconds);
+  }
+  // PostgreSQL WAL mode only: a slot nobody reads keeps WAL until the server's disk is full.
+  const bool any_slot = std::any_of(outboxes.begin(), outboxes.end(), [](const auto& s) {
+    return std::any_of(s.consumers.begin(), s.consumers.end(), [](const auto& c) { return c.retained_wal_bytes; });
+  });
+  if (any_slot) {
+    w.family("outbox_consumer_retained_wal_bytes", "gauge",
+             "WAL the consumer's replication slot keeps on the server (PostgreSQL WAL mode); alert when it grows.");
+    for (const auto& s : outboxes) {
+      for (const auto& c : s.consumers) {
+        if (c.retained_wal_bytes) {
+          w.sample("outbox_consumer_retained_wal_bytes", consumer_label(s.name, c.name),
+                   static_cast<double>(*c.retained_wal_bytes));
+        }
+      }
+    }
   }
   w.family("outbox_consumer_healthy", "gauge",
            "1 while a relay holds the consumer's lease and has reported no trouble; 0 when none runs or it reports an "

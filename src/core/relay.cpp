@@ -391,6 +391,7 @@ struct Relay::Impl {
     TailOptions tail_options;
     tail_options.batch_size = options.batch_size;
     tail_options.parse_data = false;  // sinks forward the stored JSON text
+    tail_options.consumer = options.consumer;
     auto fresh =
         store.tail(options.outbox, last_read.empty() ? Cursor::beginning() : Cursor::after(last_read), tail_options);
     std::lock_guard lock(control_mutex);

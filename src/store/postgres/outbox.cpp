@@ -3,38 +3,72 @@
 #include "outbox/errors.hpp"
 #include "outbox/postgres.hpp"
 #include "tables.hpp"
+#include "wal_layout.hpp"
+#include "wal_put.hpp"
 
 namespace outbox::postgres {
 
-std::string init_sql(const std::string& outbox) { return detail::create_sql(outbox); }
+std::string init_sql(const std::string& outbox, Mode mode) {
+  return mode == Mode::wal ? detail::wal_create_sql(outbox) : detail::create_sql(outbox);
+}
 
 Outbox::Outbox(std::string name, SchemaRegistry registry, OutboxOptions options)
     : name_(std::move(name)), registry_(std::move(registry)), options_(options) {
   detail::check_outbox_name(name_);
 }
 
-std::string Outbox::init_sql() const { return detail::create_sql(name_); }
+std::string Outbox::init_sql() const { return postgres::init_sql(name_, options_.mode); }
+
+Mode Outbox::mode() const noexcept { return stored_mode_.get().value_or(options_.mode); }
+
+Mode Outbox::learn_mode(PGconn* conn) const {
+  if (auto m = stored_mode_.get()) return *m;
+  const auto stored = detail::read_mode(conn, name_);
+  if (!stored) {
+    throw UsageError("outbox '" + name_ + "' does not exist in this database; create it first (Outbox::init)");
+  }
+  stored_mode_.set(*stored);
+  return *stored;
+}
 
 void Outbox::init(PGconn* conn) const {
   if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
     throw UsageError("init must run outside a transaction (it runs one of its own)");
   }
+  const std::string doing = "init of outbox '" + name_ + "'";
+  // First what the server allows: a role without privileges may not even read the outbox list.
+  if (options_.mode == Mode::wal) detail::check_wal_capable(conn, name_);
+  if (const auto stored = detail::read_mode(conn, name_); stored && *stored != options_.mode) {
+    throw UsageError("outbox '" + name_ + "' exists in " + to_string(*stored) + " mode; it cannot be " +
+                     to_string(options_.mode) + " too. Use the " + to_string(*stored) +
+                     " mode (OutboxOptions::mode, or outboxMode in a store URI) or a new outbox name");
+  }
   try {
-    detail::exec_script(conn, init_sql(), "init of outbox '" + name_ + "'");
+    detail::exec_script(conn, detail::create_sql(name_, options_.mode), doing);
   } catch (...) {
     if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
       PQclear(PQexec(conn, "ROLLBACK"));
     }
     throw;
   }
+  if (options_.mode == Mode::wal) detail::ensure_slot(conn, name_, "default");
+  stored_mode_.set(options_.mode);
 }
 
 PutStatement Outbox::prepare_put(Message& m) const {
+  if (mode() == Mode::wal) return detail::wal_put_statement(name_, registry_, m);
   return detail::put_statement(name_, registry_, m, options_.wake_relay);
 }
 
 Message Outbox::put(PGconn* conn, Message m) const {
-  detail::insert_message(conn, name_, registry_, m, options_.wake_relay);
+  // Outside a usable transaction the mode is not read (that would fail or commit on its own): the
+  // put below refuses with the reason.
+  const bool usable = PQtransactionStatus(conn) == PQTRANS_INTRANS;
+  if ((usable ? learn_mode(conn) : mode()) == Mode::wal) {
+    detail::wal_put(conn, name_, registry_, m);
+  } else {
+    detail::insert_message(conn, name_, registry_, m, options_.wake_relay);
+  }
   return m;
 }
 

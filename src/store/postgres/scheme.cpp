@@ -3,6 +3,7 @@
 
 #include "outbox/postgres.hpp"
 #include "outbox/scheme.hpp"
+#include "store_uri.hpp"
 
 namespace outbox::postgres {
 
@@ -23,7 +24,9 @@ bool accepts(std::string_view uri) {
 
 std::unique_ptr<Store> open_uri(const std::string& uri, const StoreOptions& options) { return open(uri, options); }
 
-std::string ddl(const std::string& outbox) { return init_sql(outbox); }
+std::string ddl(const std::string& uri, const std::string& outbox) {
+  return init_sql(outbox, detail::parse_store_uri(uri).mode.value_or(Mode::table));
+}
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 // retention and status, on a connection of its own (tails open one each).
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <mutex>
 
 #include "connection.hpp"
@@ -9,8 +10,12 @@
 #include "outbox/names.hpp"
 #include "outbox/postgres.hpp"
 #include "outbox/replay.hpp"
+#include "store_uri.hpp"
 #include "tables.hpp"
 #include "tail.hpp"
+#include "wal_layout.hpp"
+#include "wal_put.hpp"
+#include "wal_tail.hpp"
 
 namespace outbox::postgres {
 
@@ -29,12 +34,18 @@ std::string str(std::int64_t v) { return std::to_string(v); }
 
 class PgStore final : public Store {
  public:
-  PgStore(std::string conninfo, bool wakeups) : conninfo_(std::move(conninfo)), wakeups_(wakeups), db_(conninfo_) {}
+  PgStore(detail::StoreUri uri, bool wakeups)
+      : conninfo_(std::move(uri.conninfo)), wakeups_(wakeups), uri_mode_(uri.mode), db_(conninfo_) {}
 
   void init(const std::string& outbox) override {
     detail::check_outbox_name(outbox);
     std::lock_guard lock(mutex_);
-    Outbox(outbox, SchemaRegistry()).init(db_.ensure());
+    PGconn* c = db_.ensure();
+    OutboxOptions o;
+    // The URI's mode, else the stored one (init of an existing outbox), else the table mode.
+    o.mode = uri_mode_ ? *uri_mode_ : detail::read_mode(c, outbox).value_or(Mode::table);
+    Outbox(outbox, SchemaRegistry(), o).init(c);
+    modes_[outbox] = o.mode;
   }
 
   std::vector<std::string> outboxes() override {
@@ -50,16 +61,35 @@ class PgStore final : public Store {
   Message put(const SchemaRegistry& registry, Message m) override {
     const std::string outbox = m.outbox;
     check_known(outbox);
+    const bool wal = mode_of(outbox) == Mode::wal;
     std::lock_guard lock(mutex_);
     PGconn* c = db_.ensure();
     Transaction t(c);
-    detail::insert_message(c, outbox, registry, m);
+    if (wal) {
+      detail::wal_put(c, outbox, registry, m);
+    } else {
+      detail::insert_message(c, outbox, registry, m);
+    }
     t.commit();
     return m;
   }
 
   std::unique_ptr<Tail> tail(const std::string& outbox, const Cursor& from, const TailOptions& options) override {
     check_known(outbox);
+    if (mode_of(outbox) == Mode::wal) {
+      std::shared_ptr<detail::SlotFeedback> feedback;
+      if (!options.consumer.empty()) {
+        check_identifier(options.consumer, "consumer name");
+        std::lock_guard lock(mutex_);
+        auto& slot = feedback_[detail::slot_name(outbox, options.consumer)];
+        feedback = slot.lock();
+        if (!feedback) {
+          feedback = std::make_shared<detail::SlotFeedback>();
+          slot = feedback;
+        }
+      }
+      return std::make_unique<detail::WalTail>(conninfo_, outbox, options.consumer, from, options, feedback);
+    }
     return std::make_unique<detail::PgTail>(conninfo_, outbox, from, options, wakeups_);
   }
 
@@ -74,6 +104,13 @@ class PgStore final : public Store {
 
   std::string checkpoint_at_end(const std::string& outbox) override {
     check_known(outbox);
+    if (mode_of(outbox) == Mode::wal) {
+      // Every transaction that commits after this point ends after it.
+      std::lock_guard lock(mutex_);
+      const std::string lsn =
+          exec(db_.ensure(), "SELECT pg_current_wal_lsn()::text", {}, "reading the current WAL position").text(0, 0);
+      return detail::encode(detail::WalCheckpoint{detail::parse_lsn(lsn).value_or(0), std::nullopt});
+    }
     std::lock_guard lock(mutex_);
     Checkpoint c;
     c.lo = exec(db_.ensure(), "SELECT pg_current_snapshot()::text", {}, "reading the current snapshot").text(0, 0);
@@ -86,8 +123,20 @@ class PgStore final : public Store {
     const std::string& owner = ref.owner;
     check_identifier(consumer, "consumer name");
     check_known(outbox);
+    const bool wal = mode_of(outbox) == Mode::wal;
     std::lock_guard lock(mutex_);
     PGconn* c = db_.ensure();
+    // WAL mode: a new consumer's slot keeps its messages from here on (a copy of the default
+    // consumer's, so it starts where that one stands). Outside the transaction below: a slot
+    // cannot be created in one. Never for a consumer with a checkpoint: a slot of its that went
+    // missing must fail loudly (the tail says so), not come back at "now" and skip messages.
+    if (wal && exec(c,
+                    "SELECT checkpoint FROM outbox__consumers WHERE outbox = $1 AND consumer = $2 AND checkpoint IS "
+                    "NOT NULL",
+                    {outbox, consumer}, "reading consumer '" + consumer + "'")
+                       .rows() == 0) {
+      detail::ensure_slot(c, outbox, consumer);
+    }
     Transaction t(c);
     exec(c,
          std::string("INSERT INTO outbox__consumers (outbox, consumer, updated_us, health) VALUES ($1, $2, ") + kNowUs +
@@ -110,7 +159,11 @@ class PgStore final : public Store {
              " + $4::bigint, updated_us = " + kNowUs + ", health = 'starting' WHERE outbox = $1 AND consumer = $2",
          {outbox, consumer, owner, str(ttl.count() * 1'000'000)}, "taking the lease of consumer '" + consumer + "'");
     t.commit();
-    if (checkpoint) detail::check_not_ahead(c, detail::parse_checkpoint(*checkpoint));
+    if (checkpoint && wal) {
+      detail::parse_wal_checkpoint(*checkpoint);  // the tail checks it against the slot
+    } else if (checkpoint) {
+      detail::check_not_ahead(c, detail::parse_checkpoint(*checkpoint));
+    }
     return checkpoint;
   }
 
@@ -119,7 +172,12 @@ class PgStore final : public Store {
     const std::string& outbox = ref.outbox;
     const std::string& consumer = ref.consumer;
     const std::string& owner = ref.owner;
-    detail::parse_checkpoint(checkpoint);
+    std::optional<detail::WalCheckpoint> wal;
+    if (mode_of(outbox) == Mode::wal) {
+      wal = detail::parse_wal_checkpoint(checkpoint);
+    } else {
+      detail::parse_checkpoint(checkpoint);
+    }
     std::lock_guard lock(mutex_);
     Result r = exec(db_.ensure(),
                     std::string("UPDATE outbox__consumers SET checkpoint = $1, lease_until_us = ") + kNowUs +
@@ -130,6 +188,14 @@ class PgStore final : public Store {
     if (std::string(PQcmdTuples(r.get())) == "0") {
       throw LeaseLost("relay '" + owner + "' no longer holds consumer '" + consumer + "' of outbox '" + outbox +
                       "' (another relay took it over, or it was reset); this relay stops");
+    }
+    // Saved first, then confirmed to the slot (by the tail streaming it): the saved checkpoint is
+    // never behind the slot, so a restart never needs WAL the server has let go.
+    if (wal && wal->confirmable() > 0) {
+      auto it = feedback_.find(detail::slot_name(outbox, consumer));
+      if (it != feedback_.end()) {
+        if (auto f = it->second.lock()) f->raise(wal->confirmable());
+      }
     }
   }
 
@@ -147,6 +213,10 @@ class PgStore final : public Store {
   void seek(const std::string& outbox, const std::string& consumer, const std::string& checkpoint) override {
     check_identifier(consumer, "consumer name");
     check_known(outbox);
+    if (mode_of(outbox) == Mode::wal) {
+      seek_wal(outbox, consumer, checkpoint);
+      return;
+    }
     detail::parse_checkpoint(checkpoint);
     std::lock_guard lock(mutex_);
     PGconn* c = db_.ensure();
@@ -195,7 +265,8 @@ class PgStore final : public Store {
   }
 
   // One transaction: the lease check, the appends (through put's own statement, so a replay takes
-  // the key's lock and wakes a sleeping tail as a put does) and the deletes commit together. The
+  // the key's lock and wakes a sleeping tail as a put does; in WAL mode a logical message) and the
+  // deletes commit together. The
   // dead letters are locked first, so a concurrent replay of the same ones waits and then finds
   // them gone.
   std::vector<ReplayedDeadLetter> replay_dead_letters(const std::string& outbox, const DeadLetterFilter& which,
@@ -208,9 +279,14 @@ class PgStore final : public Store {
     auto chosen = choose_dead_letters(c, outbox, which, force);
     sort_for_replay(chosen);
     std::vector<ReplayedDeadLetter> out;
+    // In WAL mode the stream is the WAL: a replay is a logical message like any put there.
+    const bool wal = !chosen.empty() && detail::read_mode(c, outbox) == Mode::wal;
     for (const auto& d : chosen) {
       Message m = replay_message(d, outbox);
-      detail::insert_message(c, outbox, replay_registry(m), m);
+      if (wal)
+        detail::wal_put(c, outbox, replay_registry(m), m);
+      else
+        detail::insert_message(c, outbox, replay_registry(m), m);
       exec(c, "DELETE FROM outbox__dead_letters WHERE id = $1::bigint", {str(d.id)}, "removing a replayed dead letter");
       out.push_back({d.id, d.consumer, m.id, d.message.position, m.position});
     }
@@ -236,6 +312,8 @@ class PgStore final : public Store {
   RetentionResult enforce_retention(const std::string& outbox, const RetentionPolicy& policy) override {
     check_known(outbox);
     RetentionResult result;
+    // WAL mode: nothing to delete. The server recycles WAL once every slot has confirmed it.
+    if (mode_of(outbox) == Mode::wal) return result;
     std::lock_guard lock(mutex_);
     PGconn* c = db_.ensure();
     const std::string table = detail::message_table(c, outbox);
@@ -328,6 +406,7 @@ class PgStore final : public Store {
 
   OutboxStatus status(const std::string& outbox) override {
     check_known(outbox);
+    if (mode_of(outbox) == Mode::wal) return wal_status(outbox);
     std::lock_guard lock(mutex_);
     PGconn* c = db_.ensure();
     const std::string table = detail::message_table(c, outbox);
@@ -438,22 +517,136 @@ class PgStore final : public Store {
     detail::check_outbox_name(outbox);
     std::lock_guard lock(mutex_);
     PGconn* c = db_.ensure();
+    if (auto it = modes_.find(outbox); it != modes_.end() && it->second == Mode::wal) return;
     if (exec(c, "SELECT to_regclass($1) IS NULL", {detail::message_table(c, outbox)}, "looking up the outbox")
             .text(0, 0) == "t") {
+      // No table: a WAL-mode outbox has none.
+      if (detail::read_mode(c, outbox) == Mode::wal) {
+        modes_[outbox] = Mode::wal;
+        check_uri_mode(outbox, Mode::wal);
+        return;
+      }
       throw NoSuchOutbox("outbox '" + outbox + "' does not exist in '" + db_.redacted() + "'; create it first", outbox);
     }
   }
 
+  // The outbox's mode (after check_known); never changes once created, so it is cached.
+  Mode mode_of(const std::string& outbox) {
+    std::lock_guard lock(mutex_);
+    if (auto it = modes_.find(outbox); it != modes_.end()) return it->second;
+    const Mode m = detail::read_mode(db_.ensure(), outbox).value_or(Mode::table);
+    check_uri_mode(outbox, m);
+    modes_[outbox] = m;
+    return m;
+  }
+
+  void check_uri_mode(const std::string& outbox, Mode stored) const {
+    if (uri_mode_ && *uri_mode_ != stored) {
+      throw UsageError("the store URI asks for outboxMode=" + to_string(*uri_mode_) + " but outbox '" + outbox +
+                       "' is in " + to_string(stored) + " mode; use outboxMode=" + to_string(stored) +
+                       " or leave the option out");
+    }
+  }
+
+  // WAL mode: a consumer's checkpoint moves within what its slot still holds. Forward of the slot's
+  // confirmed position it also moves the slot (the server lets the WAL before it go); behind it
+  // is refused: the server no longer has those messages.
+  void seek_wal(const std::string& outbox, const std::string& consumer, const std::string& checkpoint) {
+    const detail::WalCheckpoint to = detail::parse_wal_checkpoint(checkpoint);
+    std::lock_guard lock(mutex_);
+    PGconn* c = db_.ensure();
+    detail::ensure_slot(c, outbox, consumer);
+    const std::string slot = detail::slot_name(outbox, consumer);
+    Transaction t(c);
+    Result r = exec(c,
+                    std::string("SELECT owner FROM outbox__consumers WHERE outbox = $1 AND consumer = $2 AND owner IS "
+                                "NOT NULL AND lease_until_us > ") +
+                        kNowUs + " FOR UPDATE",
+                    {outbox, consumer}, "reading consumer '" + consumer + "'");
+    if (r.rows() > 0) {
+      throw UsageError("consumer '" + consumer + "' is in use by relay '" + r.text(0, 0) +
+                       "'; stop that relay before seeking");
+    }
+    Result s = exec(c, "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", {slot},
+                    "reading replication slot '" + slot + "'");
+    const std::uint64_t confirmed = s.rows() > 0 && !s.is_null(0, 0) ? detail::parse_lsn(s.text(0, 0)).value_or(0) : 0;
+    const std::uint64_t lowest = to.taken ? (to.end > 0 ? to.end - 1 : 0) : to.end;
+    if (lowest < confirmed) {
+      throw UsageError("consumer '" + consumer + "' of WAL-mode outbox '" + outbox + "' cannot seek to '" + checkpoint +
+                       "': its replication slot has let the WAL before " + detail::lsn_text(confirmed) +
+                       " go, so a WAL-mode consumer seeks only forward of it (to " +
+                       detail::encode(detail::WalCheckpoint{confirmed, std::nullopt}) + " or later, or the end)");
+    }
+    exec(c,
+         std::string("INSERT INTO outbox__consumers (outbox, consumer, checkpoint, updated_us, health) VALUES ($1, $2, "
+                     "$3, ") +
+             kNowUs +
+             ", 'seeked') ON CONFLICT (outbox, consumer) DO UPDATE SET checkpoint ="
+             " excluded.checkpoint, updated_us = excluded.updated_us, health = excluded.health",
+         {outbox, consumer, detail::encode(to)}, "seeking consumer '" + consumer + "'");
+    t.commit();
+    // Saved first, then the slot moves (never past a saved checkpoint).
+    if (to.confirmable() > confirmed) {
+      exec(c, "SELECT pg_replication_slot_advance($1, $2::pg_lsn)", {slot, detail::lsn_text(to.confirmable())},
+           "moving replication slot '" + slot + "'");
+    }
+  }
+
+  OutboxStatus wal_status(const std::string& outbox) {
+    std::lock_guard lock(mutex_);
+    PGconn* c = db_.ensure();
+    OutboxStatus st;
+    st.name = outbox;  // no table: no count, no positions (the WAL holds the messages)
+    Result cs_rows = exec(c,
+                          std::string("SELECT consumer, checkpoint, owner, coalesce(lease_until_us, 0) > ") + kNowUs +
+                              ", updated_us, health FROM outbox__consumers WHERE outbox = $1 ORDER BY consumer",
+                          {outbox}, "status");
+    std::vector<std::string> names;
+    for (int i = 0; i < cs_rows.rows(); ++i) names.push_back(cs_rows.text(i, 0));
+    if (std::find(names.begin(), names.end(), "default") == names.end()) names.insert(names.begin(), "default");
+    for (const auto& name : names) {
+      ConsumerStatus cs;
+      cs.name = name;
+      for (int i = 0; i < cs_rows.rows(); ++i) {
+        if (cs_rows.text(i, 0) != name) continue;
+        if (!cs_rows.is_null(i, 1)) cs.checkpoint = cs_rows.text(i, 1);
+        cs.owner = cs_rows.is_null(i, 2) ? "" : cs_rows.text(i, 2);
+        cs.lease_active = cs_rows.text(i, 3) == "t";
+        cs.updated = Timestamp(std::chrono::microseconds(cs_rows.int64(i, 4)));
+        cs.health = cs_rows.is_null(i, 5) ? "" : cs_rows.text(i, 5);
+      }
+      const std::string slot = detail::slot_name(outbox, name);
+      Result s = exec(c,
+                      "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, coalesce(wal_status, '') "
+                      "FROM pg_replication_slots WHERE slot_name = $1",
+                      {slot}, "status");
+      if (s.rows() == 0) {
+        if (cs.health.empty()) cs.health = "replication slot '" + slot + "' is missing";
+      } else {
+        if (!s.is_null(0, 0)) cs.retained_wal_bytes = s.int64(0, 0);
+        if (s.text(0, 1) == "lost") cs.health = "replication slot '" + slot + "' was invalidated (WAL removed)";
+      }
+      st.consumers.push_back(std::move(cs));
+    }
+    st.dead_letters =
+        exec(c, "SELECT count(*) FROM outbox__dead_letters WHERE outbox = $1", {outbox}, "status").int64(0, 0);
+    return st;
+  }
+
   std::string conninfo_;
   bool wakeups_;
+  std::optional<Mode> uri_mode_;
   std::mutex mutex_;
   detail::Connection db_;
+  std::map<std::string, Mode> modes_;
+  // The tails streaming a slot in this process, to confirm saved checkpoints to (by slot name).
+  std::map<std::string, std::weak_ptr<detail::SlotFeedback>> feedback_;
 };
 
 }  // namespace
 
 std::unique_ptr<Store> open(const std::string& conninfo, const StoreOptions& options) {
-  return std::make_unique<PgStore>(conninfo, options.wakeups);
+  return std::make_unique<PgStore>(detail::parse_store_uri(conninfo), options.wakeups);
 }
 
 }  // namespace outbox::postgres

@@ -5,6 +5,7 @@
 #include "outbox/errors.hpp"
 #include "outbox/names.hpp"
 #include "outbox/prepare_put.hpp"
+#include "wal_layout.hpp"
 
 namespace outbox::postgres::detail {
 
@@ -19,26 +20,29 @@ void check_outbox_name(const std::string& outbox) {
 
 std::string message_table(PGconn* conn, const std::string& outbox) { return quote_ident(conn, "outbox_" + outbox); }
 
-std::string create_sql(const std::string& outbox) {
+std::string create_sql(const std::string& outbox, Mode mode) {
   check_outbox_name(outbox);
   const std::string t = quote_ident(nullptr, "outbox_" + outbox);
+  // WAL mode has no message table; the bookkeeping tables are the same in both modes.
+  const std::string message_table_ddl =
+      mode == Mode::wal ? std::string()
+                        : "CREATE TABLE IF NOT EXISTS " + t +
+                              " (\n"
+                              "  position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+                              "  xid xid8 NOT NULL,\n"
+                              "  id text NOT NULL, type text NOT NULL, key text, data text NOT NULL, headers text,\n"
+                              "  created_us bigint NOT NULL);\n"
+                              "CREATE INDEX IF NOT EXISTS " +
+                              quote_ident(nullptr, "outbox_" + outbox + "_xid") + " ON " + t +
+                              " (xid);\n"
+                              "CREATE INDEX IF NOT EXISTS " +
+                              quote_ident(nullptr, "outbox_" + outbox + "_created") + " ON " + t + " (created_us);\n";
+  const std::string m = to_string(mode);
   return "BEGIN;\n"
          // Serialises concurrent inits (CREATE ... IF NOT EXISTS is not safe against a concurrent CREATE).
          "SELECT pg_advisory_xact_lock(7306845530771452160);\n"
-         "SET LOCAL client_min_messages = warning;\n"
-         "CREATE TABLE IF NOT EXISTS " +
-         t +
-         " (\n"
-         "  position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
-         "  xid xid8 NOT NULL,\n"
-         "  id text NOT NULL, type text NOT NULL, key text, data text NOT NULL, headers text,\n"
-         "  created_us bigint NOT NULL);\n"
-         "CREATE INDEX IF NOT EXISTS " +
-         quote_ident(nullptr, "outbox_" + outbox + "_xid") + " ON " + t +
-         " (xid);\n"
-         "CREATE INDEX IF NOT EXISTS " +
-         quote_ident(nullptr, "outbox_" + outbox + "_created") + " ON " + t +
-         " (created_us);\n"
+         "SET LOCAL client_min_messages = warning;\n" +
+         message_table_ddl +
          "CREATE TABLE IF NOT EXISTS outbox__outboxes (name text PRIMARY KEY, created_us bigint NOT NULL,\n"
          "  dropped bigint NOT NULL DEFAULT 0);\n"
          "CREATE TABLE IF NOT EXISTS outbox__consumers (outbox text NOT NULL, consumer text NOT NULL,\n"
@@ -47,12 +51,15 @@ std::string create_sql(const std::string& outbox) {
          "CREATE TABLE IF NOT EXISTS outbox__dead_letters (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
          "  outbox text NOT NULL, consumer text NOT NULL, position bigint NOT NULL, message text NOT NULL,\n"
          "  error text NOT NULL, attempts integer NOT NULL, failed_us bigint NOT NULL);\n"
-         "INSERT INTO outbox__outboxes (name, created_us)\n"
+         "ALTER TABLE outbox__outboxes ADD COLUMN IF NOT EXISTS mode text NOT NULL DEFAULT 'table';\n" +
+         // An outbox has one mode: this fails (rolling all of the above back) for the other one.
+         mode_check_sql(outbox, mode) +
+         "INSERT INTO outbox__outboxes (name, created_us, mode)\n"
          "  VALUES ('" +
-         outbox +
-         "', (extract(epoch from clock_timestamp()) * 1000000)::bigint)\n"
-         "  ON CONFLICT (name) DO NOTHING;\n"
-         "COMMIT;\n";
+         outbox + "', (extract(epoch from clock_timestamp()) * 1000000)::bigint, '" + m +
+         "')\n"
+         "  ON CONFLICT (name) DO NOTHING;\n" +
+         (mode == Mode::wal ? wal_publication_sql(outbox) : std::string()) + "COMMIT;\n";
 }
 
 WakeLock wake_lock(const std::string& outbox) {

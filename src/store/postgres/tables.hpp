@@ -19,8 +19,9 @@ namespace outbox::postgres::detail {
 void check_outbox_name(const std::string& outbox);
 
 std::string message_table(PGconn* conn, const std::string& outbox);
-// The idempotent DDL of one outbox, as one transaction (BEGIN ... COMMIT).
-std::string create_sql(const std::string& outbox);
+// The idempotent DDL of one outbox in `mode`, as one transaction (BEGIN ... COMMIT). It fails
+// (raising an error that names both modes) when the outbox exists in the other mode.
+std::string create_sql(const std::string& outbox, Mode mode = Mode::table);
 
 // Validates `m`, completes its envelope and returns the statement that inserts it (needs no
 // connection: the table name is quoted by hand, which is exact for checked names).
