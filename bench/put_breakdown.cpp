@@ -34,9 +34,9 @@ OrderCreated order(std::int64_t nr) {
 
 struct Part {
   std::string name;
-  bool in_transaction;                           // runs between BEGIN and COMMIT (the inserts)
+  bool in_transaction;                          // runs between BEGIN and COMMIT (the inserts)
   std::function<void(std::int64_t)> operation;  // one operation, given a running number
-  std::vector<double> ns_per_op;                 // one figure per round
+  std::vector<double> ns_per_op;                // one figure per round
 };
 
 }  // namespace
@@ -64,8 +64,9 @@ int main(int argc, char** argv) {
         "create naive");
   sqlite3_stmt* naive = nullptr;
   check(db,
-        sqlite3_prepare_v3(db, "INSERT INTO naive (id, type, key, data, headers, created_us) VALUES (?1, ?2, ?3, ?4, "
-                               "NULL, ?5)",
+        sqlite3_prepare_v3(db,
+                           "INSERT INTO naive (id, type, key, data, headers, created_us) VALUES (?1, ?2, ?3, ?4, "
+                           "NULL, ?5)",
                            -1, SQLITE_PREPARE_PERSISTENT, &naive, nullptr),
         "prepare naive");
   auto writer = box.writer(db);
@@ -105,9 +106,8 @@ int main(int argc, char** argv) {
                      sqlite3_reset(naive);
                    }});
   parts.push_back({"Writer::put of a built Message", true, [&](std::int64_t) { writer.put(typed_message); }});
-  parts.push_back({"typed put (OrderEvents::put)", true, [&](std::int64_t i) {
-                     OrderEvents::put(writer, order(i), "order-" + std::to_string(i % 1000));
-                   }});
+  parts.push_back({"typed put (OrderEvents::put)", true,
+                   [&](std::int64_t i) { OrderEvents::put(writer, order(i), "order-" + std::to_string(i % 1000)); }});
 
   std::int64_t counter = 0;
   auto run_round = [&](Part& p) {
@@ -142,10 +142,11 @@ int main(int argc, char** argv) {
   }
   const double naive_ns = median["naive INSERT of the serialized row"];
   const double put_ns = median["typed put (OrderEvents::put)"];
-  std::printf("  the typed put's time beyond the naive insert: %.0f ns; of it encode %.0f, validate+serialize %.0f, "
-              "UUIDv7 %.0f\n",
-              put_ns - naive_ns, median["typed encode (OrderEvents::make)"], median["validate + serialize data"],
-              median["UUIDv7"]);
+  std::printf(
+      "  the typed put's time beyond the naive insert: %.0f ns; of it encode %.0f, validate+serialize %.0f, "
+      "UUIDv7 %.0f\n",
+      put_ns - naive_ns, median["typed encode (OrderEvents::make)"], median["validate + serialize data"],
+      median["UUIDv7"]);
   std::printf("  RATIO naive insert / typed put (inside a transaction, no commit): %.3f   target >= 0.95: %s\n",
               naive_ns / put_ns, naive_ns / put_ns >= 0.95 ? "met" : "MISSED");
   std::printf("load average at the end: %s\n", bench::loadavg().c_str());

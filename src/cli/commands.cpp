@@ -50,6 +50,7 @@ struct Options {
   // relay
   std::string sink, consumer = "default";
   std::size_t batch_size = 1000;
+  std::int64_t max_in_flight = 20000;
   int max_attempts = 5;
   double shutdown_timeout = 10;
   std::int64_t max_count = 0, hard_max_count = 0;
@@ -197,6 +198,7 @@ SettingLayer flag_settings(CLI::App* app) {
   text("sink", "--sink", opts.sink);
   text("consumer", "--consumer", opts.consumer);
   integer("batch_size", "--batch-size", static_cast<std::int64_t>(opts.batch_size));
+  integer("max_in_flight", "--max-in-flight", opts.max_in_flight);
   integer("max_attempts", "--max-attempts", opts.max_attempts);
   number("shutdown_timeout", "--shutdown-timeout", opts.shutdown_timeout);
   integer("max_count", "--max-count", opts.max_count);
@@ -374,6 +376,11 @@ void add_relay_options(CLI::App* sub) {
   sub->add_option("--batch-size", opts.batch_size, "Messages read per batch")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  sub->add_option("--max-in-flight", opts.max_in_flight,
+                  "Messages published but not yet acknowledged, at most (the relay's memory grows with it: about "
+                  "2 KB each with Kafka)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   sub->add_option("--max-attempts", opts.max_attempts, "Permanent failures before a message is dead-lettered")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));

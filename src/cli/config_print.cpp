@@ -48,6 +48,7 @@ std::string config_as_toml(const RelayConfig& config) {
     t.insert("sink", redact_sink_uri(s.sink));
     t.insert("consumer", s.consumer);
     t.insert("batch_size", s.batch_size);
+    t.insert("max_in_flight", s.max_in_flight);
     t.insert("max_attempts", s.max_attempts);
     t.insert("shutdown_timeout", s.shutdown_timeout);
     t.insert("max_count", s.max_count);

@@ -49,6 +49,7 @@ const std::vector<SettingSpec>& specs() {
       {"sink", "--sink", Kind::text, Scope::relay},
       {"consumer", "--consumer", Kind::text, Scope::relay, 0, 0, true},
       {"batch_size", "--batch-size", Kind::integer, Scope::relay, 1, 100000},
+      {"max_in_flight", "--max-in-flight", Kind::integer, Scope::relay, 1, 1000000},
       {"max_attempts", "--max-attempts", Kind::integer, Scope::relay, 1, 1000},
       {"shutdown_timeout", "--shutdown-timeout", Kind::number, Scope::relay, 0, 86400},
       {"max_count", "--max-count", Kind::integer, Scope::relay, 0, kNoMax},
@@ -382,6 +383,7 @@ void apply_settings(const SettingLayer& merged, RelaySettings& s) {
       s.consumer = as<std::string>(g);
     }
     if (key == "batch_size") s.batch_size = checked_integer(spec, g);
+    if (key == "max_in_flight") s.max_in_flight = checked_integer(spec, g);
     if (key == "max_attempts") s.max_attempts = checked_integer(spec, g);
     if (key == "shutdown_timeout") s.shutdown_timeout = checked_number(spec, g);
     if (key == "max_count") s.max_count = checked_integer(spec, g);

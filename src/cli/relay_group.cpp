@@ -24,6 +24,7 @@ RelayOptions relay_options(const RelaySettings& s, bool drain) {
   ro.outbox = s.outbox;
   ro.consumer = s.consumer;
   ro.batch_size = static_cast<std::size_t>(s.batch_size);
+  ro.max_in_flight = static_cast<std::size_t>(s.max_in_flight);
   ro.max_attempts = static_cast<int>(s.max_attempts);
   ro.shutdown_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(s.shutdown_timeout * 1000));
   ro.stop_when_idle = drain;

@@ -51,11 +51,12 @@ class RelayConfigTest : public ::testing::Test {
 const std::string kMinimal = "store = \"sqlite:file.db\"\noutbox = \"orders\"\nsink = \"null:\"\n";
 
 TEST_F(RelayConfigTest, FileAloneGivesEverySetting) {
-  const auto path = file(kMinimal +
-                         "consumer = \"billing\"\nbatch_size = 50\nmax_attempts = 3\nshutdown_timeout = 2.5\n"
-                         "max_count = 7\nmax_age = 60\nhard_max_count = 9\nlease_ttl = 12\n"
-                         "checkpoint_interval_ms = 0\npoll = true\nno_wait = true\ndrain = true\n"
-                         "metrics = \"9464\"\n[sink_properties]\nlinger.ms = 5\n\"acks\" = \"all\"\n");
+  const auto path =
+      file(kMinimal +
+           "consumer = \"billing\"\nbatch_size = 50\nmax_in_flight = 700\nmax_attempts = 3\nshutdown_timeout = 2.5\n"
+           "max_count = 7\nmax_age = 60\nhard_max_count = 9\nlease_ttl = 12\n"
+           "checkpoint_interval_ms = 0\npoll = true\nno_wait = true\ndrain = true\n"
+           "metrics = \"9464\"\n[sink_properties]\nlinger.ms = 5\n\"acks\" = \"all\"\n");
   const auto c = load_relay_config(flags({{"config", flag(path, "--config")}}), {});
   ASSERT_EQ(c.relays.size(), 1u);
   const auto& r = c.relays[0];
@@ -64,6 +65,7 @@ TEST_F(RelayConfigTest, FileAloneGivesEverySetting) {
   EXPECT_EQ(r.sink, "null:");
   EXPECT_EQ(r.consumer, "billing");
   EXPECT_EQ(r.batch_size, 50);
+  EXPECT_EQ(r.max_in_flight, 700);
   EXPECT_EQ(r.max_attempts, 3);
   EXPECT_EQ(r.shutdown_timeout, 2.5);
   EXPECT_EQ(r.max_count, 7);
