@@ -128,6 +128,14 @@ class TimingStore final : public outbox::Store {
   std::vector<outbox::DeadLetter> dead_letters(const std::string& o, std::size_t limit) override {
     return inner_->dead_letters(o, limit);
   }
+  std::vector<outbox::ReplayedDeadLetter> replay_dead_letters(const std::string& o, const outbox::DeadLetterFilter& w,
+                                                              bool force) override {
+    return inner_->replay_dead_letters(o, w, force);
+  }
+  std::vector<outbox::DeadLetter> purge_dead_letters(const std::string& o, const outbox::DeadLetterFilter& w,
+                                                     bool force) override {
+    return inner_->purge_dead_letters(o, w, force);
+  }
   outbox::RetentionResult enforce_retention(const std::string& o, const outbox::RetentionPolicy& p) override {
     return inner_->enforce_retention(o, p);
   }
