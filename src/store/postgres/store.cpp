@@ -266,9 +266,8 @@ class PgStore final : public Store {
 
   // One transaction: the lease check, the appends (through put's own statement, so a replay takes
   // the key's lock and wakes a sleeping tail as a put does; in WAL mode a logical message) and the
-  // deletes commit together. The
-  // dead letters are locked first, so a concurrent replay of the same ones waits and then finds
-  // them gone.
+  // deletes commit together. The dead letters are locked first, so a concurrent replay of the same
+  // ones waits and then finds them gone.
   std::vector<ReplayedDeadLetter> replay_dead_letters(const std::string& outbox, const DeadLetterFilter& which,
                                                       bool force) override {
     check_known(outbox);

@@ -6,36 +6,11 @@
 #include <httplib.h>
 
 #include "cli_fixture.hpp"
+#include "http_probe.hpp"
 
 using namespace testing_cli;
 
 namespace {
-
-struct Answer {
-  int status = 0;  // 0: no answer
-  std::string body;
-};
-
-Answer get(int port, const std::string& path) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(2, 0);
-  client.set_read_timeout(5, 0);
-  auto res = client.Get(path);
-  return res ? Answer{res->status, res->body} : Answer{};
-}
-
-// Polls `path` until its answer satisfies `done` or 30 s passed (or the relay ended); returns the
-// last answer.
-template <class Predicate>
-Answer wait_for(int port, const std::string& path, Process& relay, Predicate done) {
-  Answer a;
-  for (int i = 0; i < 600 && relay.running(); ++i) {
-    a = get(port, path);
-    if (done(a)) break;
-    std::this_thread::sleep_for(50ms);
-  }
-  return a;
-}
 
 bool status_is(const Answer& a, int status) { return a.status == status; }
 
