@@ -389,12 +389,14 @@ int main(int argc, char** argv) {
        {"pipelined-clients", "1,4"},
        {"prepared-clients", "1,4"},
        {"index-clients", "1,4"},
+       {"wal-clients", "1,4"},
        {"index-rows", "0"},
        {"reader-reps", "21"},
        {"rounds", "10"},
        {"round-ms", "500"},
        {"verbose", "false"}},
       "outbox_bench_pg_write: PostgreSQL transaction with one business row, without and with an outbox put;\n"
+      "then (--wal-clients, empty to skip; needs wal_level=logical) the same with the outbox in WAL mode;\n"
       "then (--wake-clients, empty to skip) puts with wake-ups on against off, a relay tailing each outbox;\n"
       "then (--index-clients, empty to skip) puts into an outbox without its created_us index against one\n"
       "with it (each first filled with --index-rows messages), and the time of the store's queries that\n"
@@ -433,6 +435,28 @@ int main(int argc, char** argv) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without_p, with_p, "with/without put, pipelined",
               n == 1 ? 0.90 : 0.97);
     }
+  }
+  const bool logical = exec(Conn(db.uri()), "SHOW wal_level") == "logical";
+  if (!f.str("wal-clients").empty() && !logical) {
+    std::printf("WAL mode: skipped (the server has wal_level=%s; bench/run_postgres.sh starts one with logical)\n\n",
+                exec(Conn(db.uri()), "SHOW wal_level").c_str());
+  }
+  if (!f.str("wal-clients").empty() && logical) {
+    // 1b. The same put into an outbox in WAL mode (issue 14, item 3): pg_logical_emit_message, no
+    // table, no index, no key lock. Its slot (consumer "default") has no reader during the run.
+    const outbox::postgres::Outbox wal("orders_wal", OrderEvents::registry(), {.mode = outbox::postgres::Mode::wal});
+    {
+      Conn c(db.uri());
+      wal.init(c);
+    }
+    const Variant without{"without put", nullptr}, with{"with put, WAL mode", &wal};
+    for (int n : int_list(f.str("wal-clients"))) {
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without, with, "with/without put, WAL mode",
+              n == 1 ? 0.93 : 0.97);
+    }
+    // The slot would keep its WAL for ever, and a database with a logical slot cannot be dropped.
+    Conn c(db.uri());
+    exec(c, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database()");
   }
   if (!f.str("wake-clients").empty()) {
     // 2. The wake-up mechanism's cost: each outbox has a relay tailing it; puts into one wake its

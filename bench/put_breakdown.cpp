@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   // The naive outbox: the store's own table layout (src/store/sqlite/tables.cpp), written by hand.
   check(db,
         sqlite3_exec(db,
-                     "CREATE TABLE naive (position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, type TEXT NOT "
+                     "CREATE TABLE naive (position INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT "
                      "NULL, key TEXT, data TEXT NOT NULL, headers TEXT, created_us INTEGER NOT NULL)",
                      nullptr, nullptr, nullptr),
         "create naive");

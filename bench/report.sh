@@ -86,7 +86,7 @@ fi
 pg_up=0
 start_postgres() {
   [ "$pg_up" -eq 1 ] && return 0
-  "$root/scripts/postgres/start.sh" --state "$pg_state" --fresh --durable >"$logs/postgres-server.txt" 2>&1 ||
+  "$root/scripts/postgres/start.sh" --state "$pg_state" --fresh --durable --logical >"$logs/postgres-server.txt" 2>&1 ||
     { step "PostgreSQL did not start: see $logs/postgres-server.txt"; return 1; }
   # shellcheck disable=SC1091
   source "$pg_state/env"
@@ -105,7 +105,7 @@ fi
   sed -n 's/.*RATIO with\/without put (synchronous=\([A-Z]*\)): \([0-9.]*\).*/"SQLite\\n\1" \2/p' \
     "$logs/write-sqlite.txt" 2>/dev/null || true
   sed -n -e 's/.*RATIO with\/without put (\([0-9]*\) clients*): \([0-9.]*\).*/"PostgreSQL\\n\1 conn." \2/p' \
-    -e 's/.*RATIO with\/without put, \([a-z ]*\) (\([0-9]*\) clients*): \([0-9.]*\).*/"PostgreSQL\\n\2 conn.\\n\1" \3/p' \
+    -e 's/.*RATIO with\/without put, \([A-Za-z ]*\) (\([0-9]*\) clients*): \([0-9.]*\).*/"PostgreSQL\\n\2 conn.\\n\1" \3/p' \
     "$logs/write-postgres.txt" 2>/dev/null | sed 's/prepared statement/prepared/' || true
 } >"$run/write-ratio.dat"
 [ -n "${measured[write-ratio]:-}" ] && [ -s "$run/write-ratio.dat" ] && cp "$run/write-ratio.dat" "$plots/write-ratio.dat"

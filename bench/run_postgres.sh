@@ -8,18 +8,21 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-build-bench}"
 bin="$build/bench"
-for p in outbox_bench_pg_write outbox_bench_relay outbox_bench_pg_catch_up outbox_bench_latency outbox_bench_writer; do
+for p in outbox_bench_pg_write outbox_bench_pg_put_breakdown outbox_bench_relay outbox_bench_pg_catch_up outbox_bench_latency outbox_bench_writer; do
   [[ -x "$bin/$p" ]] || { echo "missing $bin/$p: build with -DOUTBOX_BUILD_BENCH=ON -DOUTBOX_WITH_POSTGRES=ON first" >&2; exit 2; }
 done
 state="$(mktemp -d /tmp/outbox-bench-pg-state.XXXXXX)"
 cleanup() { "$root/scripts/postgres/stop.sh" --state "$state" >/dev/null 2>&1 || true; rm -rf "$state"; }
 trap cleanup EXIT
-"$root/scripts/postgres/start.sh" --state "$state" --fresh --durable
+# --logical: wal_level=logical, for the WAL-mode figures (the table-mode ones run on it too).
+"$root/scripts/postgres/start.sh" --state "$state" --fresh --durable --logical
 # shellcheck disable=SC1091
 source "$state/env"   # OUTBOX_PG_URI, read by the programs
 
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
 "$bin/outbox_bench_pg_write"
+echo
+"$bin/outbox_bench_pg_put_breakdown"
 echo
 "$bin/outbox_bench_relay" --postgres --variants tail,null --reps 3
 echo

@@ -5,6 +5,7 @@
 //                 and NATS, cloudEvents: on AMQP) or structured mode (one JSON document).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,12 @@ struct Header {
 // binary-mode attributes under `cloudevents_prefix`, and "content-type: application/json".
 std::vector<Header> envelope_headers(const Message& m, const EnvelopeOptions& options,
                                      std::string_view cloudevents_prefix = "ce_");
+
+// The same headers in the same order, handed to `visit(name, value)` one at a time instead of
+// copied into a vector: for a sink's per-message path (one string built per message instead of
+// seven). The views are valid only during the call.
+void visit_envelope_headers(const Message& m, const EnvelopeOptions& options, std::string_view cloudevents_prefix,
+                            const std::function<void(std::string_view, std::string_view)>& visit);
 
 // The CloudEvents `source` of `m` under `options`.
 std::string cloudevents_source(const Message& m, const EnvelopeOptions& options);

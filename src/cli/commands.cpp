@@ -50,7 +50,7 @@ struct Options {
   // relay
   std::string sink, consumer = "default";
   std::size_t batch_size = 1000;
-  std::int64_t max_in_flight = 20000;
+  std::int64_t max_in_flight = 2000;
   int max_attempts = 5;
   double shutdown_timeout = 10;
   std::int64_t max_count = 0, hard_max_count = 0;

@@ -1,5 +1,7 @@
 #include "outbox/envelope.hpp"
 
+#include <charconv>
+
 #include <nlohmann/json.hpp>
 
 namespace outbox {
@@ -8,26 +10,41 @@ std::string cloudevents_source(const Message& m, const EnvelopeOptions& options)
   return options.cloudevents_source.empty() ? "/outbox/" + m.outbox : options.cloudevents_source;
 }
 
+void visit_envelope_headers(const Message& m, const EnvelopeOptions& options, std::string_view cloudevents_prefix,
+                            const std::function<void(std::string_view, std::string_view)>& visit) {
+  const std::string created = format_timestamp(m.created);
+  if (options.cloudevents) {
+    std::string name(cloudevents_prefix);
+    const auto prefixed = [&](std::string_view attribute, std::string_view value) {
+      name.resize(cloudevents_prefix.size());
+      name += attribute;
+      visit(name, value);
+    };
+    prefixed("specversion", "1.0");
+    prefixed("id", m.id);
+    prefixed("source", cloudevents_source(m, options));
+    prefixed("type", m.type);
+    prefixed("time", created);
+    visit("content-type", "application/json");
+  } else {
+    char position[24];
+    const auto end = std::to_chars(position, position + sizeof position, m.position).ptr;
+    visit("id", m.id);
+    visit("type", m.type);
+    visit("outbox", m.outbox);
+    visit("created", created);
+    visit("position", std::string_view(position, static_cast<std::size_t>(end - position)));
+  }
+  for (const auto& [name, value] : m.headers) visit(name, value);
+}
+
 std::vector<Header> envelope_headers(const Message& m, const EnvelopeOptions& options,
                                      std::string_view cloudevents_prefix) {
   std::vector<Header> out;
   out.reserve(6 + m.headers.size());
-  if (options.cloudevents) {
-    const std::string p(cloudevents_prefix);
-    out.push_back({p + "specversion", "1.0"});
-    out.push_back({p + "id", m.id});
-    out.push_back({p + "source", cloudevents_source(m, options)});
-    out.push_back({p + "type", m.type});
-    out.push_back({p + "time", format_timestamp(m.created)});
-    out.push_back({"content-type", "application/json"});
-  } else {
-    out.push_back({"id", m.id});
-    out.push_back({"type", m.type});
-    out.push_back({"outbox", m.outbox});
-    out.push_back({"created", format_timestamp(m.created)});
-    out.push_back({"position", std::to_string(m.position)});
-  }
-  for (const auto& [name, value] : m.headers) out.push_back({name, value});
+  visit_envelope_headers(m, options, cloudevents_prefix, [&](std::string_view name, std::string_view value) {
+    out.push_back({std::string(name), std::string(value)});
+  });
   return out;
 }
 

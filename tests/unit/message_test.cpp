@@ -2,6 +2,9 @@
 
 #include <set>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "outbox/errors.hpp"
 #include "outbox/message.hpp"
 #include "outbox/names.hpp"
@@ -86,6 +89,30 @@ TEST(Uuid, EmbedsTheCurrentMillisecond) {
   const long long ms = std::stoll(hex, nullptr, 16);
   EXPECT_GE(ms, before);
   EXPECT_LE(ms, before + 1000);
+}
+
+// uuid_v7 takes its random bytes from a per-thread buffer: a forked child must not hand out the
+// bytes its parent buffered (a service that forks workers would give both the same ids' tails).
+TEST(Uuid, AForkedChildDoesNotRepeatItsParentsRandomBytes) {
+  (void)uuid_v7();  // fills this thread's buffer before the fork
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const std::string id = uuid_v7();
+    const ssize_t written = write(fds[1], id.data(), id.size());
+    _exit(written == static_cast<ssize_t>(id.size()) ? 0 : 1);
+  }
+  const std::string parent = uuid_v7();
+  std::string from_child(36, '\0');
+  ASSERT_EQ(read(fds[0], from_child.data(), from_child.size()), 36);
+  int status = 0;
+  waitpid(child, &status, 0);
+  close(fds[0]);
+  close(fds[1]);
+  // The last 16 hex digits (after the variant bits) are random in both.
+  EXPECT_NE(parent.substr(20), from_child.substr(20)) << parent << " and " << from_child;
 }
 
 TEST(Names, StrictIdentifierPattern) {

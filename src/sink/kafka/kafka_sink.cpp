@@ -191,18 +191,23 @@ void KafkaSink::client_error(int error, const char* reason) {
 }
 
 void KafkaSink::produce(rd_kafka_t* rk, const Message& m) {
-  const std::string topic = topic_.render(m);
+  // Per message, only what cannot be borrowed from `m` or the sink is built: a rendered topic
+  // (templates only), the data's text (messages not read by a tail), the created time.
+  std::string rendered;
+  const std::string& topic = topic_.fixed() ? topic_.text() : (rendered = topic_.render(m));
   if (!legal_topic(topic)) {
     report(m.position, Outcome::permanent,
            "topic template '" + options_.topic + "' gives an illegal topic name for type '" + m.type + "'");
     return;
   }
-  const std::string value = serialized_data(m);
+  std::string serialized;
+  const std::string& value = m.data_json.empty() ? (serialized = serialized_data(m)) : m.data_json;
   // The envelope as headers (CloudEvents Kafka binding, binary mode, when asked).
-  const std::vector<Header> envelope = envelope_headers(m, envelope_, "ce_");
-  rd_kafka_headers_t* headers = rd_kafka_headers_new(envelope.size());
-  for (const auto& h : envelope)
-    rd_kafka_header_add(headers, h.name.data(), h.name.size(), h.value.data(), h.value.size());
+  rd_kafka_headers_t* headers = rd_kafka_headers_new(6 + m.headers.size());
+  visit_envelope_headers(m, envelope_, "ce_", [headers](std::string_view name, std::string_view text) {
+    rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), text.data(),
+                        static_cast<ssize_t>(text.size()));
+  });
 
   // The librdkafka macros cast their arguments without parentheses: pass plain variables.
   const void* key = m.key ? m.key->data() : nullptr;

@@ -102,8 +102,12 @@ class SqliteStore final : public Store {
   std::string checkpoint_at_end(const std::string& outbox) override {
     check_known(outbox);
     std::lock_guard lock(mutex_);
-    // sqlite_sequence holds the largest position ever handed out, even if that row was deleted.
-    Statement s(db().get(), "SELECT seq FROM sqlite_sequence WHERE name = ?1");
+    // The newest row is never deleted (see enforce_retention), so its position is the largest
+    // handed out. Outbox tables made by earlier versions have AUTOINCREMENT, whose sqlite_sequence
+    // row also counts the positions of rows their retention deleted then.
+    Statement s(db().get(),
+                "SELECT MAX(COALESCE((SELECT MAX(position) FROM " + detail::message_table(outbox) +
+                    "), 0), COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0))");
     s.bind(1, std::string_view("outbox_" + outbox));
     return std::to_string(s.step() ? s.int64(0) : 0);
   }
@@ -293,6 +297,15 @@ class SqliteStore final : public Store {
       s.bind(1, cutoff_us);
       limit = std::max(limit, s.step() ? s.int64(0) : INT64_MAX);
     }
+    // The newest message is never deleted: positions are plain rowids (no AUTOINCREMENT, which cost
+    // every put a page for sqlite_sequence), and SQLite hands out max(rowid) + 1, so deleting the
+    // newest row would give its position out again, behind a consumer that already passed it.
+    std::int64_t newest = 0;
+    {
+      Statement s(db().get(), "SELECT MAX(position) FROM " + table);
+      if (s.step() && !s.is_null(0)) newest = s.int64(0);
+    }
+    if (newest == 0) return result;  // empty: nothing to delete
     const std::int64_t batch = static_cast<std::int64_t>(std::max<std::size_t>(1, policy.batch_size));
     // Each batch is its own short write transaction, so writers wait at most one batch.
     auto delete_batches = [&](const std::string& where, auto bind) {
@@ -312,11 +325,11 @@ class SqliteStore final : public Store {
     };
     if (policy.max_count || policy.max_age) {
       result.deleted += delete_batches("position <= ?1 AND position < ?2", [&](Statement& s) {
-        s.bind(1, std::min(passed, INT64_MAX - 1)).bind(2, limit);
+        s.bind(1, std::min(passed, INT64_MAX - 1)).bind(2, std::min(limit, newest));
       });
     }
     if (policy.hard_max_count) {
-      const std::int64_t hard = nth_newest(*policy.hard_max_count);
+      const std::int64_t hard = std::min(nth_newest(*policy.hard_max_count), newest);
       if (hard > 0) {
         std::int64_t unpublished = 0;
         {

@@ -11,7 +11,7 @@ std::string message_table(const std::string& outbox) { return "\"outbox_" + outb
 std::string create_sql(const std::string& outbox) {
   const std::string t = message_table(outbox);
   return "CREATE TABLE IF NOT EXISTS " + t +
-         " (position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, type TEXT NOT NULL,"
+         " (position INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL,"
          " key TEXT, data TEXT NOT NULL, headers TEXT, created_us INTEGER NOT NULL);"
          "CREATE TABLE IF NOT EXISTS outbox__outboxes (name TEXT PRIMARY KEY, created_us INTEGER NOT NULL,"
          " dropped INTEGER NOT NULL DEFAULT 0);"

@@ -1,5 +1,5 @@
 // A live tail over one outbox table, on a connection of its own. SQLite serialises writers and
-// assigns AUTOINCREMENT positions under the write lock, so positions become visible in commit
+// assigns positions (max(rowid) + 1) under the write lock, so positions become visible in commit
 // order and `position > last` can never skip a message that commits later.
 #pragma once
 

@@ -80,6 +80,8 @@ std::vector<StoreKind> sqlite_kinds() {
   // Retention by age finds the end of the old messages by walking from the oldest (there is no
   // index on the creation time, which would cost every put a page; src/store/sqlite/store.cpp).
   can.age_rule = AgeRule::oldest_prefix;
+  // Positions are plain rowids (max + 1), so the newest row must stay for them never to repeat.
+  can.keeps_newest = true;
   return {{"sqlite", can, [] { return std::make_unique<SqliteBackend>(); }}};
 }
 

@@ -34,6 +34,9 @@ struct Capabilities {
   // nothing and drop nothing.
   bool retention = true;
   AgeRule age_rule = AgeRule::every_message;
+  // Retention never deletes the newest message, even when every consumer passed it: the store's
+  // positions are rowids that would otherwise be handed out again (SQLite without AUTOINCREMENT).
+  bool keeps_newest = false;
 };
 
 // A transaction of the caller's on the store's own write-side API. Destroying it without commit()

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# How the relay's in-flight limit (--max-in-flight) trades memory for speed with the Kafka sink,
+# measured on the real `outbox relay` process as users run it. Starts a throwaway Kafka broker
+# (scripts/kafka), fills an SQLite outbox with a backlog, then drains it once per limit and round
+# with `outbox relay --drain`, each run as a new consumer (so each one publishes the whole backlog
+# to Kafka). Limits alternate within each round. Reports each run's peak RSS (GNU time's maximum
+# resident set size) and throughput (messages / wall time, the process's start and the broker
+# connection included), then the medians per limit. Prints figures; never fails on time.
+# Usage: bench/kafka_in_flight.sh [BUILD_DIR] [--messages N] [--rounds R] [--limits L1,L2,...]
+#   BUILD_DIR: a build holding src/cli/outbox (default build-bench); defaults: 300000 messages,
+#   3 rounds, limits 20000,5000,2000,1000.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build="$root/build-bench"
+messages=300000
+rounds=3
+limits="20000,5000,2000,1000"
+usage="usage: bench/kafka_in_flight.sh [BUILD_DIR] [--messages N] [--rounds R] [--limits L1,L2,...]"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --messages) messages="${2:-}"; shift 2 ;;
+    --rounds) rounds="${2:-}"; shift 2 ;;
+    --limits) limits="${2:-}"; shift 2 ;;
+    -h|--help) awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; exit 0 ;;
+    -*) echo "unknown option $1; $usage" >&2; exit 2 ;;
+    *) build="$1"; shift ;;
+  esac
+done
+for n in "$messages" "$rounds" ${limits//,/ }; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "'$n' is not a positive whole number; $usage" >&2; exit 2; }
+done
+outbox="$build/src/cli/outbox"
+[[ -x "$outbox" ]] || { echo "missing $outbox: build the project first (scripts/build.sh, or see docs/benchmarks.md)" >&2; exit 2; }
+[[ -x /usr/bin/time ]] || { echo "missing /usr/bin/time (GNU time): run scripts/install-deps.sh" >&2; exit 2; }
+
+work="$(mktemp -d /tmp/outbox-bench-in-flight.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+db="$work/backlog.db"
+"$outbox" init --store "sqlite:$db" --outbox orders >/dev/null
+# The backlog, written in one statement: rows as `put` writes them (the envelope's columns), an
+# order event of about 300 bytes each, 64 keys.
+sqlite3 "$db" <<SQL
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $messages)
+INSERT INTO outbox_orders (id, type, key, data, headers, created_us)
+SELECT printf('0190a5c2-0000-7000-8000-%012d', i), 'order.placed', 'customer-' || (i % 64),
+       printf('{"order_id":"o-%d","customer_id":"customer-%d","currency":"EUR","total_cents":%d,' ||
+              '"lines":[{"sku":"sku-%d","quantity":%d,"price_cents":1999},' ||
+              '{"sku":"sku-%d","quantity":1,"price_cents":499}],"placed_at":"2026-12-02T07:00:00Z",' ||
+              '"note":"leave at the door, ring twice"}', i, i % 64, i * 7 % 100000, i % 500, 1 + i % 4,
+              (i + 17) % 500),
+       NULL, CAST(strftime('%s','now') AS INTEGER) * 1000000
+FROM n;
+SQL
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "backlog: $messages messages in $db ($(du -h "$db" | cut -f1))"
+echo "starting a throwaway Kafka broker (takes a few seconds) ..."
+export outbox db work messages rounds limits
+"$root/scripts/kafka/with-kafka.sh" bash -c '
+  set -euo pipefail
+  # A first drain, not counted, creates the topic and warms the page cache.
+  first=${limits%%,*}
+  echo "warm-up drain (not counted) ..."
+  "$outbox" relay --store "sqlite:$db" --outbox orders --consumer warmup --max-in-flight "$first" \
+    --sink "kafka://$KAFKA_BOOTSTRAP/in-flight-bench" --drain > "$work/relay.log" 2>&1 ||
+    { echo "the warm-up relay failed:"; tail -20 "$work/relay.log"; exit 1; }
+  printf "%-6s %-8s %12s %10s %12s\n" round limit "peak RSS MB" "seconds" "msg/s"
+  for r in $(seq 1 "$rounds"); do
+    for l in ${limits//,/ }; do
+      /usr/bin/time -o "$work/time" -f "%M %e" "$outbox" relay --store "sqlite:$db" --outbox orders \
+        --consumer "c${r}_${l}" --sink "kafka://$KAFKA_BOOTSTRAP/in-flight-bench" --max-in-flight "$l" \
+        --drain > "$work/relay.log" 2>&1 || { echo "relay failed (limit $l, round $r):"; tail -20 "$work/relay.log"; exit 1; }
+      read -r kb secs < "$work/time"
+      mb=$(awk -v k="$kb" "BEGIN { printf \"%.1f\", k / 1024 }")
+      rate=$(awk -v n="$messages" -v s="$secs" "BEGIN { printf \"%.0f\", n / s }")
+      printf "%-6s %-8s %12s %10s %12s\n" "$r" "$l" "$mb" "$secs" "$rate"
+      echo "$l $mb $rate" >> "$work/results"
+    done
+  done
+  echo
+  echo "medians over $rounds rounds:"
+  printf "%-8s %12s %12s\n" limit "peak RSS MB" "msg/s"
+  for l in ${limits//,/ }; do
+    med() { awk -v l="$l" -v c="$1" "\$1 == l { print \$c }" "$work/results" | sort -n |
+            awk "{ v[NR] = \$1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }"; }
+    printf "%-8s %12s %12s\n" "$l" "$(med 2)" "$(med 3)"
+  done
+'

@@ -1,0 +1,154 @@
+// Where one PostgreSQL put's time goes (issue 14, item 1), the counterpart of put_breakdown.cpp:
+// on one connection, inside one open transaction per round (no commit timed), a naive outbox
+// insert (the same row into a table of the outbox's layout, by a prepared INSERT of pre-serialized
+// data: no validation, no UUID), the same with the put's per-key advisory lock, and the library's
+// put in its variants. The library's CPU-only parts (encode, validation, UUIDv7) are the same as on
+// SQLite: outbox_bench_put_breakdown times them. Parts alternate round by round (A B C ..., then
+// reversed); figures are medians of rounds. Prints figures; never fails on time.
+// Usage: outbox_bench_pg_put_breakdown [--server URI] [--rounds 15] [--ops 2000]
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bench_util.hpp"
+#include "order_events.hpp"
+#include "outbox/outbox.hpp"
+#include "outbox/postgres.hpp"
+#include "outbox/uuid.hpp"
+#include "pg_util.hpp"
+
+namespace {
+
+using bench::pg::Conn;
+using bench::pg::exec;
+
+OrderCreated order(std::int64_t nr) {
+  return OrderCreated{nr, "customer-" + std::to_string(nr % 1000), 1999 + nr % 100, "EUR", {"sku-1", "sku-22"}};
+}
+
+struct Part {
+  std::string name;
+  std::function<void(std::int64_t)> operation;  // one operation, given a running number
+  std::vector<double> ns_per_op;                // one figure per round
+};
+
+// A prepared statement run with text parameters; throws on error.
+void run_prepared(PGconn* c, const char* name, const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  PGresult* r =
+      PQexecPrepared(c, name, static_cast<int>(values.size()), values.data(), nullptr, nullptr, /*resultFormat*/ 0);
+  const auto st = PQresultStatus(r);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    const std::string why = PQresultErrorMessage(r);
+    PQclear(r);
+    throw std::runtime_error(std::string(name) + ": " + why);
+  }
+  PQclear(r);
+}
+
+void prepare(PGconn* c, const char* name, const std::string& sql) {
+  PGresult* r = PQprepare(c, name, sql.c_str(), 0, nullptr);
+  const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  const std::string why = PQresultErrorMessage(r);
+  PQclear(r);
+  if (!ok) throw std::runtime_error(std::string("prepare ") + name + ": " + why);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::Flags f(argc, argv, {{"server", bench::pg::server_from_env()}, {"rounds", "15"}, {"ops", "2000"}},
+                 "outbox_bench_pg_put_breakdown: one PostgreSQL put against a naive insert of the same row, "
+                 "in us per operation (inside an open transaction: no commit is timed)");
+  std::printf("outbox_bench_pg_put_breakdown%s\n", f.command_line().c_str());
+  const int rounds = static_cast<int>(f.integer("rounds"));
+  const std::int64_t ops = f.integer("ops");
+  bench::pg::Database database(f.str("server"), "outbox_bench_pg_put_breakdown");
+  std::printf("%s\n", database.settings().c_str());
+  Conn c(database.uri());
+
+  const outbox::postgres::Outbox box("orders", OrderEvents::registry());
+  const outbox::postgres::Outbox quiet("quiet", OrderEvents::registry(), {.wake_relay = false});
+  box.init(c);
+  quiet.init(c);
+  // The naive outbox: the store's own table layout (src/store/postgres/tables.cpp), written by hand.
+  exec(c,
+       "CREATE TABLE naive (position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, xid xid8 NOT NULL,"
+       " id text NOT NULL, type text NOT NULL, key text, data text NOT NULL, headers text,"
+       " created_us bigint NOT NULL);"
+       "CREATE INDEX naive_xid ON naive (xid); CREATE INDEX naive_created ON naive (created_us)");
+  prepare(c, "naive",
+          "INSERT INTO naive (xid, id, type, key, data, headers, created_us) VALUES (pg_current_xact_id(), $1, $2, "
+          "$3, $4, NULL, $5) RETURNING position");
+  prepare(c, "naive_locked",
+          "WITH l AS (SELECT pg_advisory_xact_lock(hashtextextended($3, 7))) INSERT INTO naive (xid, id, type, key, "
+          "data, headers, created_us) SELECT pg_current_xact_id(), $1, $2, $3, $4, NULL, $5 FROM l RETURNING "
+          "position");
+  const outbox::Message typed_message = OrderEvents::make(order(1), "order-1");
+  const std::string serialized = typed_message.data.dump();
+  const std::string an_id = outbox::uuid_v7();
+  auto writer = box.writer(c);
+  auto quiet_writer = quiet.writer(c);
+
+  auto naive_params = [&](std::int64_t i) {
+    return std::vector<std::string>{an_id, "order_created", "order-" + std::to_string(i % 1000), serialized,
+                                    std::to_string(i)};
+  };
+  std::vector<Part> parts;
+  parts.push_back({"naive INSERT of the serialized row", [&](std::int64_t i) {
+                     run_prepared(c, "naive", naive_params(i));
+                   }});
+  parts.push_back({"naive INSERT with the put's key lock", [&](std::int64_t i) {
+                     run_prepared(c, "naive_locked", naive_params(i));
+                   }});
+  parts.push_back({"Writer::put of a built Message", [&](std::int64_t) { writer.put(typed_message); }});
+  parts.push_back({"typed put (OrderEvents::put)", [&](std::int64_t i) {
+                     OrderEvents::put(writer, order(i), "order-" + std::to_string(i % 1000));
+                   }});
+  parts.push_back({"typed put, wake_relay = false", [&](std::int64_t i) {
+                     OrderEvents::put(quiet_writer, order(i), "order-" + std::to_string(i % 1000));
+                   }});
+
+  std::int64_t counter = 0;
+  auto run_round = [&](Part& p) {
+    exec(c, "BEGIN");
+    const auto start = bench::mono_ns();
+    for (std::int64_t i = 0; i < ops; ++i) p.operation(++counter);
+    const auto elapsed = bench::mono_ns() - start;
+    exec(c, "COMMIT");
+    p.ns_per_op.push_back(static_cast<double>(elapsed) / static_cast<double>(ops));
+  };
+  for (auto& p : parts) run_round(p);  // warm-up, not counted
+  for (auto& p : parts) p.ns_per_op.clear();
+  for (int r = 0; r < rounds; ++r) {
+    if (r % 2 == 0) {
+      for (auto& p : parts) run_round(p);
+    } else {
+      for (auto it = parts.rbegin(); it != parts.rend(); ++it) run_round(*it);
+    }
+    // Keep the tables small and alike from round to round.
+    exec(c, "TRUNCATE naive, outbox_orders, outbox_quiet");
+    std::fprintf(stderr, "round %d of %d done\n", r + 1, rounds);
+  }
+  std::printf("%lld operations per round, %d rounds alternating; median us per operation (min, max):\n",
+              static_cast<long long>(ops), rounds);
+  std::map<std::string, double> median;
+  for (auto& p : parts) {
+    median[p.name] = bench::median(p.ns_per_op);
+    std::printf("  %-45s %8.1f us  (%.1f, %.1f)\n", p.name.c_str(), median[p.name] / 1000,
+                *std::min_element(p.ns_per_op.begin(), p.ns_per_op.end()) / 1000,
+                *std::max_element(p.ns_per_op.begin(), p.ns_per_op.end()) / 1000);
+  }
+  const double naive_ns = median["naive INSERT of the serialized row"];
+  const double locked_ns = median["naive INSERT with the put's key lock"];
+  const double put_ns = median["typed put (OrderEvents::put)"];
+  std::printf("  RATIO naive insert / typed put (inside a transaction, no commit): %.3f   target >= 0.95: %s\n",
+              naive_ns / put_ns, naive_ns / put_ns >= 0.95 ? "met" : "MISSED");
+  std::printf("  RATIO naive insert with the key lock / typed put: %.3f\n", locked_ns / put_ns);
+  std::printf("load average at the end: %s\n", bench::loadavg().c_str());
+  return 0;
+}
