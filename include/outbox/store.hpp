@@ -66,6 +66,9 @@ struct ConsumerStatus {
   std::optional<std::int64_t> position;  // last position passed, when the store has integer positions
   std::int64_t lag_messages = 0;         // committed messages not yet passed
   double lag_seconds = 0;                // age of the oldest message not yet passed (0 if none)
+  // true: lag_messages stopped at a bound and the consumer lags at least that much (PostgreSQL's
+  // WAL mode counts what the consumer's slot holds by decoding it, up to 10,000 changes).
+  bool lag_messages_at_least = false;
   std::optional<Timestamp> updated;      // last checkpoint save or lease renewal
   std::string owner;                     // relay holding the lease, if any
   bool lease_active = false;

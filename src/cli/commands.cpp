@@ -291,6 +291,7 @@ nlohmann::json status_json(const OutboxStatus& s) {
                          {"lease_active", c.lease_active},
                          {"health", c.health}});
     if (c.retained_wal_bytes) consumers.back()["retained_wal_bytes"] = *c.retained_wal_bytes;
+    if (c.lag_messages_at_least) consumers.back()["lag_messages_at_least"] = true;
   }
   return {{"outbox", s.name},
           {"count", s.count},
@@ -324,8 +325,8 @@ int cmd_status() {
     }
     std::cout << fmt::format(", {} dead letters, {} dropped\n", s.dead_letters, s.dropped);
     for (const auto& c : s.consumers) {
-      std::cout << fmt::format("  consumer {}: checkpoint {}, lag {} messages ({:.3f}s), {}, health {}\n", c.name,
-                               c.checkpoint, c.lag_messages, c.lag_seconds,
+      std::cout << fmt::format("  consumer {}: checkpoint {}, lag {}{} messages ({:.3f}s), {}, health {}\n", c.name,
+                               c.checkpoint, c.lag_messages_at_least ? "at least " : "", c.lag_messages, c.lag_seconds,
                                c.lease_active ? "relay " + c.owner + " running" : std::string("no relay running"),
                                c.health.empty() ? "-" : c.health);
       if (c.retained_wal_bytes) {

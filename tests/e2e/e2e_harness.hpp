@@ -29,6 +29,12 @@ struct CellOptions {
   // Writers that hold each transaction open after its put (PostgreSQL only): lower positions
   // committing after higher ones.
   int late_writers = 0;
+  // Writers that commit at once (0: the backend's profile, or OUTBOX_CRASH_WRITERS).
+  int writers = 0;
+  // false: relays are only ever stopped with SIGTERM (never SIGKILL), so every stop saves the
+  // checkpoint of what the sink acknowledged and the successor resumes right after it: no message
+  // may then be delivered twice (checked).
+  bool sigkill = true;
 };
 
 class E2eTest : public crash::CrashTest {

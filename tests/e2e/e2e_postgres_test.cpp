@@ -31,6 +31,19 @@ TEST_F(E2eTest, PostgresToFile) {
   run_cell(*store, sink, kLateCommits);
 }
 
+// WAL mode (fixture `postgres_logical`), adversarial: eight writers at once, three of them late
+// committers (each transaction puts, then holds its commit open up to a second while the others
+// commit), relays stopped only with SIGTERM and restarted by the standby in the middle of the
+// stream. Every committed message must come once (no duplicate, none skipped), each key in commit
+// order, nothing of a rolled-back transaction. SIGKILL in WAL mode is the crash test's
+// (tests/fault, PostgresWalRelayKilledAtRandomMoments...).
+TEST_F(E2eTest, PostgresWalToFileLateCommitsExactlyOnceAcrossSigterm) {
+  std::unique_ptr<crash::PostgresBackend> store;
+  ASSERT_NO_THROW(store = std::make_unique<crash::PostgresBackend>(outbox::postgres::Mode::wal));
+  FileSinkUnderTest sink;
+  run_cell(*store, sink, {.late_writers = 3, .writers = 5, .sigkill = false});
+}
+
 #ifdef OUTBOX_E2E_KAFKA
 TEST_F(E2eTest, PostgresToKafka) {
   std::unique_ptr<crash::PostgresBackend> store;

@@ -13,6 +13,7 @@
 #include "store_uri.hpp"
 #include "tables.hpp"
 #include "tail.hpp"
+#include "wal_backlog.hpp"
 #include "wal_layout.hpp"
 #include "wal_put.hpp"
 #include "wal_tail.hpp"
@@ -591,6 +592,10 @@ class PgStore final : public Store {
     }
   }
 
+  // How many changes a WAL-mode status decodes per consumer at most (a bound on its cost: the
+  // server decodes from the slot's restart position, the client receives each message).
+  static constexpr std::size_t kBacklogChanges = 10000;
+
   OutboxStatus wal_status(const std::string& outbox) {
     std::lock_guard lock(mutex_);
     PGconn* c = db_.ensure();
@@ -623,7 +628,19 @@ class PgStore final : public Store {
         if (cs.health.empty()) cs.health = "replication slot '" + slot + "' is missing";
       } else {
         if (!s.is_null(0, 0)) cs.retained_wal_bytes = s.int64(0, 0);
-        if (s.text(0, 1) == "lost") cs.health = "replication slot '" + slot + "' was invalidated (WAL removed)";
+        if (s.text(0, 1) == "lost") {
+          cs.health = "replication slot '" + slot + "' was invalidated (WAL removed)";
+        } else {
+          // What the slot holds past the checkpoint: the messages not passed yet, and the oldest's age.
+          const detail::WalCheckpoint from =
+              cs.checkpoint.empty() ? detail::WalCheckpoint{} : detail::parse_wal_checkpoint(cs.checkpoint);
+          const detail::WalBacklog backlog = detail::read_wal_backlog(c, outbox, slot, from, kBacklogChanges);
+          cs.lag_messages = backlog.messages;
+          cs.lag_messages_at_least = !backlog.complete;
+          if (backlog.oldest_created) {
+            cs.lag_seconds = std::max(0.0, std::chrono::duration<double>(now() - *backlog.oldest_created).count());
+          }
+        }
       }
       st.consumers.push_back(std::move(cs));
     }
