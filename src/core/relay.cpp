@@ -361,6 +361,9 @@ struct Relay::Impl {
           saver->wait_idle();
           take_saves();
           persist(true, Wait::yes);
+          // Retention keeps what the saved checkpoints have not passed: the chores after the last
+          // save (as when each save was made before them on this thread).
+          run_chores(std::chrono::steady_clock::now());
           return false;
         }
       }
