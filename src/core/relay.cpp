@@ -17,6 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "checkpoint_saver.hpp"
 #include "delivery_window.hpp"
 #include "interval_timer.hpp"
 #include "outbox/errors.hpp"
@@ -82,6 +83,10 @@ struct Relay::Impl {
   // The periodic chores; set when the relay holds its lease.
   std::optional<detail::IntervalTimer> lease_timer, retention_timer, progress_timer;
   std::int64_t reported_acks = 0;  // acknowledged count at the last progress log
+  // Writes the checkpoints (lease renewals) off this thread while the relay holds its lease.
+  std::optional<detail::CheckpointSaver> saver;
+  // When the newest save known to have succeeded began: the lease runs from about then.
+  std::chrono::steady_clock::time_point lease_renewed{};
 
   // The loop made progress; a wait about to begin counts until it ends (`ahead`).
   void mark_turn(std::chrono::steady_clock::duration ahead = {}) {
@@ -163,26 +168,66 @@ struct Relay::Impl {
   }
 
   // Persists the resolved prefix at most every checkpoint_interval (a save is a write transaction;
-  // one per batch would compete with the service's own writers), and always when forced.
-  void persist(bool force) {
+  // one per batch would compete with the service's own writers), and always when forced. The
+  // save runs on the saver's thread (posted, and this thread goes on) unless `wait`: then it waits
+  // for the saver and saves here, so that its outcome is known before anything else happens.
+  enum class Wait { no, yes };
+  void persist(bool force, Wait wait = Wait::no) {
     if (!unsaved) return;
     const auto now_steady = std::chrono::steady_clock::now();
     if (!force && now_steady - last_persist < options.checkpoint_interval) return;
-    save();
+    // The relay's own trouble (retrying a message) first, else what the sink says of its broker.
+    std::string shown = health != "ok" ? health : "sink: " + sink.health();
+    if (shown == "sink: ok") shown = "ok";
+    // If the save fails (database unavailable), the checkpoint stays in memory and the next
+    // persist or lease renewal carries it: unsaved is set again (take_saves() does it for a
+    // background save).
+    if (wait == Wait::yes) {
+      saver->save_now(saved_checkpoint, resolved_position, shown);
+    } else {
+      saver->post(saved_checkpoint, resolved_position, std::move(shown));
+    }
     unsaved = false;
     last_persist = now_steady;
-    update_stats([&](RelayStats& s) {
-      ++s.checkpoints;
-      s.last_position = resolved_position;
-    });
+    take_saves();
   }
 
-  // Persists saved_checkpoint (the resolved prefix) with the relay's health. If that fails (database
-  // unavailable), it stays in memory and the next persist or lease renewal carries it.
-  void save() {
-    // The relay's own trouble (retrying a message) first, else what the sink says of its broker.
-    const std::string shown = health != "ok" ? health : "sink: " + sink.health();
-    store.save_checkpoint(self, saved_checkpoint, options.lease_ttl, shown == "sink: ok" ? "ok" : shown);
+  // Takes in what the saver finished: counts the saves that succeeded, and rethrows (here, on the
+  // relay thread, where run() handles it as it always did) the error of one that failed.
+  void take_saves() {
+    const auto outcome = saver->take();
+    count_saves(outcome);
+    if (outcome.error) {
+      unsaved = true;  // carried by the next persist
+      std::rethrow_exception(outcome.error);
+    }
+  }
+
+  // On the way out: waits until the saver is idle and takes in what it did. A background save that
+  // failed is not rethrown: the checkpoint is marked unsaved, and the synchronous save that
+  // follows reports its own outcome (a lost lease fails it too).
+  void settle_saves() {
+    saver->wait_idle();
+    const auto outcome = saver->take();
+    count_saves(outcome);
+    if (outcome.error) unsaved = true;
+  }
+
+  // Stats count only the saves that succeeded.
+  void count_saves(const detail::CheckpointSaver::Outcome& outcome) {
+    if (outcome.saved == 0) return;
+    update_stats([&](RelayStats& s) {
+      s.checkpoints += outcome.saved;
+      s.last_position = *outcome.last_position;
+    });
+    lease_renewed = std::max(lease_renewed, *outcome.last_start);
+  }
+
+  // The lease was last renewed (a save that succeeded) two renewal periods ago or more, or the loop
+  // stalled that long: the relay may be close to losing it.
+  bool lease_overdue(std::chrono::steady_clock::time_point now_steady) const {
+    const auto period = std::chrono::duration_cast<std::chrono::milliseconds>(options.lease_ttl) / 3;
+    return lease_timer->overdue(now_steady) || now_steady - lease_renewed >= 2 * period;
   }
 
   // Sleeps for the backoff, then hands failed messages to the sink again, in order: all of them
@@ -199,6 +244,7 @@ struct Relay::Impl {
     const auto renewal = std::max<std::chrono::milliseconds>(
         std::chrono::duration_cast<std::chrono::milliseconds>(options.lease_ttl) / 3, std::chrono::milliseconds(10));
     for (;;) {
+      take_saves();
       const auto now_steady = std::chrono::steady_clock::now();
       if (lease_timer->due(now_steady)) {
         renew_lease();
@@ -229,6 +275,18 @@ struct Relay::Impl {
     spdlog::info("relay '{}' started: outbox '{}' -> {}, consumer '{}', resuming after checkpoint '{}'", options.owner,
                  options.outbox, sink.describe(), options.consumer, last_read.empty() ? "(beginning)" : last_read);
     const auto started = std::chrono::steady_clock::now();
+    lease_renewed = started;  // acquire_lease() took it just now
+    // Stores whose save_checkpoint is safe beside their tail and other calls save in the background.
+    saver.emplace(
+        [this](const std::string& checkpoint, const std::string& shown) {
+          store.save_checkpoint(self, checkpoint, options.lease_ttl, shown);
+        },
+        store.concurrent_checkpoint_saves());
+    // Whatever ends run(), no save is left running after it (the store may go away with it).
+    struct EndSaver {
+      std::optional<detail::CheckpointSaver>& s;
+      ~EndSaver() { s.reset(); }
+    } end_saver{saver};
     lease_timer.emplace(std::chrono::duration_cast<std::chrono::milliseconds>(options.lease_ttl) / 3, started);
     retention_timer.emplace(options.retention_interval, std::chrono::steady_clock::time_point{});
     progress_timer.emplace(std::chrono::seconds(10), started);
@@ -257,6 +315,7 @@ struct Relay::Impl {
     } catch (const LeaseLost&) {
       set_phase(RelayState::Phase::stopping);
       // Another relay owns the consumer now: a save or release would be refused, and must be.
+      saver.reset();
       forget_tail();
       throw;
     } catch (...) {
@@ -278,20 +337,35 @@ struct Relay::Impl {
     // A relay that stalled (slow disk, slow broker call) may have let its lease run low: renew
     // before publishing more, so that a standby that took over is noticed (LeaseLost) before two
     // relays publish at once.
-    if (lease_timer->overdue(std::chrono::steady_clock::now())) {
-      renew_lease();
+    // Background saves are taken in first: a lease lost in one ends the relay here.
+    take_saves();
+    if (lease_overdue(std::chrono::steady_clock::now())) {
+      renew_lease(Wait::yes);
       lease_timer->ran(std::chrono::steady_clock::now());
     }
     bool read_any = false;
     if (window.recovering() == 0 && window.size() < options.max_in_flight) {
       auto batch = owned_tail->next(read_wait());
       if (!batch.empty()) {
+        // A save may have failed during the read: nothing is published past a lost lease. (Before
+        // last_read moves: after a retryable error the tail reopens there and reads this again.)
+        take_saves();
         read_any = true;
         last_read = batch.back().checkpoint;
         publish_read(std::move(batch));
       } else if (window.empty()) {
         adopt_idle_checkpoint(*owned_tail);
-        if (options.stop_when_idle) return false;
+        if (options.stop_when_idle) {
+          // The end: the last saves are made here, in the loop, where a retryable failure of one is
+          // waited out and the save made again (the final save in shutdown() has no such loop).
+          saver->wait_idle();
+          take_saves();
+          persist(true, Wait::yes);
+          // Retention keeps what the saved checkpoints have not passed: the chores after the last
+          // save (as when each save was made before them on this thread).
+          run_chores(std::chrono::steady_clock::now());
+          return false;
+        }
       }
     }
     const bool must_wait = window.in_flight() > 0 && !read_any;
@@ -419,9 +493,9 @@ struct Relay::Impl {
   }
 
   // Renewing saves the checkpoint too, so it is a forced persist.
-  void renew_lease() {
+  void renew_lease(Wait wait = Wait::no) {
     unsaved = true;
-    persist(true);
+    persist(true, wait);
   }
 
   // Takes the consumer's lease. While another relay holds it, waits as a standby (if configured)
@@ -467,7 +541,7 @@ struct Relay::Impl {
       if (now_steady >= deadline) break;
       if (now_steady - last_renewal >= renewal) {
         advance();
-        renew_lease();
+        renew_lease(Wait::yes);
         last_renewal = now_steady;
       }
       const auto step =
@@ -477,7 +551,10 @@ struct Relay::Impl {
       for (const auto& d : sink.poll(std::chrono::milliseconds(10))) apply(d);
     }
     advance();
-    persist(true);
+    // Waits for the saver, then saves here: the last acknowledged prefix is never left to a
+    // background save, and no save runs while the lease is released.
+    settle_saves();
+    persist(true, Wait::yes);
     if (window.in_flight() > 0 || window.failed() > 0) {
       spdlog::warn("relay stopping with {} messages unacknowledged; they will be published again on restart",
                    window.in_flight() + window.failed());
@@ -499,7 +576,8 @@ struct Relay::Impl {
     }
     try {
       advance();
-      persist(true);
+      settle_saves();
+      persist(true, Wait::yes);
     } catch (const std::exception& e) {
       spdlog::warn("outbox '{}': could not save the checkpoint at position {} while stopping: {}", options.outbox,
                    resolved_position, e.what());

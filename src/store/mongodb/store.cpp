@@ -146,6 +146,9 @@ class MongoStore final : public Store {
     return checkpoint;
   }
 
+  // Every call borrows its own client from the (thread-safe) pool; each tail keeps one of its own.
+  bool concurrent_checkpoint_saves() const override { return true; }
+
   void save_checkpoint(const ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds ttl,
                        const std::string& health) override {
     const std::string& outbox = ref.outbox;

@@ -15,6 +15,7 @@
 #include "cli_run.hpp"
 #include "outbox/relay.hpp"
 #include "outbox/sink.hpp"
+#include "outbox/testing/scripted_sink.hpp"
 #include "sqlite_fixture.hpp"
 
 using namespace testing_sqlite;
@@ -116,6 +117,61 @@ TEST_F(SqliteRelay, RetentionRunsFromTheRelay) {
   outbox::Relay relay(*store, *sink, o);
   relay.run();
   EXPECT_EQ(count(db, "SELECT COUNT(*) FROM outbox_orders"), 10);
+}
+
+// A checkpoint save is a write transaction: while another connection holds the write lock (a busy
+// writer), it waits. The relay thread used to wait in it, and took in no acknowledgement (and read
+// nothing) until the lock was free; the save now waits on the relay's saver thread.
+TEST_F(SqliteRelay, AcknowledgementsGoOnWhileACheckpointSaveWaitsForTheWriteLock) {
+  put_committed(1, 100);
+  outbox::StoreOptions store_options;
+  store_options.busy_timeout = 60s;  // the save waits for the lock, and does not fail, while it is held
+  auto store = outbox::open_store(uri(), store_options);
+  outbox::testing::ScriptedSink sink;
+  sink.hold(true);
+  auto o = options();
+  o.stop_when_idle = false;
+  o.batch_size = 10;
+  o.checkpoint_interval = 0ms;
+  o.idle_wait = 20ms;
+  outbox::Relay relay(*store, sink, o);
+  std::thread runner([&] { relay.run(); });
+  const auto eventually = [](auto pred) {  // a safety bound, not a measurement
+    for (int i = 0; i < 1000 && !pred(); ++i) std::this_thread::sleep_for(10ms);
+    return pred();
+  };
+  sqlite3* writer = nullptr;
+  struct End {  // also when a check fails: free the lock, then stop the relay
+    sqlite3*& w;
+    outbox::Relay& r;
+    std::thread& t;
+    ~End() {
+      if (w) {
+        sqlite3_exec(w, "ROLLBACK", nullptr, nullptr, nullptr);
+        sqlite3_close_v2(w);
+      }
+      r.stop();
+      if (t.joinable()) t.join();
+    }
+  } end{writer, relay, runner};
+  ASSERT_TRUE(eventually([&] { return sink.pending() == 100; })) << "the relay read and published everything";
+  ASSERT_EQ(sqlite3_open(path.c_str(), &writer), SQLITE_OK);
+  exec(writer, "BEGIN IMMEDIATE");  // holds the write lock from here on
+  sink.release_if([](std::int64_t p) { return p <= 10; });
+  ASSERT_TRUE(eventually([&] { return relay.stats().acknowledged == 10; }));
+  std::this_thread::sleep_for(100ms);  // the relay posts the checkpoint of 10; its save waits for the lock
+  sink.release_if([](std::int64_t) { return true; });
+  EXPECT_TRUE(eventually([&] { return relay.stats().acknowledged == 100; }))
+      << "acknowledged " << relay.stats().acknowledged << " of 100 while a checkpoint save waited for the lock";
+  EXPECT_EQ(relay.stats().checkpoints, 0) << "no save can have finished while the lock is held";
+  exec(writer, "ROLLBACK");
+  sqlite3_close_v2(writer);
+  writer = nullptr;
+  EXPECT_TRUE(eventually([&] { return relay.stats().last_position == 100; }));
+  relay.stop();
+  runner.join();
+  EXPECT_EQ(count(db, "SELECT position FROM outbox__consumers WHERE outbox = 'orders' AND consumer = 'default'"), 100);
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM outbox__consumers WHERE owner IS NOT NULL"), 0) << "lease released";
 }
 
 TEST_F(SqliteRelay, CliExitCodesAndErrors) {
