@@ -47,9 +47,12 @@ outbox::Message bench_message(std::int64_t i, std::size_t payload_bytes) {
 
 #ifdef OUTBOX_WITH_POSTGRES
 // The same messages into PostgreSQL, with the library's put, `per_txn` per transaction.
-double prefill_postgres(const std::string& uri, std::int64_t n, std::size_t payload_bytes, std::int64_t per_txn) {
+// With `wal`, into an outbox in WAL mode (logical decoding messages, read through a slot).
+double prefill_postgres(const std::string& uri, std::int64_t n, std::size_t payload_bytes, std::int64_t per_txn,
+                        bool wal) {
   bench::pg::Conn c(uri);
-  outbox::postgres::Outbox box(kOutbox, outbox::SchemaRegistry::from_json({{"order_created", {{"type", "object"}}}}));
+  outbox::postgres::Outbox box(kOutbox, outbox::SchemaRegistry::from_json({{"order_created", {{"type", "object"}}}}),
+                               {.mode = wal ? outbox::postgres::Mode::wal : outbox::postgres::Mode::table});
   box.init(c);
   std::size_t total_bytes = 0;
   for (std::int64_t i = 1; i <= n;) {
@@ -61,7 +64,7 @@ double prefill_postgres(const std::string& uri, std::int64_t n, std::size_t payl
     }
     bench::pg::exec(c, "COMMIT");
   }
-  bench::pg::exec(c, "VACUUM ANALYZE " + std::string("outbox_") + kOutbox);  // as autovacuum would, soon
+  if (!wal) bench::pg::exec(c, "VACUUM ANALYZE " + std::string("outbox_") + kOutbox);  // as autovacuum would, soon
   return static_cast<double>(total_bytes) / static_cast<double>(n);
 }
 #endif
@@ -158,10 +161,12 @@ int main(int argc, char** argv) {
                   {"prefill-txn", "10000"},
                   {"variants", "tail,null,file"},
                   {"postgres", "false"},
+                  {"wal", "false"},
                   {"server", ""},
                   {"verbose", "false"}},
                  "outbox_bench_relay: relay throughput SQLite -> null: and -> file:, against reading the tail alone.\n"
-                 "--postgres: from PostgreSQL instead, in a fresh database on --server (default $OUTBOX_PG_URI).");
+                 "--postgres: from PostgreSQL instead, in a fresh database on --server (default $OUTBOX_PG_URI);\n"
+                 "with --wal, from an outbox in WAL mode (the server needs wal_level=logical).");
   spdlog::set_level(spdlog::level::warn);
   std::printf("outbox_bench_relay%s\n", outbox::redact_uri(f.command_line()).c_str());
   const auto dir = bench::make_run_dir(f.str("dir"), "relay");
@@ -181,8 +186,8 @@ int main(int argc, char** argv) {
                                                "bench_relay");
     std::printf("server: %s\n", pg->settings().c_str());
     store_uri = pg->uri();
-    avg_payload =
-        prefill_postgres(store_uri, n, static_cast<std::size_t>(f.integer("payload-bytes")), f.integer("prefill-txn"));
+    avg_payload = prefill_postgres(store_uri, n, static_cast<std::size_t>(f.integer("payload-bytes")),
+                                   f.integer("prefill-txn"), f.flag("wal"));
   }
 #else
   if (postgres) {
@@ -258,11 +263,21 @@ int main(int argc, char** argv) {
   std::printf("  checkpoint saves per run: %lld (null), %lld (file)\n", static_cast<long long>(null_checkpoints),
               static_cast<long long>(file_checkpoints));
   const double target = postgres ? 100000 : 250000;
-  std::printf("  RELAY THROUGHPUT %s to null: %.0f msg/s   target >= %.0f: %s\n", postgres ? "PostgreSQL" : "SQLite",
+  std::printf("  RELAY THROUGHPUT %s to null: %.0f msg/s   target >= %.0f: %s\n",
+              postgres ? (f.flag("wal") ? "PostgreSQL WAL mode" : "PostgreSQL") : "SQLite",
               null_rate, target, null_rate >= target ? "met" : "MISSED");
   std::printf("  (peak RSS of this whole process, prefill included: %lld kB)\n",
               static_cast<long long>(bench::proc_status_kb("VmHWM")));
   std::filesystem::remove_all(dir);
+#ifdef OUTBOX_WITH_POSTGRES
+  if (pg && f.flag("wal")) {
+    // Each consumer's slot would keep its WAL for ever, and a database with one cannot be dropped.
+    bench::pg::Conn c(store_uri);
+    bench::pg::exec(c,
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                    " WHERE database = current_database() AND NOT active");
+  }
+#endif
   std::printf("load average at the end: %s\n", bench::loadavg().c_str());
   return 0;
 }

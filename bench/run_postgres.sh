@@ -26,6 +26,8 @@ echo
 echo
 "$bin/outbox_bench_relay" --postgres --variants tail,null --reps 3
 echo
+"$bin/outbox_bench_relay" --postgres --wal --variants tail,null --reps 3
+echo
 "$bin/outbox_bench_pg_catch_up" --reps 3
 echo
 # Latency at 10% of the writer's measured maximum, with wake-ups; then polling at the same rate.
