@@ -150,7 +150,7 @@ class TimingStore final : public outbox::Store {
  private:
   std::unique_ptr<outbox::Store> inner_;
   std::vector<Interval> saves_, nexts_;
-  std::vector<Interval> relay_saves_;  // the saves made on the relay thread (one thread: in order)
+  std::vector<Interval> relay_saves_;            // the saves made on the relay thread (one thread: in order)
   std::atomic<std::thread::id> relay_thread_{};  // set in tail(), read by saves on any thread
 };
 
@@ -420,7 +420,8 @@ int main(int argc, char** argv) {
     if (n > 0) {
       std::printf(
           "  the slowest 1%% (%.0f messages, commit->ack >= %.3f ms, mean %.3f ms): between COMMIT and ack the relay"
-          " thread was on average %.3f ms in save_checkpoint (on the relay thread), %.3f ms in Tail::next (waiting for the commit and"
+          " thread was on average %.3f ms in save_checkpoint (on the relay thread), %.3f ms in Tail::next (waiting for "
+          "the commit and"
           " reading it), %.3f ms elsewhere (sink, bookkeeping)\n",
           n, p99_ms, lat / n, in_save / n, in_next / n, (lat - in_save - in_next) / n);
     }

@@ -99,19 +99,19 @@ int main(int argc, char** argv) {
                                     std::to_string(i)};
   };
   std::vector<Part> parts;
-  parts.push_back({"naive INSERT of the serialized row", [&](std::int64_t i) {
-                     run_prepared(c, "naive", naive_params(i));
-                   }, {}});
-  parts.push_back({"naive INSERT with the put's key lock", [&](std::int64_t i) {
-                     run_prepared(c, "naive_locked", naive_params(i));
-                   }, {}});
+  parts.push_back(
+      {"naive INSERT of the serialized row", [&](std::int64_t i) { run_prepared(c, "naive", naive_params(i)); }, {}});
+  parts.push_back({"naive INSERT with the put's key lock",
+                   [&](std::int64_t i) { run_prepared(c, "naive_locked", naive_params(i)); },
+                   {}});
   parts.push_back({"Writer::put of a built Message", [&](std::int64_t) { writer.put(typed_message); }, {}});
-  parts.push_back({"typed put (OrderEvents::put)", [&](std::int64_t i) {
-                     OrderEvents::put(writer, order(i), "order-" + std::to_string(i % 1000));
-                   }, {}});
-  parts.push_back({"typed put, wake_relay = false", [&](std::int64_t i) {
-                     OrderEvents::put(quiet_writer, order(i), "order-" + std::to_string(i % 1000));
-                   }, {}});
+  parts.push_back({"typed put (OrderEvents::put)",
+                   [&](std::int64_t i) { OrderEvents::put(writer, order(i), "order-" + std::to_string(i % 1000)); },
+                   {}});
+  parts.push_back(
+      {"typed put, wake_relay = false",
+       [&](std::int64_t i) { OrderEvents::put(quiet_writer, order(i), "order-" + std::to_string(i % 1000)); },
+       {}});
 
   std::int64_t counter = 0;
   auto run_round = [&](Part& p) {

@@ -264,8 +264,8 @@ int main(int argc, char** argv) {
               static_cast<long long>(file_checkpoints));
   const double target = postgres ? 100000 : 250000;
   std::printf("  RELAY THROUGHPUT %s to null: %.0f msg/s   target >= %.0f: %s\n",
-              postgres ? (f.flag("wal") ? "PostgreSQL WAL mode" : "PostgreSQL") : "SQLite",
-              null_rate, target, null_rate >= target ? "met" : "MISSED");
+              postgres ? (f.flag("wal") ? "PostgreSQL WAL mode" : "PostgreSQL") : "SQLite", null_rate, target,
+              null_rate >= target ? "met" : "MISSED");
   std::printf("  (peak RSS of this whole process, prefill included: %lld kB)\n",
               static_cast<long long>(bench::proc_status_kb("VmHWM")));
   std::filesystem::remove_all(dir);

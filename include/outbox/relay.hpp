@@ -27,10 +27,10 @@ struct Backoff {
 struct RelayOptions {
   std::string outbox;
   std::string consumer = "default";
-  std::string owner;                  // lease owner; defaults to "hostname:pid"
-  std::size_t batch_size = 1000;      // messages read from the tail at once
-  std::size_t max_in_flight = 2000;   // published but not yet acknowledged (memory grows with it)
-  int max_attempts = 5;               // permanent failures before a message is dead-lettered
+  std::string owner;                 // lease owner; defaults to "hostname:pid"
+  std::size_t batch_size = 1000;     // messages read from the tail at once
+  std::size_t max_in_flight = 2000;  // published but not yet acknowledged (memory grows with it)
+  int max_attempts = 5;              // permanent failures before a message is dead-lettered
   Backoff backoff;
   std::chrono::milliseconds idle_wait{1000};          // longest wait on an idle tail
   std::chrono::milliseconds shutdown_timeout{10000};  // to drain in-flight work on stop()

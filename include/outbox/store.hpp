@@ -69,8 +69,8 @@ struct ConsumerStatus {
   // true: lag_messages stopped at a bound and the consumer lags at least that much (PostgreSQL's
   // WAL mode counts what the consumer's slot holds by decoding it, up to 10,000 changes).
   bool lag_messages_at_least = false;
-  std::optional<Timestamp> updated;      // last checkpoint save or lease renewal
-  std::string owner;                     // relay holding the lease, if any
+  std::optional<Timestamp> updated;  // last checkpoint save or lease renewal
+  std::string owner;                 // relay holding the lease, if any
   bool lease_active = false;
   std::string health;  // what the relay last reported ("ok", or its last error)
   // PostgreSQL WAL mode: the WAL the consumer's replication slot keeps (bytes from its restart

@@ -20,7 +20,7 @@ struct RelaySettings {
   std::string store, outbox, sink;
   std::string consumer = "default";
   std::int64_t batch_size = 1000;
-  std::int64_t max_in_flight = 2000;   // published, not yet acknowledged (RelayOptions::max_in_flight)
+  std::int64_t max_in_flight = 2000;  // published, not yet acknowledged (RelayOptions::max_in_flight)
   std::int64_t max_attempts = 5;
   double shutdown_timeout = 10;  // seconds
   std::int64_t max_count = 0;    // retention; 0 = none

@@ -40,10 +40,10 @@ class CheckpointSaver {
 
   // What finished since the last take().
   struct Outcome {
-    std::int64_t saved = 0;                      // saves that succeeded
-    std::optional<std::int64_t> last_position;   // of the newest one of them
+    std::int64_t saved = 0;                       // saves that succeeded
+    std::optional<std::int64_t> last_position;    // of the newest one of them
     std::optional<Clock::time_point> last_start;  // when it began (the lease runs from about then)
-    std::exception_ptr error;                    // the first save that failed, if any
+    std::exception_ptr error;                     // the first save that failed, if any
   };
 
   CheckpointSaver(SaveFn save, bool background);

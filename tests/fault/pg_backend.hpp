@@ -122,9 +122,9 @@ class PostgresBackend : public CrashBackend {
     if (mode_ != outbox::postgres::Mode::wal) return;
     for (int i = 0; i < 100; ++i) {
       try {
-        testing_pg::exec(admin,
-                         "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '" +
-                             db_ + "'");
+        testing_pg::exec(
+            admin,
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '" + db_ + "'");
         return;
       } catch (const std::runtime_error&) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -167,14 +167,15 @@ std::vector<std::int64_t> range(std::int64_t from, std::int64_t to) {
 // Runs the relay on a thread; keeps what it threw. On the way out (also when a check failed) it
 // opens the store's gate, then stops the relay: no test leaves a thread behind.
 struct Running {
-  Running(Relay& r, GatedStore& s) : relay(r), store(s), thread([this] {
-                                            try {
-                                              relay.run();
-                                            } catch (...) {
-                                              error = std::current_exception();
-                                            }
-                                            done = true;
-                                          }) {}
+  Running(Relay& r, GatedStore& s)
+      : relay(r), store(s), thread([this] {
+          try {
+            relay.run();
+          } catch (...) {
+            error = std::current_exception();
+          }
+          done = true;
+        }) {}
   ~Running() {
     store.open_gate();
     if (thread.joinable()) {

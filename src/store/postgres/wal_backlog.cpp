@@ -37,10 +37,9 @@ class TemporarySlot {
 
 }  // namespace
 
-WalBacklog read_wal_backlog(PGconn* conn, const std::string& outbox, const std::string& slot,
-                            const WalCheckpoint& from, std::size_t max_changes) {
-  const std::string copy =
-      slot_name(outbox, "status_" + std::to_string(::getpid()) + "_" + std::to_string(++copies));
+WalBacklog read_wal_backlog(PGconn* conn, const std::string& outbox, const std::string& slot, const WalCheckpoint& from,
+                            std::size_t max_changes) {
+  const std::string copy = slot_name(outbox, "status_" + std::to_string(::getpid()) + "_" + std::to_string(++copies));
   exec(conn, "SELECT pg_copy_logical_replication_slot($1, $2, true)", {slot, copy},
        "copying replication slot '" + slot + "' to read what it holds");
   TemporarySlot dropped_at_end(conn, copy);

@@ -18,7 +18,7 @@
 namespace outbox::postgres::detail {
 
 struct WalBacklog {
-  std::int64_t messages = 0;              // the outbox's committed messages past the checkpoint
+  std::int64_t messages = 0;                // the outbox's committed messages past the checkpoint
   std::optional<Timestamp> oldest_created;  // the earliest `created` among them (the put's time)
   // false: decoding stopped after `max_changes` changes, so `messages` is a lower bound (the
   // oldest message is still the oldest, unless that many changes of other prefixes came first).
@@ -28,7 +28,7 @@ struct WalBacklog {
 // Decodes at most `max_changes` changes (pgoutput messages: begin, message, commit, of any
 // prefix) that `slot` holds, on `conn` (outside a transaction; the role needs the REPLICATION
 // privilege), and keeps the messages of `outbox` that `from` has not passed. Throws StoreError.
-WalBacklog read_wal_backlog(PGconn* conn, const std::string& outbox, const std::string& slot,
-                            const WalCheckpoint& from, std::size_t max_changes);
+WalBacklog read_wal_backlog(PGconn* conn, const std::string& outbox, const std::string& slot, const WalCheckpoint& from,
+                            std::size_t max_changes);
 
 }  // namespace outbox::postgres::detail

@@ -105,9 +105,8 @@ class SqliteStore final : public Store {
     // The newest row is never deleted (see enforce_retention), so its position is the largest
     // handed out. Outbox tables made by earlier versions have AUTOINCREMENT, whose sqlite_sequence
     // row also counts the positions of rows their retention deleted then.
-    Statement s(db().get(),
-                "SELECT MAX(COALESCE((SELECT MAX(position) FROM " + detail::message_table(outbox) +
-                    "), 0), COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0))");
+    Statement s(db().get(), "SELECT MAX(COALESCE((SELECT MAX(position) FROM " + detail::message_table(outbox) +
+                                "), 0), COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0))");
     s.bind(1, std::string_view("outbox_" + outbox));
     return std::to_string(s.step() ? s.int64(0) : 0);
   }

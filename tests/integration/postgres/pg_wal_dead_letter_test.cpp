@@ -20,8 +20,8 @@ TEST_F(WalTest, AReplayedDeadLetterIsDeliveredOnceWithTheReplayHeaders) {
   // `relay --drain` of `consumer` into a file of its own; the lines it published.
   auto drain_relay = [&](const std::string& consumer) {
     const std::string file = dir + "/" + consumer + "-" + std::to_string(++runs) + ".jsonl";
-    const auto r = cli("relay --store '" + uri + "' --outbox " + name + " --consumer " + consumer + " --sink file:" +
-                       file + " --drain");
+    const auto r = cli("relay --store '" + uri + "' --outbox " + name + " --consumer " + consumer +
+                       " --sink file:" + file + " --drain");
     EXPECT_EQ(r.code, 0) << r.output;
     return std::filesystem::exists(file) ? read_lines(file) : std::vector<nlohmann::json>{};
   };

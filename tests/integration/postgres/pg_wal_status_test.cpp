@@ -38,8 +38,8 @@ TEST_F(WalTest, StatusAndMetricsShowTheUnpublishedMessagesTheirAgeAndTheRetained
   char tmpl[] = "/tmp/outbox-pg-wal-status-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   // Two consumers; "audit" is up to date, "default" has read nothing yet.
-  const testing_support::Run audit_first =
-      cli("relay --store '" + uri + "' --outbox " + name + " --consumer audit --sink file:" + dir + "/audit.jsonl --drain");
+  const testing_support::Run audit_first = cli("relay --store '" + uri + "' --outbox " + name +
+                                               " --consumer audit --sink file:" + dir + "/audit.jsonl --drain");
   ASSERT_EQ(audit_first.code, 0) << audit_first.output;
 
   put_committed(1, 2);

@@ -51,8 +51,9 @@ TEST_F(SqliteLayout, RetentionKeepsTheNewestMessageSoPositionsNeverRepeat) {
 // hold a position whose row that version's retention deleted. The end of the outbox is still past
 // it, and new messages still get later positions.
 TEST_F(SqliteLayout, AnOutboxMadeWithAutoincrementKeepsItsPositions) {
-  exec(db, "CREATE TABLE outbox_legacy (position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,"
-           " type TEXT NOT NULL, key TEXT, data TEXT NOT NULL, headers TEXT, created_us INTEGER NOT NULL)");
+  exec(db,
+       "CREATE TABLE outbox_legacy (position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,"
+       " type TEXT NOT NULL, key TEXT, data TEXT NOT NULL, headers TEXT, created_us INTEGER NOT NULL)");
   outbox::sqlite::Outbox legacy{"legacy", order_schemas()};
   legacy.init(db);  // creates only what is missing: the table keeps its layout
   exec(db, "BEGIN");
