@@ -37,7 +37,10 @@ void Outbox::init(PGconn* conn) const {
   }
   const std::string doing = "init of outbox '" + name_ + "'";
   // First what the server allows: a role without privileges may not even read the outbox list.
-  if (options_.mode == Mode::wal) detail::check_wal_capable(conn, name_);
+  if (options_.mode == Mode::wal) {
+    detail::check_wal_capable(conn, name_);
+    detail::check_slot_is_ours(conn, name_, "default");  // before anything is created here
+  }
   if (const auto stored = detail::read_mode(conn, name_); stored && *stored != options_.mode) {
     throw UsageError("outbox '" + name_ + "' exists in " + to_string(*stored) + " mode; it cannot be " +
                      to_string(options_.mode) + " too. Use the " + to_string(*stored) +

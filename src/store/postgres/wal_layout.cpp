@@ -99,7 +99,22 @@ void check_wal_capable(PGconn* conn, const std::string& outbox) {
   }
 }
 
+void check_slot_is_ours(PGconn* conn, const std::string& outbox, const std::string& consumer) {
+  const std::string slot = slot_name(outbox, consumer);
+  Result r = exec(conn,
+                  "SELECT database, current_database() FROM pg_replication_slots WHERE slot_name = $1"
+                  " AND database IS DISTINCT FROM current_database()",
+                  {slot}, "checking replication slot '" + slot + "' of outbox '" + outbox + "'");
+  if (r.rows() == 0) return;
+  throw UsageError("outbox '" + outbox + "' in WAL mode: its replication slot '" + slot + "' belongs to database '" +
+                   r.text(0, 0) + "', not '" + r.text(0, 1) +
+                   "'. Slot names are shared by every database of the server, so one WAL-mode outbox name can "
+                   "be used in one database only: choose another outbox name here, or drop the outbox in '" +
+                   r.text(0, 0) + "' and its slots first");
+}
+
 void ensure_slot(PGconn* conn, const std::string& outbox, const std::string& consumer) {
+  check_slot_is_ours(conn, outbox, consumer);
   const std::string slot = slot_name(outbox, consumer);
   const std::string from = slot_name(outbox, "default");
   const std::string doing = "creating replication slot '" + slot + "' of consumer '" + consumer + "'";

@@ -39,6 +39,10 @@ void check_wal_capable(PGconn* conn, const std::string& outbox);
 // (so a new consumer starts where "default" stands, the oldest point the outbox still has), or new
 // when there is none. Runs outside any transaction. Throws StoreError.
 void ensure_slot(PGconn* conn, const std::string& outbox, const std::string& consumer);
+// Refuses (UsageError) when the slot of (outbox, consumer) exists but belongs to another database:
+// slot names are per cluster, so two databases with a WAL-mode outbox of one name would share
+// (and fight over) its slots.
+void check_slot_is_ours(PGconn* conn, const std::string& outbox, const std::string& consumer);
 
 // The payload of one message: a compact JSON header {"v":1,"id","type","key","headers","created_us"},
 // a newline, then the data's JSON text exactly as validated (so a tail hands sinks the same text).

@@ -93,6 +93,43 @@ TEST_F(WalTest, InitRefusesARoleWithoutTheReplicationPrivilege) {
   exec(*a, "DROP ROLE " + role);
 }
 
+// Slot names are per server, not per database: a second database's WAL-mode outbox of the same
+// name used to take over the first one's slots (its status then failed on the first database's
+// publication). init now refuses it, naming the database that has the slot, before creating
+// anything; so does `outbox init`, with exit 2.
+TEST_F(WalTest, InitRefusesAnOutboxNameWhoseSlotBelongsToAnotherDatabase) {
+  const std::string other_db = "w_other_" + std::to_string(getpid());
+  exec(*a, "DROP DATABASE IF EXISTS " + other_db);
+  exec(*a, "CREATE DATABASE " + other_db);
+  // The same server URI naming the other database (with_dbname gives a conninfo string, to which
+  // with_mode could not add outboxMode).
+  std::string other_uri = uri;
+  const auto path = other_uri.find('/', other_uri.find("://") + 3);
+  ASSERT_NE(path, std::string::npos) << "not a postgresql:// URI: " << uri;
+  other_uri.replace(path + 1, other_uri.find('?', path) - path - 1, other_db);
+  {
+    Conn c(other_uri);
+    outbox::postgres::OutboxOptions o;
+    o.mode = Mode::wal;
+    outbox::postgres::Outbox same_name(name, order_schemas(), o);
+    try {
+      same_name.init(c);
+      ADD_FAILURE() << "a second database took outbox '" << name << "' and its slot";
+    } catch (const outbox::UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("belongs to database"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(scalar(c, "SELECT to_regclass('outbox__outboxes') IS NULL"), "t") << "init created tables first";
+    const testing_support::Run r = cli("init --store '" + with_mode(other_uri, "wal") + "' --outbox " + name);
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("choose another outbox name"), std::string::npos) << r.output;
+  }
+  exec(*a, "DROP DATABASE " + other_db + " WITH (FORCE)");
+  // The first database's outbox is untouched.
+  put_committed(1, 2);
+  auto store = outbox::open_store(uri);
+  EXPECT_NO_THROW(store->status(name));
+}
+
 TEST_F(WalTest, PrintSqlPrintsWhatInitRuns) {
   const std::string other = name + "_p";
   const testing_support::Run r = cli("init --print-sql --store '" + with_mode(uri, "wal") + "' --outbox " + other);
