@@ -86,6 +86,21 @@ inline double percentile(std::vector<double> v, double p) {
 
 inline double median(std::vector<double> v) { return percentile(std::move(v), 50); }
 
+// Runs `run(item)` for every item, `rounds` times, alternating the order (A B C, then C B A, ...)
+// so that drift (caches, WAL growth, other load) falls on every item alike; `after_round(r)` runs
+// after round r (0-based). The caller warms up and takes the medians.
+template <class T, class Run, class AfterRound>
+void alternate_rounds(std::vector<T>& items, int rounds, Run run, AfterRound after_round) {
+  for (int r = 0; r < rounds; ++r) {
+    if (r % 2 == 0) {
+      for (auto& item : items) run(item);
+    } else {
+      for (auto it = items.rbegin(); it != items.rend(); ++it) run(*it);
+    }
+    after_round(r);
+  }
+}
+
 // For bench/report.sh's distribution plots: when OUTBOX_BENCH_SAMPLES names a file, appends one
 // data set to it: a "# label" line, then "latency_ms cumulative_fraction" per sample in order, then
 // two blank lines (gnuplot's separator between data sets, chosen with `index`).

@@ -36,21 +36,9 @@ outbox="$build/src/cli/outbox"
 work="$(mktemp -d /tmp/outbox-bench-in-flight.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 db="$work/backlog.db"
-"$outbox" init --store "sqlite:$db" --outbox orders >/dev/null
-# The backlog, written in one statement: rows as `put` writes them (the envelope's columns), an
-# order event of about 300 bytes each, 64 keys.
-sqlite3 "$db" <<SQL
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $messages)
-INSERT INTO outbox_orders (id, type, key, data, headers, created_us)
-SELECT printf('0190a5c2-0000-7000-8000-%012d', i), 'order.placed', 'customer-' || (i % 64),
-       printf('{"order_id":"o-%d","customer_id":"customer-%d","currency":"EUR","total_cents":%d,' ||
-              '"lines":[{"sku":"sku-%d","quantity":%d,"price_cents":1999},' ||
-              '{"sku":"sku-%d","quantity":1,"price_cents":499}],"placed_at":"2026-12-02T07:00:00Z",' ||
-              '"note":"leave at the door, ring twice"}', i, i % 64, i * 7 % 100000, i % 500, 1 + i % 4,
-              (i + 17) % 500),
-       NULL, CAST(strftime('%s','now') AS INTEGER) * 1000000
-FROM n;
-SQL
+# The backlog: rows as `put` writes them, about 300 bytes of order event each (bench/lib).
+. "$root/bench/lib/sqlite_backlog.sh"
+make_sqlite_backlog "$outbox" "$db" "$messages"
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "backlog: $messages messages in $db ($(du -h "$db" | cut -f1))"
 echo "starting a throwaway Kafka broker (takes a few seconds) ..."

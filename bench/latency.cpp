@@ -8,7 +8,11 @@
 // --postgres: the same against PostgreSQL (a fresh database on --server, default $OUTBOX_PG_URI);
 // --rate-of-max F: first measure the writer's maximum rate (--probe-seconds flat out, into another
 // outbox), then load at F times that; --poll: PostgreSQL without wake-ups (the writer's
-// wake_relay=false, the relay's StoreOptions::wakeups=false: it polls every 1-100 ms).
+// wake_relay=false, the relay's StoreOptions::wakeups=false: it polls every 1-100 ms); --wal:
+// PostgreSQL in WAL mode (the outboxes are made in that mode before the writer starts, so its put
+// emits logical decoding messages and the relay reads them from a slot; the server needs
+// wal_level=logical, as bench/run_postgres.sh starts it). Positions are then WAL positions, so the
+// join by position goes through a map.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +22,8 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -25,6 +31,7 @@
 #include "bench_util.hpp"
 #include "outbox/outbox.hpp"
 #ifdef OUTBOX_WITH_POSTGRES
+#include "outbox/postgres.hpp"
 #include "pg_util.hpp"
 #endif
 
@@ -238,6 +245,7 @@ int main(int argc, char** argv) {
                   {"server", ""},
                   {"rate-of-max", "0"},
                   {"poll", "false"},
+                  {"wal", "false"},
                   {"probe-seconds", "3"},
                   {"keep", "false"}},
                  "outbox_bench_latency: commit->ack latency, peak RSS under load and idle CPU of the relay.\n"
@@ -251,7 +259,8 @@ int main(int argc, char** argv) {
   const std::string writer_bin = f.str("writer").empty() ? self_dir() + "/outbox_bench_writer" : f.str("writer");
   double rate = f.num("rate");
   const double seconds = f.num("seconds");
-  const bool postgres = f.flag("postgres");
+  const bool wal = f.flag("wal");
+  const bool postgres = f.flag("postgres") || wal;
   std::string store_uri = "sqlite:" + db_path, writer_target = "--db=" + db_path;
 #ifdef OUTBOX_WITH_POSTGRES
   std::unique_ptr<bench::pg::Database> pg;
@@ -261,6 +270,15 @@ int main(int argc, char** argv) {
     std::printf("server: %s\n", pg->settings().c_str());
     store_uri = pg->uri();
     writer_target = "--store=" + pg->uri();
+    if (wal) {
+      // The mode is the outbox's, stored at init: the writer's and the relay's init then keep it.
+      bench::pg::Conn c(pg->uri());
+      for (const char* name : {kOutbox, "lat_probe"}) {
+        outbox::postgres::Outbox(name, outbox::SchemaRegistry::from_json({{"tick", {{"type", "object"}}}}),
+                                 {.mode = outbox::postgres::Mode::wal})
+            .init(c);
+      }
+    }
   }
 #else
   if (postgres) {
@@ -269,11 +287,12 @@ int main(int argc, char** argv) {
   }
 #endif
   const std::string wake_flag = std::string("--wake=") + (f.flag("poll") ? "false" : "true");
+  const std::string wal_flag = std::string("--wal=") + (wal ? "true" : "false");
   if (f.num("rate-of-max") > 0) {
     // The writer flat out (--rate=0) into an outbox of its own, no relay yet.
     const std::string probe_path = (dir / "probe.records").string();
     std::vector<Record> probe;
-    if (!run_writer({writer_bin, writer_target, wake_flag, "--outbox=lat_probe", "--rate=0",
+    if (!run_writer({writer_bin, writer_target, wake_flag, wal_flag, "--outbox=lat_probe", "--rate=0",
                      "--seconds=" + f.str("probe-seconds"), "--sync=" + f.str("sync"),
                      "--payload-bytes=" + f.str("payload-bytes"), "--out=" + probe_path},
                     probe_path, probe) ||
@@ -314,14 +333,15 @@ int main(int argc, char** argv) {
       "load: writer process commits one message per transaction at %.0f msg/s for %.0f s "
       "(%s); relay (default options) -> recording null-like sink, in this process\n",
       rate, seconds,
-      postgres ? (f.flag("poll") ? "PostgreSQL, synchronous_commit=on; no wake-ups: the relay polls"
-                                 : "PostgreSQL, synchronous_commit=on; wake-ups")
-               : ("synchronous=" + f.str("sync")).c_str());
+      wal        ? "PostgreSQL WAL mode, synchronous_commit=on; the relay streams from its slot"
+      : postgres ? (f.flag("poll") ? "PostgreSQL, synchronous_commit=on; no wake-ups: the relay polls"
+                                   : "PostgreSQL, synchronous_commit=on; wake-ups")
+                 : ("synchronous=" + f.str("sync")).c_str());
   std::fflush(stdout);
   const bench::CpuTimes cpu_load0 = bench::cpu_self();
   const std::int64_t load0 = bench::mono_ns();
   std::vector<Record> records;
-  if (!run_writer({writer_bin, writer_target, wake_flag, "--outbox=" + std::string(kOutbox),
+  if (!run_writer({writer_bin, writer_target, wake_flag, wal_flag, "--outbox=" + std::string(kOutbox),
                    "--rate=" + std::to_string(rate), "--seconds=" + f.str("seconds"), "--sync=" + f.str("sync"),
                    "--payload-bytes=" + f.str("payload-bytes"), "--out=" + records_path},
                   records_path, records)) {
@@ -352,28 +372,28 @@ int main(int argc, char** argv) {
   relay_thread.join();
   const auto stats = relay.stats();
 
-  // Join acknowledgements with commit times by position (positions of a fresh outbox are 1..N).
-  std::int64_t max_position = 0;
-  for (const auto& r : records) max_position = std::max(max_position, r.position);
-  std::vector<std::int64_t> commit_at(static_cast<std::size_t>(max_position) + 1, -1);
-  for (const auto& r : records) commit_at[static_cast<std::size_t>(r.position)] = r.commit_ns;
+  // Join acknowledgements with commit times by position (table mode: 1..N; WAL mode: WAL positions).
+  std::unordered_map<std::int64_t, std::int64_t> commit_at;  // position -> COMMIT returned, ns
+  commit_at.reserve(records.size());
+  for (const auto& r : records) commit_at.emplace(r.position, r.commit_ns);
   const std::int64_t warm_until =
       records.empty() ? 0 : records.front().commit_ns + static_cast<std::int64_t>(f.num("warmup") * 1e9);
   std::vector<double> commit_to_ack, created_to_ack;
   std::vector<std::pair<std::int64_t, std::int64_t>> slow_candidates;  // (commit, ack) in ns
   std::int64_t unmatched = 0, duplicates = 0;
-  std::vector<bool> seen(commit_at.size(), false);
+  std::unordered_set<std::int64_t> seen;
+  seen.reserve(records.size());
   for (const auto& a : sink.acks()) {
-    if (a.position <= 0 || a.position > max_position || commit_at[static_cast<std::size_t>(a.position)] < 0) {
+    const auto it = commit_at.find(a.position);
+    if (it == commit_at.end()) {
       ++unmatched;
       continue;
     }
-    if (seen[static_cast<std::size_t>(a.position)]) {
+    if (!seen.insert(a.position).second) {
       ++duplicates;
       continue;
     }
-    seen[static_cast<std::size_t>(a.position)] = true;
-    const std::int64_t committed = commit_at[static_cast<std::size_t>(a.position)];
+    const std::int64_t committed = it->second;
     if (committed < warm_until) continue;
     commit_to_ack.push_back(static_cast<double>(a.ack_ns - committed) / 1e6);
     slow_candidates.emplace_back(committed, a.ack_ns);
@@ -390,7 +410,9 @@ int main(int argc, char** argv) {
       static_cast<long long>(stats.checkpoints), static_cast<long long>(unmatched), static_cast<long long>(duplicates));
   print_distribution("COMMIT returned -> sink ack", commit_to_ack);
   bench::append_samples(std::string("commit -> acknowledged latency, ") +
-                            (postgres ? "PostgreSQL" : "SQLite synchronous=" + f.str("sync")) +
+                            (wal        ? "PostgreSQL WAL mode"
+                             : postgres ? "PostgreSQL"
+                                        : "SQLite synchronous=" + f.str("sync")) +
                             " source (in-process sink)",
                         commit_to_ack);
   print_distribution("created (put) -> sink ack  ", created_to_ack);
@@ -451,6 +473,15 @@ int main(int argc, char** argv) {
       static_cast<double>(idle1.voluntary_switches - idle0.voluntary_switches) / idle_wall,
       100 * idle_cpu / idle_wall < 1 ? "met" : "MISSED");
   if (!f.flag("keep")) std::filesystem::remove_all(dir);
+#ifdef OUTBOX_WITH_POSTGRES
+  if (wal) {
+    // Each consumer's slot would keep its WAL for ever, and a database with one cannot be dropped.
+    bench::pg::Conn c(pg->uri());
+    bench::pg::exec(c,
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                    " WHERE database = current_database() AND NOT active");
+  }
+#endif
   std::printf("load average at the end: %s\n", bench::loadavg().c_str());
   return 0;
 }

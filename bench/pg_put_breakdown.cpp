@@ -124,16 +124,11 @@ int main(int argc, char** argv) {
   };
   for (auto& p : parts) run_round(p);  // warm-up, not counted
   for (auto& p : parts) p.ns_per_op.clear();
-  for (int r = 0; r < rounds; ++r) {
-    if (r % 2 == 0) {
-      for (auto& p : parts) run_round(p);
-    } else {
-      for (auto it = parts.rbegin(); it != parts.rend(); ++it) run_round(*it);
-    }
+  bench::alternate_rounds(parts, rounds, run_round, [&](int r) {
     // Keep the tables small and alike from round to round.
     exec(c, "TRUNCATE naive, outbox_orders, outbox_quiet");
     std::fprintf(stderr, "round %d of %d done\n", r + 1, rounds);
-  }
+  });
   std::printf("%lld operations per round, %d rounds alternating; median us per operation (min, max):\n",
               static_cast<long long>(ops), rounds);
   std::map<std::string, double> median;

@@ -9,6 +9,10 @@
 // transaction sent in one flight (libpq pipeline mode, the put through Outbox::prepare_put), and
 // (diagnostic) with the put's statement prepared once per connection.
 //
+// Then (--naive-clients) the put against a naive outbox: the same transaction with the same event
+// row inserted by hand (prepared INSERT of pre-serialized data, no validation, no UUID, no key lock)
+// into a table of the outbox's layout, commits included (issue 14: put / naive >= 0.95).
+//
 // Then the cost of the wake-up mechanism: the same transaction with a put, into an outbox written
 // with OutboxOptions::wake_relay=true whose relay sleeps until woken, against one written with
 // wake_relay=false whose relay polls (StoreOptions::wakeups=false); both relays run throughout.
@@ -51,7 +55,15 @@ struct Variant {
   const outbox::postgres::Outbox* box = nullptr;
   bool pipelined = false;
   bool prepared = false;
+  bool naive = false;  // the event row inserted by hand into table `naive` (box unused)
 };
+
+// The naive outbox's table: the store's own layout (src/store/postgres/tables.cpp), written by hand.
+constexpr const char* kNaiveTable =
+    "CREATE TABLE naive (position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, xid xid8 NOT NULL,"
+    " id text NOT NULL, type text NOT NULL, key text, data text NOT NULL, headers text,"
+    " created_us bigint NOT NULL);"
+    "CREATE INDEX naive_xid ON naive (xid); CREATE INDEX naive_created ON naive (created_us)";
 
 struct Round {
   std::int64_t txns = 0;
@@ -64,8 +76,9 @@ struct Client {
   explicit Client(const std::string& uri) : conn(uri) { exec(conn, "SET synchronous_commit = on"); }
   Conn conn;
   std::int64_t sequence = 0;
-  std::int64_t put_ns = 0;    // time spent inside Outbox::put (a round trip included)
-  bool prepared_put = false;  // "bench_put" prepared on this connection
+  std::int64_t put_ns = 0;      // time spent inside Outbox::put (a round trip included)
+  bool prepared_put = false;    // "bench_put" prepared on this connection
+  bool prepared_naive = false;  // "bench_naive" prepared on this connection
 
   void transaction(const Variant& v, int id) {
     if (v.pipelined) return pipelined_transaction(v, id);
@@ -85,7 +98,9 @@ struct Client {
     }
     const std::int64_t ordernr = std::strtoll(PQgetvalue(r, 0, 0), nullptr, 10);
     PQclear(r);
-    if (v.box && v.prepared) {
+    if (v.naive) {
+      naive_insert(ordernr, id);
+    } else if (v.box && v.prepared) {
       const std::int64_t t0 = bench::mono_ns();
       outbox::Message m = OrderEvents::make(OrderCreated{ordernr, customer, std::stoll(amount), "EUR", items},
                                             "order-" + std::to_string(ordernr));
@@ -116,6 +131,36 @@ struct Client {
       put_ns += bench::mono_ns() - t0;
     }
     exec(conn, "COMMIT");
+  }
+
+  // What a hand-written outbox does: the event row, its data serialized once up front (the same
+  // OrderCreated document a put would write), by a statement prepared once per connection.
+  void naive_insert(std::int64_t ordernr, int id) {
+    static const std::string data =
+        OrderEvents::make(OrderCreated{1, "customer-1", 1000, "EUR", {"sku-1001", "sku-2002", "sku-3003"}}, "order-1")
+            .data.dump();
+    static const std::string an_id = outbox::uuid_v7();
+    if (!prepared_naive) {
+      PGresult* p =
+          PQprepare(conn, "bench_naive",
+                    "INSERT INTO naive (xid, id, type, key, data, headers, created_us)"
+                    " VALUES (pg_current_xact_id(), $1, 'order_created', $2, $3, NULL, $4) RETURNING position",
+                    0, nullptr);
+      if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+        std::fprintf(stderr, "client %d: PQprepare naive: %s", id, PQresultErrorMessage(p));
+        std::exit(1);
+      }
+      PQclear(p);
+      prepared_naive = true;
+    }
+    const std::string key = "order-" + std::to_string(ordernr), created = std::to_string(bench::mono_ns() / 1000);
+    const char* values[] = {an_id.c_str(), key.c_str(), data.c_str(), created.c_str()};
+    PGresult* r = PQexecPrepared(conn, "bench_naive", 4, values, nullptr, nullptr, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+      std::fprintf(stderr, "client %d: naive INSERT: %s", id, PQresultErrorMessage(r));
+      std::exit(1);
+    }
+    PQclear(r);
   }
 
   void pipelined_transaction(const Variant& v, int id) {
@@ -390,12 +435,14 @@ int main(int argc, char** argv) {
        {"prepared-clients", "1,4"},
        {"index-clients", "1,4"},
        {"wal-clients", "1,4"},
+       {"naive-clients", "1,4"},
        {"index-rows", "0"},
        {"reader-reps", "21"},
        {"rounds", "10"},
        {"round-ms", "500"},
        {"verbose", "false"}},
       "outbox_bench_pg_write: PostgreSQL transaction with one business row, without and with an outbox put;\n"
+      "then (--naive-clients, empty to skip) the put against a naive insert of the same row, commits included;\n"
       "then (--wal-clients, empty to skip; needs wal_level=logical) the same with the outbox in WAL mode;\n"
       "then (--wake-clients, empty to skip) puts with wake-ups on against off, a relay tailing each outbox;\n"
       "then (--index-clients, empty to skip) puts into an outbox without its created_us index against one\n"
@@ -412,6 +459,7 @@ int main(int argc, char** argv) {
     exec(c,
          "CREATE TABLE orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer text NOT NULL,"
          " amount_cents bigint NOT NULL, currency text NOT NULL, items text NOT NULL, created timestamptz NOT NULL)");
+    exec(c, kNaiveTable);
   }
   const int rounds = static_cast<int>(f.integer("rounds"));
   const double round_seconds = f.num("round-ms") / 1000.0;
@@ -428,6 +476,11 @@ int main(int argc, char** argv) {
     for (int n : int_list(f.str("prepared-clients"))) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without, with_prepared,
               "with/without put, prepared statement", n == 1 ? 0.90 : 0.97);
+    }
+    // The put against the naive outbox (both with commits): what the library adds over the row.
+    const Variant naive{"naive insert", nullptr, false, false, true};
+    for (int n : int_list(f.str("naive-clients"))) {
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), naive, with, "put/naive insert", 0.95);
     }
     // The same with each transaction in one flight (pipeline mode): the put adds no round trip.
     const Variant without_p{"without put, pipelined", nullptr, true}, with_p{"with put, pipelined", &box, true};
@@ -453,6 +506,14 @@ int main(int argc, char** argv) {
     for (int n : int_list(f.str("wal-clients"))) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without, with, "with/without put, WAL mode",
               n == 1 ? 0.93 : 0.97);
+    }
+    // The same in one network flight (Outbox::prepare_put in pipeline mode): the put's round trip,
+    // most of what it adds where a round trip costs as much as the commit's flush, goes away.
+    const Variant without_p{"without put, pipelined", nullptr, true},
+        with_p{"with put, WAL mode, pipelined", &wal, true};
+    for (int n : int_list(f.str("wal-clients"))) {
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without_p, with_p,
+              "with/without put, WAL mode, pipelined", n == 1 ? 0.93 : 0.97);
     }
     // The slot would keep its WAL for ever, and a database with a logical slot cannot be dropped.
     Conn c(db.uri());

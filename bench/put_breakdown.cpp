@@ -124,13 +124,7 @@ int main(int argc, char** argv) {
   };
   for (auto& p : parts) run_round(p);  // warm-up, not counted
   for (auto& p : parts) p.ns_per_op.clear();
-  for (int r = 0; r < rounds; ++r) {
-    if (r % 2 == 0) {
-      for (auto& p : parts) run_round(p);
-    } else {
-      for (auto it = parts.rbegin(); it != parts.rend(); ++it) run_round(*it);
-    }
-  }
+  bench::alternate_rounds(parts, rounds, run_round, [](int) {});
   std::printf("%lld operations per round, %d rounds alternating; median ns per operation (min, max):\n",
               static_cast<long long>(ops), rounds);
   std::map<std::string, double> median;

@@ -30,8 +30,11 @@ echo
 echo
 "$bin/outbox_bench_pg_catch_up" --reps 3
 echo
-# Latency at 10% of the writer's measured maximum, with wake-ups; then polling at the same rate.
+# Latency at 10% of the writer's measured maximum, with wake-ups; then polling, then WAL mode, at the same rate.
 "$bin/outbox_bench_latency" --postgres --rate-of-max 0.1 --idle-seconds 5 | tee "$state/latency.out"
 rate="$(sed -n 's/^probe: .*load at [0-9]*% of it: \([0-9]*\) msg\/s$/\1/p' "$state/latency.out")"
 echo
 "$bin/outbox_bench_latency" --postgres --rate "${rate:-100}" --idle-seconds 5 --poll
+echo
+# WAL mode at the same rate: the writer emits logical decoding messages, the relay streams its slot.
+"$bin/outbox_bench_latency" --wal --rate "${rate:-100}" --idle-seconds 5

@@ -83,9 +83,10 @@ class SqliteCommitOne final : public CommitOne {
 #ifdef OUTBOX_WITH_POSTGRES
 class PostgresCommitOne final : public CommitOne {
  public:
-  PostgresCommitOne(const std::string& uri, const std::string& outbox, bool wake_relay)
+  PostgresCommitOne(const std::string& uri, const std::string& outbox, bool wake_relay, bool wal)
       : conn_(uri),
-        box_(outbox, outbox::SchemaRegistry::from_json({{"tick", {{"type", "object"}}}}), {.wake_relay = wake_relay}) {
+        box_(outbox, outbox::SchemaRegistry::from_json({{"tick", {{"type", "object"}}}}),
+             {.mode = wal ? outbox::postgres::Mode::wal : outbox::postgres::Mode::table, .wake_relay = wake_relay}) {
     bench::pg::exec(conn_, "SET synchronous_commit = on");
     box_.init(conn_);
   }
@@ -109,6 +110,7 @@ int main(int argc, char** argv) {
                  {{"db", ""},
                   {"store", ""},
                   {"wake", "true"},
+                  {"wal", "false"},
                   {"outbox", "lat"},
                   {"rate", "1000"},
                   {"seconds", "15"},
@@ -117,7 +119,7 @@ int main(int argc, char** argv) {
                   {"out", ""}},
                  "outbox_bench_writer: one message per transaction at a steady rate (for outbox_bench_latency).\n"
                  "--db: a SQLite file; --store: a PostgreSQL URI or conninfo instead (synchronous_commit on;\n"
-                 "--wake=false: OutboxOptions::wake_relay=false).");
+                 "--wake=false: OutboxOptions::wake_relay=false; --wal: an outbox in WAL mode).");
   if ((f.str("db").empty() && f.str("store").empty()) || f.str("out").empty()) {
     std::fprintf(stderr, "writer: --db or --store, and --out are required\n");
     return 2;
@@ -127,8 +129,10 @@ int main(int argc, char** argv) {
   try {
     if (!f.str("store").empty()) {
 #ifdef OUTBOX_WITH_POSTGRES
-      target = std::make_unique<PostgresCommitOne>(f.str("store"), f.str("outbox"), f.flag("wake"));
-      durability = std::string("PostgreSQL, synchronous_commit=on, wake_relay=") + (f.flag("wake") ? "true" : "false");
+      target = std::make_unique<PostgresCommitOne>(f.str("store"), f.str("outbox"), f.flag("wake"), f.flag("wal"));
+      durability = f.flag("wal") ? std::string("PostgreSQL WAL mode, synchronous_commit=on")
+                                 : std::string("PostgreSQL, synchronous_commit=on, wake_relay=") +
+                                       (f.flag("wake") ? "true" : "false");
 #else
       std::fprintf(stderr, "writer: --store: this build has no PostgreSQL store\n");
       return 2;

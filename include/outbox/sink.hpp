@@ -78,6 +78,9 @@ class Sink {
 
   // Records the outcome of one message; thread-safe.
   void report(std::int64_t position, Outcome outcome, std::string error = {});
+  // Records several outcomes at once, in order (one lock, one wake-up of the relay): for a client
+  // that hands over a whole broker response of acknowledgements at a time. Empties `deliveries`.
+  void report(std::vector<Delivery>& deliveries);
 
  private:
   mutable std::mutex mutex_;

@@ -111,15 +111,28 @@ struct Relay::Impl {
     f(stats);
   }
 
-  void apply(const Delivery& d) {
+  // Applies the outcomes of one poll. Acknowledgements are counted into the stats once per poll
+  // (the stats lock once, not per message), also when a dead letter's record fails part way.
+  void apply(const std::vector<Delivery>& deliveries) {
+    std::int64_t acknowledged = 0;
+    try {
+      for (const auto& d : deliveries) acknowledged += apply(d) ? 1 : 0;
+    } catch (...) {
+      update_stats([&](RelayStats& s) { s.acknowledged += acknowledged; });
+      throw;
+    }
+    if (acknowledged > 0) update_stats([&](RelayStats& s) { s.acknowledged += acknowledged; });
+  }
+
+  // Applies one outcome; true if it acknowledged a message in flight.
+  bool apply(const Delivery& d) {
     const auto result = window.apply(d);
     detail::WindowEntry* e = result.entry;
     switch (result.kind) {
       case detail::DeliveryWindow::Applied::ignored:
-        return;
+        return false;
       case detail::DeliveryWindow::Applied::acknowledged:
-        update_stats([](RelayStats& s) { ++s.acknowledged; });
-        return;
+        return true;
       case detail::DeliveryWindow::Applied::dead_letter:
         try {
           store.dead_letter(options.consumer, e->message, d.error, e->failures);
@@ -131,16 +144,17 @@ struct Relay::Impl {
                       e->message.id, e->message.position, e->failures, d.error);
         window.dead_lettered(*e);
         update_stats([](RelayStats& s) { ++s.dead_lettered; });
-        return;
+        return false;
       case detail::DeliveryWindow::Applied::failed: {
         health = "retrying: " + d.error;
         // One line per retry round, not per message: an outage fails thousands at once.
         const auto level = window.failed() == 1 ? spdlog::level::warn : spdlog::level::debug;
         spdlog::log(level, "outbox '{}': {} failed message at position {} (attempt {}): {}; retrying in order",
                     options.outbox, sink.describe(), e->message.position, e->failures, d.error);
-        return;
+        return false;
       }
     }
+    return false;
   }
 
   // Pops the resolved prefix and marks its checkpoint for saving.
@@ -369,9 +383,7 @@ struct Relay::Impl {
       }
     }
     const bool must_wait = window.in_flight() > 0 && !read_any;
-    for (const auto& d : sink.poll(must_wait ? std::chrono::milliseconds(50) : std::chrono::milliseconds(0))) {
-      apply(d);
-    }
+    apply(sink.poll(must_wait ? std::chrono::milliseconds(50) : std::chrono::milliseconds(0)));
     advance();
     persist(false);
     if (window.failed() > 0 && window.in_flight() == 0) retry_failed();
@@ -548,7 +560,7 @@ struct Relay::Impl {
           std::min(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now_steady),
                    std::chrono::duration_cast<std::chrono::milliseconds>(last_renewal + renewal - now_steady));
       sink.flush(std::max(step, std::chrono::milliseconds(1)));
-      for (const auto& d : sink.poll(std::chrono::milliseconds(10))) apply(d);
+      apply(sink.poll(std::chrono::milliseconds(10)));
     }
     advance();
     // Waits for the saver, then saves here: the last acknowledged prefix is never left to a
@@ -570,7 +582,7 @@ struct Relay::Impl {
   // error that ended the relay.
   void salvage() noexcept {
     try {
-      for (const auto& d : sink.poll(std::chrono::milliseconds(0))) apply(d);
+      apply(sink.poll(std::chrono::milliseconds(0)));
     } catch (const std::exception& e) {
       spdlog::warn("outbox '{}': while stopping: {}", options.outbox, e.what());
     }

@@ -32,6 +32,20 @@ void Sink::report(std::int64_t position, Outcome outcome, std::string error) {
   arrived_.notify_all();
 }
 
+void Sink::report(std::vector<Delivery>& deliveries) {
+  if (deliveries.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& d : deliveries) {
+      if (in_flight_ > 0) --in_flight_;
+      if (d.outcome != Outcome::ok) broken_ = true;
+      outcomes_.push_back(std::move(d));
+    }
+  }
+  deliveries.clear();
+  arrived_.notify_all();
+}
+
 std::vector<Delivery> Sink::poll(std::chrono::milliseconds wait) {
   std::unique_lock lock(mutex_);
   if (outcomes_.empty() && wait.count() > 0) {

@@ -17,10 +17,14 @@ void ScriptedSink::fail_behind_failure(bool on) {
   fail_behind_failure_ = on;
 }
 
+// In one Sink::report call, as the Kafka sink hands over a broker response's delivery reports.
 void ScriptedSink::report_all(const std::vector<std::pair<std::int64_t, Outcome>>& outcomes) {
+  std::vector<Delivery> deliveries;
+  deliveries.reserve(outcomes.size());
   for (const auto& [position, outcome] : outcomes) {
-    report(position, outcome, outcome == Outcome::ok ? "" : "scripted failure");
+    deliveries.push_back(Delivery{position, outcome, outcome == Outcome::ok ? "" : "scripted failure"});
   }
+  report(deliveries);
 }
 
 void ScriptedSink::release_reversed() {

@@ -51,6 +51,17 @@ TEST_F(E2eTest, PostgresToKafka) {
   KafkaSinkUnderTest sink;
   run_cell(*store, sink, kLateCommits);
 }
+
+// WAL mode into the real broker: its acknowledgements arrive late and in batches (linger.ms), so
+// the slot may only be confirmed up to what the broker acknowledged while later messages are in
+// flight; three late committers, relays SIGKILLed and SIGTERMed beside a standby, and the broker
+// restarted once. Nothing lost, each key in commit order; duplicates (after a SIGKILL) counted.
+TEST_F(E2eTest, PostgresWalToKafkaLateCommits) {
+  std::unique_ptr<crash::PostgresBackend> store;
+  ASSERT_NO_THROW(store = std::make_unique<crash::PostgresBackend>(outbox::postgres::Mode::wal));
+  KafkaSinkUnderTest sink;
+  run_cell(*store, sink, {.late_writers = 3, .writers = 5});
+}
 #endif
 
 #ifdef OUTBOX_E2E_REDIS

@@ -35,6 +35,19 @@ TEST(KafkaTopic, AnIllegalRenderedTopicIsAPermanentFailureAndABadTemplateIsRefus
   EXPECT_THROW(open_sink("kafka://127.0.0.1:1/{outbox"), UsageError);
 }
 
+TEST(KafkaTopic, AnIllegalFixedTopicIsRefusedWhenTheSinkOpens) {
+  // Checked once, not per message (where every message would have been dead-lettered).
+  for (const char* topic : {"orders!", "..", "orders$v1"}) {
+    try {
+      open_sink(std::string("kafka://127.0.0.1:1/") + topic);
+      ADD_FAILURE() << "topic '" << topic << "' was accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("not a legal Kafka topic name"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_NE(open_sink("kafka://127.0.0.1:1/orders.v1_A-b"), nullptr);
+}
+
 TEST(KafkaSink, RefusesPropertiesThatWeakenDelivery) {
   for (const auto& [k, v] : std::map<std::string, std::string>{{"enable.idempotence", "false"},
                                                                {"acks", "1"},

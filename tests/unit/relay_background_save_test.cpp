@@ -16,25 +16,17 @@
 #include "outbox/relay.hpp"
 #include "outbox/testing/memory_store.hpp"
 #include "outbox/testing/scripted_sink.hpp"
+#include "relay_test_support.hpp"
 
 using namespace outbox;
+using outbox::relay_test::eventually;
+using outbox::relay_test::fast_options;
+using outbox::relay_test::kBound;
+using outbox::relay_test::range;
 using outbox::testing::MemoryStore;
 using outbox::testing::ScriptedSink;
 
 namespace {
-
-// A safety bound, not a measurement: every wait below ends as soon as its condition holds.
-constexpr auto kBound = std::chrono::seconds(10);
-
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto until = std::chrono::steady_clock::now() + kBound;
-  while (std::chrono::steady_clock::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
-}
 
 // A gate a thread waits at until a test opens it (or the safety bound passes).
 class Gate {
@@ -146,22 +138,12 @@ class GatedStore final : public Store {
   std::atomic<bool> blocked_{false}, in_save_{false}, beside_release_{false};
 };
 
+// Runs until stopped, saving as often as it may.
 RelayOptions running_options() {
-  RelayOptions o;
-  o.outbox = "orders";
-  o.owner = "test-relay";
-  o.backoff.initial = std::chrono::milliseconds(1);
-  o.backoff.max = std::chrono::milliseconds(4);
-  o.idle_wait = std::chrono::milliseconds(20);
+  RelayOptions o = fast_options();
   o.checkpoint_interval = std::chrono::milliseconds(1);
   o.stop_when_idle = false;
   return o;
-}
-
-std::vector<std::int64_t> range(std::int64_t from, std::int64_t to) {
-  std::vector<std::int64_t> v;
-  for (auto i = from; i <= to; ++i) v.push_back(i);
-  return v;
 }
 
 // Runs the relay on a thread; keeps what it threw. On the way out (also when a check failed) it

@@ -8,40 +8,15 @@
 #include "outbox/replay.hpp"
 #include "outbox/testing/memory_store.hpp"
 #include "outbox/testing/scripted_sink.hpp"
+#include "relay_test_support.hpp"
 
 using namespace outbox;
 using outbox::testing::MemoryStore;
 using outbox::testing::ScriptedSink;
 
-namespace {
-
-RelayOptions fast_options() {
-  RelayOptions o;
-  o.outbox = "orders";
-  o.owner = "test-relay";
-  o.backoff.initial = std::chrono::milliseconds(1);
-  o.backoff.max = std::chrono::milliseconds(4);
-  o.idle_wait = std::chrono::milliseconds(20);
-  o.stop_when_idle = true;
-  return o;
-}
-
-std::vector<std::int64_t> range(std::int64_t from, std::int64_t to) {
-  std::vector<std::int64_t> v;
-  for (auto i = from; i <= to; ++i) v.push_back(i);
-  return v;
-}
-
-template <class Pred>
-bool eventually(Pred pred) {
-  for (int i = 0; i < 500; ++i) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return pred();
-}
-
-}  // namespace
+using outbox::relay_test::eventually;
+using outbox::relay_test::fast_options;
+using outbox::relay_test::range;
 
 TEST(Relay, DeliversInOrderAndCheckpointsTheEnd) {
   MemoryStore store;

@@ -32,6 +32,12 @@ bool permanent(rd_kafka_resp_err_t err) {
   }
 }
 
+// librdkafka runs delivery-report callbacks inside rd_kafka_poll and rd_kafka_flush, a whole
+// produce response (often thousands of messages) per call. While one of those calls runs on this
+// thread, its reports collect here and go to the relay in one Sink::report afterwards: one lock
+// and one wake-up per response instead of one per message.
+thread_local std::vector<Delivery>* collected_reports = nullptr;
+
 void delivery_report(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   static_cast<KafkaSink*>(opaque)->delivered(reinterpret_cast<std::intptr_t>(m->_private), m->err,
                                              m->err ? rd_kafka_err2str(m->err) : "");
@@ -82,7 +88,14 @@ bool legal_topic(const std::string& s) {
 
 DestinationTemplate topic_template(const std::string& topic) {
   if (topic.empty()) throw UsageError("the Kafka sink needs a topic: kafka://HOST:PORT/TOPIC");
-  return DestinationTemplate(topic, "topic");
+  DestinationTemplate t(topic, "topic");
+  // A fixed topic is checked once, here; a template's rendered topics are checked per message.
+  if (t.fixed() && !legal_topic(t.text())) {
+    throw UsageError("'" + topic +
+                     "' is not a legal Kafka topic name: use 1 to 249 of the characters A-Z a-z 0-9 . _ - "
+                     "(and not '.' or '..')");
+  }
+  return t;
 }
 
 }  // namespace
@@ -168,18 +181,40 @@ std::string KafkaSink::health() const {
 
 void KafkaSink::delivered(std::int64_t position, int error, const char* reason) {
   const auto err = static_cast<rd_kafka_resp_err_t>(error);
+  Delivery d{position, Outcome::ok, {}};
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    {
+    if (!health_ok_.load(std::memory_order_acquire)) {  // the lock only when the health changes
       std::lock_guard lock(health_mutex_);
       health_ = "ok";
+      health_ok_.store(true, std::memory_order_release);
     }
-    report(position, Outcome::ok);
-    return;
+  } else {
+    // Messages queued behind this one could still be delivered before its retry; the poller purges
+    // them (their reports then fail too) so the relay can resend everything in order.
+    if (err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) purge_ = true;
+    d.outcome = permanent(err) ? Outcome::permanent : Outcome::retryable;
+    d.error = std::string("kafka: ") + reason;
   }
-  // Messages queued behind this one could still be delivered before its retry; the poller purges
-  // them (their reports then fail too) so the relay can resend everything in order.
-  if (err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) purge_ = true;
-  report(position, permanent(err) ? Outcome::permanent : Outcome::retryable, std::string("kafka: ") + reason);
+  if (collected_reports != nullptr) {
+    collected_reports->push_back(std::move(d));
+  } else {
+    report(d.position, d.outcome, std::move(d.error));
+  }
+}
+
+template <class F>
+void KafkaSink::collecting_reports(F&& serve_callbacks) {
+  std::vector<Delivery> reports;
+  collected_reports = &reports;
+  try {
+    serve_callbacks();
+  } catch (...) {
+    collected_reports = nullptr;
+    report(reports);
+    throw;
+  }
+  collected_reports = nullptr;
+  report(reports);
 }
 
 void KafkaSink::client_error(int error, const char* reason) {
@@ -187,6 +222,7 @@ void KafkaSink::client_error(int error, const char* reason) {
   if (err == RD_KAFKA_RESP_ERR__FATAL) fatal_ = true;
   std::lock_guard lock(health_mutex_);
   health_ = std::string("kafka: ") + rd_kafka_err2name(err) + ": " + reason;
+  health_ok_.store(false, std::memory_order_release);
   spdlog::warn("{}", health_);
 }
 
@@ -195,7 +231,7 @@ void KafkaSink::produce(rd_kafka_t* rk, const Message& m) {
   // (templates only), the data's text (messages not read by a tail), the created time.
   std::string rendered;
   const std::string& topic = topic_.fixed() ? topic_.text() : (rendered = topic_.render(m));
-  if (!legal_topic(topic)) {
+  if (!topic_.fixed() && !legal_topic(topic)) {
     report(m.position, Outcome::permanent,
            "topic template '" + options_.topic + "' gives an illegal topic name for type '" + m.type + "'");
     return;
@@ -225,7 +261,7 @@ void KafkaSink::produce(rd_kafka_t* rk, const Message& m) {
         RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;  // headers now belong to librdkafka
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      rd_kafka_poll(rk, 10);  // let delivery reports drain the queue
+      collecting_reports([rk] { rd_kafka_poll(rk, 10); });  // let delivery reports drain the queue
       continue;
     }
     rd_kafka_headers_destroy(headers);
@@ -242,7 +278,7 @@ void KafkaSink::do_publish(std::span<const Message> batch) {
 
 void KafkaSink::do_flush(std::chrono::milliseconds timeout) {
   std::lock_guard lock(producer_mutex_);
-  rd_kafka_flush(rk_, static_cast<int>(timeout.count()));
+  collecting_reports([this, timeout] { rd_kafka_flush(rk_, static_cast<int>(timeout.count())); });
 }
 
 void KafkaSink::serve() {
@@ -252,7 +288,7 @@ void KafkaSink::serve() {
       std::lock_guard lock(producer_mutex_);
       rk = rk_;
     }
-    rd_kafka_poll(rk, 100);
+    collecting_reports([rk] { rd_kafka_poll(rk, 100); });
     if (fatal_) {
       replace_producer();
     } else if (purge_.exchange(false)) {
@@ -273,7 +309,9 @@ void KafkaSink::replace_producer() {
   // Purged messages get delivery reports with a purge error: retryable, so the relay republishes
   // them in order on the new producer.
   rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-  for (int i = 0; i < 50 && rd_kafka_outq_len(rk_) > 0; ++i) rd_kafka_poll(rk_, 100);
+  collecting_reports([this] {
+    for (int i = 0; i < 50 && rd_kafka_outq_len(rk_) > 0; ++i) rd_kafka_poll(rk_, 100);
+  });
   rd_kafka_destroy(rk_);
   rk_ = create_producer();
   fatal_ = false;

@@ -36,6 +36,10 @@ class KafkaSink final : public Sink {
   void produce(rd_kafka_t* rk, const Message& m);
   void serve();             // the delivery-report thread
   void replace_producer();  // after a fatal error: fail what is in flight, start afresh
+  // Runs librdkafka calls that serve delivery reports (poll, flush), then reports what they
+  // delivered to the relay in one go.
+  template <class F>
+  void collecting_reports(F&& serve_callbacks);
 
   SinkOptions options_;
   DestinationTemplate topic_;
@@ -47,6 +51,7 @@ class KafkaSink final : public Sink {
   std::atomic<bool> stopping_{false};
   mutable std::mutex health_mutex_;
   std::string health_ = "ok";
+  std::atomic<bool> health_ok_{true};  // health_ is "ok": acknowledgements need not take the lock
   std::thread poller_;
 };
 
