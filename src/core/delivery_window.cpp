@@ -18,12 +18,12 @@ void DeliveryWindow::add(std::vector<Message> batch, const std::vector<bool>& pa
     if (by_position_.count(position) != 0) {
       throw std::logic_error("the tail returned position " + std::to_string(position) + " twice");
     }
-    WindowEntry e;
+    // Built in place: a Message is a dozen members, each move of it costs.
+    WindowEntry& e = entries_.emplace_back();
     e.message = std::move(m);
     e.alone = alone;
     if (skipped(i)) e.state = EntryState::done;
-    entries_.push_back(std::move(e));
-    by_position_.emplace(position, &entries_.back());
+    by_position_.emplace(position, &e);
     if (!skipped(i)) ++in_flight_;
   }
 }

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "timestamp_text.hpp"
+
 namespace outbox {
 
 std::string cloudevents_source(const Message& m, const EnvelopeOptions& options) {
@@ -12,7 +14,8 @@ std::string cloudevents_source(const Message& m, const EnvelopeOptions& options)
 
 void visit_envelope_headers(const Message& m, const EnvelopeOptions& options, std::string_view cloudevents_prefix,
                             const std::function<void(std::string_view, std::string_view)>& visit) {
-  const std::string created = format_timestamp(m.created);
+  char created_text[detail::kTimestampTextMax];
+  const std::string_view created = detail::write_timestamp(m.created, created_text);
   if (options.cloudevents) {
     std::string name(cloudevents_prefix);
     const auto prefixed = [&](std::string_view attribute, std::string_view value) {

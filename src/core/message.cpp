@@ -1,16 +1,19 @@
 #include "outbox/message.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <vector>
 
 #include "outbox/errors.hpp"
+#include "timestamp_text.hpp"
 
 namespace outbox {
 
 Timestamp now() { return std::chrono::time_point_cast<std::chrono::microseconds>(Clock::now()); }
 
-std::string format_timestamp(Timestamp t) {
+std::string_view detail::write_timestamp(Timestamp t, char* out) {
   const auto us = t.time_since_epoch().count();
   std::int64_t secs = us / 1'000'000;
   std::int64_t frac = us % 1'000'000;
@@ -18,13 +21,49 @@ std::string format_timestamp(Timestamp t) {
     frac += 1'000'000;
     secs -= 1;
   }
-  const std::time_t tt = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
-  return buf;
+  std::int64_t day_count = secs / 86'400;
+  std::int64_t second_of_day = secs % 86'400;
+  if (second_of_day < 0) {
+    second_of_day += 86'400;
+    day_count -= 1;
+  }
+  const std::chrono::year_month_day date{std::chrono::sys_days{std::chrono::days{day_count}}};
+  const int year = static_cast<int>(date.year());
+  if (year < 0 || year > 9999) {
+    // Outside what parse_timestamp accepts: written as before, by the C library.
+    const std::time_t tt = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    const int n =
+        std::snprintf(out, kTimestampTextMax, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
+    return {out, static_cast<std::size_t>(std::clamp(n, 0, static_cast<int>(kTimestampTextMax) - 1))};
+  }
+  // Fixed width, digit by digit, right to left.
+  auto digits = [](char* end, std::int64_t value, int width) {
+    for (int i = 1; i <= width; ++i, value /= 10) end[-i] = static_cast<char>('0' + value % 10);
+  };
+  char* p = out;
+  digits(p + 4, year, 4);
+  p[4] = '-';
+  digits(p + 7, static_cast<unsigned>(date.month()), 2);
+  p[7] = '-';
+  digits(p + 10, static_cast<unsigned>(date.day()), 2);
+  p[10] = 'T';
+  digits(p + 13, second_of_day / 3600, 2);
+  p[13] = ':';
+  digits(p + 16, second_of_day / 60 % 60, 2);
+  p[16] = ':';
+  digits(p + 19, second_of_day % 60, 2);
+  p[19] = '.';
+  digits(p + 26, frac, 6);
+  p[26] = 'Z';
+  return {out, 27};
+}
+
+std::string format_timestamp(Timestamp t) {
+  char text[detail::kTimestampTextMax];
+  return std::string(detail::write_timestamp(t, text));
 }
 
 Timestamp parse_timestamp(const std::string& text) {
@@ -92,7 +131,10 @@ std::string to_json_line(const Message& m) {
   };
   std::string line;
   line.reserve(m.data_json.size() + 256);
-  line += "{\"created\":\"" + format_timestamp(m.created) + "\",\"data\":";
+  char created[detail::kTimestampTextMax];
+  line += "{\"created\":\"";
+  line += detail::write_timestamp(m.created, created);
+  line += "\",\"data\":";
   line += serialized_data(m);
   line += ",\"headers\":";
   line += nlohmann::json(m.headers).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

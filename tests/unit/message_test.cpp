@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <ctime>
+#include <random>
 #include <set>
 
 #include <sys/wait.h>
@@ -182,6 +184,44 @@ TEST(ParseData, NumbersOutOfRangeAreValidationErrorsNamingTheNumber) {
 
 // Found by the message_json fuzzer: 9999-12-31T23:59:60Z was accepted, normalised to year 10000,
 // and then could not be written back. Fields out of range are refused before normalising.
+// format_timestamp writes its digits itself (no snprintf, no gmtime): it must agree with the C
+// library's calendar everywhere, before 1970 and across leap days included.
+TEST(Timestamp, TextAgreesWithTheCLibraryFromYear1To9999) {
+  auto reference = [](std::int64_t us) {
+    std::int64_t secs = us / 1'000'000, frac = us % 1'000'000;
+    if (frac < 0) {
+      frac += 1'000'000;
+      secs -= 1;
+    }
+    const std::time_t tt = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
+    return std::string(buf);
+  };
+  const std::int64_t first = parse_timestamp("0001-01-01T00:00:00Z").time_since_epoch().count();
+  const std::int64_t last = parse_timestamp("9999-12-31T23:59:59.999999Z").time_since_epoch().count();
+  std::vector<std::int64_t> cases = {first,
+                                     last,
+                                     0,
+                                     -1,
+                                     1,
+                                     -1'000'000,
+                                     -999'999,
+                                     951'782'400'000'000 /* 2000-02-29 */,
+                                     -2'203'891'200'000'001 /* 1900-03-01, less 1 us */};
+  std::mt19937_64 rng(20261202);
+  std::uniform_int_distribution<std::int64_t> any(first, last);
+  for (int i = 0; i < 200'000; ++i) cases.push_back(any(rng));
+  for (const std::int64_t us : cases) {
+    const Timestamp t{std::chrono::microseconds(us)};
+    ASSERT_EQ(format_timestamp(t), reference(us)) << us;
+    ASSERT_EQ(parse_timestamp(format_timestamp(t)), t) << us;
+  }
+}
+
 TEST(Timestamp, FieldsOutOfRangeAreRefusedNotNormalised) {
   for (const char* bad : {"9999-12-31T23:59:60Z", "2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z",
                           "2026-13-01T00:00:00Z", "2026-01-01T24:00:00Z", "0000-01-01T00:00:00Z"}) {
