@@ -228,7 +228,8 @@ void KafkaSink::client_error(int error, const char* reason) {
 
 void KafkaSink::produce(rd_kafka_t* rk, const Message& m) {
   // Per message, only what cannot be borrowed from `m` or the sink is built: a rendered topic
-  // (templates only), the data's text (messages not read by a tail), the created time.
+  // (templates only) and the data's text (messages not read by a tail); the created time's text
+  // is written on the stack (visit_envelope_headers).
   std::string rendered;
   const std::string& topic = topic_.fixed() ? topic_.text() : (rendered = topic_.render(m));
   if (!topic_.fixed() && !legal_topic(topic)) {
