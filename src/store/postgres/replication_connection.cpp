@@ -169,4 +169,42 @@ void ReplicationConnection::send_status(std::uint64_t written, std::uint64_t flu
   }
 }
 
+bool ReplicationConnection::end_stream(std::chrono::milliseconds bound) noexcept {
+  if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK || PQsocket(conn_) < 0) return false;
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  // Waits for the socket to be readable and takes in what arrived; false at the deadline or on a
+  // broken connection.
+  const auto take_input = [&]() {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd fd{PQsocket(conn_), POLLIN, 0};
+    const int n = ::poll(&fd, 1, static_cast<int>(left.count()));
+    if (n < 0) return errno == EINTR;
+    return n > 0 && PQconsumeInput(conn_) == 1;
+  };
+  // In blocking mode PQputCopyEnd also flushes: the server has our CopyDone after what we sent.
+  if (PQputCopyEnd(conn_, nullptr) != 1) return false;
+  // What the server streamed before it read our CopyDone, up to its own CopyDone (-1).
+  for (;;) {
+    char* buf = nullptr;
+    const int n = PQgetCopyData(conn_, &buf, 1);
+    if (n > 0) {
+      PQfreemem(buf);
+      continue;
+    }
+    if (n == -1) break;
+    if (n < -1 || !take_input()) return false;
+  }
+  // The command's result (COPY 0, or the server's error), until libpq has no more.
+  for (;;) {
+    while (PQisBusy(conn_) != 0) {
+      if (!take_input()) return false;
+    }
+    PGresult* r = PQgetResult(conn_);
+    if (r == nullptr) return true;
+    PQclear(r);
+  }
+}
+
 }  // namespace outbox::postgres::detail

@@ -59,6 +59,13 @@ class ReplicationConnection {
   // Sends a standby status update: received up to `written`, `flushed` (the slot's confirmed
   // position) done. Throws StoreError.
   void send_status(std::uint64_t written, std::uint64_t flushed);
+  // Ends the stream cleanly: sends CopyDone, then reads (and drops) what the server still streams
+  // until its own CopyDone and the command's end, waiting at most `bound`. The server handles our
+  // messages in order, so when this returns true every status update sent before it was handled
+  // (and the slot is released). Closing without it leaves the server's unread messages behind, the
+  // socket is reset, and the server process may end on a failed send before it read our last
+  // status update. Never throws; false when the stream could not be ended within `bound`.
+  bool end_stream(std::chrono::milliseconds bound) noexcept;
 
  private:
   [[noreturn]] void stream_failed(const std::string& doing);

@@ -21,6 +21,9 @@ constexpr std::chrono::seconds kStatusInterval{10};
 // How long a new tail's reads wait, beyond what they were asked to, for the server to stream what
 // was committed before the tail opened (see WalTail::next).
 constexpr std::chrono::seconds kCatchUpBound{10};
+// How long a closing tail waits for the server to end the stream (it answers at once unless the
+// server or the network is in trouble).
+constexpr std::chrono::milliseconds kEndBound{2000};
 
 std::atomic<std::uint64_t> temporary_slots{0};
 
@@ -85,14 +88,22 @@ WalTail::WalTail(const std::string& conninfo, const std::string& outbox, const s
 WalTail::~WalTail() {
   if (close_fd_ >= 0) ::close(close_fd_);
   // The relay saves its last checkpoint just before it drops the tail: confirm it to the slot on
-  // the way out (best effort; the next tail would confirm it anyway), then end the stream cleanly.
+  // the way out (best effort; the next tail would confirm it anyway), then end the stream cleanly
+  // and wait (bounded) for the server to end it too. Only then is the confirmation known to be
+  // handled: the server keeps streaming (a keepalive for each transaction it decodes, such as the
+  // relay's own checkpoint saves) what this tail no longer reads, and a connection closed with
+  // that unread is reset; the server process then often ended on its next send before it read the
+  // confirmation, and the slot stayed at an earlier save (retaining WAL, and sending those
+  // transactions again to the next tail, which skips them).
   try {
     if (feedback_ && feedback_->confirm.load() > confirmed_) send_feedback(true);
   } catch (const std::exception& e) {
     spdlog::debug("outbox '{}': confirming the last checkpoint to slot '{}' failed: {}", outbox_, slot_, e.what());
   }
-  PQputCopyEnd(stream_.get(), nullptr);
-  PQflush(stream_.get());
+  if (!stream_.end_stream(kEndBound)) {
+    spdlog::debug("outbox '{}': the server did not end the stream of slot '{}' within {} ms", outbox_, slot_,
+                  kEndBound.count());
+  }
 }
 
 void WalTail::check_slot(const std::optional<std::uint64_t>& must_not_pass) {
