@@ -75,12 +75,7 @@ int main(int argc, char** argv) {
   const outbox::postgres::Outbox quiet("quiet", OrderEvents::registry(), {.wake_relay = false});
   box.init(c);
   quiet.init(c);
-  // The naive outbox: the store's own table layout (src/store/postgres/tables.cpp), written by hand.
-  exec(c,
-       "CREATE TABLE naive (position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, xid xid8 NOT NULL,"
-       " id text NOT NULL, type text NOT NULL, key text, data text NOT NULL, headers text,"
-       " created_us bigint NOT NULL);"
-       "CREATE INDEX naive_xid ON naive (xid); CREATE INDEX naive_created ON naive (created_us)");
+  exec(c, bench::pg::kNaiveOutboxTable);
   prepare(c, "naive",
           "INSERT INTO naive (xid, id, type, key, data, headers, created_us) VALUES (pg_current_xact_id(), $1, $2, "
           "$3, $4, NULL, $5) RETURNING position");

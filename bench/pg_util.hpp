@@ -77,4 +77,12 @@ class Database {
   std::string server_, name_, uri_;
 };
 
+// The naive outbox of the put-against-naive benchmarks: a table `naive` of the store's own layout
+// (src/store/postgres/tables.cpp), written by hand.
+inline constexpr const char* kNaiveOutboxTable =
+    "CREATE TABLE naive (position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, xid xid8 NOT NULL,"
+    " id text NOT NULL, type text NOT NULL, key text, data text NOT NULL, headers text,"
+    " created_us bigint NOT NULL);"
+    "CREATE INDEX naive_xid ON naive (xid); CREATE INDEX naive_created ON naive (created_us)";
+
 }  // namespace bench::pg

@@ -58,13 +58,6 @@ struct Variant {
   bool naive = false;  // the event row inserted by hand into table `naive` (box unused)
 };
 
-// The naive outbox's table: the store's own layout (src/store/postgres/tables.cpp), written by hand.
-constexpr const char* kNaiveTable =
-    "CREATE TABLE naive (position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, xid xid8 NOT NULL,"
-    " id text NOT NULL, type text NOT NULL, key text, data text NOT NULL, headers text,"
-    " created_us bigint NOT NULL);"
-    "CREATE INDEX naive_xid ON naive (xid); CREATE INDEX naive_created ON naive (created_us)";
-
 struct Round {
   std::int64_t txns = 0;
   double seconds = 0;
@@ -459,7 +452,7 @@ int main(int argc, char** argv) {
     exec(c,
          "CREATE TABLE orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer text NOT NULL,"
          " amount_cents bigint NOT NULL, currency text NOT NULL, items text NOT NULL, created timestamptz NOT NULL)");
-    exec(c, kNaiveTable);
+    exec(c, bench::pg::kNaiveOutboxTable);
   }
   const int rounds = static_cast<int>(f.integer("rounds"));
   const double round_seconds = f.num("round-ms") / 1000.0;
