@@ -10,7 +10,7 @@ using namespace outbox;
 TEST(RabbitmqUri, HostPortVhostAndParameters) {
   auto o = rabbitmq::parse_uri(
       "amqp://app:s%40cret@mq.local:5673/prod?exchange=orders&routing_key={outbox}.{type}&cloudevents=true"
-      "&source=/svc&confirm_timeout_ms=2500");
+      "&source=/svc&confirm_timeout_ms=2500&return_grace_ms=0");
   EXPECT_EQ(o.host, "mq.local");
   EXPECT_EQ(o.port, 5673);
   EXPECT_EQ(o.user, "app");
@@ -22,8 +22,10 @@ TEST(RabbitmqUri, HostPortVhostAndParameters) {
   EXPECT_TRUE(o.cloudevents);
   EXPECT_EQ(o.cloudevents_source, "/svc");
   EXPECT_EQ(o.confirm_timeout_ms, 2500);
+  EXPECT_EQ(o.return_grace_ms, 0);
 
   o = rabbitmq::parse_uri("amqp://127.0.0.1?exchange=x");
+  EXPECT_EQ(o.return_grace_ms, 10000) << "returns are retried for a fresh connection's first 10 s";
   EXPECT_EQ(o.port, 5672);
   EXPECT_EQ(o.vhost, "/");
   EXPECT_EQ(o.user, "guest");
@@ -57,6 +59,7 @@ TEST(RabbitmqUri, BadInputIsAUsageErrorSayingWhat) {
   EXPECT_NE(message("amqp://h/%zz?exchange=x").find("%-escape"), std::string::npos);
   EXPECT_NE(message("amqp://h?exchange=x&cloudevents=yes").find("true or false"), std::string::npos);
   EXPECT_NE(message("amqp://h?exchange=x&confirm_timeout_ms=0").find("confirm_timeout_ms"), std::string::npos);
+  EXPECT_NE(message("amqp://h?exchange=x&return_grace_ms=-1").find("return_grace_ms"), std::string::npos);
   EXPECT_NE(message("amqp://h?exchange=x&routing_key={key}").find("key"), std::string::npos) << "unknown placeholder";
   EXPECT_NE(message("amqp://h?exchange=x&routing_key={type").find("routing key"), std::string::npos);
   EXPECT_NE(message("amqp://user@h?exchange=x").find("USER:PASSWORD"), std::string::npos);

@@ -188,6 +188,7 @@ bool RabbitmqSink::connect() {
   const timeval send_timeout = to_timeval(options_.confirm_timeout_ms);
   setsockopt(amqp_get_sockfd(conn_), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
   next_tag_ = 1;
+  connected_at_ = SteadyClock::now();
   return true;
 }
 
@@ -385,6 +386,7 @@ void RabbitmqSink::do_publish(std::span<const Message> batch) {
   // that a message sent again never lands behind a later one of its key.
   std::string first_failure;
   bool permanent_used = false;
+  const auto connection_age = SteadyClock::now() - connected_at_;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const Message& m = batch[i];
     const Slot& s = slots[i];
@@ -398,10 +400,21 @@ void RabbitmqSink::do_publish(std::span<const Message> batch) {
         report(m.position, Outcome::ok);
         break;
       case State::refused:
-      case State::returned:
-        first_failure = "message at position " + std::to_string(m.position) +
-                        (s.state == State::returned ? " was returned" : " was refused");
+        first_failure = "message at position " + std::to_string(m.position) + " was refused";
         report(m.position, Outcome::permanent, s.why);
+        break;
+      case State::returned:
+        first_failure = "message at position " + std::to_string(m.position) + " was returned";
+        if (connection_age < std::chrono::milliseconds(options_.return_grace_ms)) {
+          report(m.position, Outcome::retryable,
+                 s.why + "; retried: the connection is " +
+                     std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(connection_age).count()) +
+                     " ms old and a broker that has just started may not route to its durable queues yet "
+                     "(permanent after return_grace_ms=" +
+                     std::to_string(options_.return_grace_ms) + ")");
+        } else {
+          report(m.position, Outcome::permanent, s.why);
+        }
         break;
       case State::nacked:
         first_failure = "message at position " + std::to_string(m.position) + " was nacked";

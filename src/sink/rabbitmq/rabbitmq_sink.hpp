@@ -39,8 +39,9 @@ class RabbitmqSink final : public Sink {
   SinkOptions options_;
   DestinationTemplate routing_key_;
   EnvelopeOptions envelope_;
-  amqp_connection_state_t_* conn_ = nullptr;  // only the publishing thread touches it
-  std::uint64_t next_tag_ = 1;                // the delivery tag of the next basic.publish on the channel
+  amqp_connection_state_t_* conn_ = nullptr;            // only the publishing thread touches it
+  std::uint64_t next_tag_ = 1;                          // the delivery tag of the next basic.publish on the channel
+  std::chrono::steady_clock::time_point connected_at_;  // returns are retryable until return_grace_ms past it
   // steady_clock nanoseconds past which a wait for confirms gives up (stop_within); 0: none.
   std::atomic<std::int64_t> stop_deadline_ns_{0};
   mutable std::mutex health_mutex_;

@@ -1,6 +1,6 @@
 // amqp://[USER:PASSWORD@]HOST[:PORT][/VHOST][?exchange=X&routing_key=T&cloudevents=true&source=URI
-// &confirm_timeout_ms=MS] into SinkOptions, on the shared sink_uri helpers. Every error names what is
-// wrong and never echoes the password (shorten_uri redacts it).
+// &confirm_timeout_ms=MS&return_grace_ms=MS] into SinkOptions, on the shared sink_uri helpers. Every error names what
+// is wrong and never echoes the password (shorten_uri redacts it).
 #include <optional>
 
 #include "outbox/destination.hpp"
@@ -80,10 +80,12 @@ SinkOptions parse_uri(const std::string& uri) {
       o.confirm_timeout_ms = parse_number(value, "confirm_timeout_ms", 1, 3600000);
     } else if (key == "connect_timeout_ms") {
       o.connect_timeout_ms = parse_number(value, "connect_timeout_ms", 1, 3600000);
+    } else if (key == "return_grace_ms") {
+      o.return_grace_ms = parse_number(value, "return_grace_ms", 0, 3600000);
     } else {
       throw UsageError("unknown RabbitMQ sink URI parameter '" + key.substr(0, 60) +
-                       "': the URI takes exchange, routing_key, cloudevents, source, confirm_timeout_ms and "
-                       "connect_timeout_ms");
+                       "': the URI takes exchange, routing_key, cloudevents, source, confirm_timeout_ms, "
+                       "connect_timeout_ms and return_grace_ms");
     }
   }
   if (!exchange_given) {

@@ -50,6 +50,19 @@ TEST_F(RabbitmqFaults, BrokerKilledAndRestartedMidStreamLosesNothing) {
   std::printf("health during the outage: %s\n", health.c_str());
   const auto acknowledged_before_restart = relay.stats().acknowledged;
   run_script("start.sh");
+  // As a consumer does when it reconnects (topology recovery): RabbitMQ can come back routing to a
+  // durable queue only once that queue has restarted, and a return meanwhile must be retried (the
+  // sink's return_grace_ms), not dead-lettered.
+  for (int attempt = 1;; ++attempt) {
+    try {
+      Client().declare_queue(queue, exchange, {"order_created"});
+      break;
+    } catch (const std::exception& e) {  // the queue may still be restarting
+      std::printf("re-declaring the queue after the restart, attempt %d: %s\n", attempt, e.what());
+      if (attempt == 60) break;
+      std::this_thread::sleep_for(500ms);
+    }
+  }
   writer.join();
 
   for (int i = 0; i < 600 && relay.stats().last_position < 3000; ++i) std::this_thread::sleep_for(100ms);
@@ -68,6 +81,7 @@ TEST_F(RabbitmqFaults, BrokerKilledAndRestartedMidStreamLosesNothing) {
   EXPECT_EQ(c.distinct, 3000u) << "lost messages, first missing position " << c.first_missing;
   EXPECT_EQ(c.reorders, 0u) << c.first_reorder;
   EXPECT_GT(relay.stats().retries, 0) << "the outage should have failed publishes";
+  if (HasFailure()) print_broker_recovery_log();
 }
 
 TEST_F(RabbitmqFaults, AStalledBrokerTimesOutRetryableInsteadOfHoldingTheRelay) {

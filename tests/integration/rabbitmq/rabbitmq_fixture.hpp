@@ -15,6 +15,8 @@
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "delivery_check.hpp"
 #include "outbox/rabbitmq.hpp"
@@ -54,6 +56,26 @@ inline std::string endpoint() { return "127.0.0.1:" + std::to_string(port()); }
 inline std::string unique(const std::string& base) {
   static std::mt19937_64 rng{std::random_device{}()};
   return base + "_" + std::to_string(rng() % 1000000000);
+}
+
+// What the node logged about its queues and errors since it last started, for a failed restart
+// test: why a durable queue was not routed to after a restart is only in the broker's log.
+inline void print_broker_recovery_log() {
+  std::string node;
+  std::ifstream env(state_dir() + "/env");
+  for (std::string line; std::getline(env, line);) {
+    if (line.rfind("RABBITMQ_NODE=", 0) == 0) node = line.substr(14);
+  }
+  std::ifstream log(state_dir() + "/log/" + node + ".log");
+  std::vector<std::string> since_start;
+  for (std::string line; std::getline(log, line);) {
+    if (line.find("Starting RabbitMQ") != std::string::npos) since_start.clear();
+    const bool wanted = line.find("ueue") != std::string::npos || line.find("error") != std::string::npos ||
+                        line.find("crash") != std::string::npos || line.find("listener") != std::string::npos;
+    if (wanted && since_start.size() < 60) since_start.push_back(line);
+  }
+  std::printf("the broker's log since its restart (queues, errors, listeners; %s/log):\n", state_dir().c_str());
+  for (const auto& line : since_start) std::printf("  %s\n", line.substr(0, 400).c_str());
 }
 
 // scripts/rabbitmq/{stop,start}.sh on the fixture's server.

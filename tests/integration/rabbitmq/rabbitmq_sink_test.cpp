@@ -1,6 +1,7 @@
 // The RabbitMQ sink against a real broker: what a consumer gets (properties, headers, body), per-key
-// order over thousands of messages, returns (mandatory, no queue bound) dead-lettered while later
-// messages go on, basic.nack retried, and an unknown exchange failing clearly.
+// order over thousands of messages, returns (mandatory, no queue bound) retried on a fresh connection
+// and dead-lettered after it while later messages go on, basic.nack retried, and an unknown exchange
+// failing clearly.
 #include <nlohmann/json.hpp>
 
 #include "cli_run.hpp"
@@ -65,19 +66,54 @@ TEST_F(RabbitmqSink, KeepsEachKeysOrderOverThousandsOfMessages) {
 }
 
 TEST_F(RabbitmqSink, AReturnedMessageIsDeadLetteredWhileLaterMessagesGoOn) {
-  // Only order_created is bound: an order_completed is returned (mandatory), a permanent failure.
+  // Only order_created is bound: an order_completed is returned (mandatory), retried for the
+  // connection's first 300 ms, then a permanent failure.
   const std::string queue = bound_queue();
   put_committed(1, 10, 4);
   put_committed(11, 11, 4, "order_completed");
   put_committed(12, 20, 4);
-  const auto stats = relay_all(sink_uri(), 2);
+  backoff_max = 100ms;
+  const auto stats = relay_all(sink_uri("&return_grace_ms=300"), 2);
   EXPECT_EQ(stats.dead_lettered, 1);
   EXPECT_EQ(stats.last_position, 20);
+  EXPECT_GE(stats.retries, 3) << "retried within the grace (10 ms backoff doubling), then twice permanent";
   const auto got = client->drain(queue, 19);
   const auto c = check(got, 0);
   EXPECT_EQ(c.distinct, 19u);
   EXPECT_EQ(c.reorders, 0u) << c.first_reorder;
   for (const auto& r : got) EXPECT_NE(r.position(), 11) << "the returned message went nowhere";
+}
+
+// A broker that has just restarted can accept connections before it routes to a durable queue again
+// (a queue that failed to recover is restarted later; a consumer re-declares its binding when it
+// reconnects). A return on a young connection is therefore retryable, and delivered once the binding
+// is there, instead of dead-lettered after a second of retries.
+TEST_F(RabbitmqSink, AReturnOnAFreshConnectionIsRetriedAndDeliveredOnceTheQueueIsBound) {
+  auto sink = outbox::open_sink(sink_uri());  // the default grace, 10 s
+  std::vector<outbox::Message> batch(1, testing_sqlite::order_created(1, "k"));
+  batch[0].outbox = "orders";
+  batch[0].position = 1;
+  sink->publish(batch);
+  auto d = sink->poll(0ms);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].outcome, outbox::Outcome::retryable) << d[0].error;
+  EXPECT_NE(d[0].error.find("312 NO_ROUTE"), std::string::npos) << d[0].error;
+  EXPECT_NE(d[0].error.find("return_grace_ms=10000"), std::string::npos) << d[0].error;
+
+  const std::string queue = bound_queue();  // the consumer comes back
+  sink->publish(batch);
+  d = sink->poll(0ms);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].outcome, outbox::Outcome::ok) << d[0].error;
+  EXPECT_EQ(client->drain(queue, 1).size(), 1u);
+
+  // Without a grace a return is permanent at once.
+  auto strict = outbox::open_sink(sink_uri("&return_grace_ms=0"));
+  batch[0].type = "order_completed";
+  strict->publish(batch);
+  d = strict->poll(0ms);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].outcome, outbox::Outcome::permanent) << d[0].error;
 }
 
 TEST_F(RabbitmqSink, ANackIsRetryableAndFailsTheRestOfTheBatch) {
