@@ -15,4 +15,8 @@ namespace outbox {
 // anything is written, so a refused message leaves the caller's transaction usable.
 std::string prepare_put(const std::string& outbox, const SchemaRegistry& registry, Message& m);
 
+// A put message's headers as the JSON object stores keep them in ("" for none): the text
+// nlohmann::json(headers).dump() writes, without building that JSON value first.
+std::string headers_json(const Headers& headers);
+
 }  // namespace outbox

@@ -1,5 +1,6 @@
 #include "outbox/prepare_put.hpp"
 
+#include "checked_json.hpp"
 #include "outbox/errors.hpp"
 #include "outbox/uuid.hpp"
 
@@ -15,5 +16,7 @@ std::string prepare_put(const std::string& outbox, const SchemaRegistry& registr
   if (m.created.time_since_epoch().count() == 0) m.created = now();
   return data;
 }
+
+std::string headers_json(const Headers& headers) { return detail::serialize_headers(headers); }
 
 }  // namespace outbox

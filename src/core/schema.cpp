@@ -20,6 +20,7 @@
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
 
+#include "checked_json.hpp"
 #include "outbox/errors.hpp"
 #include "schema_document.hpp"
 #include "utf8.hpp"
@@ -36,16 +37,7 @@ std::string context_to_pointer(const std::vector<std::string>& context) {
     std::string part = context[i];
     if (part.size() >= 2 && part.front() == '[' && part.back() == ']') part = part.substr(1, part.size() - 2);
     if (part.size() >= 2 && part.front() == '"' && part.back() == '"') part = part.substr(1, part.size() - 2);
-    std::string escaped;
-    for (char c : part) {
-      if (c == '~')
-        escaped += "~0";
-      else if (c == '/')
-        escaped += "~1";
-      else
-        escaped += c;
-    }
-    pointer += "/" + escaped;
+    pointer += "/" + detail::escape_pointer_token(part);
   }
   return pointer;
 }
@@ -415,151 +407,11 @@ void check_name(const std::string& value, const std::string& pointer, const char
   if (!utf8::valid(value)) throw ValidationError(pointer, "utf-8", std::string(what) + " is not valid UTF-8");
 }
 
-std::string escape_pointer_token(const std::string& key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~')
-      out += "~0";
-    else if (c == '/')
-      out += "~1";
-    else
-      out += c;
-  }
-  return out;
-}
-
-// Visits every value of a JSON document depth-first without recursion, holding one iterator per
-// level (memory proportional to the depth, not the size). `visit(value, depth)` may call pointer()
-// to name the value it is looking at, which costs only when an error is reported.
-class Walk {
- public:
-  template <class Visit>
-  void run(const nlohmann::json& root, Visit&& visit) {
-    frames_.clear();
-    enter(root, visit);
-    while (!frames_.empty()) {
-      Frame& top = frames_.back();
-      if (top.next == top.node->cend()) {
-        frames_.pop_back();
-        continue;
-      }
-      const nlohmann::json& child = *top.next;
-      ++top.next;
-      enter(child, visit);
-    }
-  }
-
-  // "/data/..." of the value being visited.
-  std::string pointer() const {
-    std::string out = "/data";
-    for (const auto& f : frames_) {
-      const auto it = std::prev(f.next);
-      out += "/" + (f.node->is_object() ? escape_pointer_token(it.key())
-                                        : std::to_string(std::distance(f.node->cbegin(), it)));
-    }
-    return out;
-  }
-
-  // The member name of the value being visited, when it is a member of an object.
-  const std::string* member_name() const {
-    if (frames_.empty() || !frames_.back().node->is_object()) return nullptr;
-    return &std::prev(frames_.back().next).key();
-  }
-
- private:
-  struct Frame {
-    const nlohmann::json* node;
-    nlohmann::json::const_iterator next;
-  };
-
-  template <class Visit>
-  void enter(const nlohmann::json& value, Visit& visit) {
-    visit(value, frames_.size() + 1);
-    if (value.is_structured() && !value.empty()) frames_.push_back({&value, value.cbegin()});
-  }
-
-  std::vector<Frame> frames_;
-};
-
-// Nesting, checked before anything that recurses over `data` (serializing, the schema).
-void check_depth(const nlohmann::json& data, const Limits& limits) {
-  Walk walk;
-  walk.run(data, [&](const nlohmann::json& v, std::size_t depth) {
-    if (v.is_structured() && depth > limits.max_depth) {
-      throw ValidationError(walk.pointer(), "max_depth",
-                            "nesting deeper than " + std::to_string(limits.max_depth) + " levels");
-    }
-  });
-}
-
-// Writes JSON into a string and gives up as soon as it exceeds `limit` bytes, so that an oversized
-// payload costs at most the limit in memory before it is refused.
-class BoundedOutput : public nlohmann::detail::output_adapter_protocol<char> {
- public:
-  struct Exceeded {};
-  BoundedOutput(std::string& out, std::size_t limit) : out_(out), limit_(limit) {}
-  void write_character(char c) override {
-    out_.push_back(c);
-    if (out_.size() > limit_) throw Exceeded{};
-  }
-  void write_characters(const char* s, std::size_t length) override {
-    if (length > limit_ + 1 - out_.size()) {
-      out_.append(s, limit_ + 1 - out_.size());
-      throw Exceeded{};
-    }
-    out_.append(s, length);
-  }
-
- private:
-  std::string& out_;
-  std::size_t limit_;
-};
-
-// `data` as compact JSON (what dump() writes), or a max_payload_bytes error. Invalid UTF-8 is
-// replaced here and refused afterwards by check_values.
-std::string serialize_within(const nlohmann::json& data, const Limits& limits) {
-  std::string out;
-  try {
-    // nlohmann/json has no public sink for dump(); its serializer with an output adapter is what
-    // dump() itself uses.
-    nlohmann::detail::serializer<nlohmann::json> s(std::make_shared<BoundedOutput>(out, limits.max_payload_bytes), ' ',
-                                                   nlohmann::json::error_handler_t::replace);
-    s.dump(data, false, false, 0);
-  } catch (const BoundedOutput::Exceeded&) {
-    throw ValidationError("/data", "max_payload_bytes",
-                          "data takes more than " + std::to_string(limits.max_payload_bytes) +
-                              " bytes serialized, the limit: send less, or raise Limits::max_payload_bytes");
-  }
-  return out;
-}
-
-// Strings and member names are UTF-8; numbers are finite (JSON has no NaN or infinity, and
-// serializing one would silently turn it into null).
-void check_values(const nlohmann::json& data) {
-  Walk walk;
-  walk.run(data, [&](const nlohmann::json& v, std::size_t) {
-    if (const std::string* name = walk.member_name(); name != nullptr && !utf8::valid(*name)) {
-      throw ValidationError(walk.pointer(), "utf-8", "member name is not valid UTF-8");
-    }
-    if (v.is_string() && !utf8::valid(v.get_ref<const std::string&>())) {
-      throw ValidationError(walk.pointer(), "utf-8", "string is not valid UTF-8");
-    }
-    if (v.is_number_float() && !std::isfinite(v.get<double>())) {
-      throw ValidationError(walk.pointer(), "number-range",
-                            "number is not finite (NaN or infinity), which JSON cannot represent: send a "
-                            "finite number, or a string");
-    }
-  });
-}
-
 // `schema` null: every check but the schema's (a typed message's data, valid by construction).
 std::string check_data(const valijson::Schema* schema, const nlohmann::json& data, const Limits& limits) {
-  // Cheapest and most bounded first: depth (so that serializing cannot recurse too deep), then
-  // size (so that a huge payload is refused after at most the limit's worth of work and memory),
-  // then every value, then the schema.
-  check_depth(data, limits);
-  std::string serialized = serialize_within(data, limits);
-  check_values(data);
+  // Depth (so that nothing recurses too deep), size (a huge payload costs at most the limit in
+  // memory), every value, in one pass; then the schema.
+  std::string serialized = detail::serialize_checked(data, limits);
   if (schema == nullptr) return serialized;
 
   valijson::Validator validator(valijson::Validator::kStrongTypes);
@@ -599,7 +451,7 @@ std::string SchemaRegistry::validate_and_serialize(const Message& m) const {
   if (m.key) check_name(*m.key, "/key", "key");
   std::size_t header_bytes = 0;
   for (const auto& [name, value] : m.headers) {
-    const std::string pointer = "/headers/" + escape_pointer_token(name);
+    const std::string pointer = "/headers/" + detail::escape_pointer_token(name);
     if (name.empty()) throw ValidationError(pointer, "header-name", "header name is empty");
     check_name(name, pointer, "header name");
     check_name(value, pointer, "header value");

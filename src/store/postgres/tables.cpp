@@ -73,7 +73,7 @@ std::string wake_channel(const std::string& outbox) { return "outbox_" + outbox;
 PutStatement put_statement(const std::string& outbox, const SchemaRegistry& registry, Message& m, bool wake_relay) {
   const std::string data = prepare_put(outbox, registry, m);  // throws before anything is sent
   std::optional<std::string> headers;
-  if (!m.headers.empty()) headers = nlohmann::json(m.headers).dump();
+  if (!m.headers.empty()) headers = headers_json(m.headers);
   PutStatement st;
   auto& p = st.params;
   p = {m.id, m.type, m.key, data, headers, std::to_string(m.created.time_since_epoch().count())};

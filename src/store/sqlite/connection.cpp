@@ -122,6 +122,13 @@ Statement& Statement::bind(int i, std::string_view v) {
 Statement& Statement::bind(int i, const std::optional<std::string>& v) {
   return v ? bind(i, std::string_view(*v)) : bind_null(i);
 }
+Statement& Statement::bind_unowned(int i, std::string_view v) {
+  sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  return *this;
+}
+Statement& Statement::bind_unowned(int i, const std::optional<std::string>& v) {
+  return v ? bind_unowned(i, std::string_view(*v)) : bind_null(i);
+}
 Statement& Statement::bind_null(int i) {
   sqlite3_bind_null(stmt_, i);
   return *this;
@@ -131,7 +138,7 @@ bool Statement::step() {
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  sqlite3_reset(stmt_);
+  reset();
   fail(db_, rc, std::string("running '") + std::string(sqlite3_sql(stmt_)).substr(0, 60) + "'");
 }
 

@@ -38,14 +38,15 @@ void insert_message(sqlite3* db, Statement& insert, const std::string& outbox, c
         "message commits or rolls back with the business rows");
   }
   const std::string data = prepare_put(outbox, registry, m);  // throws before any write
-  const std::string headers = m.headers.empty() ? std::string() : nlohmann::json(m.headers).dump();
+  const std::string headers = headers_json(m.headers);
 
-  insert.bind(1, std::string_view(m.id)).bind(2, std::string_view(m.type)).bind(3, m.key);
-  insert.bind(4, std::string_view(data));
+  // Unowned: every text bound here lives until run() returns or throws.
+  insert.bind_unowned(1, std::string_view(m.id)).bind_unowned(2, std::string_view(m.type)).bind_unowned(3, m.key);
+  insert.bind_unowned(4, std::string_view(data));
   if (headers.empty())
     insert.bind_null(5);
   else
-    insert.bind(5, std::string_view(headers));
+    insert.bind_unowned(5, std::string_view(headers));
   insert.bind(6, static_cast<std::int64_t>(m.created.time_since_epoch().count()));
   try {
     insert.run();
