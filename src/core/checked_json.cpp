@@ -43,7 +43,7 @@ class CheckedWriter {
         enter(depth, at);
         put('{');
         bool first = true;
-        for (const auto& [name, child] : v.items()) {
+        for (const auto& [name, child] : v.get_ref<const nlohmann::json::object_t&>()) {
           if (!first) put(',');
           first = false;
           const PathStep step{at, &name, 0};
@@ -60,7 +60,7 @@ class CheckedWriter {
         enter(depth, at);
         put('[');
         std::size_t index = 0;
-        for (const auto& child : v) {
+        for (const auto& child : v.get_ref<const nlohmann::json::array_t&>()) {
           if (index != 0) put(',');
           const PathStep step{at, nullptr, index++};
           value(child, depth + 1, &step);
@@ -175,7 +175,8 @@ class CheckedWriter {
  private:
   void enter(std::size_t depth, const PathStep* at) {
     if (depth > max_depth_) {
-      throw ValidationError(pointer_of(at), "max_depth", "nesting deeper than " + std::to_string(max_depth_) + " levels");
+      throw ValidationError(pointer_of(at), "max_depth",
+                            "nesting deeper than " + std::to_string(max_depth_) + " levels");
     }
   }
 

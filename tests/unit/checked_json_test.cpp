@@ -56,8 +56,9 @@ class RandomJson {
   }
 
   std::string text() {
-    static const char* const pieces[] = {"a",  "Z",  " ",  "\"", "\\", "/",  "\x7f", "\xc3\xa9", "\xe2\x82\xac",
-                                         "\xf0\x9f\x98\x80", "~",  "0",  "{",  "]",    "\xef\xbf\xbf"};
+    static const char* const pieces[] = {
+        "a", "Z", " ", "\"", "\\",          "/", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+        "~", "0", "{", "]",  "\xef\xbf\xbf"};
     std::string s;
     for (int i = pick(12); i > 0; --i) {
       if (pick(4) == 0) {
