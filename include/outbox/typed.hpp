@@ -129,12 +129,15 @@ nlohmann::json encode(const T& value) {
     return o;
   } else if constexpr (Struct<T>) {
     nlohmann::json o = nlohmann::json::object();
+    // Into the object's map directly: operator[] would look the name up, insert a null and then
+    // assign, on every put.
+    auto& members = o.get_ref<nlohmann::json::object_t&>();
     outbox_for_each_field(static_cast<const T*>(nullptr), [&](const char* name, auto member) {
       const auto& field = value.*member;
       if constexpr (is_optional<std::remove_cvref_t<decltype(field)>>::value) {
         if (!field) return;
       }
-      o[name] = encode(field);
+      members.emplace(name, encode(field));
     });
     return o;
   } else {

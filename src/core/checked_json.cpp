@@ -1,5 +1,6 @@
 #include "checked_json.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -34,7 +35,9 @@ std::string pointer_of(const PathStep* at) {
 
 class CheckedWriter {
  public:
-  explicit CheckedWriter(std::size_t max_bytes, std::size_t max_depth) : max_bytes_(max_bytes), max_depth_(max_depth) {}
+  explicit CheckedWriter(std::size_t max_bytes, std::size_t max_depth) : max_bytes_(max_bytes), max_depth_(max_depth) {
+    out_.reserve(std::min<std::size_t>(max_bytes, 256));  // most events fit: one allocation, no regrowth
+  }
 
   void value(const nlohmann::json& v, std::size_t depth, const PathStep* at) {
     using Kind = nlohmann::json::value_t;
