@@ -222,7 +222,8 @@ if [ -s "$plots/backlog.dat" ]; then
            '' using 1:(\$3/1024) axes x1y2 with linespoints lw 2 title 'peak RSS of the process (MB)'"
 fi
 # The machine line belongs to the run that measured: kept when every part was skipped.
-cmdline="bench/report.sh$([ "$quick" -eq 1 ] && echo ' --quick')$([ "$skip" != "," ] && echo " --skip ${skip:1:-1}")"
+# (if, not &&: under set -e a false test as the last substitution of an assignment ends the script)
+cmdline="bench/report.sh$(if [ "$quick" -eq 1 ]; then echo ' --quick'; fi)$(if [ "$skip" != "," ]; then echo " --skip ${skip:1:-1}"; fi)"
 # PLOT.run: the report command and the machine of the run that measured the plot's figures.
 for p in "${!measured[@]}"; do printf '%s\n%s\n' "$cmdline" "$note" >"$plots/$p.run"; done
 
