@@ -33,6 +33,28 @@ std::string pointer_of(const PathStep* at) {
   return out;
 }
 
+// The letter of dump()'s two-character escape for `c` (\" \\ \b \f \n \r \t), or 0: \u00XX.
+constexpr char short_escape(unsigned char c) {
+  switch (c) {
+    case '"':
+      return '"';
+    case '\\':
+      return '\\';
+    case '\b':
+      return 'b';
+    case '\f':
+      return 'f';
+    case '\n':
+      return 'n';
+    case '\r':
+      return 'r';
+    case '\t':
+      return 't';
+    default:
+      return 0;
+  }
+}
+
 class CheckedWriter {
  public:
   explicit CheckedWriter(std::size_t max_bytes, std::size_t max_depth) : max_bytes_(max_bytes), max_depth_(max_depth) {
@@ -140,34 +162,13 @@ class CheckedWriter {
       }
       append(run, static_cast<std::size_t>(p - run));
       run = p + 1;
-      switch (c) {
-        case '"':
-          append("\\\"", 2);
-          break;
-        case '\\':
-          append("\\\\", 2);
-          break;
-        case '\b':
-          append("\\b", 2);
-          break;
-        case '\f':
-          append("\\f", 2);
-          break;
-        case '\n':
-          append("\\n", 2);
-          break;
-        case '\r':
-          append("\\r", 2);
-          break;
-        case '\t':
-          append("\\t", 2);
-          break;
-        default: {
-          static constexpr char hex[] = "0123456789abcdef";
-          const char escaped[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
-          append(escaped, 6);
-          break;
-        }
+      if (const char letter = short_escape(c); letter != 0) {
+        const char escaped[2] = {'\\', letter};
+        append(escaped, 2);
+      } else {
+        static constexpr char hex[] = "0123456789abcdef";
+        const char escaped[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+        append(escaped, 6);
       }
     }
     append(run, static_cast<std::size_t>(end - run));

@@ -76,7 +76,6 @@ TEST_F(RabbitmqSink, AReturnedMessageIsDeadLetteredWhileLaterMessagesGoOn) {
   const auto stats = relay_all(sink_uri("&return_grace_ms=300"), 2);
   EXPECT_EQ(stats.dead_lettered, 1);
   EXPECT_EQ(stats.last_position, 20);
-  EXPECT_GE(stats.retries, 3) << "retried within the grace (10 ms backoff doubling), then twice permanent";
   const auto got = client->drain(queue, 19);
   const auto c = check(got, 0);
   EXPECT_EQ(c.distinct, 19u);
