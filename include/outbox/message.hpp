@@ -26,14 +26,34 @@ struct TypedOriginAccess;  // outbox/typed.hpp
 // type is that derived schema, and keeps every check a type cannot guarantee (UTF-8, finite
 // numbers, size and depth limits). Only MessageSet::put makes one; copying it onto another
 // message would skip that message's schema check, so do not.
+//
+// A type with no nlohmann::json member is written straight to `data_json` (`data` stays null):
+// building a JSON value only to serialize it cost a typed put about a third of its time. The
+// origin then says how deep that text nests and whether every string was UTF-8 and every number
+// finite, and can build `data` from the caller's value while the put runs, for what needs the
+// value: an outbox's own schema for the type, an error that must name its place, a store that
+// converts the value (MongoDB).
 class TypedOrigin {
  public:
   const nlohmann::json& derived_schema() const noexcept { return *schema_; }
+
+  // True when MessageSet::put wrote `data_json` itself and left `data` null.
+  bool wrote_data() const noexcept { return encode_ != nullptr; }
+  // The deepest nesting of the written text (the data object is 1), as Limits::max_depth counts.
+  std::size_t written_depth() const noexcept { return depth_; }
+  // False when a string was not UTF-8 or a number not finite: the put must be refused.
+  bool written_clean() const noexcept { return clean_; }
+  // `data` as a JSON value, from the caller's typed value. Only while MessageSet::put runs.
+  nlohmann::json encode_data() const { return encode_(value_); }
 
  private:
   friend struct detail::TypedOriginAccess;
   explicit TypedOrigin(const nlohmann::json* schema) noexcept : schema_(schema) {}
   const nlohmann::json* schema_;  // a static of MessageSet: lives as long as the program
+  const void* value_ = nullptr;   // the caller's value, for encode_
+  nlohmann::json (*encode_)(const void*) = nullptr;
+  std::size_t depth_ = 0;
+  bool clean_ = true;
 };
 
 struct Message {
@@ -48,9 +68,9 @@ struct Message {
   // Where a consumer resumes after this message, in the store's own encoding (a decimal position
   // for SQLite; a resume token elsewhere). Opaque to the relay; not part of the JSON form.
   std::string checkpoint;
-  // `data` exactly as stored (compact JSON), set by tails. Sinks send it as is instead of
-  // serializing `data` again; a tail opened with TailOptions::parse_data = false leaves `data` null
-  // and fills only this. `put` ignores it.
+  // `data` exactly as stored (compact JSON), set by tails and by `put`. Sinks send it as is instead
+  // of serializing `data` again; a tail opened with TailOptions::parse_data = false, and a typed
+  // put, leave `data` null and fill only this. An untyped `put` serializes `data` over it.
   std::string data_json;
   // Set by MessageSet::put only; see TypedOrigin. Not part of the JSON form; tails leave it empty.
   std::optional<TypedOrigin> typed_origin;

@@ -46,6 +46,9 @@ class SchemaRegistry {
   void validate(const Message& m) const;
   // Same checks; returns `data` as compact JSON so that stores need not serialize it again.
   std::string validate_and_serialize(const Message& m) const;
+  // Same checks, for put: leaves `data` as compact JSON in m.data_json, what a store writes. The
+  // text a typed put wrote itself (see TypedOrigin) is kept as it is when it passes.
+  void validate_for_put(Message& m) const;
   // Checks any JSON value against the schema of `type` with the registry's limits (depth, size,
   // UTF-8, finite numbers), without the envelope rules: `validate` runs this for `data` after
   // checking that it is an object. Throws ValidationError.

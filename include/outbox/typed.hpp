@@ -14,6 +14,8 @@
 // OUTBOX_STRUCT. Objects get "additionalProperties": false, so producers and schema agree exactly.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <concepts>
 #include <cstdint>
 #include <limits>
@@ -28,13 +30,14 @@
 #include <nlohmann/json.hpp>
 
 #include "outbox/errors.hpp"
+#include "outbox/json_writer.hpp"
 #include "outbox/message.hpp"
 #include "outbox/schema.hpp"
 
 // Declares the members of a struct (at the struct's namespace scope).
 #define OUTBOX_STRUCT(Type, ...)                                                \
   template <class OutboxVisitor>                                                \
-  inline void outbox_for_each_field(const Type*, OutboxVisitor&& visit) {       \
+  constexpr void outbox_for_each_field(const Type*, OutboxVisitor&& visit) {    \
     using outbox_self_t = Type;                                                 \
     NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(OUTBOX_DETAIL_FIELD, __VA_ARGS__)) \
   }
@@ -145,6 +148,137 @@ nlohmann::json encode(const T& value) {
   }
 }
 
+// True when T holds no nlohmann::json anywhere: its text can be written straight from the value
+// (write_value below), every value of it being of a shape known at compile time.
+template <class T>
+constexpr bool writes_directly() {
+  if constexpr (std::is_same_v<T, nlohmann::json>) {
+    return false;
+  } else if constexpr (is_optional<T>::value || is_vector<T>::value) {
+    return writes_directly<typename T::value_type>();
+  } else if constexpr (is_string_map<T>::value) {
+    return writes_directly<typename T::mapped_type>();
+  } else if constexpr (Struct<T>) {
+    bool all = true;
+    outbox_for_each_field(static_cast<const T*>(nullptr), [&all](const char*, auto member) {
+      using M = std::remove_cvref_t<decltype(std::declval<const T&>().*member)>;
+      all = all && writes_directly<M>();
+    });
+    return all;
+  } else {
+    return true;
+  }
+}
+
+// A struct's members in name order, the order nlohmann::json keeps an object's members in (and so
+// the order dump() writes them in), computed once per type.
+template <class T>
+struct FieldOrder {
+  std::size_t count = 0;
+  bool declared_sorted = true;             // declaration order is name order: nothing to move
+  std::array<std::uint8_t, 64> by_name{};  // declaration indices in name order (OUTBOX_STRUCT takes <= 63)
+};
+
+template <class T>
+const FieldOrder<T>& field_order() {
+  static const FieldOrder<T> order = [] {
+    FieldOrder<T> o;
+    std::array<std::string_view, 64> names{};
+    outbox_for_each_field(static_cast<const T*>(nullptr), [&](const char* name, auto) {
+      names[o.count] = name;
+      o.by_name[o.count] = static_cast<std::uint8_t>(o.count);
+      ++o.count;
+    });
+    std::sort(o.by_name.begin(), o.by_name.begin() + static_cast<std::ptrdiff_t>(o.count),
+              [&](std::uint8_t a, std::uint8_t b) { return names[a] < names[b]; });
+    for (std::size_t i = 0; i < o.count; ++i) o.declared_sorted = o.declared_sorted && o.by_name[i] == i;
+    return o;
+  }();
+  return order;
+}
+
+// A typed value's text as it is written, and what the registry needs to know about it.
+struct TypedText {
+  JsonWriter out;
+  std::size_t depth = 0;  // the deepest object or array, the data object being 1
+  bool clean = true;      // every string UTF-8, every number finite
+
+  void enter(std::size_t at) { depth = std::max(depth, at); }
+  void member_name(const char* name) {  // a C++ identifier: nothing to escape
+    out.put('"');
+    out.append(std::string_view(name));
+    out.append("\":", 2);
+  }
+};
+
+// Writes what dump() writes for encode(value), without building that JSON value.
+template <class T>
+void write_value(const T& value, TypedText& w, std::size_t depth) {
+  if constexpr (is_optional<T>::value) {
+    value ? write_value(*value, w, depth) : w.out.null();
+  } else if constexpr (is_vector<T>::value) {
+    w.enter(depth);
+    w.out.put('[');
+    bool first = true;
+    for (const auto& v : value) {
+      if (!first) w.out.put(',');
+      first = false;
+      write_value(v, w, depth + 1);
+    }
+    w.out.put(']');
+  } else if constexpr (is_string_map<T>::value) {
+    w.enter(depth);
+    w.out.put('{');
+    bool first = true;
+    for (const auto& [k, v] : value) {
+      if (!first) w.out.put(',');
+      first = false;
+      w.clean = w.out.string(k) && w.clean;
+      w.out.put(':');
+      write_value(v, w, depth + 1);
+    }
+    w.out.put('}');
+  } else if constexpr (Struct<T>) {
+    w.enter(depth);
+    w.out.put('{');
+    const FieldOrder<T>& order = field_order<T>();
+    // Members in declaration order; when that is not name order, each one's start is kept and
+    // they are moved into name order afterwards (one copy of this object's text).
+    std::array<std::size_t, 65> starts{};
+    std::size_t index = 0;
+    bool first = true;
+    outbox_for_each_field(static_cast<const T*>(nullptr), [&](const char* name, auto member) {
+      starts[index++] = w.out.size();
+      const auto& field = value.*member;
+      if constexpr (is_optional<std::remove_cvref_t<decltype(field)>>::value) {
+        if (!field) return;  // omitted, as encode() omits it
+      }
+      if (order.declared_sorted && !first) w.out.put(',');
+      first = false;
+      w.member_name(name);
+      write_value(field, w, depth + 1);
+    });
+    if (!order.declared_sorted) {
+      starts[index] = w.out.size();
+      w.out.reorder_members(starts.data(), order.by_name.data(), order.count);
+    }
+    w.out.put('}');
+  } else if constexpr (std::is_same_v<T, bool>) {
+    w.out.boolean(value);
+  } else if constexpr (std::is_integral_v<T>) {
+    if constexpr (std::is_signed_v<T>) {
+      w.out.integer(static_cast<std::int64_t>(value));
+    } else {
+      w.out.integer(static_cast<std::uint64_t>(value));
+    }
+  } else if constexpr (std::is_floating_point_v<T>) {
+    w.clean = w.out.number(static_cast<double>(value)) && w.clean;
+  } else {
+    static_assert(std::is_same_v<T, std::string>, "a member type encode() does not write directly");
+    w.clean = w.out.string(value) && w.clean;
+  }
+}
+
 template <class T>
 void decode(const nlohmann::json& j, T& out, const std::string& pointer) {
   try {
@@ -200,6 +334,16 @@ nlohmann::json schema_of() {
 namespace detail {
 struct TypedOriginAccess {
   static TypedOrigin make(const nlohmann::json* schema) noexcept { return TypedOrigin(schema); }
+
+  template <class T>
+  static TypedOrigin written(const nlohmann::json* schema, const T& value, const TypedText& text) noexcept {
+    TypedOrigin o(schema);
+    o.value_ = &value;
+    o.encode_ = [](const void* v) { return encode(*static_cast<const T*>(v)); };
+    o.depth_ = text.depth;
+    o.clean_ = text.clean;
+    return o;
+  }
 };
 }  // namespace detail
 
@@ -228,16 +372,41 @@ class MessageSet {
     return m;
   }
 
-  // Puts through any writer with `Message put(Message)` (e.g. outbox::sqlite::Writer). The message
-  // goes to the writer marked with its TypedOrigin: where the outbox's schema for the type is the
-  // derived one, the registry does not check the schema again (the encoding guarantees it) and
-  // keeps the checks no type can guarantee.
+  // Puts through any writer with `Message put(Message)` (e.g. outbox::sqlite::Writer) that runs
+  // outbox::prepare_put, as every store's does. The message goes to the writer marked with its
+  // TypedOrigin: where the outbox's schema for the type is the derived one, the registry does not
+  // check the schema again (the encoding guarantees it) and keeps the checks no type can guarantee.
+  //
+  // A type with no nlohmann::json member is written straight to text: the message reaches the
+  // writer with `data_json` filled and `data` null, and so does the returned message (the caller
+  // has the value; MessageSet::decode or serialized_data read it back). Other types build `data`.
   template <class Writer, class T>
   requires contains<T>
   static Message put(Writer& writer, const T& value, std::optional<std::string> key = {}, Headers headers = {}) {
-    Message m = make(value, std::move(key), std::move(headers));
-    m.typed_origin = detail::TypedOriginAccess::make(&derived_schema<T>());
-    return writer.put(std::move(m));
+    // `data` null, not the default empty object: no allocation.
+    Message m{.id = {},
+              .outbox = {},
+              .type = std::string(type_name_of<T>()),
+              .key = std::move(key),
+              .data = nlohmann::json(),
+              .headers = std::move(headers),
+              .created = {},
+              .position = 0,
+              .checkpoint = {},
+              .data_json = {},
+              .typed_origin = {}};
+    if constexpr (detail::writes_directly<T>()) {
+      detail::TypedText text;
+      detail::write_value(value, text, 1);
+      m.data_json = text.out.take();
+      m.typed_origin = detail::TypedOriginAccess::written(&derived_schema<T>(), value, text);
+    } else {
+      m.data = detail::encode(value);
+      m.typed_origin = detail::TypedOriginAccess::make(&derived_schema<T>());
+    }
+    Message put = writer.put(std::move(m));
+    put.typed_origin.reset();  // it points at `value`, which the caller may destroy next
+    return put;
   }
 
   // The schema derived from T, built once per program.

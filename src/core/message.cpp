@@ -111,7 +111,13 @@ nlohmann::json to_json(const Message& m) {
   j["outbox"] = m.outbox;
   j["type"] = m.type;
   j["key"] = m.key ? nlohmann::json(*m.key) : nlohmann::json();
-  j["data"] = m.data;
+  // A typed put's message, and a tail's that did not parse `data`, have only the text.
+  if (m.data.is_null() && !m.data_json.empty()) {
+    j["data"] = nlohmann::json::parse(m.data_json, nullptr, false);
+    if (j["data"].is_discarded()) j["data"] = nlohmann::json::object({{"__unparseable", m.data_json}});
+  } else {
+    j["data"] = m.data;
+  }
   j["headers"] = m.headers;
   j["created"] = format_timestamp(m.created);
   j["position"] = m.position;

@@ -6,15 +6,15 @@
 
 namespace outbox {
 
-std::string prepare_put(const std::string& outbox, const SchemaRegistry& registry, Message& m) {
+const std::string& prepare_put(const std::string& outbox, const SchemaRegistry& registry, Message& m) {
   if (!m.outbox.empty() && m.outbox != outbox) {
     throw UsageError("message names outbox '" + m.outbox + "' but is being put into '" + outbox + "'");
   }
   m.outbox = outbox;
-  std::string data = registry.validate_and_serialize(m);
+  registry.validate_for_put(m);
   if (m.id.empty()) m.id = uuid_v7();
   if (m.created.time_since_epoch().count() == 0) m.created = now();
-  return data;
+  return m.data_json;
 }
 
 std::string headers_json(const Headers& headers) { return detail::serialize_headers(headers); }

@@ -436,14 +436,18 @@ std::string check_data(const valijson::Schema* schema, const nlohmann::json& dat
 
 void SchemaRegistry::validate(const Message& m) const { (void)validate_and_serialize(m); }
 
-std::string SchemaRegistry::validate_and_serialize(const Message& m) const {
-  const Limits& limits = impl_->limits;
+namespace {
+
+// The envelope rules: the type known, no NUL and valid UTF-8 in type, key and headers, headers
+// within their limit. Returns the type's compiled schema.
+const CompiledType& check_envelope(const Message& m, const std::map<std::string, CompiledType>& types,
+                                   const Limits& limits) {
   if (m.type.empty()) throw ValidationError("/type", "required", "the message has no type");
   check_name(m.type, "/type", "type");
-  auto it = impl_->types.find(m.type);
-  if (it == impl_->types.end()) {
+  auto it = types.find(m.type);
+  if (it == types.end()) {
     std::string known;
-    for (const auto& [name, _] : impl_->types) known += (known.empty() ? "" : ", ") + name;
+    for (const auto& [name, _] : types) known += (known.empty() ? "" : ", ") + name;
     throw ValidationError(
         "/type", "known-type",
         "unknown message type '" + m.type + "'; this outbox declares: " + (known.empty() ? "(none)" : known));
@@ -451,10 +455,14 @@ std::string SchemaRegistry::validate_and_serialize(const Message& m) const {
   if (m.key) check_name(*m.key, "/key", "key");
   std::size_t header_bytes = 0;
   for (const auto& [name, value] : m.headers) {
-    const std::string pointer = "/headers/" + detail::escape_pointer_token(name);
-    if (name.empty()) throw ValidationError(pointer, "header-name", "header name is empty");
-    check_name(name, pointer, "header name");
-    check_name(value, pointer, "header value");
+    if (name.empty()) throw ValidationError("/headers/", "header-name", "header name is empty");
+    if (name.find('\0') != std::string::npos || value.find('\0') != std::string::npos || !utf8::valid(name) ||
+        !utf8::valid(value)) {
+      // Only now the pointer: it is built for an error, not for every header of every put.
+      const std::string pointer = "/headers/" + detail::escape_pointer_token(name);
+      check_name(name, pointer, "header name");
+      check_name(value, pointer, "header value");
+    }
     header_bytes += name.size() + value.size();
   }
   if (header_bytes > limits.max_header_bytes) {
@@ -462,11 +470,41 @@ std::string SchemaRegistry::validate_and_serialize(const Message& m) const {
                           "headers take " + std::to_string(header_bytes) + " bytes; the limit is " +
                               std::to_string(limits.max_header_bytes));
   }
+  return it->second;
+}
+
+// True when a typed put's own text (MessageSet::put wrote data_json) can be stored as it is: the
+// type's schema is the one the text was written for, and it passed every check serialize_checked
+// would make. Anything else goes the long way, through the value, for the schema or an exact error.
+bool written_text_passes(const Message& m, const CompiledType& type, const Limits& limits) {
+  const TypedOrigin& origin = *m.typed_origin;
+  return origin.written_clean() && origin.written_depth() <= limits.max_depth &&
+         m.data_json.size() <= limits.max_payload_bytes && type.is(origin.derived_schema());
+}
+
+bool wrote_data(const Message& m) { return m.typed_origin && m.typed_origin->wrote_data(); }
+
+}  // namespace
+
+std::string SchemaRegistry::validate_and_serialize(const Message& m) const {
+  const Limits& limits = impl_->limits;
+  const CompiledType& type = check_envelope(m, impl_->types, limits);
+  if (wrote_data(m)) {
+    if (written_text_passes(m, type, limits)) return m.data_json;
+    const bool encoded_for_this_schema = type.is(m.typed_origin->derived_schema());
+    return check_data(encoded_for_this_schema ? nullptr : type.schema.get(), m.typed_origin->encode_data(), limits);
+  }
   if (!m.data.is_object()) {
     throw ValidationError("/data", "type", std::string("data must be a JSON object, not ") + m.data.type_name());
   }
-  const bool encoded_for_this_schema = m.typed_origin && it->second.is(m.typed_origin->derived_schema());
-  return check_data(encoded_for_this_schema ? nullptr : it->second.schema.get(), m.data, limits);
+  const bool encoded_for_this_schema = m.typed_origin && type.is(m.typed_origin->derived_schema());
+  return check_data(encoded_for_this_schema ? nullptr : type.schema.get(), m.data, limits);
+}
+
+void SchemaRegistry::validate_for_put(Message& m) const {
+  // A typed put's text, when it passes, stays where it is: no copy.
+  if (wrote_data(m) && written_text_passes(m, check_envelope(m, impl_->types, impl_->limits), impl_->limits)) return;
+  m.data_json = validate_and_serialize(m);
 }
 
 void SchemaRegistry::validate_data(const std::string& type, const nlohmann::json& data) const {

@@ -320,7 +320,12 @@ Bson message_document(const Message& m) {
   } else {
     check_appended(bson_append_null(doc, "key", -1), "/key");
   }
-  append_document(doc, "data", m.data, "/data");
+  if (m.data.is_null() && !m.data_json.empty()) {
+    // A typed put wrote only the text (see TypedOrigin); BSON is built from a value.
+    append_document(doc, "data", nlohmann::json::parse(m.data_json), "/data");
+  } else {
+    append_document(doc, "data", m.data, "/data");
+  }
   bson_t headers;
   check_appended(bson_append_document_begin(doc, "headers", -1, &headers), "/headers");
   for (const auto& [name, value] : m.headers) {

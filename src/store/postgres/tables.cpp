@@ -71,7 +71,7 @@ WakeLock wake_lock(const std::string& outbox) {
 std::string wake_channel(const std::string& outbox) { return "outbox_" + outbox; }
 
 PutStatement put_statement(const std::string& outbox, const SchemaRegistry& registry, Message& m, bool wake_relay) {
-  const std::string data = prepare_put(outbox, registry, m);  // throws before anything is sent
+  const std::string& data = prepare_put(outbox, registry, m);  // throws before anything is sent
   std::optional<std::string> headers;
   if (!m.headers.empty()) headers = headers_json(m.headers);
   PutStatement st;

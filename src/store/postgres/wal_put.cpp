@@ -8,7 +8,7 @@
 namespace outbox::postgres::detail {
 
 PutStatement wal_put_statement(const std::string& outbox, const SchemaRegistry& registry, Message& m) {
-  const std::string data = prepare_put(outbox, registry, m);  // throws before anything is sent
+  const std::string& data = prepare_put(outbox, registry, m);  // throws before anything is sent
   PutStatement st;
   // pg_lsn - pg_lsn is numeric: the LSN as a number fits a bigint (WAL positions stay below 2^63).
   st.sql = "SELECT (pg_logical_emit_message(true, $1::text, $2::text) - '0/0'::pg_lsn)::bigint";

@@ -37,7 +37,7 @@ void insert_message(sqlite3* db, Statement& insert, const std::string& outbox, c
         "put must run inside the caller's open transaction (BEGIN ... COMMIT), so that the "
         "message commits or rolls back with the business rows");
   }
-  const std::string data = prepare_put(outbox, registry, m);  // throws before any write
+  const std::string& data = prepare_put(outbox, registry, m);  // throws before any write
   const std::string headers = headers_json(m.headers);
 
   // Unowned: every text bound here lives until run() returns or throws.
