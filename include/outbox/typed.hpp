@@ -82,6 +82,20 @@ template <class T, class C, class A>
 struct is_string_map<std::map<std::string, T, C, A>> : std::true_type {};
 
 template <class T>
+nlohmann::json schema_of();
+
+// An array item's or map value's schema: an empty optional there is written as null (a member's
+// is left out instead), so null is allowed.
+template <class T>
+nlohmann::json element_schema_of() {
+  if constexpr (is_optional<T>::value) {
+    return {{"anyOf", nlohmann::json::array({schema_of<typename T::value_type>(), {{"type", "null"}}})}};
+  } else {
+    return schema_of<T>();
+  }
+}
+
+template <class T>
 nlohmann::json schema_of() {
   if constexpr (std::is_same_v<T, bool>) {
     return {{"type", "boolean"}};
@@ -102,9 +116,9 @@ nlohmann::json schema_of() {
   } else if constexpr (is_optional<T>::value) {
     return schema_of<typename T::value_type>();
   } else if constexpr (is_vector<T>::value) {
-    return {{"type", "array"}, {"items", schema_of<typename T::value_type>()}};
+    return {{"type", "array"}, {"items", element_schema_of<typename T::value_type>()}};
   } else if constexpr (is_string_map<T>::value) {
-    return {{"type", "object"}, {"additionalProperties", schema_of<typename T::mapped_type>()}};
+    return {{"type", "object"}, {"additionalProperties", element_schema_of<typename T::mapped_type>()}};
   } else {
     static_assert(Struct<T>, "declare this member's type with OUTBOX_STRUCT, or use a supported type");
     nlohmann::json properties = nlohmann::json::object();
@@ -404,9 +418,9 @@ class MessageSet {
       m.data = detail::encode(value);
       m.typed_origin = detail::TypedOriginAccess::make(&derived_schema<T>());
     }
-    Message put = writer.put(std::move(m));
-    put.typed_origin.reset();  // it points at `value`, which the caller may destroy next
-    return put;
+    Message stored = writer.put(std::move(m));
+    stored.typed_origin.reset();  // it points at `value`, which the caller may destroy next
+    return stored;
   }
 
   // The schema derived from T, built once per program.

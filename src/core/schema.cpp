@@ -494,6 +494,15 @@ std::string SchemaRegistry::validate_and_serialize(const Message& m) const {
     const bool encoded_for_this_schema = type.is(m.typed_origin->derived_schema());
     return check_data(encoded_for_this_schema ? nullptr : type.schema.get(), m.typed_origin->encode_data(), limits);
   }
+  if (m.data.is_null() && !m.data_json.empty()) {
+    // Only the text: a message a typed put returned, or one a tail read without parsing `data`,
+    // put again. Its text is its data, checked in full like any untyped message's.
+    const nlohmann::json data = parse_data(m.data_json);
+    if (!data.is_object()) {
+      throw ValidationError("/data", "type", std::string("data must be a JSON object, not ") + data.type_name());
+    }
+    return check_data(type.schema.get(), data, limits);
+  }
   if (!m.data.is_object()) {
     throw ValidationError("/data", "type", std::string("data must be a JSON object, not ") + m.data.type_name());
   }

@@ -184,6 +184,9 @@ text_shop::Everything an_order() {
   auto v = random.everything();
   v.total = 9.5;
   v.lines = {{"sku-1", 2, std::nullopt}};
+  // Within int64: valijson reads a number above 2^63 - 1 as negative, so an untyped check (a put
+  // again, below) refuses it against "minimum": 0. A known gap of the untyped path (issue 14 note).
+  v.big = 18446744073709551615u >> 1;
   return v;
 }
 
@@ -205,6 +208,26 @@ TEST(TypedText, APutHandsOverTheTextAndNoValue) {
   const auto back = std::get<text_shop::Everything>(
       Events::decode(outbox::Message{.type = "everything", .data = json::parse(m.data_json)}));
   EXPECT_EQ(back.customer, order.customer);
+}
+
+// The message a typed put returns can be put again (another outbox, a retry): its text is its data,
+// and it is checked in full, as an untyped message is.
+TEST(TypedText, TheReturnedMessageCanBePutAgain) {
+  ValidatingWriter first;
+  auto m = Events::put(first, an_order(), "order-1");
+  ValidatingWriter second;
+  m.outbox.clear();
+  m.id.clear();
+  const auto again = second.put(m);
+  EXPECT_EQ(again.data_json, m.data_json);
+  // Checked in full: this outbox's own schema refuses it.
+  second.registry = outbox::SchemaRegistry::from_json(
+      json::parse(R"({"everything": {"type": "object", "required": ["absent"]}, "with_json": {}})"));
+  EXPECT_THROW(second.put(m), outbox::ValidationError);
+  m.data_json = "[1]";
+  EXPECT_THROW(second.put(m), outbox::ValidationError);
+  m.data_json = "{not json";
+  EXPECT_THROW(second.put(m), outbox::ValidationError);
 }
 
 // A type with a nlohmann::json member builds its value as before, and is checked the same way.
@@ -313,4 +336,16 @@ TEST(TypedText, AnOutboxsOwnSchemaStillChecksTheText) {
   EXPECT_EQ(m.data_json, outbox::detail::encode(v).dump());
 }
 
+}  // namespace
+
+namespace {
+// An empty optional inside an array or map is encoded as null; the derived schema allowed no null
+// there, so such a message failed the full check it gets when built with make() or put again.
+TEST(TypedText, TheDerivedSchemaAllowsTheNullOfAnEmptyOptionalInAnArray) {
+  auto v = an_order();
+  v.maybe = {1, std::nullopt, 3};
+  EXPECT_NO_THROW(Events::registry().validate(Events::make(v)));
+  v.maybe = {};
+  EXPECT_NO_THROW(Events::registry().validate(Events::make(v)));
+}
 }  // namespace
