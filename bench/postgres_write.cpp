@@ -5,9 +5,10 @@
 //
 // The variants run in alternating rounds (A B, B A, ...) on the same connections and tables, so
 // drift (WAL growth, checkpoints, autovacuum, other load) falls on both equally. Printed: the
-// throughput of each and the ratio with-put / without, per client count. Then the same with each
-// transaction sent in one flight (libpq pipeline mode, the put through Outbox::prepare_put), and
-// (diagnostic) with the put's statement prepared once per connection.
+// throughput of each and the ratio with-put / without, per client count. Then the put through
+// Outbox::put_and_commit (its statement sent in the COMMIT's flight: no round trip of its own)
+// against the same bare transaction. Then the same with each transaction sent in one flight (libpq pipeline mode, the
+// put through Outbox::prepare_put), and (diagnostic) with the put's statement prepared once per connection.
 //
 // Then (--naive-clients) the put against a naive outbox: the same transaction with the same event
 // row inserted by hand (prepared INSERT of pre-serialized data, no validation, no UUID, no key lock)
@@ -56,6 +57,8 @@ struct Variant {
   bool pipelined = false;
   bool prepared = false;
   bool naive = false;  // the event row inserted by hand into table `naive` (box unused)
+  // The put through Outbox::put_and_commit: its statement rides in the COMMIT's flight.
+  bool on_commit = false;
 };
 
 struct Round {
@@ -117,6 +120,10 @@ struct Client {
       }
       PQclear(pr);
       put_ns += bench::mono_ns() - t0;
+    } else if (v.box && v.on_commit) {
+      v.box->put_and_commit(conn, OrderEvents::make(OrderCreated{ordernr, customer, std::stoll(amount), "EUR", items},
+                                                    "order-" + std::to_string(ordernr)));
+      return;  // committed
     } else if (v.box) {
       const std::int64_t t0 = bench::mono_ns();
       v.box->put(conn, OrderEvents::make(OrderCreated{ordernr, customer, std::stoll(amount), "EUR", items},
@@ -425,6 +432,7 @@ int main(int argc, char** argv) {
        {"clients", "1,4"},
        {"wake-clients", "1,4"},
        {"pipelined-clients", "1,4"},
+       {"on-commit-clients", "1,4"},
        {"prepared-clients", "1,4"},
        {"index-clients", "1,4"},
        {"wal-clients", "1,4"},
@@ -435,6 +443,7 @@ int main(int argc, char** argv) {
        {"round-ms", "500"},
        {"verbose", "false"}},
       "outbox_bench_pg_write: PostgreSQL transaction with one business row, without and with an outbox put;\n"
+      "then (--on-commit-clients, empty to skip) the put through put_and_commit, in the COMMIT's flight;\n"
       "then (--naive-clients, empty to skip) the put against a naive insert of the same row, commits included;\n"
       "then (--wal-clients, empty to skip; needs wal_level=logical) the same with the outbox in WAL mode;\n"
       "then (--wake-clients, empty to skip) puts with wake-ups on against off, a relay tailing each outbox;\n"
@@ -475,6 +484,13 @@ int main(int argc, char** argv) {
     for (int n : int_list(f.str("naive-clients"))) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), naive, with, "put/naive insert", 0.95);
     }
+    // The put riding in the COMMIT's flight (Outbox::put_and_commit): no round trip of its own,
+    // against the same bare transaction (BEGIN, INSERT and COMMIT each a round trip).
+    const Variant on_commit{"with put_and_commit", &box, false, false, false, true};
+    for (int n : int_list(f.str("on-commit-clients"))) {
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without, on_commit,
+              "with/without put, put_and_commit", n == 1 ? 0.93 : 0.97);
+    }
     // The same with each transaction in one flight (pipeline mode): the put adds no round trip.
     const Variant without_p{"without put, pipelined", nullptr, true}, with_p{"with put, pipelined", &box, true};
     for (int n : int_list(f.str("pipelined-clients"))) {
@@ -499,6 +515,11 @@ int main(int argc, char** argv) {
     for (int n : int_list(f.str("wal-clients"))) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without, with, "with/without put, WAL mode",
               n == 1 ? 0.93 : 0.97);
+    }
+    const Variant on_commit{"with put_and_commit, WAL mode", &wal, false, false, false, true};
+    for (int n : int_list(f.str("on-commit-clients"))) {
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without, on_commit,
+              "with/without put, WAL mode, put_and_commit", n == 1 ? 0.93 : 0.97);
     }
     // The same in one network flight (Outbox::prepare_put in pipeline mode): the put's round trip,
     // most of what it adds where a round trip costs as much as the commit's flush, goes away.

@@ -101,6 +101,23 @@ class Outbox {
   // PostgreSQL; roll it back.
   Message put(PGconn* conn, Message m) const;
 
+  // put() of each message, then COMMIT of the caller's open transaction, all in one network round
+  // trip (libpq pipeline mode; each statement prepared once per connection, as put's): a
+  // transaction with puts then waits for no more round trips than one without. For code that
+  // would otherwise call put() and then COMMIT; `conn` must be inside an open transaction and not
+  // in pipeline mode (UsageError). Returns the messages with their positions, in order.
+  //
+  // Every outcome ends the transaction:
+  //  - ValidationError: before anything is sent (of any message); the transaction stays open and
+  //    usable, as with put();
+  //  - returns: committed, business rows and messages together;
+  //  - StoreError: a put or the COMMIT failed (a key lock's timeout, a deferred constraint, a
+  //    serialization failure): nothing was committed, the transaction is rolled back and the
+  //    connection is usable; retryable() says whether running the transaction again may succeed;
+  //  - CommitInDoubt: the connection broke once COMMIT was on its way: it may have committed.
+  std::vector<Message> put_and_commit(PGconn* conn, std::vector<Message> messages) const;
+  Message put_and_commit(PGconn* conn, Message m) const;
+
   // What put() sends, without sending it: validates `m` (ValidationError before anything is
   // sent), fills its id and created time, and returns the statement. The caller must run it inside
   // its open transaction, exactly once, and read the position from the result.

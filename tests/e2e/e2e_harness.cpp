@@ -391,12 +391,12 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
   std::vector<crash::Committed> committed;
   ASSERT_NO_THROW(committed = backend.committed());
   std::map<std::int64_t, std::int64_t> transactions;
-  std::int64_t committed_txns = 0, rolled_back_txns = 0, rolled_back_messages = 0;
+  std::int64_t committed_txns = 0, rolled_back_txns = 0, rolled_back_messages = 0, put_and_commit_txns = 0;
   for (std::int64_t w = 1; w <= all_writers; ++w) {
     std::istringstream summary(read_text(dir_ / ("writer-" + std::to_string(w) + ".out")));
     std::string word;
-    std::int64_t id = 0, ct = 0, rt = 0, cm = 0, rm = 0, re = 0;
-    summary >> word >> id >> word >> ct >> word >> rt >> word >> cm >> word >> rm >> word >> re;
+    std::int64_t id = 0, ct = 0, rt = 0, cm = 0, rm = 0, re = 0, pc = 0;
+    summary >> word >> id >> word >> ct >> word >> rt >> word >> cm >> word >> rm >> word >> re >> word >> pc;
     ASSERT_TRUE(summary && id == w) << "writer " << w << " printed no summary";
     transactions[w] = ct + rt;
     const auto messages =
@@ -405,6 +405,7 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
     committed_txns += ct;
     rolled_back_txns += rt;
     rolled_back_messages += rm;
+    put_and_commit_txns += pc;
   }
   Delivered delivered;
   ASSERT_NO_THROW(delivered = sink.delivered(static_cast<std::int64_t>(committed.size())));
@@ -413,8 +414,9 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
   const auto st = store->status("crash");
 
   std::cout << "e2e " << sink.name() << " cell result:\n"
-            << "  writers: " << committed_txns << " transactions committed, " << rolled_back_txns << " rolled back; "
-            << v.committed << " messages committed, " << rolled_back_messages << " rolled back\n"
+            << "  writers: " << committed_txns << " transactions committed (" << put_and_commit_txns
+            << " with put_and_commit), " << rolled_back_txns << " rolled back; " << v.committed
+            << " messages committed, " << rolled_back_messages << " rolled back\n"
             << "  delivered: " << v.delivered << " records, " << v.distinct << " distinct, " << v.duplicates
             << " duplicates; lost " << v.lost << ", rolled-back delivered " << v.from_rolled_back << ", unknown "
             << v.unknown << ", mismatched " << v.mismatched << "\n"

@@ -240,14 +240,15 @@ void CrashTest::run(CrashBackend& backend) {
   // tallies, which must agree with them.
   std::vector<Committed> committed;
   ASSERT_NO_THROW(committed = backend.committed());
-  std::int64_t committed_txns = 0, rolled_back_txns = 0, rolled_back_messages = 0, recovered_errors = 0;
+  std::int64_t committed_txns = 0, rolled_back_txns = 0, rolled_back_messages = 0, recovered_errors = 0,
+               put_and_commit_txns = 0;
   std::map<std::int64_t, std::int64_t> transactions;
   for (std::int64_t w = 1; w <= writers; ++w) {
     transactions[w] = txns;
     std::istringstream summary(read_file(dir_ / ("writer-" + std::to_string(w) + ".out")));
     std::string word;
-    std::int64_t id = 0, ct = 0, rt = 0, cm = 0, rm = 0, re = 0;
-    summary >> word >> id >> word >> ct >> word >> rt >> word >> cm >> word >> rm >> word >> re;
+    std::int64_t id = 0, ct = 0, rt = 0, cm = 0, rm = 0, re = 0, pc = 0;
+    summary >> word >> id >> word >> ct >> word >> rt >> word >> cm >> word >> rm >> word >> re >> word >> pc;
     ASSERT_TRUE(summary && id == w) << "writer " << w << " printed no summary";
     std::set<std::int64_t> seqs;
     std::int64_t messages = 0;
@@ -263,13 +264,15 @@ void CrashTest::run(CrashBackend& backend) {
     rolled_back_txns += rt;
     rolled_back_messages += rm;
     recovered_errors += re;
+    put_and_commit_txns += pc;
   }
 
   ASSERT_TRUE(fs::exists(out_path)) << "the relay wrote no " << out_path;
   const auto v = verify(committed, transactions, read_file(out_path), lives, backend.verify_options());
   const auto st = store->status("crash");
 
-  std::cout << "transactions: " << committed_txns << " committed, " << rolled_back_txns << " rolled back ("
+  std::cout << "transactions: " << committed_txns << " committed (" << put_and_commit_txns << " with put_and_commit), "
+            << rolled_back_txns << " rolled back ("
             << 100.0 * static_cast<double>(rolled_back_txns) /
                    static_cast<double>(std::max<std::int64_t>(1, committed_txns + rolled_back_txns))
             << "%)\n"

@@ -86,9 +86,10 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "writer %lld committed_txns %lld rolled_back_txns %lld committed_messages %lld rolled_back_messages %lld "
-      "recovered_errors %lld\n",
+      "recovered_errors %lld put_and_commit_txns %lld\n",
       static_cast<long long>(a.writer), static_cast<long long>(t.committed_txns),
       static_cast<long long>(t.rolled_back_txns), static_cast<long long>(t.committed_messages),
-      static_cast<long long>(t.rolled_back_messages), static_cast<long long>(t.recovered_errors));
+      static_cast<long long>(t.rolled_back_messages), static_cast<long long>(t.recovered_errors),
+      static_cast<long long>(t.put_and_commit_txns));
   return 0;
 }

@@ -40,7 +40,8 @@ struct WriterArgs {
 
 struct Tally {
   std::int64_t committed_txns = 0, rolled_back_txns = 0, committed_messages = 0, rolled_back_messages = 0;
-  std::int64_t recovered_errors = 0;  // failed writes that were looked up and settled (MongoDB writer)
+  std::int64_t recovered_errors = 0;     // failed writes that were looked up and settled (MongoDB writer)
+  std::int64_t put_and_commit_txns = 0;  // committed by Outbox::put_and_commit (PostgreSQL writer)
 };
 
 inline SchemaRegistry crash_registry() {

@@ -8,6 +8,11 @@
 //
 // Each transaction takes its keys in sorted order (counter row, then the outbox's key lock inside
 // put), as docs/postgres.md asks of writers that put several keys: no deadlocks.
+//
+// About a third of the committing transactions (not the late committer's) put their messages
+// with Outbox::put_and_commit instead: the business rows first, then the puts and COMMIT in one
+// flight. Their positions are known only after the commit, so their business rows are written
+// with position 0 and given it right after (writers are never killed, so none stays 0).
 #include <libpq-fe.h>
 
 #include <algorithm>
@@ -21,6 +26,7 @@
 
 #include "crash_writer.hpp"
 #include "outbox/postgres.hpp"
+#include "outbox/uuid.hpp"
 #include "pg_conn.hpp"
 
 namespace outbox::crash {
@@ -76,6 +82,8 @@ Tally run_postgres_writer(const WriterArgs& a) {
     std::sort(keys.begin(), keys.end());
     const bool pause_inside = rng() % 4 == 0;
     const int abort = rng() % 10;  // 0: ROLLBACK, 1: a failed statement, then ROLLBACK
+    const bool on_commit = abort > 1 && a.hold_ms == 0 && rng() % 3 == 0;
+    std::vector<Message> at_commit;  // on_commit: the messages put with the COMMIT
 
     run(conn, "BEGIN");
     for (int idx = 0; idx < messages; ++idx) {
@@ -83,6 +91,16 @@ Tally run_postgres_writer(const WriterArgs& a) {
       const std::int64_t key_seq =
           std::stoll(run(conn, "UPDATE crash_key_counters SET n = n + 1 WHERE key = $1 RETURNING n", {key}));
       if (pause_inside && idx == 0) pause(a.max_pause_us / 4);  // between the business write and the put
+      if (on_commit) {
+        Message m = crash_event(key, a.writer, seq, idx, key_seq);
+        m.id = uuid_v7();  // the business row names it before the put
+        run(conn,
+            "INSERT INTO crash_business (writer, seq, idx, key, key_seq, id, position)"
+            " VALUES ($1, $2, $3, $4, $5, $6, 0)",
+            {std::to_string(a.writer), std::to_string(seq), std::to_string(idx), key, std::to_string(key_seq), m.id});
+        at_commit.push_back(std::move(m));
+        continue;
+      }
       const Message put = box.put(conn, crash_event(key, a.writer, seq, idx, key_seq));
       run(conn,
           "INSERT INTO crash_business (writer, seq, idx, key, key_seq, id, position)"
@@ -106,6 +124,13 @@ Tally run_postgres_writer(const WriterArgs& a) {
       run(conn, "ROLLBACK");
       ++t.rolled_back_txns;
       t.rolled_back_messages += messages;
+    } else if (on_commit) {
+      for (const Message& m : box.put_and_commit(conn, std::move(at_commit))) {
+        run(conn, "UPDATE crash_business SET position = $1 WHERE id = $2", {std::to_string(m.position), m.id});
+      }
+      ++t.committed_txns;
+      ++t.put_and_commit_txns;
+      t.committed_messages += messages;
     } else {
       Result r(PQexec(conn, "COMMIT"));
       if (PQresultStatus(r.get()) != PGRES_COMMAND_OK || std::strcmp(PQcmdStatus(r.get()), "COMMIT") != 0) {

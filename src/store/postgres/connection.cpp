@@ -97,6 +97,11 @@ PreparedStatements* prepared_statements(PGconn* conn) {
 
 }  // namespace
 
+std::unordered_set<std::string>* prepared_names(PGconn* conn) {
+  PreparedStatements* s = prepared_statements(conn);
+  return s ? &s->names : nullptr;
+}
+
 Result exec_prepared(PGconn* conn, const std::string& name, const std::string& sql, const Params& params,
                      const std::string& doing) {
   PreparedStatements* prepared = prepared_statements(conn);

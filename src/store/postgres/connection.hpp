@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace outbox::postgres::detail {
@@ -43,6 +44,9 @@ Result exec(PGconn* conn, const std::string& sql, const Params& params, const st
 // every call with the same `name`. Throws StoreError.
 Result exec_prepared(PGconn* conn, const std::string& name, const std::string& sql, const Params& params,
                      const std::string& doing);
+// The names exec_prepared has prepared on `conn`, for code that prepares statements in a pipeline
+// (put_and_commit.cpp); null when libpq refused the bookkeeping (then statements go unnamed).
+std::unordered_set<std::string>* prepared_names(PGconn* conn);
 // Simple protocol, may hold several statements, no parameters. Throws StoreError.
 void exec_script(PGconn* conn, const std::string& sql, const std::string& doing);
 

@@ -2,6 +2,7 @@
 #include "connection.hpp"
 #include "outbox/errors.hpp"
 #include "outbox/postgres.hpp"
+#include "put_and_commit.hpp"
 #include "tables.hpp"
 #include "wal_layout.hpp"
 #include "wal_put.hpp"
@@ -73,6 +74,36 @@ Message Outbox::put(PGconn* conn, Message m) const {
     detail::insert_message(conn, name_, registry_, m, options_.wake_relay);
   }
   return m;
+}
+
+std::vector<Message> Outbox::put_and_commit(PGconn* conn, std::vector<Message> messages) const {
+  const std::string doing = "put into outbox '" + name_ + "' and COMMIT";
+  const auto ts = PQtransactionStatus(conn);
+  if (ts != PQTRANS_INTRANS) {
+    throw UsageError(ts == PQTRANS_INERROR ? doing + ": the caller's transaction has already failed; roll it back"
+                                           : doing + " must run inside the caller's open transaction (after BEGIN)");
+  }
+  const bool wal = learn_mode(conn) == Mode::wal;
+  // Every message is checked before anything is sent: a refused one leaves the transaction open.
+  std::vector<detail::NamedPut> puts;
+  puts.reserve(messages.size());
+  for (auto& m : messages) {
+    if (wal) {
+      puts.push_back({detail::kWalPutStatementName, detail::wal_put_statement(name_, registry_, m)});
+    } else {
+      puts.push_back({detail::put_statement_name(name_, m, options_.wake_relay),
+                      detail::put_statement(name_, registry_, m, options_.wake_relay)});
+    }
+  }
+  const auto positions = detail::put_and_commit(conn, puts, doing);
+  for (std::size_t i = 0; i < messages.size(); ++i) messages[i].position = positions[i];
+  return messages;
+}
+
+Message Outbox::put_and_commit(PGconn* conn, Message m) const {
+  std::vector<Message> one;
+  one.push_back(std::move(m));
+  return std::move(put_and_commit(conn, std::move(one)).front());
 }
 
 Message Writer::put(Message m) { return outbox_->put(conn_, std::move(m)); }

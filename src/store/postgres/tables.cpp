@@ -105,6 +105,10 @@ PutStatement put_statement(const std::string& outbox, const SchemaRegistry& regi
   return st;
 }
 
+std::string put_statement_name(const std::string& outbox, const Message& m, bool wake_relay) {
+  return "obx_put_" + outbox + (m.key ? "_k" : "_n") + (wake_relay ? "w" : "");
+}
+
 void insert_message(PGconn* conn, const std::string& outbox, const SchemaRegistry& registry, Message& m,
                     bool wake_relay) {
   const auto ts = PQtransactionStatus(conn);
@@ -118,8 +122,8 @@ void insert_message(PGconn* conn, const std::string& outbox, const SchemaRegistr
   // Prepared once per connection: parsing and planning the statement on every call was most of
   // put's own cost (270 vs 101 us per call in bench/postgres_write.cpp). The name tells the
   // statement's variants apart: outbox, with or without key lock and wake-up.
-  const std::string name = "obx_put_" + outbox + (m.key ? "_k" : "_n") + (wake_relay ? "w" : "");
-  Result r = exec_prepared(conn, name, st.sql, st.params, "put into outbox '" + outbox + "'");
+  Result r = exec_prepared(conn, put_statement_name(outbox, m, wake_relay), st.sql, st.params,
+                           "put into outbox '" + outbox + "'");
   m.position = r.int64(0, 0);
 }
 

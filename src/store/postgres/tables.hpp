@@ -27,6 +27,10 @@ std::string create_sql(const std::string& outbox, Mode mode = Mode::table);
 // connection: the table name is quoted by hand, which is exact for checked names).
 PutStatement put_statement(const std::string& outbox, const SchemaRegistry& registry, Message& m, bool wake_relay);
 
+// The name put_statement's statement is prepared under on a connection: one per outbox and
+// variant (with or without key lock, with or without wake-up), since the SQL differs.
+std::string put_statement_name(const std::string& outbox, const Message& m, bool wake_relay);
+
 // Validates `m`, completes its envelope and inserts it on `conn`, which must be inside an open
 // transaction. Sets m.position (m.checkpoint stays empty: only a tail knows its snapshots).
 // `wake_relay`: the same statement also wakes a sleeping tail (see WakeLock).

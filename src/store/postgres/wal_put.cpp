@@ -25,8 +25,8 @@ void wal_put(PGconn* conn, const std::string& outbox, const SchemaRegistry& regi
                            "message commits or rolls back with the business rows");
   }
   const PutStatement st = wal_put_statement(outbox, registry, m);
-  // The same statement for every outbox (the prefix is a parameter): prepared once per connection.
-  Result r = exec_prepared(conn, "obx_wal_put", st.sql, st.params, "put into outbox '" + outbox + "'");
+  // Prepared once per connection.
+  Result r = exec_prepared(conn, kWalPutStatementName, st.sql, st.params, "put into outbox '" + outbox + "'");
   m.position = r.int64(0, 0);
 }
 

@@ -1,0 +1,56 @@
+// Outbox::put_and_commit in table mode (the checks are in put_and_commit_checks.hpp, shared with
+// WAL mode), and what only table mode has: a key lock that times out inside the flight.
+#include "put_and_commit_checks.hpp"
+
+using namespace testing_pg;
+namespace checks = testing_pg::put_and_commit;
+
+class PgPutAndCommit : public PgTest {};
+
+TEST_F(PgPutAndCommit, CommitsTheBusinessRowsAndEveryMessageInOneFlight) {
+  checks::commits_business_rows_and_messages_in_one_flight(*a, *orders, uri);
+}
+
+TEST_F(PgPutAndCommit, AnInvalidMessageSendsNothingAndLeavesTheTransactionOpen) {
+  checks::an_invalid_message_sends_nothing_and_leaves_the_transaction_open(*a, *orders, uri);
+}
+
+TEST_F(PgPutAndCommit, AFailingCommitRollsEverythingBackAndLeavesTheConnectionUsable) {
+  checks::a_failing_commit_rolls_everything_back_and_leaves_the_connection_usable(*a, *orders, uri);
+}
+
+TEST_F(PgPutAndCommit, ADeallocatedStatementFailsOnceThenIsPreparedAgain) {
+  checks::a_deallocated_statement_fails_once_then_is_prepared_again(*a, *orders, uri);
+}
+
+TEST_F(PgPutAndCommit, RefusesWithoutAUsableTransactionOrInsideAPipeline) {
+  checks::refuses_without_a_usable_transaction_or_inside_a_pipeline(*a, *orders, uri);
+}
+
+TEST_F(PgPutAndCommit, AConnectionKilledBeforeTheCallThrowsAndCommitsNothing) {
+  checks::a_connection_killed_before_the_call_throws_and_commits_nothing(*a, *orders, uri);
+}
+
+TEST_F(PgPutAndCommit, APutThatFailsOnTheServerRollsBackTheWholeTransaction) {
+  // Another transaction holds the key's lock; this one's put gives up waiting (lock_timeout), so
+  // the statement after it (another put) and COMMIT never run.
+  Conn b(uri);
+  exec(b, "BEGIN");
+  orders->put(b, order_created(9, "order-9"));
+  exec(*a, "CREATE TEMP TABLE biz (nr int)");
+  exec(*a, "BEGIN");
+  exec(*a, "SET LOCAL lock_timeout = '200ms'");
+  exec(*a, "INSERT INTO biz VALUES (1)");
+  try {
+    orders->put_and_commit(*a, {order_created(1, "order-1"), order_created(10, "order-9"), order_created(11)});
+    FAIL() << "expected the key lock to time out";
+  } catch (const outbox::StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("55P03"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("nothing was committed"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find("at COMMIT"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(PQtransactionStatus(*a), PQTRANS_IDLE);
+  exec(b, "COMMIT");
+  EXPECT_EQ(scalar(*a, "SELECT count(*) FROM biz"), "0");
+  EXPECT_EQ(ordernrs(checks::committed_messages(uri, name, 1)), (std::vector<std::int64_t>{9}));
+}
