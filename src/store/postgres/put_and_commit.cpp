@@ -143,20 +143,23 @@ std::vector<std::int64_t> put_and_commit(PGconn* conn, const std::vector<NamedPu
   if (!broken) PQexitPipelineMode(conn);
 
   if (committed && !failure) return positions;
+  const bool lost = broken || PQstatus(conn) == CONNECTION_BAD;
   if (!commit_sent) {  // libpq refused to queue a request: COMMIT never left
-    const bool lost = broken || PQstatus(conn) == CONNECTION_BAD;
     roll_back(conn);
     throw StoreError("postgres: " + doing + " failed: libpq could not send it (" + connection_error(conn) +
                          "); nothing was committed" + (lost ? "" : ": the transaction is rolled back"),
                      true);
   }
-  if (broken && commit_sent && !failure) {
+  // The server answers in order: a refused put means COMMIT never ran. But a connection that ends
+  // with COMMIT unanswered, or with a FATAL error as COMMIT's answer (a server process terminated
+  // while it waited for a synchronous standby had committed locally), leaves the outcome unknown.
+  if (lost && (!failure || failed->kind == Request::commit)) {
     throw CommitInDoubt("postgres: " + doing + ": the connection broke while COMMIT was in flight (" +
                         connection_error(conn) +
                         "); the transaction may or may not have committed: check (e.g. by message id) before "
                         "retrying");
   }
-  if (broken) {
+  if (lost) {
     throw StoreError("postgres: " + doing + " failed: the connection broke (" + connection_error(conn) +
                          "); nothing was committed: reconnect and run the transaction again",
                      true);

@@ -10,6 +10,7 @@
 #include "outbox/names.hpp"
 #include "outbox/postgres.hpp"
 #include "outbox/replay.hpp"
+#include "put_and_commit.hpp"
 #include "store_uri.hpp"
 #include "tables.hpp"
 #include "tail.hpp"
@@ -65,13 +66,15 @@ class PgStore final : public Store {
     const bool wal = mode_of(outbox) == Mode::wal;
     std::lock_guard lock(mutex_);
     PGconn* c = db_.ensure();
-    Transaction t(c);
+    Transaction t(c);  // rolls back if the put is refused before anything is sent
+    // The put rides in the COMMIT's flight: two round trips (BEGIN, then put and COMMIT), not three.
+    std::vector<detail::NamedPut> put;
     if (wal) {
-      detail::wal_put(c, outbox, registry, m);
+      put.push_back({detail::kWalPutStatementName, detail::wal_put_statement(outbox, registry, m)});
     } else {
-      detail::insert_message(c, outbox, registry, m);
+      put.push_back({detail::put_statement_name(outbox, m, true), detail::put_statement(outbox, registry, m, true)});
     }
-    t.commit();
+    m.position = detail::put_and_commit(c, put, "put into outbox '" + outbox + "' and COMMIT").front();
     return m;
   }
 
