@@ -7,8 +7,9 @@
 // drift (WAL growth, checkpoints, autovacuum, other load) falls on both equally. Printed: the
 // throughput of each and the ratio with-put / without, per client count. Then the put through
 // Outbox::put_and_commit (its statement sent in the COMMIT's flight: no round trip of its own)
-// against the same bare transaction. Then the same with each transaction sent in one flight (libpq pipeline mode, the
-// put through Outbox::prepare_put), and (diagnostic) with the put's statement prepared once per connection.
+// against the same bare transaction. Then the same with each transaction sent in one flight
+// (libpq pipeline mode, the put through Outbox::prepare_put), and (diagnostic) with the put's
+// statement prepared once per connection.
 //
 // Then (--naive-clients) the put against a naive outbox: the same transaction with the same event
 // row inserted by hand (prepared INSERT of pre-serialized data, no validation, no UUID, no key lock)
