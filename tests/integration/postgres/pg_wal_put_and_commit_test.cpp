@@ -11,6 +11,8 @@ TEST_F(WalPutAndCommit, CommitsTheBusinessRowsAndEveryMessageInOneFlight) {
   checks::commits_business_rows_and_messages_in_one_flight(*a, *orders, uri);
 }
 
+TEST_F(WalPutAndCommit, ALargeBatchCommitsInOneCall) { checks::a_large_batch_commits_in_one_call(*a, *orders, uri); }
+
 TEST_F(WalPutAndCommit, AnInvalidMessageSendsNothingAndLeavesTheTransactionOpen) {
   checks::an_invalid_message_sends_nothing_and_leaves_the_transaction_open(*a, *orders, uri);
 }

@@ -88,6 +88,27 @@ inline void commits_business_rows_and_messages_in_one_flight(PGconn* c, const ou
   }
 }
 
+// A flight larger than the socket buffers both ways: libpq reads results while it waits to send,
+// so neither side blocks the other.
+inline void a_large_batch_commits_in_one_call(PGconn* c, const outbox::postgres::Outbox& box, const std::string& uri) {
+  constexpr int kMessages = 20000;  // about 1.4 MB of results back, 10 MB of statements out
+  std::vector<outbox::Message> batch;
+  for (int i = 1; i <= kMessages; ++i) {
+    auto m = order_created(i, "order-" + std::to_string(i % 7));
+    m.headers["padding"] = std::string(300, 'x');
+    batch.push_back(std::move(m));
+  }
+  exec(c, "BEGIN");
+  const auto sent = box.put_and_commit(c, std::move(batch));
+  ASSERT_EQ(sent.size(), static_cast<std::size_t>(kMessages));
+  EXPECT_EQ(PQtransactionStatus(c), PQTRANS_IDLE);
+  const auto got = committed_messages(uri, box.name(), kMessages);
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(kMessages));
+  for (int i = 0; i < kMessages; ++i) {
+    ASSERT_EQ(got[static_cast<std::size_t>(i)].position, sent[static_cast<std::size_t>(i)].position) << i;
+  }
+}
+
 inline void an_invalid_message_sends_nothing_and_leaves_the_transaction_open(PGconn* c,
                                                                              const outbox::postgres::Outbox& box,
                                                                              const std::string& uri) {
