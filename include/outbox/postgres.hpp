@@ -59,6 +59,29 @@ struct PutStatement {
 
 class Outbox;
 
+// Puts that ride with the COMMIT, for code written against a writer (MessageSet::put of typed
+// messages, outbox/typed.hpp): put() validates the message and keeps its statement, sending
+// nothing (ValidationError: nothing kept, the transaction untouched); commit() is
+// Outbox::put_and_commit of everything kept, with the same outcomes, and empties the writer. A
+// message put() returns has position 0: the positions are in what commit() returns. put() and
+// commit() need the caller's open transaction (UsageError). Holds pointers to the outbox and the
+// connection, which must outlive it.
+class CommitWriter {
+ public:
+  Message put(Message m);
+  std::vector<Message> commit();
+  std::size_t size() const noexcept { return messages_.size(); }
+
+ private:
+  friend class Outbox;
+  CommitWriter(const Outbox& outbox, PGconn* conn) : outbox_(&outbox), conn_(conn) {}
+  const Outbox* outbox_;
+  PGconn* conn_;
+  std::vector<Message> messages_;
+  std::vector<std::string> names_;  // what each statement is prepared under
+  std::vector<PutStatement> statements_;
+};
+
 // An outbox bound to one connection: what MessageSet::put (outbox/typed.hpp) and other code
 // written for any store take, as with sqlite::Writer and mongodb::Writer. Holds two pointers; the
 // outbox and the connection must outlive it.
@@ -117,6 +140,8 @@ class Outbox {
   //  - CommitInDoubt: the connection broke once COMMIT was on its way: it may have committed.
   std::vector<Message> put_and_commit(PGconn* conn, std::vector<Message> messages) const;
   Message put_and_commit(PGconn* conn, Message m) const;
+  // The same for typed messages: OrderEvents::put(w, value, key) on `w`, then w.commit().
+  CommitWriter commit_writer(PGconn* conn) const { return CommitWriter(*this, conn); }
 
   // What put() sends, without sending it: validates `m` (ValidationError before anything is
   // sent), fills its id and created time, and returns the statement. The caller must run it inside
@@ -131,6 +156,7 @@ class Outbox {
   Mode mode() const noexcept;
 
  private:
+  friend class CommitWriter;
   Mode learn_mode(PGconn* conn) const;
 
   std::string name_;

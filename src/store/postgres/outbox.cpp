@@ -76,28 +76,56 @@ Message Outbox::put(PGconn* conn, Message m) const {
   return m;
 }
 
-std::vector<Message> Outbox::put_and_commit(PGconn* conn, std::vector<Message> messages) const {
-  const std::string doing = "put into outbox '" + name_ + "' and COMMIT";
+namespace {
+
+std::string put_and_commit_doing(const std::string& outbox) { return "put into outbox '" + outbox + "' and COMMIT"; }
+
+// put_and_commit needs the caller's open, unfailed transaction.
+void require_open_transaction(PGconn* conn, const std::string& doing) {
   const auto ts = PQtransactionStatus(conn);
   if (ts != PQTRANS_INTRANS) {
     throw UsageError(ts == PQTRANS_INERROR ? doing + ": the caller's transaction has already failed; roll it back"
                                            : doing + " must run inside the caller's open transaction (after BEGIN)");
   }
-  const bool wal = learn_mode(conn) == Mode::wal;
-  // Every message is checked before anything is sent: a refused one leaves the transaction open.
+}
+
+}  // namespace
+
+Message CommitWriter::put(Message m) {
+  const std::string& outbox = outbox_->name_;
+  require_open_transaction(conn_, put_and_commit_doing(outbox));
+  const bool wal = outbox_->learn_mode(conn_) == Mode::wal;
+  // Validated now (a typed message's origin is valid only during this call), sent by commit().
+  PutStatement st = wal ? detail::wal_put_statement(outbox, outbox_->registry_, m)
+                        : detail::put_statement(outbox, outbox_->registry_, m, outbox_->options_.wake_relay);
+  m.typed_origin.reset();  // it points at the caller's value
+  names_.push_back(wal ? detail::kWalPutStatementName
+                       : detail::put_statement_name(outbox, m, outbox_->options_.wake_relay));
+  statements_.push_back(std::move(st));
+  messages_.push_back(m);
+  return m;
+}
+
+std::vector<Message> CommitWriter::commit() {
+  const std::string doing = put_and_commit_doing(outbox_->name_);
+  require_open_transaction(conn_, doing);
   std::vector<detail::NamedPut> puts;
-  puts.reserve(messages.size());
-  for (auto& m : messages) {
-    if (wal) {
-      puts.push_back({detail::kWalPutStatementName, detail::wal_put_statement(name_, registry_, m)});
-    } else {
-      puts.push_back({detail::put_statement_name(name_, m, options_.wake_relay),
-                      detail::put_statement(name_, registry_, m, options_.wake_relay)});
-    }
-  }
-  const auto positions = detail::put_and_commit(conn, puts, doing);
+  puts.reserve(statements_.size());
+  for (std::size_t i = 0; i < statements_.size(); ++i) puts.push_back({names_[i], std::move(statements_[i])});
+  std::vector<Message> messages = std::move(messages_);
+  messages_.clear();
+  names_.clear();
+  statements_.clear();
+  const auto positions = detail::put_and_commit(conn_, puts, doing);
   for (std::size_t i = 0; i < messages.size(); ++i) messages[i].position = positions[i];
   return messages;
+}
+
+std::vector<Message> Outbox::put_and_commit(PGconn* conn, std::vector<Message> messages) const {
+  // Every message is checked before anything is sent: a refused one leaves the transaction open.
+  CommitWriter writer(*this, conn);
+  for (auto& m : messages) writer.put(std::move(m));
+  return writer.commit();
 }
 
 Message Outbox::put_and_commit(PGconn* conn, Message m) const {

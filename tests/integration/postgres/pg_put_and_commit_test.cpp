@@ -1,5 +1,7 @@
 // Outbox::put_and_commit in table mode (the checks are in put_and_commit_checks.hpp, shared with
 // WAL mode), and what only table mode has: a key lock that times out inside the flight.
+#include <cmath>
+
 #include "put_and_commit_checks.hpp"
 
 using namespace testing_pg;
@@ -9,6 +11,10 @@ class PgPutAndCommit : public PgTest {};
 
 TEST_F(PgPutAndCommit, CommitsTheBusinessRowsAndEveryMessageInOneFlight) {
   checks::commits_business_rows_and_messages_in_one_flight(*a, *orders, uri);
+}
+
+TEST_F(PgPutAndCommit, TypedMessagesRideWithTheCommitThroughACommitWriter) {
+  checks::typed_messages_ride_with_the_commit(*a, *orders, uri);
 }
 
 TEST_F(PgPutAndCommit, ALargeBatchCommitsInOneCall) { checks::a_large_batch_commits_in_one_call(*a, *orders, uri); }
@@ -55,4 +61,30 @@ TEST_F(PgPutAndCommit, APutThatFailsOnTheServerRollsBackTheWholeTransaction) {
   exec(b, "COMMIT");
   EXPECT_EQ(scalar(*a, "SELECT count(*) FROM biz"), "0");
   EXPECT_EQ(ordernrs(checks::committed_messages(uri, name, 1)), (std::vector<std::int64_t>{9}));
+}
+
+namespace shipped_typed {
+struct Shipped {
+  std::int64_t ordernr = 0;
+  double weight = 0;
+  std::string carrier;
+};
+OUTBOX_MESSAGE(Shipped, "order_shipped", ordernr, weight, carrier)
+}  // namespace shipped_typed
+
+TEST_F(PgPutAndCommit, ATypedPutOfTheDerivedSchemaIsCheckedWhenKeptNotAtCommit) {
+  // The derived schema's fast path: the text is written from the value and trusted, so what the
+  // type cannot guarantee (a finite double) is checked by put(), before anything is kept.
+  using Events = outbox::MessageSet<shipped_typed::Shipped>;
+  outbox::postgres::Outbox shipped(name + "_s", Events::registry());
+  shipped.init(*a);
+  auto w = shipped.commit_writer(*a);
+  exec(*a, "BEGIN");
+  Events::put(w, shipped_typed::Shipped{1, 2.5, "dhl"}, "order-1");
+  EXPECT_THROW(Events::put(w, shipped_typed::Shipped{2, std::nan(""), "dhl"}, "order-2"), outbox::ValidationError);
+  Events::put(w, shipped_typed::Shipped{3, 1.0, "ups"}, "order-3");
+  EXPECT_EQ(w.size(), 2u) << "the refused message is not kept";
+  w.commit();
+  EXPECT_EQ(scalar(*a, "SELECT string_agg(data, ',' ORDER BY position) FROM \"outbox_" + name + "_s\""),
+            "{\"carrier\":\"dhl\",\"ordernr\":1,\"weight\":2.5},{\"carrier\":\"ups\",\"ordernr\":3,\"weight\":1.0}");
 }

@@ -11,6 +11,10 @@ TEST_F(WalPutAndCommit, CommitsTheBusinessRowsAndEveryMessageInOneFlight) {
   checks::commits_business_rows_and_messages_in_one_flight(*a, *orders, uri);
 }
 
+TEST_F(WalPutAndCommit, TypedMessagesRideWithTheCommitThroughACommitWriter) {
+  checks::typed_messages_ride_with_the_commit(*a, *orders, uri);
+}
+
 TEST_F(WalPutAndCommit, ALargeBatchCommitsInOneCall) { checks::a_large_batch_commits_in_one_call(*a, *orders, uri); }
 
 TEST_F(WalPutAndCommit, AnInvalidMessageSendsNothingAndLeavesTheTransactionOpen) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "outbox/typed.hpp"
 #include "pg_fixture.hpp"
 
 namespace testing_pg::put_and_commit {
@@ -86,6 +87,44 @@ inline void commits_business_rows_and_messages_in_one_flight(PGconn* c, const ou
     EXPECT_EQ(got[i].id, sent[i].id);
     EXPECT_EQ(got[i].position, sent[i].position);
   }
+}
+
+struct TypedOrder {
+  std::int64_t ordernr = 0;
+};
+OUTBOX_MESSAGE(TypedOrder, "order_created", ordernr)
+
+// Typed puts through a CommitWriter: kept (position 0) until commit(), which commits them with the
+// business rows in one flight; a value the caller destroyed before commit() is not needed.
+inline void typed_messages_ride_with_the_commit(PGconn* c, const outbox::postgres::Outbox& box,
+                                                const std::string& uri) {
+  using Events = outbox::MessageSet<TypedOrder>;
+  exec(c, "CREATE TEMP TABLE biz (nr int)");
+  auto w = box.commit_writer(c);
+  EXPECT_THROW(Events::put(w, TypedOrder{1}), outbox::UsageError) << "no transaction";
+  exec(c, "BEGIN");
+  exec(c, "INSERT INTO biz VALUES (1)");
+  const auto first = Events::put(w, TypedOrder{1}, "order-1");
+  EXPECT_EQ(first.position, 0) << "known at commit";
+  {
+    const TypedOrder gone{2};
+    Events::put(w, gone, "order-2");
+  }
+  EXPECT_EQ(w.size(), 2u);
+  std::vector<outbox::Message> done;
+  EXPECT_EQ(round_trips(c, [&] { done = w.commit(); }), 1);
+  EXPECT_EQ(w.size(), 0u);
+  EXPECT_EQ(PQtransactionStatus(c), PQTRANS_IDLE);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_GT(done[0].position, 0);
+  EXPECT_LT(done[0].position, done[1].position);
+  EXPECT_FALSE(done[1].typed_origin.has_value()) << "nothing may point at the caller's value";
+  const auto got = committed_messages(uri, box.name(), 2);
+  EXPECT_EQ(ordernrs(got), (std::vector<std::int64_t>{1, 2}));
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].id, done[1].id);
+  EXPECT_EQ(got[1].position, done[1].position);
+  EXPECT_EQ(scalar(c, "SELECT count(*) FROM biz"), "1");
 }
 
 // A flight larger than the socket buffers both ways: libpq reads results while it waits to send,
