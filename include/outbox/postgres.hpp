@@ -64,8 +64,10 @@ class Outbox;
 // nothing (ValidationError: nothing kept, the transaction untouched); commit() is
 // Outbox::put_and_commit of everything kept, with the same outcomes, and empties the writer. A
 // message put() returns has position 0: the positions are in what commit() returns. put() and
-// commit() need the caller's open transaction (UsageError). Holds pointers to the outbox and the
-// connection, which must outlive it.
+// commit() need the caller's open transaction (UsageError). It belongs to one transaction: if the
+// caller ends that one otherwise (ROLLBACK), discard the writer, or commit() would send the puts it
+// kept in whatever transaction is open then. Holds pointers to the outbox and the connection,
+// which must outlive it.
 class CommitWriter {
  public:
   Message put(Message m);
