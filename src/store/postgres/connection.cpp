@@ -213,6 +213,18 @@ Transaction::~Transaction() {
   }
 }
 
+std::string connection_error(PGconn* conn) {
+  const std::string text = redact_uri(trim(PQerrorMessage(conn)));
+  return text.empty() ? "no answer from the server" : text;
+}
+
+CommitInDoubt commit_in_doubt(PGconn* conn, const std::string& doing) {
+  return CommitInDoubt("postgres: " + (doing.empty() ? std::string() : doing + ": ") +
+                       "the connection broke while COMMIT was in flight (" + connection_error(conn) +
+                       "); the transaction may or may not have committed: check (e.g. by message id) before "
+                       "retrying");
+}
+
 void Transaction::commit() {
   done_ = true;
   Result r(PQexec(conn_, "COMMIT"));
@@ -224,10 +236,7 @@ void Transaction::commit() {
   }
   if (PQstatus(conn_) == CONNECTION_BAD || r.get() == nullptr ||
       PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) == nullptr) {
-    throw CommitInDoubt("postgres: the connection broke while COMMIT was in flight (" +
-                        redact_uri(trim(PQerrorMessage(conn_))) +
-                        "); the transaction may or may not have committed: check (e.g. by message id) before "
-                        "retrying");
+    throw commit_in_doubt(conn_, "");
   }
   fail(conn_, r.get(), "COMMIT");
 }

@@ -12,6 +12,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "outbox/errors.hpp"
+
 namespace outbox::postgres::detail {
 
 using Params = std::vector<std::optional<std::string>>;  // nullopt = SQL NULL; all sent as text
@@ -80,6 +82,11 @@ class Connection {
   PGconn* conn_ = nullptr;
   std::uint64_t generation_ = 0;
 };
+
+// libpq's last error on `conn` as one line, without passwords ("no answer from the server" if none).
+std::string connection_error(PGconn* conn);
+// The error for a connection that broke with COMMIT unanswered (`doing`, when not empty, prefixed).
+CommitInDoubt commit_in_doubt(PGconn* conn, const std::string& doing);
 
 // BEGIN on construction; ROLLBACK on destruction unless committed. commit() throws CommitInDoubt
 // when the connection broke while COMMIT was in flight, StoreError when the transaction had failed.

@@ -6,7 +6,6 @@
 #include <unordered_set>
 
 #include "outbox/errors.hpp"
-#include "outbox/store.hpp"
 
 namespace outbox::postgres::detail {
 
@@ -35,12 +34,6 @@ void roll_back(PGconn* conn) {
   } catch (const StoreError& e) {
     throw StoreError(std::string(e.what()) + "; " + outcome, e.retryable());
   }
-}
-
-std::string connection_error(PGconn* conn) {
-  std::string text = redact_uri(PQerrorMessage(conn));
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text.empty() ? "no answer from the server" : text;
 }
 
 }  // namespace
@@ -154,10 +147,7 @@ std::vector<std::int64_t> put_and_commit(PGconn* conn, const std::vector<NamedPu
   // with COMMIT unanswered, or with a FATAL error as COMMIT's answer (a server process terminated
   // while it waited for a synchronous standby had committed locally), leaves the outcome unknown.
   if (lost && (!failure || failed->kind == Request::commit)) {
-    throw CommitInDoubt("postgres: " + doing + ": the connection broke while COMMIT was in flight (" +
-                        connection_error(conn) +
-                        "); the transaction may or may not have committed: check (e.g. by message id) before "
-                        "retrying");
+    throw commit_in_doubt(conn, doing);
   }
   if (lost) {
     throw StoreError("postgres: " + doing + " failed: the connection broke (" + connection_error(conn) +
