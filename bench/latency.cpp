@@ -12,7 +12,8 @@
 // PostgreSQL in WAL mode (the outboxes are made in that mode before the writer starts, so its put
 // emits logical decoding messages and the relay reads them from a slot; the server needs
 // wal_level=logical, as bench/run_postgres.sh starts it). Positions are then WAL positions, so the
-// join by position goes through a map.
+// join by position goes through a map. --max-count N: the relay runs retention (keep N published
+// messages) every --retention-interval seconds, as `outbox relay --max-count N` does every 10 s.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -106,6 +107,8 @@ class TimingStore final : public outbox::Store {
   // Read these after the relay stopped.
   const std::vector<Interval>& saves() const { return saves_; }
   const std::vector<Interval>& relay_thread_saves() const { return relay_saves_; }
+  const std::vector<Interval>& retentions() const { return retentions_; }
+  const std::vector<Interval>& relay_thread_retentions() const { return relay_retentions_; }
   const std::vector<Interval>& nexts() const { return nexts_; }
 
   void init(const std::string& o) override { inner_->init(o); }
@@ -123,7 +126,7 @@ class TimingStore final : public outbox::Store {
   std::optional<std::string> acquire(const outbox::ConsumerRef& ref, std::chrono::seconds ttl) override {
     return inner_->acquire(ref, ttl);
   }
-  bool concurrent_checkpoint_saves() const override { return inner_->concurrent_checkpoint_saves(); }
+  bool concurrent_relay_writes() const override { return inner_->concurrent_relay_writes(); }
   void save_checkpoint(const outbox::ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds ttl,
                        const std::string& health) override {
     const std::int64_t t0 = bench::mono_ns();
@@ -150,15 +153,20 @@ class TimingStore final : public outbox::Store {
     return inner_->purge_dead_letters(o, w, force);
   }
   outbox::RetentionResult enforce_retention(const std::string& o, const outbox::RetentionPolicy& p) override {
-    return inner_->enforce_retention(o, p);
+    const std::int64_t t0 = bench::mono_ns();
+    auto r = inner_->enforce_retention(o, p);
+    retentions_.push_back({t0, bench::mono_ns()});
+    if (std::this_thread::get_id() == relay_thread_) relay_retentions_.push_back(retentions_.back());
+    return r;
   }
   outbox::OutboxStatus status(const std::string& o) override { return inner_->status(o); }
 
  private:
   std::unique_ptr<outbox::Store> inner_;
   std::vector<Interval> saves_, nexts_;
-  std::vector<Interval> relay_saves_;            // the saves made on the relay thread (one thread: in order)
-  std::atomic<std::thread::id> relay_thread_{};  // set in tail(), read by saves on any thread
+  std::vector<Interval> relay_saves_;                    // the saves made on the relay thread (one thread: in order)
+  std::vector<Interval> retentions_, relay_retentions_;  // retention rounds: all, and those on the relay thread
+  std::atomic<std::thread::id> relay_thread_{};          // set in tail(), read by saves on any thread
 };
 
 // Nanoseconds of [from, to) covered by `intervals` (sorted, not overlapping: one thread's calls).
@@ -247,6 +255,8 @@ int main(int argc, char** argv) {
                   {"poll", "false"},
                   {"wal", "false"},
                   {"probe-seconds", "3"},
+                  {"max-count", "0"},
+                  {"retention-interval", "1"},
                   {"keep", "false"}},
                  "outbox_bench_latency: commit->ack latency, peak RSS under load and idle CPU of the relay.\n"
                  "The writer is outbox_bench_writer (next to this program unless --writer names it).");
@@ -316,6 +326,14 @@ int main(int argc, char** argv) {
   outbox::RelayOptions options;
   options.outbox = kOutbox;
   options.consumer = "bench";
+  if (f.num("max-count") > 0) {
+    // Retention as `outbox relay --max-count N` runs it, at --retention-interval seconds (the
+    // relay's default is 10): each round is a write transaction that competes with the writer.
+    outbox::RetentionPolicy retention;
+    retention.max_count = static_cast<std::int64_t>(f.num("max-count"));
+    options.retention = retention;
+    options.retention_interval = std::chrono::seconds(static_cast<std::int64_t>(f.num("retention-interval")));
+  }
   outbox::Relay relay(store, sink, options);  // all other options at their defaults
 
   const std::int64_t hwm_setup = bench::proc_status_kb("VmHWM");
@@ -428,24 +446,35 @@ int main(int argc, char** argv) {
         " max %.3f ms, %.2f s in all\n",
         save_ms.size(), store.relay_thread_saves().size(), bench::percentile(save_ms, 50),
         bench::percentile(save_ms, 99), bench::percentile(save_ms, 100), sum / 1000);
+    if (options.retention) {
+      std::vector<double> retention_ms;
+      for (const auto& i : store.retentions()) retention_ms.push_back(static_cast<double>(i.end_ns - i.start_ns) / 1e6);
+      std::printf(
+          "  retention rounds (--max-count %.0f every %.0f s): %zu (%zu on the relay thread), p50 %.3f ms, max %.3f ms;"
+          " %lld messages deleted\n",
+          f.num("max-count"), f.num("retention-interval"), retention_ms.size(), store.relay_thread_retentions().size(),
+          bench::percentile(retention_ms, 50), bench::percentile(retention_ms, 100),
+          static_cast<long long>(stats.retention_deleted));
+    }
     // The slowest 1%: what was the relay thread doing between COMMIT and the acknowledgement?
     const double p99_ms = bench::percentile(commit_to_ack, 99);
-    double n = 0, lat = 0, in_save = 0, in_next = 0;
+    double n = 0, lat = 0, in_save = 0, in_next = 0, in_retention = 0;
     for (const auto& [committed, acked] : slow_candidates) {
       const double ms = static_cast<double>(acked - committed) / 1e6;
       if (ms < p99_ms || ms <= 0) continue;
       n += 1;
       lat += ms;
       in_save += static_cast<double>(overlap(store.relay_thread_saves(), committed, acked)) / 1e6;
+      in_retention += static_cast<double>(overlap(store.relay_thread_retentions(), committed, acked)) / 1e6;
       in_next += static_cast<double>(overlap(store.nexts(), committed, acked)) / 1e6;
     }
     if (n > 0) {
       std::printf(
           "  the slowest 1%% (%.0f messages, commit->ack >= %.3f ms, mean %.3f ms): between COMMIT and ack the relay"
-          " thread was on average %.3f ms in save_checkpoint (on the relay thread), %.3f ms in Tail::next (waiting for "
-          "the commit and"
-          " reading it), %.3f ms elsewhere (sink, bookkeeping)\n",
-          n, p99_ms, lat / n, in_save / n, in_next / n, (lat - in_save - in_next) / n);
+          " thread was on average %.3f ms in save_checkpoint (on the relay thread), %.3f ms in retention (on the relay"
+          " thread), %.3f ms in Tail::next (waiting for the commit and reading it), %.3f ms elsewhere (sink,"
+          " bookkeeping)\n",
+          n, p99_ms, lat / n, in_save / n, in_retention / n, in_next / n, (lat - in_save - in_retention - in_next) / n);
     }
   }
   const double p50 = bench::percentile(commit_to_ack, 50), p99 = bench::percentile(commit_to_ack, 99);

@@ -13,7 +13,9 @@
 //
 // Then (--naive-clients) the put against a naive outbox: the same transaction with the same event
 // row inserted by hand (prepared INSERT of pre-serialized data, no validation, no UUID, no key lock)
-// into a table of the outbox's layout, commits included (issue 14: put / naive >= 0.95).
+// into a table of the outbox's layout, commits included (issue 14: put / naive >= 0.95). And
+// put_and_commit against the naive row sent with the COMMIT in one flight (as put_and_commit
+// sends the put): the same round trips, so the ratio is what the library adds over the row.
 //
 // Then the cost of the wake-up mechanism: the same transaction with a put, into an outbox written
 // with OutboxOptions::wake_relay=true whose relay sleeps until woken, against one written with
@@ -95,7 +97,10 @@ struct Client {
     }
     const std::int64_t ordernr = std::strtoll(PQgetvalue(r, 0, 0), nullptr, 10);
     PQclear(r);
-    if (v.naive) {
+    if (v.naive && v.on_commit) {
+      naive_insert_with_commit(ordernr, id);
+      return;  // committed
+    } else if (v.naive) {
       naive_insert(ordernr, id);
     } else if (v.box && v.prepared) {
       const std::int64_t t0 = bench::mono_ns();
@@ -137,10 +142,59 @@ struct Client {
   // What a hand-written outbox does: the event row, its data serialized once up front (the same
   // OrderCreated document a put would write), by a statement prepared once per connection.
   void naive_insert(std::int64_t ordernr, int id) {
-    static const std::string data =
-        OrderEvents::make(OrderCreated{1, "customer-1", 1000, "EUR", {"sku-1001", "sku-2002", "sku-3003"}}, "order-1")
-            .data.dump();
-    static const std::string an_id = outbox::uuid_v7();
+    prepare_naive(id);
+    const NaiveRow row(ordernr);
+    PGresult* r = PQexecPrepared(conn, "bench_naive", 4, row.values, nullptr, nullptr, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+      std::fprintf(stderr, "client %d: naive INSERT: %s", id, PQresultErrorMessage(r));
+      std::exit(1);
+    }
+    PQclear(r);
+  }
+
+  // The naive row and COMMIT in one flight (pipeline mode), as put_and_commit sends a put.
+  void naive_insert_with_commit(std::int64_t ordernr, int id) {
+    prepare_naive(id);
+    const NaiveRow row(ordernr);
+    auto fail = [&](const char* what) {
+      std::fprintf(stderr, "client %d: naive INSERT with COMMIT: %s: %s", id, what, PQerrorMessage(conn));
+      std::exit(1);
+    };
+    if (PQenterPipelineMode(conn) != 1) fail("pipeline mode");
+    if (PQsendQueryPrepared(conn, "bench_naive", 4, row.values, nullptr, nullptr, 0) != 1) fail("send");
+    if (PQsendQueryParams(conn, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) fail("send COMMIT");
+    if (PQpipelineSync(conn) != 1) fail("pipeline sync");
+    for (const ExecStatusType expected : {PGRES_TUPLES_OK, PGRES_COMMAND_OK}) {
+      PGresult* r = PQgetResult(conn);
+      if (PQresultStatus(r) != expected) fail(PQresultErrorMessage(r));
+      PQclear(r);
+      if (PQgetResult(conn) != nullptr) fail("more results than expected");
+    }
+    PGresult* sync = PQgetResult(conn);
+    if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC) fail("no sync");
+    PQclear(sync);
+    if (PQexitPipelineMode(conn) != 1) fail("leaving pipeline mode");
+  }
+
+  // The naive row's parameters: fixed data and id, the order's key, a creation time.
+  struct NaiveRow {
+    explicit NaiveRow(std::int64_t ordernr)
+        : key("order-" + std::to_string(ordernr)), created(std::to_string(bench::mono_ns() / 1000)) {}
+    std::string key, created;
+    const char* values[4] = {id().c_str(), key.c_str(), data().c_str(), created.c_str()};
+    static const std::string& data() {
+      static const std::string d =
+          OrderEvents::make(OrderCreated{1, "customer-1", 1000, "EUR", {"sku-1001", "sku-2002", "sku-3003"}}, "order-1")
+              .data.dump();
+      return d;
+    }
+    static const std::string& id() {
+      static const std::string an_id = outbox::uuid_v7();
+      return an_id;
+    }
+  };
+
+  void prepare_naive(int id) {
     if (!prepared_naive) {
       PGresult* p =
           PQprepare(conn, "bench_naive",
@@ -154,14 +208,6 @@ struct Client {
       PQclear(p);
       prepared_naive = true;
     }
-    const std::string key = "order-" + std::to_string(ordernr), created = std::to_string(bench::mono_ns() / 1000);
-    const char* values[] = {an_id.c_str(), key.c_str(), data.c_str(), created.c_str()};
-    PGresult* r = PQexecPrepared(conn, "bench_naive", 4, values, nullptr, nullptr, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-      std::fprintf(stderr, "client %d: naive INSERT: %s", id, PQresultErrorMessage(r));
-      std::exit(1);
-    }
-    PQclear(r);
   }
 
   void pipelined_transaction(const Variant& v, int id) {
@@ -288,7 +334,7 @@ void measure(const std::string& uri, int clients_n, int rounds, double round_sec
                 1e6 * clients_n / t.rate());
   }
   const double ratio = totals(results[1]).rate() / totals(results[0]).rate();
-  if (!a.box && b.box && !b.pipelined) {
+  if (!a.box && b.box && !b.pipelined && !b.on_commit) {  // put_and_commit's put is not timed apart
     std::printf(
         "  time added per transaction (per client): %.1f us, of which inside the put (validation, encoding,"
         " one round trip) %.1f us\n",
@@ -438,6 +484,7 @@ int main(int argc, char** argv) {
        {"index-clients", "1,4"},
        {"wal-clients", "1,4"},
        {"naive-clients", "1,4"},
+       {"naive-on-commit-clients", "1,4"},
        {"index-rows", "0"},
        {"reader-reps", "21"},
        {"rounds", "10"},
@@ -446,6 +493,7 @@ int main(int argc, char** argv) {
       "outbox_bench_pg_write: PostgreSQL transaction with one business row, without and with an outbox put;\n"
       "then (--on-commit-clients, empty to skip) the put through put_and_commit, in the COMMIT's flight;\n"
       "then (--naive-clients, empty to skip) the put against a naive insert of the same row, commits included;\n"
+      "then (--naive-on-commit-clients, empty to skip) put_and_commit against the naive row sent with COMMIT;\n"
       "then (--wal-clients, empty to skip; needs wal_level=logical) the same with the outbox in WAL mode;\n"
       "then (--wake-clients, empty to skip) puts with wake-ups on against off, a relay tailing each outbox;\n"
       "then (--index-clients, empty to skip) puts into an outbox without its created_us index against one\n"
@@ -491,6 +539,12 @@ int main(int argc, char** argv) {
     for (int n : int_list(f.str("on-commit-clients"))) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without, on_commit,
               "with/without put, put_and_commit", n == 1 ? 0.93 : 0.97);
+    }
+    // put_and_commit against the naive row in the COMMIT's flight: the same round trips.
+    const Variant naive_on_commit{"naive insert with COMMIT", nullptr, false, false, true, true};
+    for (int n : int_list(f.str("naive-on-commit-clients"))) {
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), naive_on_commit, on_commit,
+              "put_and_commit/naive insert with COMMIT", 0.95);
     }
     // The same with each transaction in one flight (pipeline mode): the put adds no round trip.
     const Variant without_p{"without put, pipelined", nullptr, true}, with_p{"with put, pipelined", &box, true};

@@ -78,7 +78,7 @@ if [[ $which == all || $which == tsan ]]; then
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/sanitizers/tsan.supp:log_path=$tsan_build/sanitizer-logs/tsan"
   echo "sanitize: running them (TSan)"
   (cd "$tsan_build" &&
-    ctest -j "$jobs" --output-on-failure --timeout 600 -R '^(Relay|RelayLateCommits|RelayIdleCheckpoint|Backoff|FileSinkTest|Metrics|StatusSampler|DeliveryWindow)\.') ||
+    ctest -j "$jobs" --output-on-failure --timeout 600 -R '^(Relay|RelayLateCommits|RelayIdleCheckpoint|RelayBackgroundWrites|RelayWriter|Backoff|FileSinkTest|Metrics|StatusSampler|DeliveryWindow)\.') ||
     status=1
   if [[ $sinks == 1 ]]; then
     (cd "$tsan_build" && ctest --output-on-failure --timeout 600 -L '^(nats|webhook)$') || status=1

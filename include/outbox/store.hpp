@@ -173,13 +173,13 @@ class Store {
   // Saves the checkpoint and renews the lease; throws LeaseLost if `owner` no longer holds it.
   virtual void save_checkpoint(const ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds ttl,
                                const std::string& health) = 0;
-  // true: save_checkpoint may run on another thread at the same time as this store's other calls
-  // (tail(), dead_letter(), enforce_retention(), ...) and its tails' next(). The relay then saves
-  // from a thread of its own, so that a save waiting for the database (a busy SQLite writer holds
-  // the write lock) does not hold up delivery. It never runs two saves at once, nor a save beside
-  // acquire() or release(). false (the default, for stores that do not say): the relay saves on its
-  // own thread, between reads.
-  virtual bool concurrent_checkpoint_saves() const { return false; }
+  // true: save_checkpoint and enforce_retention may run on another thread at the same time as this
+  // store's other calls (tail(), dead_letter(), ...) and its tails' next(). The relay then makes
+  // these writes from a thread of its own, so that a write waiting for the database (a busy SQLite
+  // writer holds the write lock) does not hold up delivery. It never runs two of them at once, nor
+  // one beside acquire() or release(). false (the default, for stores that do not say): the relay
+  // writes on its own thread, between reads.
+  virtual bool concurrent_relay_writes() const { return false; }
   virtual void release(const ConsumerRef& ref) = 0;
   // Moves a consumer's checkpoint (replay or skip); refuses while a relay holds its lease.
   virtual void seek(const std::string& outbox, const std::string& consumer, const std::string& checkpoint) = 0;

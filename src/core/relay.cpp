@@ -17,11 +17,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include "checkpoint_saver.hpp"
 #include "delivery_window.hpp"
 #include "interval_timer.hpp"
 #include "outbox/errors.hpp"
 #include "outbox/replay.hpp"
+#include "relay_writer.hpp"
 
 namespace outbox {
 
@@ -83,8 +83,9 @@ struct Relay::Impl {
   // The periodic chores; set when the relay holds its lease.
   std::optional<detail::IntervalTimer> lease_timer, retention_timer, progress_timer;
   std::int64_t reported_acks = 0;  // acknowledged count at the last progress log
-  // Writes the checkpoints (lease renewals) off this thread while the relay holds its lease.
-  std::optional<detail::CheckpointSaver> saver;
+  // Writes the checkpoints (lease renewals) and retention rounds off this thread while the relay
+  // holds its lease.
+  std::optional<detail::RelayWriter> writer;
   // When the newest save known to have succeeded began: the lease runs from about then.
   std::chrono::steady_clock::time_point lease_renewed{};
 
@@ -183,8 +184,8 @@ struct Relay::Impl {
 
   // Persists the resolved prefix at most every checkpoint_interval (a save is a write transaction;
   // one per batch would compete with the service's own writers), and always when forced. The
-  // save runs on the saver's thread (posted, and this thread goes on) unless `wait`: then it waits
-  // for the saver and saves here, so that its outcome is known before anything else happens.
+  // save runs on the writer's thread (posted, and this thread goes on) unless `wait`: then it waits
+  // for the writer and saves here, so that its outcome is known before anything else happens.
   enum class Wait { no, yes };
   void persist(bool force, Wait wait = Wait::no) {
     if (!unsaved) return;
@@ -194,41 +195,49 @@ struct Relay::Impl {
     std::string shown = health != "ok" ? health : "sink: " + sink.health();
     if (shown == "sink: ok") shown = "ok";
     // If the save fails (database unavailable), the checkpoint stays in memory and the next
-    // persist or lease renewal carries it: unsaved is set again (take_saves() does it for a
+    // persist or lease renewal carries it: unsaved is set again (take_writes() does it for a
     // background save).
     if (wait == Wait::yes) {
-      saver->save_now(saved_checkpoint, resolved_position, shown);
+      writer->save_now(saved_checkpoint, resolved_position, shown);
     } else {
-      saver->post(saved_checkpoint, resolved_position, std::move(shown));
+      writer->post(saved_checkpoint, resolved_position, std::move(shown));
     }
     unsaved = false;
     last_persist = now_steady;
-    take_saves();
+    take_writes();
   }
 
-  // Takes in what the saver finished: counts the saves that succeeded, and rethrows (here, on the
-  // relay thread, where run() handles it as it always did) the error of one that failed.
-  void take_saves() {
-    const auto outcome = saver->take();
-    count_saves(outcome);
+  // Takes in what the writer finished: counts the saves and retention rounds that succeeded, and
+  // rethrows (here, on the relay thread, where run() handles it as it always did) the error of one
+  // that failed.
+  void take_writes() {
+    const auto outcome = writer->take();
+    count_writes(outcome);
     if (outcome.error) {
       unsaved = true;  // carried by the next persist
       std::rethrow_exception(outcome.error);
     }
   }
 
-  // On the way out: waits until the saver is idle and takes in what it did. A background save that
-  // failed is not rethrown: the checkpoint is marked unsaved, and the synchronous save that
+  // On the way out: waits until the writer is idle and takes in what it did. A background write
+  // that failed is not rethrown: the checkpoint is marked unsaved, and the synchronous save that
   // follows reports its own outcome (a lost lease fails it too).
-  void settle_saves() {
-    saver->wait_idle();
-    const auto outcome = saver->take();
-    count_saves(outcome);
+  void settle_writes() {
+    writer->wait_idle();
+    const auto outcome = writer->take();
+    count_writes(outcome);
     if (outcome.error) unsaved = true;
   }
 
-  // Stats count only the saves that succeeded.
-  void count_saves(const detail::CheckpointSaver::Outcome& outcome) {
+  // Stats count only the saves and retention rounds that succeeded.
+  void count_writes(const detail::RelayWriter::Outcome& outcome) {
+    const auto& r = outcome.retained;
+    if (r.deleted != 0 || r.dropped_unpublished != 0) {
+      update_stats([&](RelayStats& s) {
+        s.retention_deleted += r.deleted;
+        s.retention_dropped += r.dropped_unpublished;
+      });
+    }
     if (outcome.saved == 0) return;
     update_stats([&](RelayStats& s) {
       s.checkpoints += outcome.saved;
@@ -258,7 +267,7 @@ struct Relay::Impl {
     const auto renewal = std::max<std::chrono::milliseconds>(
         std::chrono::duration_cast<std::chrono::milliseconds>(options.lease_ttl) / 3, std::chrono::milliseconds(10));
     for (;;) {
-      take_saves();
+      take_writes();
       const auto now_steady = std::chrono::steady_clock::now();
       if (lease_timer->due(now_steady)) {
         renew_lease();
@@ -290,17 +299,18 @@ struct Relay::Impl {
                  options.outbox, sink.describe(), options.consumer, last_read.empty() ? "(beginning)" : last_read);
     const auto started = std::chrono::steady_clock::now();
     lease_renewed = started;  // acquire_lease() took it just now
-    // Stores whose save_checkpoint is safe beside their tail and other calls save in the background.
-    saver.emplace(
+    // Stores whose writes are safe beside their tail and other calls are written in the background.
+    writer.emplace(
         [this](const std::string& checkpoint, const std::string& shown) {
           store.save_checkpoint(self, checkpoint, options.lease_ttl, shown);
         },
-        store.concurrent_checkpoint_saves());
-    // Whatever ends run(), no save is left running after it (the store may go away with it).
-    struct EndSaver {
-      std::optional<detail::CheckpointSaver>& s;
-      ~EndSaver() { s.reset(); }
-    } end_saver{saver};
+        [this] { return store.enforce_retention(options.outbox, *options.retention); },
+        store.concurrent_relay_writes());
+    // Whatever ends run(), no write is left running after it (the store may go away with it).
+    struct EndWriter {
+      std::optional<detail::RelayWriter>& w;
+      ~EndWriter() { w.reset(); }
+    } end_writer{writer};
     lease_timer.emplace(std::chrono::duration_cast<std::chrono::milliseconds>(options.lease_ttl) / 3, started);
     retention_timer.emplace(options.retention_interval, std::chrono::steady_clock::time_point{});
     progress_timer.emplace(std::chrono::seconds(10), started);
@@ -329,7 +339,7 @@ struct Relay::Impl {
     } catch (const LeaseLost&) {
       set_phase(RelayState::Phase::stopping);
       // Another relay owns the consumer now: a save or release would be refused, and must be.
-      saver.reset();
+      writer.reset();
       forget_tail();
       throw;
     } catch (...) {
@@ -352,7 +362,7 @@ struct Relay::Impl {
     // before publishing more, so that a standby that took over is noticed (LeaseLost) before two
     // relays publish at once.
     // Background saves are taken in first: a lease lost in one ends the relay here.
-    take_saves();
+    take_writes();
     if (lease_overdue(std::chrono::steady_clock::now())) {
       renew_lease(Wait::yes);
       lease_timer->ran(std::chrono::steady_clock::now());
@@ -363,7 +373,7 @@ struct Relay::Impl {
       if (!batch.empty()) {
         // A save may have failed during the read: nothing is published past a lost lease. (Before
         // last_read moves: after a retryable error the tail reopens there and reads this again.)
-        take_saves();
+        take_writes();
         read_any = true;
         last_read = batch.back().checkpoint;
         publish_read(std::move(batch));
@@ -372,12 +382,12 @@ struct Relay::Impl {
         if (options.stop_when_idle) {
           // The end: the last saves are made here, in the loop, where a retryable failure of one is
           // waited out and the save made again (the final save in shutdown() has no such loop).
-          saver->wait_idle();
-          take_saves();
+          writer->wait_idle();
+          take_writes();
           persist(true, Wait::yes);
           // Retention keeps what the saved checkpoints have not passed: the chores after the last
-          // save (as when each save was made before them on this thread).
-          run_chores(std::chrono::steady_clock::now());
+          // save, on this thread, so that a drain ends with their outcome known.
+          run_chores(std::chrono::steady_clock::now(), Wait::yes);
           return false;
         }
       }
@@ -441,19 +451,21 @@ struct Relay::Impl {
     return wait;
   }
 
-  // The periodic chores, each on its own timer.
-  void run_chores(std::chrono::steady_clock::time_point now_steady) {
+  // The periodic chores, each on its own timer. Retention runs on the writer's thread (posted) like
+  // a save, unless `wait`.
+  void run_chores(std::chrono::steady_clock::time_point now_steady, Wait wait = Wait::no) {
     if (lease_timer->due(now_steady)) {
       renew_lease();
       lease_timer->ran(now_steady);
     }
     if (options.retention && retention_timer->due(now_steady)) {
-      const auto r = store.enforce_retention(options.outbox, *options.retention);
-      update_stats([&](RelayStats& s) {
-        s.retention_deleted += r.deleted;
-        s.retention_dropped += r.dropped_unpublished;
-      });
+      if (wait == Wait::yes) {
+        writer->retain_now();
+      } else {
+        writer->post_retention();
+      }
       retention_timer->ran(now_steady);
+      take_writes();
     }
     if (progress_timer->due(now_steady)) {
       log_progress(now_steady);
@@ -563,9 +575,9 @@ struct Relay::Impl {
       apply(sink.poll(std::chrono::milliseconds(10)));
     }
     advance();
-    // Waits for the saver, then saves here: the last acknowledged prefix is never left to a
-    // background save, and no save runs while the lease is released.
-    settle_saves();
+    // Waits for the writer, then saves here: the last acknowledged prefix is never left to a
+    // background save, and no write runs while the lease is released.
+    settle_writes();
     persist(true, Wait::yes);
     if (window.in_flight() > 0 || window.failed() > 0) {
       spdlog::warn("relay stopping with {} messages unacknowledged; they will be published again on restart",
@@ -588,7 +600,7 @@ struct Relay::Impl {
     }
     try {
       advance();
-      settle_saves();
+      settle_writes();
       persist(true, Wait::yes);
     } catch (const std::exception& e) {
       spdlog::warn("outbox '{}': could not save the checkpoint at position {} while stopping: {}", options.outbox,

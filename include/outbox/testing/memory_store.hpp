@@ -31,7 +31,7 @@ class MemoryStore final : public Store {
   std::string checkpoint_before(std::int64_t position) override { return std::to_string(position - 1); }
   std::string checkpoint_at_end(const std::string&) override;
   std::optional<std::string> acquire(const ConsumerRef& ref, std::chrono::seconds ttl) override;
-  bool concurrent_checkpoint_saves() const override { return true; }  // everything under mutex_
+  bool concurrent_relay_writes() const override { return true; }  // everything under mutex_
   void save_checkpoint(const ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds ttl,
                        const std::string& health) override;
   void release(const ConsumerRef& ref) override;

@@ -147,7 +147,7 @@ class MongoStore final : public Store {
   }
 
   // Every call borrows its own client from the (thread-safe) pool; each tail keeps one of its own.
-  bool concurrent_checkpoint_saves() const override { return true; }
+  bool concurrent_relay_writes() const override { return true; }
 
   void save_checkpoint(const ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds ttl,
                        const std::string& health) override {

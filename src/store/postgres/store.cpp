@@ -171,11 +171,11 @@ class PgStore final : public Store {
     return checkpoint;
   }
 
-  // Saves use this store's connection under mutex_; every tail streams on connections of its own.
+  // Saves and retention use this store's connection under mutex_; every tail streams on connections of its own.
   // In WAL mode a save hands the slot's confirmable LSN to the tail through SlotFeedback, an
   // atomic the tail reads on its own thread when it sends standby status updates: the
   // replication connection itself is only ever used by the tail's thread.
-  bool concurrent_checkpoint_saves() const override { return true; }
+  bool concurrent_relay_writes() const override { return true; }
 
   void save_checkpoint(const ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds ttl,
                        const std::string& health) override {

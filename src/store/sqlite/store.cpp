@@ -147,10 +147,10 @@ class SqliteStore final : public Store {
     return checkpoint;
   }
 
-  // Saves use this store's connection under mutex_ (like dead_letter and retention); every tail
+  // Saves and retention use this store's connection under mutex_ (like dead_letter); every tail
   // reads on a connection of its own (the connections are opened SQLITE_OPEN_NOMUTEX: one thread
   // at a time each, which mutex_ and the tail's single reader guarantee).
-  bool concurrent_checkpoint_saves() const override { return true; }
+  bool concurrent_relay_writes() const override { return true; }
 
   void save_checkpoint(const ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds ttl,
                        const std::string& health) override {

@@ -174,6 +174,62 @@ TEST_F(SqliteRelay, AcknowledgementsGoOnWhileACheckpointSaveWaitsForTheWriteLock
   EXPECT_EQ(count(db, "SELECT COUNT(*) FROM outbox__consumers WHERE owner IS NOT NULL"), 0) << "lease released";
 }
 
+// A retention round is a write transaction too, and waited for the lock on the relay thread; it now
+// waits on the relay's writer thread, and acknowledgements go on meanwhile.
+TEST_F(SqliteRelay, AcknowledgementsGoOnWhileRetentionWaitsForTheWriteLock) {
+  put_committed(1, 100);
+  outbox::StoreOptions store_options;
+  store_options.busy_timeout = 60s;  // retention waits for the lock, and does not fail, while it is held
+  auto store = outbox::open_store(uri(), store_options);
+  outbox::testing::ScriptedSink sink;
+  sink.hold(true);
+  auto o = options();
+  o.stop_when_idle = false;
+  o.batch_size = 10;
+  o.idle_wait = 20ms;
+  outbox::RetentionPolicy p;
+  p.max_count = 10;
+  o.retention = p;
+  o.retention_interval = 0s;  // a round every turn: the first one after the lock is taken waits for it
+  outbox::Relay relay(*store, sink, o);
+  std::thread runner([&] { relay.run(); });
+  const auto eventually = [](auto pred) {  // a safety bound, not a measurement
+    for (int i = 0; i < 1000 && !pred(); ++i) std::this_thread::sleep_for(10ms);
+    return pred();
+  };
+  sqlite3* writer = nullptr;
+  struct End {  // also when a check fails: free the lock, then stop the relay
+    sqlite3*& w;
+    outbox::Relay& r;
+    std::thread& t;
+    ~End() {
+      if (w) {
+        sqlite3_exec(w, "ROLLBACK", nullptr, nullptr, nullptr);
+        sqlite3_close_v2(w);
+      }
+      r.stop();
+      if (t.joinable()) t.join();
+    }
+  } end{writer, relay, runner};
+  ASSERT_TRUE(eventually([&] { return sink.pending() == 100; })) << "the relay read and published everything";
+  ASSERT_EQ(sqlite3_open(path.c_str(), &writer), SQLITE_OK);
+  exec(writer, "BEGIN IMMEDIATE");     // holds the write lock from here on
+  std::this_thread::sleep_for(100ms);  // the relay's turns go on; the next retention round waits for the lock
+  sink.release_if([](std::int64_t) { return true; });
+  EXPECT_TRUE(eventually([&] { return relay.stats().acknowledged == 100; }))
+      << "acknowledged " << relay.stats().acknowledged << " of 100 while a retention round waited for the lock";
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM outbox_orders"), 100) << "nothing can be deleted while the lock is held";
+  exec(writer, "ROLLBACK");
+  sqlite3_close_v2(writer);
+  writer = nullptr;
+  EXPECT_TRUE(eventually([&] { return relay.stats().last_position == 100; }));
+  EXPECT_TRUE(eventually([&] { return count(db, "SELECT COUNT(*) FROM outbox_orders") == 10; }))
+      << "retention deletes what the saved checkpoint passed once the lock is free";
+  relay.stop();
+  runner.join();
+  EXPECT_EQ(relay.stats().retention_deleted, 90);
+}
+
 TEST_F(SqliteRelay, CliExitCodesAndErrors) {
   const std::string schema = dir + "/schema.json";
   std::ofstream(schema) << R"({"order_created": {"type": "object", "required": ["ordernr"]}})";
@@ -269,4 +325,42 @@ TEST_F(SqliteRelay, CliRelayServesPrometheusMetrics) {
   EXPECT_NE(body.find("outbox_consumer_lag_messages{outbox=\"orders\",consumer=\"default\"} 0"), std::string::npos)
       << body;
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// Retention as users run it: the real `outbox relay` process with --max-count, stopped by SIGTERM
+// from outside. The relay restarted with retention runs its first round at once (on its writer
+// thread, beside delivery) and deletes what the first run's saved checkpoint passed; the stop
+// waits for that round before it releases the lease.
+TEST_F(SqliteRelay, CliRelayWithRetentionDeletesWhatItPassedAndStopsCleanlyOnSigterm) {
+  const std::string out = dir + "/out.jsonl";
+  const auto run_until = [&](std::size_t lines, const char* max_count) {
+    const pid_t child = fork();
+    if (child == 0) {
+      execl(OUTBOX_CLI, OUTBOX_CLI, "relay", "--store", uri().c_str(), "--outbox", "orders", "--sink",
+            ("file:" + out).c_str(), "--max-count", max_count, nullptr);
+      _exit(127);
+    }
+    for (int i = 0; i < 200 && read_lines(out).size() < lines; ++i) std::this_thread::sleep_for(50ms);
+    kill(child, SIGTERM);
+    int status = 0;
+    waitpid(child, &status, 0);
+    return status;
+  };
+  put_committed(1, 50);
+  int status = run_until(50, "0");  // 0: no retention
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM outbox_orders"), 50);
+  put_committed(51, 60);
+  status = run_until(60, "10");
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(read_lines(out).size(), 60u) << "each message once";
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM outbox_orders"), 10) << "the newest 10 are kept";
+  EXPECT_EQ(count(db, "SELECT MIN(position) FROM outbox_orders"), 51);
+  auto st = cli("status --store " + uri() + " --outbox orders --json");
+  ASSERT_EQ(st.code, 0) << st.output;
+  const auto j = nlohmann::json::parse(st.output);
+  EXPECT_EQ(j[0]["consumers"][0]["position"], 60);
+  EXPECT_EQ(j[0]["consumers"][0]["lease_active"], false) << "a clean stop releases the lease";
 }

@@ -1,7 +1,8 @@
-// The relay saves its checkpoints (lease renewals) on a thread of its own (src/core/checkpoint_saver):
-// a save that waits for the database (a busy SQLite writer holds the write lock) must not hold up
-// reading, publishing or acknowledging; what a background save ends with is still handled on the
-// relay thread; the checkpoint never goes backwards and ends at the acknowledged prefix.
+// The relay saves its checkpoints (lease renewals) and runs retention on a thread of its own
+// (src/core/relay_writer): a write that waits for the database (a busy SQLite writer holds the write
+// lock) must not hold up reading, publishing or acknowledging; what a background write ends with is
+// still handled on the relay thread; the checkpoint never goes backwards and ends at the
+// acknowledged prefix.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,7 +12,7 @@
 #include <mutex>
 #include <thread>
 
-#include "core/checkpoint_saver.hpp"
+#include "core/relay_writer.hpp"
 #include "outbox/errors.hpp"
 #include "outbox/relay.hpp"
 #include "outbox/testing/memory_store.hpp"
@@ -61,6 +62,23 @@ class GatedStore final : public Store {
     std::lock_guard lock(mutex_);
     armed_ = true;
   }
+  // The next retention round waits at the gate until open_gate() (a delete waiting for the write
+  // lock), then reports `deleted` messages deleted.
+  void arm_retention(std::int64_t deleted) {
+    std::lock_guard lock(mutex_);
+    retention_armed_ = true;
+    retention_deleted_ = deleted;
+  }
+  bool retention_blocked() const { return retention_blocked_.load(); }
+  std::vector<std::thread::id> retention_threads() {
+    std::lock_guard lock(mutex_);
+    return retention_threads_;
+  }
+  // The next retention round fails with `error`.
+  void fail_retention(std::exception_ptr error) {
+    std::lock_guard lock(mutex_);
+    retention_error_ = std::move(error);
+  }
   void open_gate() { gate_.open(); }
   bool blocked() const { return blocked_.load(); }
   bool saved_beside_release() const { return beside_release_.load(); }
@@ -80,7 +98,7 @@ class GatedStore final : public Store {
   std::optional<std::string> acquire(const ConsumerRef& ref, std::chrono::seconds ttl) override {
     return inner_.acquire(ref, ttl);
   }
-  bool concurrent_checkpoint_saves() const override { return concurrent_; }
+  bool concurrent_relay_writes() const override { return concurrent_; }
   void save_checkpoint(const ConsumerRef& ref, const std::string& checkpoint, std::chrono::seconds ttl,
                        const std::string& health) override {
     bool wait = false;
@@ -124,7 +142,23 @@ class GatedStore final : public Store {
     return inner_.purge_dead_letters(o, w, force);
   }
   RetentionResult enforce_retention(const std::string& o, const RetentionPolicy& p) override {
-    return inner_.enforce_retention(o, p);
+    bool wait = false;
+    std::exception_ptr error;
+    RetentionResult result = inner_.enforce_retention(o, p);
+    {
+      std::lock_guard lock(mutex_);
+      retention_threads_.push_back(std::this_thread::get_id());
+      wait = std::exchange(retention_armed_, false);
+      error = std::exchange(retention_error_, nullptr);
+      if (wait) result.deleted = retention_deleted_;
+    }
+    if (error) std::rethrow_exception(error);
+    if (wait) {
+      retention_blocked_ = true;
+      gate_.wait();
+      retention_blocked_ = false;
+    }
+    return result;
   }
   OutboxStatus status(const std::string& o) override { return inner_.status(o); }
 
@@ -134,8 +168,12 @@ class GatedStore final : public Store {
   std::mutex mutex_;
   bool armed_ = false;
   std::vector<std::thread::id> save_threads_;
+  bool retention_armed_ = false;
+  std::int64_t retention_deleted_ = 0;
+  std::exception_ptr retention_error_;
+  std::vector<std::thread::id> retention_threads_;
   Gate gate_;
-  std::atomic<bool> blocked_{false}, in_save_{false}, beside_release_{false};
+  std::atomic<bool> blocked_{false}, in_save_{false}, beside_release_{false}, retention_blocked_{false};
 };
 
 // Runs until stopped, saving as often as it may.
@@ -177,7 +215,7 @@ struct Running {
 
 // The stall this fixes: the relay thread waited inside save_checkpoint while the database's write
 // lock was taken, and read, published and acknowledged nothing meanwhile.
-TEST(RelayBackgroundSave, DeliveryGoesOnWhileASaveIsBlocked) {
+TEST(RelayBackgroundWrites, DeliveryGoesOnWhileASaveIsBlocked) {
   MemoryStore inner;
   GatedStore store(inner);
   for (int i = 1; i <= 10; ++i) inner.append(i);
@@ -206,7 +244,7 @@ TEST(RelayBackgroundSave, DeliveryGoesOnWhileASaveIsBlocked) {
 }
 
 // A lease lost in a background save ends the relay with LeaseLost, as one lost in its own save did.
-TEST(RelayBackgroundSave, LeaseLostInABackgroundSaveEndsTheRelay) {
+TEST(RelayBackgroundWrites, LeaseLostInABackgroundSaveEndsTheRelay) {
   MemoryStore inner;
   GatedStore store(inner);
   for (int i = 1; i <= 10; ++i) inner.append(i);
@@ -228,7 +266,7 @@ TEST(RelayBackgroundSave, LeaseLostInABackgroundSaveEndsTheRelay) {
 
 // A retryable error in a background save (database unavailable) is waited out and the save made
 // again; the relay goes on, and only the saves that succeeded are counted.
-TEST(RelayBackgroundSave, ARetryableErrorInABackgroundSaveIsRetriedAndTheRelayGoesOn) {
+TEST(RelayBackgroundWrites, ARetryableErrorInABackgroundSaveIsRetriedAndTheRelayGoesOn) {
   MemoryStore inner;
   GatedStore store(inner);
   for (int i = 1; i <= 100; ++i) inner.append(i);
@@ -254,7 +292,7 @@ TEST(RelayBackgroundSave, ARetryableErrorInABackgroundSaveIsRetriedAndTheRelayGo
 
 // Stopping while a save is blocked: the relay waits for it, then saves the acknowledged prefix
 // itself (never past an unacknowledged message), and releases the lease only after every save.
-TEST(RelayBackgroundSave, StopWaitsForTheSaverAndSavesTheAcknowledgedPrefix) {
+TEST(RelayBackgroundWrites, StopWaitsForTheSaverAndSavesTheAcknowledgedPrefix) {
   MemoryStore inner;
   GatedStore store(inner);
   for (int i = 1; i <= 10; ++i) inner.append(i);
@@ -286,7 +324,7 @@ TEST(RelayBackgroundSave, StopWaitsForTheSaverAndSavesTheAcknowledgedPrefix) {
 
 // Many acknowledgements arriving out of order while saves are slow: every save is of a later (or
 // the same) prefix than the one before, and the last one is the end.
-TEST(RelayBackgroundSave, CheckpointsNeverGoBackwards) {
+TEST(RelayBackgroundWrites, CheckpointsNeverGoBackwards) {
   MemoryStore inner;
   GatedStore store(inner);
   for (int i = 1; i <= 2000; ++i) inner.append(i);
@@ -316,7 +354,7 @@ TEST(RelayBackgroundSave, CheckpointsNeverGoBackwards) {
 
 // A store that does not say its saves are safe beside its other calls is saved on the relay
 // thread, as before; one that does is saved from the saver's thread.
-TEST(RelayBackgroundSave, OnlyStoresThatAllowItAreSavedFromAnotherThread) {
+TEST(RelayBackgroundWrites, OnlyStoresThatAllowItAreSavedFromAnotherThread) {
   for (const bool concurrent : {false, true}) {
     MemoryStore inner;
     GatedStore store(inner, concurrent);
@@ -344,13 +382,111 @@ TEST(RelayBackgroundSave, OnlyStoresThatAllowItAreSavedFromAnotherThread) {
   }
 }
 
-// The saver itself.
-TEST(CheckpointSaver, WritesOnlyTheNewestPendingPostAfterABlockedSave) {
+// Retention is a write as well (a DELETE that waits for a busy writer's lock on SQLite); it ran on
+// the relay thread, which read, published and acknowledged nothing while it waited.
+TEST(RelayBackgroundWrites, DeliveryGoesOnWhileRetentionIsBlocked) {
+  MemoryStore inner;
+  GatedStore store(inner);
+  for (int i = 1; i <= 10; ++i) inner.append(i);
+  store.arm_retention(7);  // the first round (due at once) blocks
+  ScriptedSink sink;
+  auto options = running_options();
+  options.retention = RetentionPolicy{};
+  Relay relay(store, sink, options);
+  Running running(relay, store);
+  ASSERT_TRUE(eventually([&] { return store.retention_blocked(); })) << "no retention round was run";
+  for (int i = 11; i <= 1000; ++i) inner.append(i);
+  EXPECT_TRUE(eventually([&] { return relay.stats().acknowledged == 1000; }))
+      << "while retention was blocked the relay acknowledged " << relay.stats().acknowledged << " of 1000";
+  EXPECT_TRUE(store.retention_blocked()) << "retention must still be blocked for this test to mean anything";
+  EXPECT_EQ(relay.stats().retention_deleted, 0) << "a round that has not finished is not counted";
+  // The saves wait for the round (the store makes one write at a time), then catch up.
+  store.open_gate();
+  EXPECT_TRUE(eventually([&] { return relay.stats().retention_deleted == 7; }));
+  EXPECT_TRUE(eventually([&] { return inner.checkpoint() == 1000; }));
+  relay.stop();
+  running.join();
+  EXPECT_FALSE(running.error);
+  EXPECT_EQ(sink.delivered(), range(1, 1000));
+  EXPECT_EQ(inner.checkpoint(), 1000);
+}
+
+// A retention round that fails in the background is handed to the relay thread: a retryable error
+// is waited out and the relay goes on; a permanent one ends the relay, as when it ran there.
+TEST(RelayBackgroundWrites, ARetentionErrorIsHandledOnTheRelayThread) {
+  for (const bool retryable : {true, false}) {
+    MemoryStore inner;
+    GatedStore store(inner);
+    for (int i = 1; i <= 10; ++i) inner.append(i);
+    store.fail_retention(std::make_exception_ptr(StoreError("disk I/O error (scripted)", retryable)));
+    ScriptedSink sink;
+    auto options = running_options();
+    options.retention = RetentionPolicy{};
+    Relay relay(store, sink, options);
+    Running running(relay, store);
+    if (retryable) {
+      ASSERT_TRUE(eventually([&] { return !store.retention_threads().empty(); }));
+      for (int i = 11; i <= 20; ++i) inner.append(i);
+      EXPECT_TRUE(eventually([&] { return inner.checkpoint() == 20; }));
+      relay.stop();
+      running.join();
+      EXPECT_FALSE(running.error);
+      EXPECT_EQ(sink.delivered(), range(1, 20));
+    } else {
+      ASSERT_TRUE(eventually([&] { return running.done.load(); })) << "a permanent retention error must end the relay";
+      running.join();
+      ASSERT_TRUE(running.error);
+      EXPECT_THROW(std::rethrow_exception(running.error), StoreError);
+      EXPECT_EQ(inner.owner(), "") << "the lease is released on the way out";
+    }
+  }
+}
+
+// Retention runs from the writer's thread only for stores that allow it; a drain's last round runs
+// after its last save (it keeps what the saved checkpoints have not passed) and is counted.
+TEST(RelayBackgroundWrites, OnlyStoresThatAllowItRunRetentionFromAnotherThread) {
+  for (const bool concurrent : {false, true}) {
+    MemoryStore inner;
+    GatedStore store(inner, concurrent);
+    for (int i = 1; i <= 50; ++i) inner.append(i);
+    ScriptedSink sink;
+    auto options = running_options();
+    options.batch_size = 5;
+    options.retention = RetentionPolicy{};
+    options.retention_interval = std::chrono::seconds(0);  // a round every turn
+    options.stop_when_idle = true;
+    Relay relay(store, sink, options);
+    std::thread::id relay_thread;
+    std::thread t([&] {
+      relay_thread = std::this_thread::get_id();
+      relay.run();
+    });
+    t.join();
+    EXPECT_EQ(inner.checkpoint(), 50);
+    const auto threads = store.retention_threads();
+    ASSERT_GE(threads.size(), 2u) << "the first round and the drain's last one";
+    EXPECT_EQ(threads.back(), relay_thread) << "the drain's last round runs on the relay thread, after its last save";
+    const auto elsewhere = std::count_if(threads.begin(), threads.end(), [&](auto id) { return id != relay_thread; });
+    if (concurrent) {
+      EXPECT_GT(elsewhere, 0) << "no retention round was run in the background";
+    } else {
+      EXPECT_EQ(elsewhere, 0) << "retention ran off the relay thread for a store that does not allow it";
+    }
+  }
+}
+
+// The writer itself.
+
+namespace {
+// The retention round of writers whose tests are about saves.
+RetentionResult no_retention() { return {}; }
+}  // namespace
+TEST(RelayWriter, WritesOnlyTheNewestPendingPostAfterABlockedSave) {
   std::mutex m;
   std::vector<std::string> written;
   Gate gate;
   std::atomic<bool> blocked{false};
-  detail::CheckpointSaver saver(
+  detail::RelayWriter saver(
       [&](const std::string& checkpoint, const std::string&) {
         if (checkpoint == "1") {
           blocked = true;
@@ -359,7 +495,7 @@ TEST(CheckpointSaver, WritesOnlyTheNewestPendingPostAfterABlockedSave) {
         std::lock_guard lock(m);
         written.push_back(checkpoint);
       },
-      true);
+      no_retention, true);
   saver.post("1", 1, "ok");
   ASSERT_TRUE(eventually([&] { return blocked.load(); }));
   saver.post("2", 2, "ok");
@@ -374,14 +510,14 @@ TEST(CheckpointSaver, WritesOnlyTheNewestPendingPostAfterABlockedSave) {
   EXPECT_FALSE(outcome.error);
 }
 
-TEST(CheckpointSaver, HandsAFailureBackOnceAndASynchronousSaveSupersedesIt) {
+TEST(RelayWriter, HandsAFailureBackOnceAndASynchronousSaveSupersedesIt) {
   std::atomic<int> calls{0};
-  detail::CheckpointSaver saver(
+  detail::RelayWriter saver(
       [&](const std::string& checkpoint, const std::string&) {
         ++calls;
         if (checkpoint == "bad") throw StoreError("database unavailable (scripted)", true);
       },
-      true);
+      no_retention, true);
   saver.post("bad", 1, "ok");
   saver.wait_idle();
   auto outcome = saver.take();
@@ -399,16 +535,77 @@ TEST(CheckpointSaver, HandsAFailureBackOnceAndASynchronousSaveSupersedesIt) {
   EXPECT_EQ(calls, 3);
 }
 
-TEST(CheckpointSaver, SavesOnTheCallersThreadWhenNotInTheBackground) {
+TEST(RelayWriter, SavesOnTheCallersThreadWhenNotInTheBackground) {
   std::thread::id saved_on;
-  detail::CheckpointSaver saver(
+  detail::RelayWriter saver(
       [&](const std::string& checkpoint, const std::string&) {
         saved_on = std::this_thread::get_id();
         if (checkpoint == "bad") throw LeaseLost("lost (scripted)");
       },
-      false);
+      no_retention, false);
   saver.post("1", 1, "ok");
   EXPECT_EQ(saved_on, std::this_thread::get_id());
   EXPECT_EQ(saver.take().saved, 1);
   EXPECT_THROW(saver.post("bad", 2, "ok"), LeaseLost);
+}
+
+// Retention posted while a round runs is one more round, not one per post; a save waiting beside it
+// goes first (it renews the lease); what the rounds deleted is handed back once.
+TEST(RelayWriter, CoalescesRetentionRoundsAndSavesFirst) {
+  std::mutex m;
+  std::vector<std::string> written;
+  Gate gate;
+  std::atomic<bool> blocked{false};
+  detail::RelayWriter writer(
+      [&](const std::string& checkpoint, const std::string&) {
+        std::lock_guard lock(m);
+        written.push_back(checkpoint);
+      },
+      [&] {
+        if (!blocked.exchange(true)) gate.wait();
+        std::lock_guard lock(m);
+        written.push_back("retention");
+        return RetentionResult{5, 1};
+      },
+      true);
+  writer.post_retention();
+  ASSERT_TRUE(eventually([&] { return blocked.load(); }));
+  writer.post_retention();
+  writer.post_retention();
+  writer.post("1", 1, "ok");
+  EXPECT_EQ(writer.take().retained.deleted, 0) << "a round that has not finished is not counted";
+  gate.open();
+  writer.wait_idle();
+  EXPECT_EQ(written, (std::vector<std::string>{"retention", "1", "retention"}));
+  const auto outcome = writer.take();
+  EXPECT_EQ(outcome.retained.deleted, 10);
+  EXPECT_EQ(outcome.retained.dropped_unpublished, 2);
+  EXPECT_EQ(outcome.saved, 1);
+  EXPECT_EQ(writer.take().retained.deleted, 0) << "handed back once";
+}
+
+// retain_now waits for the background round and runs its own on the caller's thread; a failure
+// there is thrown to the caller, one in the background is handed back by take().
+TEST(RelayWriter, RetainNowRunsOnTheCallersThreadAndBackgroundFailuresAreHandedBack) {
+  std::atomic<int> calls{0};
+  std::thread::id last_thread;
+  detail::RelayWriter writer([](const std::string&, const std::string&) {},
+                             [&] {
+                               last_thread = std::this_thread::get_id();
+                               if (++calls == 1) throw StoreError("database is locked (scripted)", true);
+                               return RetentionResult{3, 0};
+                             },
+                             true);
+  writer.post_retention();
+  writer.wait_idle();
+  auto outcome = writer.take();
+  ASSERT_TRUE(outcome.error);
+  EXPECT_THROW(std::rethrow_exception(outcome.error), StoreError);
+  EXPECT_NE(last_thread, std::this_thread::get_id());
+  writer.retain_now();
+  EXPECT_EQ(last_thread, std::this_thread::get_id());
+  outcome = writer.take();
+  EXPECT_FALSE(outcome.error);
+  EXPECT_EQ(outcome.retained.deleted, 3);
+  EXPECT_EQ(calls, 2);
 }
