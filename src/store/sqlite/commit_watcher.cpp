@@ -40,14 +40,16 @@ void CommitWatcher::drain() {
   }
 }
 
-bool CommitWatcher::wait(std::chrono::milliseconds timeout) {
+bool CommitWatcher::wait(std::chrono::microseconds timeout) {
   pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {event_fd_, POLLIN, 0}};
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
-    const int n = ::poll(fds, 2, static_cast<int>(left.count()));
+    // ppoll, not poll: the tail's re-check pauses are tens of microseconds.
+    const timespec ts{static_cast<time_t>(left.count() / 1'000'000'000),
+                      static_cast<long>(left.count() % 1'000'000'000)};
+    const int n = ::ppoll(fds, 2, &ts, nullptr);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0 || (fds[1].revents & POLLIN)) return false;
     // Only writes to this database's WAL count; the folder may hold other busy files.

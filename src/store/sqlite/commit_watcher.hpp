@@ -22,7 +22,7 @@ class CommitWatcher {
   // true when woken by a write to the WAL. That write may precede the commit becoming visible by
   // an fsync: the WAL frames are written first, then synced, then published in the shared-memory
   // index, which mmap-based updates keep invisible to inotify. Callers re-check briefly.
-  bool wait(std::chrono::milliseconds timeout);
+  bool wait(std::chrono::microseconds timeout);
   // Safe from any thread.
   void interrupt();
 

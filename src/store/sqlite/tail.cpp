@@ -46,20 +46,29 @@ std::vector<Message> SqliteTail::next(std::chrono::milliseconds wait) {
   while (!closed_.load()) {
     watcher_.drain();
     auto batch = read();
-    if (!batch.empty()) return batch;
+    if (!batch.empty()) {
+      settle_step_ = kNotSettling;
+      return batch;
+    }
     const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
-    if (!watcher_.wait(std::min(left, options_.recheck_interval))) continue;
+    if (settle_step_ == kNotSettling) {
+      if (watcher_.wait(std::min<std::chrono::microseconds>(left, options_.recheck_interval))) settle_step_ = 0;
+      continue;
+    }
     // Woken by a WAL write: the commit becomes visible once the writer's fsync and index update
-    // finish. Re-check at growing intervals (about 90 ms in all) rather than wait for an event
-    // that will not come.
-    for (const auto pause : kSettle) {
-      if (closed_.load()) break;
-      std::this_thread::sleep_for(pause);
-      watcher_.drain();
-      batch = read();
-      if (!batch.empty()) return batch;
+    // finish. Re-check at growing pauses (about 90 ms in all) rather than wait for an event that
+    // will not come. A further WAL write ends a pause and starts the short pauses again: it may be
+    // the commit of a message (the write that woke the tail may have added none: the business
+    // table alone, or this relay's own checkpoint save or retention round), and sleeping through it
+    // delayed that message by the rest of a pause of up to 50 ms. The state outlives this call: a
+    // wait cut short by the deadline goes on re-checking in the next one.
+    const bool written = watcher_.wait(std::min<std::chrono::microseconds>(left, kSettle[settle_step_]));
+    if (written) {
+      settle_step_ = 0;
+    } else if (++settle_step_ == kSettle.size()) {
+      settle_step_ = kNotSettling;  // nothing came of it: wait for the next write
     }
   }
   return {};

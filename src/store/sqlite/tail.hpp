@@ -29,6 +29,10 @@ class SqliteTail final : public Tail {
   Statement select_;
   CommitWatcher watcher_;
   std::int64_t after_;
+  // Where the tail is in its re-checks after a WAL write (an index into the pauses in tail.cpp), or
+  // kNotSettling while it waits for the next write.
+  static constexpr std::size_t kNotSettling = ~std::size_t{0};
+  std::size_t settle_step_ = kNotSettling;
   std::atomic<bool> closed_{false};
 };
 
