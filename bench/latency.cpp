@@ -458,7 +458,7 @@ int main(int argc, char** argv) {
     }
     // The slowest 1%: what was the relay thread doing between COMMIT and the acknowledgement?
     const double p99_ms = bench::percentile(commit_to_ack, 99);
-    double n = 0, lat = 0, in_save = 0, in_next = 0, in_retention = 0;
+    double n = 0, lat = 0, in_save = 0, in_next = 0, in_retention = 0, beside_retention = 0;
     for (const auto& [committed, acked] : slow_candidates) {
       const double ms = static_cast<double>(acked - committed) / 1e6;
       if (ms < p99_ms || ms <= 0) continue;
@@ -466,6 +466,7 @@ int main(int argc, char** argv) {
       lat += ms;
       in_save += static_cast<double>(overlap(store.relay_thread_saves(), committed, acked)) / 1e6;
       in_retention += static_cast<double>(overlap(store.relay_thread_retentions(), committed, acked)) / 1e6;
+      beside_retention += static_cast<double>(overlap(store.retentions(), committed, acked)) / 1e6;
       in_next += static_cast<double>(overlap(store.nexts(), committed, acked)) / 1e6;
     }
     if (n > 0) {
@@ -475,6 +476,10 @@ int main(int argc, char** argv) {
           " thread), %.3f ms in Tail::next (waiting for the commit and reading it), %.3f ms elsewhere (sink,"
           " bookkeeping)\n",
           n, p99_ms, lat / n, in_save / n, in_retention / n, in_next / n, (lat - in_save - in_retention - in_next) / n);
+      if (options.retention) {
+        std::printf("  of their time, %.3f ms on average overlapped a retention round (on any thread)\n",
+                    beside_retention / n);
+      }
     }
   }
   const double p50 = bench::percentile(commit_to_ack, 50), p99 = bench::percentile(commit_to_ack, 99);

@@ -10,9 +10,19 @@ namespace outbox::sqlite::detail {
 
 namespace {
 using std::chrono::microseconds;
-constexpr std::array<microseconds, 10> kSettle = {
-    microseconds(50),   microseconds(100),  microseconds(200),   microseconds(500),   microseconds(1000),
-    microseconds(2000), microseconds(5000), microseconds(10000), microseconds(20000), microseconds(50000)};
+// The re-check pauses after a WAL write: 50 µs, doubling up to 2 ms, then 2 ms each, about 90 ms in
+// all. A commit becomes visible when the writer's fsync ends, with no event of its own, so a pause
+// is how late a slow fsync's commit can be read; pauses of up to 50 ms made commits whose fsync
+// took a few ms (a disk busy with retention's deletes) wait up to 50 ms.
+constexpr std::array<microseconds, 49> kSettle = [] {
+  std::array<microseconds, 49> pauses{};
+  microseconds pause(50);
+  for (auto& p : pauses) {
+    p = pause;
+    pause = std::min(2 * pause, microseconds(2000));
+  }
+  return pauses;
+}();
 }  // namespace
 
 SqliteTail::SqliteTail(const std::string& path, int busy_timeout_ms, const std::string& outbox, std::int64_t after,
