@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -13,6 +14,10 @@
 #include <nlohmann/json.hpp>
 
 namespace testing_support {
+
+// scripts/test.sh sets MONGOC_DISABLE_SHM=1 (see there): so does every test binary that runs the
+// CLI, for its children, so that a plain `ctest` does not meet a stale /dev/shm/mongoc-<pid> either.
+inline const bool kMongocShmDisabled = setenv("MONGOC_DISABLE_SHM", "1", 0) == 0;
 
 struct Run {
   int code;

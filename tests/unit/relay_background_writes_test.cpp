@@ -211,6 +211,17 @@ struct Running {
   std::thread thread;
 };
 
+// Runs the relay to its end on a thread of its own; returns that thread's id.
+std::thread::id run_on_a_thread_of_its_own(Relay& relay) {
+  std::thread::id id;
+  std::thread t([&] {
+    id = std::this_thread::get_id();
+    relay.run();
+  });
+  t.join();
+  return id;
+}
+
 }  // namespace
 
 // The stall this fixes: the relay thread waited inside save_checkpoint while the database's write
@@ -365,12 +376,7 @@ TEST(RelayBackgroundWrites, OnlyStoresThatAllowItAreSavedFromAnotherThread) {
     options.checkpoint_interval = std::chrono::milliseconds(0);
     options.stop_when_idle = true;
     Relay relay(store, sink, options);
-    std::thread::id relay_thread;
-    std::thread t([&] {
-      relay_thread = std::this_thread::get_id();
-      relay.run();
-    });
-    t.join();
+    const auto relay_thread = run_on_a_thread_of_its_own(relay);
     EXPECT_EQ(inner.checkpoint(), 50);
     const auto threads = store.save_threads();
     const auto elsewhere = std::count_if(threads.begin(), threads.end(), [&](auto id) { return id != relay_thread; });
@@ -456,12 +462,7 @@ TEST(RelayBackgroundWrites, OnlyStoresThatAllowItRunRetentionFromAnotherThread) 
     options.retention_interval = std::chrono::seconds(0);  // a round every turn
     options.stop_when_idle = true;
     Relay relay(store, sink, options);
-    std::thread::id relay_thread;
-    std::thread t([&] {
-      relay_thread = std::this_thread::get_id();
-      relay.run();
-    });
-    t.join();
+    const auto relay_thread = run_on_a_thread_of_its_own(relay);
     EXPECT_EQ(inner.checkpoint(), 50);
     const auto threads = store.retention_threads();
     ASSERT_GE(threads.size(), 2u) << "the first round and the drain's last one";

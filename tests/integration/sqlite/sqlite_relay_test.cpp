@@ -9,6 +9,8 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -39,6 +41,56 @@ class RejectingSink final : public outbox::Sink {
         report(m.position, outbox::Outcome::ok);
     }
   }
+};
+
+// A relay on a thread of its own, publishing into a ScriptedSink that holds every outcome until
+// released, beside another connection that can take the database's write lock (a busy writer).
+// The relay's store waits for the lock (busy timeout 60 s) rather than fail while it is held. On
+// the way out, also when a check failed, the lock is freed first, then the relay stopped.
+class RelayBesideALockHolder {
+ public:
+  RelayBesideALockHolder(const std::string& uri, std::string path, outbox::RelayOptions o) : path_(std::move(path)) {
+    outbox::StoreOptions store_options;
+    store_options.busy_timeout = 60s;
+    store_ = outbox::open_store(uri, store_options);
+    sink.hold(true);
+    o.stop_when_idle = false;
+    o.batch_size = 10;
+    o.idle_wait = 20ms;
+    relay.emplace(*store_, sink, o);
+    runner_ = std::thread([this] { relay->run(); });
+  }
+  ~RelayBesideALockHolder() {
+    release_lock();
+    stop();
+  }
+  void take_lock() {
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &writer_), SQLITE_OK);
+    exec(writer_, "BEGIN IMMEDIATE");  // holds the write lock until release_lock()
+  }
+  void release_lock() {
+    if (!writer_) return;
+    sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close_v2(writer_);
+    writer_ = nullptr;
+  }
+  void stop() {
+    relay->stop();
+    if (runner_.joinable()) runner_.join();
+  }
+  static bool eventually(const std::function<bool()>& pred) {  // a safety bound, not a measurement
+    for (int i = 0; i < 1000 && !pred(); ++i) std::this_thread::sleep_for(10ms);
+    return pred();
+  }
+
+  outbox::testing::ScriptedSink sink;
+  std::optional<outbox::Relay> relay;
+
+ private:
+  std::string path_;
+  std::unique_ptr<outbox::Store> store_;
+  std::thread runner_;
+  sqlite3* writer_ = nullptr;
 };
 
 }  // namespace
@@ -124,52 +176,22 @@ TEST_F(SqliteRelay, RetentionRunsFromTheRelay) {
 // nothing) until the lock was free; the save now waits on the relay's saver thread.
 TEST_F(SqliteRelay, AcknowledgementsGoOnWhileACheckpointSaveWaitsForTheWriteLock) {
   put_committed(1, 100);
-  outbox::StoreOptions store_options;
-  store_options.busy_timeout = 60s;  // the save waits for the lock, and does not fail, while it is held
-  auto store = outbox::open_store(uri(), store_options);
-  outbox::testing::ScriptedSink sink;
-  sink.hold(true);
   auto o = options();
-  o.stop_when_idle = false;
-  o.batch_size = 10;
   o.checkpoint_interval = 0ms;
-  o.idle_wait = 20ms;
-  outbox::Relay relay(*store, sink, o);
-  std::thread runner([&] { relay.run(); });
-  const auto eventually = [](auto pred) {  // a safety bound, not a measurement
-    for (int i = 0; i < 1000 && !pred(); ++i) std::this_thread::sleep_for(10ms);
-    return pred();
-  };
-  sqlite3* writer = nullptr;
-  struct End {  // also when a check fails: free the lock, then stop the relay
-    sqlite3*& w;
-    outbox::Relay& r;
-    std::thread& t;
-    ~End() {
-      if (w) {
-        sqlite3_exec(w, "ROLLBACK", nullptr, nullptr, nullptr);
-        sqlite3_close_v2(w);
-      }
-      r.stop();
-      if (t.joinable()) t.join();
-    }
-  } end{writer, relay, runner};
-  ASSERT_TRUE(eventually([&] { return sink.pending() == 100; })) << "the relay read and published everything";
-  ASSERT_EQ(sqlite3_open(path.c_str(), &writer), SQLITE_OK);
-  exec(writer, "BEGIN IMMEDIATE");  // holds the write lock from here on
-  sink.release_if([](std::int64_t p) { return p <= 10; });
-  ASSERT_TRUE(eventually([&] { return relay.stats().acknowledged == 10; }));
+  RelayBesideALockHolder r(uri(), path, o);
+  const auto& eventually = RelayBesideALockHolder::eventually;
+  ASSERT_TRUE(eventually([&] { return r.sink.pending() == 100; })) << "the relay read and published everything";
+  r.take_lock();
+  r.sink.release_if([](std::int64_t p) { return p <= 10; });
+  ASSERT_TRUE(eventually([&] { return r.relay->stats().acknowledged == 10; }));
   std::this_thread::sleep_for(100ms);  // the relay posts the checkpoint of 10; its save waits for the lock
-  sink.release_if([](std::int64_t) { return true; });
-  EXPECT_TRUE(eventually([&] { return relay.stats().acknowledged == 100; }))
-      << "acknowledged " << relay.stats().acknowledged << " of 100 while a checkpoint save waited for the lock";
-  EXPECT_EQ(relay.stats().checkpoints, 0) << "no save can have finished while the lock is held";
-  exec(writer, "ROLLBACK");
-  sqlite3_close_v2(writer);
-  writer = nullptr;
-  EXPECT_TRUE(eventually([&] { return relay.stats().last_position == 100; }));
-  relay.stop();
-  runner.join();
+  r.sink.release_if([](std::int64_t) { return true; });
+  EXPECT_TRUE(eventually([&] { return r.relay->stats().acknowledged == 100; }))
+      << "acknowledged " << r.relay->stats().acknowledged << " of 100 while a checkpoint save waited for the lock";
+  EXPECT_EQ(r.relay->stats().checkpoints, 0) << "no save can have finished while the lock is held";
+  r.release_lock();
+  EXPECT_TRUE(eventually([&] { return r.relay->stats().last_position == 100; }));
+  r.stop();
   EXPECT_EQ(count(db, "SELECT position FROM outbox__consumers WHERE outbox = 'orders' AND consumer = 'default'"), 100);
   EXPECT_EQ(count(db, "SELECT COUNT(*) FROM outbox__consumers WHERE owner IS NOT NULL"), 0) << "lease released";
 }
@@ -178,56 +200,26 @@ TEST_F(SqliteRelay, AcknowledgementsGoOnWhileACheckpointSaveWaitsForTheWriteLock
 // waits on the relay's writer thread, and acknowledgements go on meanwhile.
 TEST_F(SqliteRelay, AcknowledgementsGoOnWhileRetentionWaitsForTheWriteLock) {
   put_committed(1, 100);
-  outbox::StoreOptions store_options;
-  store_options.busy_timeout = 60s;  // retention waits for the lock, and does not fail, while it is held
-  auto store = outbox::open_store(uri(), store_options);
-  outbox::testing::ScriptedSink sink;
-  sink.hold(true);
   auto o = options();
-  o.stop_when_idle = false;
-  o.batch_size = 10;
-  o.idle_wait = 20ms;
   outbox::RetentionPolicy p;
   p.max_count = 10;
   o.retention = p;
   o.retention_interval = 0s;  // a round every turn: the first one after the lock is taken waits for it
-  outbox::Relay relay(*store, sink, o);
-  std::thread runner([&] { relay.run(); });
-  const auto eventually = [](auto pred) {  // a safety bound, not a measurement
-    for (int i = 0; i < 1000 && !pred(); ++i) std::this_thread::sleep_for(10ms);
-    return pred();
-  };
-  sqlite3* writer = nullptr;
-  struct End {  // also when a check fails: free the lock, then stop the relay
-    sqlite3*& w;
-    outbox::Relay& r;
-    std::thread& t;
-    ~End() {
-      if (w) {
-        sqlite3_exec(w, "ROLLBACK", nullptr, nullptr, nullptr);
-        sqlite3_close_v2(w);
-      }
-      r.stop();
-      if (t.joinable()) t.join();
-    }
-  } end{writer, relay, runner};
-  ASSERT_TRUE(eventually([&] { return sink.pending() == 100; })) << "the relay read and published everything";
-  ASSERT_EQ(sqlite3_open(path.c_str(), &writer), SQLITE_OK);
-  exec(writer, "BEGIN IMMEDIATE");     // holds the write lock from here on
+  RelayBesideALockHolder r(uri(), path, o);
+  const auto& eventually = RelayBesideALockHolder::eventually;
+  ASSERT_TRUE(eventually([&] { return r.sink.pending() == 100; })) << "the relay read and published everything";
+  r.take_lock();
   std::this_thread::sleep_for(100ms);  // the relay's turns go on; the next retention round waits for the lock
-  sink.release_if([](std::int64_t) { return true; });
-  EXPECT_TRUE(eventually([&] { return relay.stats().acknowledged == 100; }))
-      << "acknowledged " << relay.stats().acknowledged << " of 100 while a retention round waited for the lock";
+  r.sink.release_if([](std::int64_t) { return true; });
+  EXPECT_TRUE(eventually([&] { return r.relay->stats().acknowledged == 100; }))
+      << "acknowledged " << r.relay->stats().acknowledged << " of 100 while a retention round waited for the lock";
   EXPECT_EQ(count(db, "SELECT COUNT(*) FROM outbox_orders"), 100) << "nothing can be deleted while the lock is held";
-  exec(writer, "ROLLBACK");
-  sqlite3_close_v2(writer);
-  writer = nullptr;
-  EXPECT_TRUE(eventually([&] { return relay.stats().last_position == 100; }));
+  r.release_lock();
+  EXPECT_TRUE(eventually([&] { return r.relay->stats().last_position == 100; }));
   EXPECT_TRUE(eventually([&] { return count(db, "SELECT COUNT(*) FROM outbox_orders") == 10; }))
       << "retention deletes what the saved checkpoint passed once the lock is free";
-  relay.stop();
-  runner.join();
-  EXPECT_EQ(relay.stats().retention_deleted, 90);
+  r.stop();
+  EXPECT_EQ(r.relay->stats().retention_deleted, 90);
 }
 
 TEST_F(SqliteRelay, CliExitCodesAndErrors) {
