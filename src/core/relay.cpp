@@ -220,13 +220,24 @@ struct Relay::Impl {
   }
 
   // On the way out: waits until the writer is idle and takes in what it did. A background write
-  // that failed is not rethrown: the checkpoint is marked unsaved, and the synchronous save that
-  // follows reports its own outcome (a lost lease fails it too).
+  // that failed is not rethrown, only logged: the checkpoint is marked unsaved, and the synchronous
+  // save that follows reports its own outcome (a lost lease fails it too); a failed retention round
+  // is run again by the next relay.
   void settle_writes() {
     writer->wait_idle();
     const auto outcome = writer->take();
     count_writes(outcome);
-    if (outcome.error) unsaved = true;
+    if (!outcome.error) return;
+    unsaved = true;
+    try {
+      std::rethrow_exception(outcome.error);
+    } catch (const std::exception& e) {
+      spdlog::warn("outbox '{}': a checkpoint save or retention round failed while stopping ({}); saving again",
+                   options.outbox, e.what());
+    } catch (...) {
+      spdlog::warn("outbox '{}': a checkpoint save or retention round failed while stopping; saving again",
+                   options.outbox);
+    }
   }
 
   // Stats count only the saves and retention rounds that succeeded.
