@@ -55,6 +55,7 @@ struct Options {
   double shutdown_timeout = 10;
   std::int64_t max_count = 0, hard_max_count = 0;
   double max_age = 0;
+  int retention_interval = 10;
   bool drain = false;
   std::vector<std::string> sink_properties;
   std::string metrics;
@@ -204,6 +205,7 @@ SettingLayer flag_settings(CLI::App* app) {
   integer("max_count", "--max-count", opts.max_count);
   number("max_age", "--max-age", opts.max_age);
   integer("hard_max_count", "--hard-max-count", opts.hard_max_count);
+  integer("retention_interval", "--retention-interval", opts.retention_interval);
   integer("lease_ttl", "--lease-ttl", opts.lease_ttl);
   integer("checkpoint_interval_ms", "--checkpoint-interval-ms", opts.checkpoint_interval_ms);
   boolean("poll", "--poll", opts.poll);
@@ -391,6 +393,10 @@ void add_relay_options(CLI::App* sub) {
   sub->add_option("--max-age", opts.max_age, "Retention: delete published messages older than this many seconds");
   sub->add_option("--hard-max-count", opts.hard_max_count,
                   "Retention: absolute cap that drops even unpublished messages (each one counted and logged)");
+  sub->add_option("--retention-interval", opts.retention_interval,
+                  "Seconds between retention rounds (with --max-count, --max-age or --hard-max-count)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
   sub->add_flag("--drain", opts.drain, "Exit once everything committed so far is published");
   sub->add_option("--lease-ttl", opts.lease_ttl,
                   "Seconds a relay's lease on its consumer lasts without renewal (a killed relay's successor waits at "

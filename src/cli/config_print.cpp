@@ -54,6 +54,7 @@ std::string config_as_toml(const RelayConfig& config) {
     t.insert("max_count", s.max_count);
     t.insert("max_age", s.max_age);
     t.insert("hard_max_count", s.hard_max_count);
+    t.insert("retention_interval", s.retention_interval);
     t.insert("lease_ttl", s.lease_ttl);
     t.insert("checkpoint_interval_ms", s.checkpoint_interval_ms);
     t.insert("poll", s.poll);

@@ -55,6 +55,7 @@ const std::vector<SettingSpec>& specs() {
       {"max_count", "--max-count", Kind::integer, Scope::relay, 0, kNoMax},
       {"max_age", "--max-age", Kind::number, Scope::relay, 0, kNoMax},
       {"hard_max_count", "--hard-max-count", Kind::integer, Scope::relay, 0, kNoMax},
+      {"retention_interval", "--retention-interval", Kind::integer, Scope::relay, 1, 86400},
       {"lease_ttl", "--lease-ttl", Kind::integer, Scope::relay, 1, 3600},
       {"checkpoint_interval_ms", "--checkpoint-interval-ms", Kind::integer, Scope::relay, 0, 60000},
       {"poll", "--poll", Kind::boolean, Scope::relay},
@@ -389,6 +390,7 @@ void apply_settings(const SettingLayer& merged, RelaySettings& s) {
     if (key == "max_count") s.max_count = checked_integer(spec, g);
     if (key == "max_age") s.max_age = checked_number(spec, g);
     if (key == "hard_max_count") s.hard_max_count = checked_integer(spec, g);
+    if (key == "retention_interval") s.retention_interval = checked_integer(spec, g);
     if (key == "lease_ttl") s.lease_ttl = checked_integer(spec, g);
     if (key == "checkpoint_interval_ms") s.checkpoint_interval_ms = checked_integer(spec, g);
     if (key == "poll") s.poll = as<bool>(g);

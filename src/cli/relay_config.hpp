@@ -26,7 +26,8 @@ struct RelaySettings {
   std::int64_t max_count = 0;    // retention; 0 = none
   double max_age = 0;            // seconds; 0 = none
   std::int64_t hard_max_count = 0;
-  std::int64_t lease_ttl = 30;  // seconds
+  std::int64_t retention_interval = 10;  // seconds between retention rounds
+  std::int64_t lease_ttl = 30;           // seconds
   std::int64_t checkpoint_interval_ms = 100;
   bool poll = false;
   bool no_wait = false;

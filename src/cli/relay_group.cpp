@@ -37,6 +37,7 @@ RelayOptions relay_options(const RelaySettings& s, bool drain) {
     if (s.max_age > 0) p.max_age = std::chrono::seconds(static_cast<std::int64_t>(s.max_age));
     if (s.hard_max_count > 0) p.hard_max_count = s.hard_max_count;
     ro.retention = p;
+    ro.retention_interval = std::chrono::seconds(s.retention_interval);
   }
   return ro;
 }

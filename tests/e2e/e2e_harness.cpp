@@ -89,7 +89,11 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
             << (cell.late_writers ? " + " + std::to_string(cell.late_writers) + " late committers (hold up to " +
                                         std::to_string(hold_ms) + " ms)"
                                   : std::string())
-            << " for " << seconds << " s, lease TTL " << lease_ttl << " s; work folder " << dir_ << std::endl;
+            << " for " << seconds << " s, lease TTL " << lease_ttl << " s"
+            << (cell.retention_max_count > 0
+                    ? ", retention --max-count " + std::to_string(cell.retention_max_count) + " every 1 s"
+                    : std::string())
+            << "; work folder " << dir_ << std::endl;
   std::mt19937_64 rng(seed);
   auto uniform = [&](std::int64_t lo, std::int64_t hi) {
     return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
@@ -162,6 +166,9 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
                                   std::to_string(batch_sizes[uniform(0, 3)]),
                                   "--shutdown-timeout",
                                   shutdown_timeout_arg};
+    if (cell.retention_max_count > 0) {
+      args.insert(args.end(), {"--max-count", std::to_string(cell.retention_max_count), "--retention-interval", "1"});
+    }
     for (auto& a : sink.relay_args(r.number, rng)) args.push_back(std::move(a));
     r.pid = children.spawn(args, dir_ / ("relay-" + std::to_string(r.number) + ".out"), r.log);
     live.push_back(r);
@@ -436,7 +443,9 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
             << (lag_zero_ms ? std::to_string(*lag_zero_ms) + " ms after the writers stopped" +
                                   (broker_back_at ? " and the broker was back" : "")
                             : std::string("never"))
-            << (restart.empty() ? std::string() : std::string("; broker restarted once")) << std::endl;
+            << (restart.empty() ? std::string() : std::string("; broker restarted once")) << "\n"
+            << "  outbox at the end: " << st.count << " messages of " << v.committed << " committed"
+            << (cell.retention_max_count > 0 ? " (retention on)" : "") << ", " << st.dropped << " dropped" << std::endl;
   RecordProperty("committed_messages", std::to_string(v.committed));
   RecordProperty("duplicates", std::to_string(v.duplicates));
   RecordProperty("sigterms", std::to_string(terms));
@@ -464,6 +473,11 @@ void E2eTest::run_cell(crash::CrashBackend& backend, SinkUnderTest& sink, const 
   EXPECT_EQ(terms_released, terms) << "every SIGTERM must release the lease";
   EXPECT_TRUE(lag_zero_ms.has_value()) << "the lag never came back to 0";
   EXPECT_EQ(st.dead_letters, 0);
+  EXPECT_EQ(st.dropped, 0) << "retention without --hard-max-count never drops an unpublished message";
+  if (cell.retention_max_count > 0) {
+    EXPECT_LT(st.count, static_cast<std::int64_t>(v.committed))
+        << "retention never deleted anything: the cell did not test it beside delivery";
+  }
 }
 
 }  // namespace outbox::e2e

@@ -35,6 +35,11 @@ struct CellOptions {
   // checkpoint of what the sink acknowledged and the successor resumes right after it: no message
   // may then be delivered twice (checked).
   bool sigkill = true;
+  // > 0: every relay runs retention as users set it, `--max-count N --retention-interval 1`, so
+  // rounds delete rows while acknowledgements arrive late, relays are killed and successors re-read
+  // from an older checkpoint. Only what every consumer passed may go: nothing may be lost, and the
+  // outbox must end smaller than what was committed (checked).
+  std::int64_t retention_max_count = 0;
 };
 
 class E2eTest : public crash::CrashTest {

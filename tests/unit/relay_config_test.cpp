@@ -54,7 +54,7 @@ TEST_F(RelayConfigTest, FileAloneGivesEverySetting) {
   const auto path =
       file(kMinimal +
            "consumer = \"billing\"\nbatch_size = 50\nmax_in_flight = 700\nmax_attempts = 3\nshutdown_timeout = 2.5\n"
-           "max_count = 7\nmax_age = 60\nhard_max_count = 9\nlease_ttl = 12\n"
+           "max_count = 7\nmax_age = 60\nhard_max_count = 9\nretention_interval = 2\nlease_ttl = 12\n"
            "checkpoint_interval_ms = 0\npoll = true\nno_wait = true\ndrain = true\n"
            "metrics = \"9464\"\n[sink_properties]\nlinger.ms = 5\n\"acks\" = \"all\"\n");
   const auto c = load_relay_config(flags({{"config", flag(path, "--config")}}), {});
@@ -71,6 +71,7 @@ TEST_F(RelayConfigTest, FileAloneGivesEverySetting) {
   EXPECT_EQ(r.max_count, 7);
   EXPECT_EQ(r.max_age, 60);
   EXPECT_EQ(r.hard_max_count, 9);
+  EXPECT_EQ(r.retention_interval, 2);
   EXPECT_EQ(r.lease_ttl, 12);
   EXPECT_EQ(r.checkpoint_interval_ms, 0);
   EXPECT_TRUE(r.poll);
@@ -169,6 +170,9 @@ TEST_F(RelayConfigTest, OutOfRangeIsRefusedNamingTheSource) {
                    {"OUTBOX_SINK", "null:"},
                    {"OUTBOX_LEASE_TTL", "0"}});
   EXPECT_NE(e.find("OUTBOX_LEASE_TTL"), std::string::npos) << e;
+  const auto zero = file(kMinimal + "retention_interval = 0\n");
+  e = refusal(flags({{"config", flag(zero, "--config")}}), {});
+  EXPECT_NE(e.find(zero + ":4: retention_interval must be from 1 to 86400, not 0"), std::string::npos) << e;
 }
 
 TEST_F(RelayConfigTest, SyntaxErrorNamesFileLineAndColumn) {
