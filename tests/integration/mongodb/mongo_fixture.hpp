@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -93,7 +94,24 @@ class MongoTest : public ::testing::Test {
     char tmpl[] = "/tmp/outbox-mongo-test-XXXXXX";
     dir = mkdtemp(tmpl);
   }
-  void TearDown() override { std::filesystem::remove_all(dir); }
+  void TearDown() override {
+    std::filesystem::remove_all(dir);
+    // Each test runs in a process of its own, with a database of its own: drop it, so that
+    // FerretDB's capped-collection cleanup, which walks every database each second, stays short.
+    bson_t* drop = BCON_NEW("dropDatabase", BCON_INT32(1));
+    mongoc_client_command_simple(*client, database.c_str(), drop, nullptr, nullptr, nullptr);
+    bson_destroy(drop);
+  }
+
+  // Asks the server to trim capped collection `collection` now (FerretDB trims on `compact`; a
+  // MongoDB server trims on insert and compacts). Best effort: the caller still waits for it.
+  void trim_capped(const std::string& collection) {
+    bson_t* compact = BCON_NEW("compact", BCON_UTF8(collection.c_str()));
+    bson_error_t error;
+    if (!mongoc_client_command_simple(*client, database.c_str(), compact, nullptr, nullptr, &error))
+      std::cerr << "compact " << collection << ": " << error.message << " (waiting for the server's own trim)\n";
+    bson_destroy(compact);
+  }
 
   // A poll (or capped) outbox created through the write-side API.
   std::unique_ptr<outbox::mongodb::Outbox> make_outbox(outbox::mongodb::OutboxOptions o) {
