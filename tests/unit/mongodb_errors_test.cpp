@@ -55,6 +55,21 @@ TEST(MongoErrors, OtherServerErrorsAreNot) {
   EXPECT_FALSE(is_retryable(client, nullptr)) << "only a server's InternalError carries FerretDB's interruption";
 }
 
+// A tailable cursor the server ended is reopened by the capped tail, not reported as an error.
+TEST(MongoErrors, CursorsTheServerEndedAreRecognised) {
+  using outbox::mongodb::detail::is_cursor_ended;
+  EXPECT_TRUE(is_cursor_ended(server_error(136, "CappedPositionLost")));
+  EXPECT_TRUE(is_cursor_ended(server_error(43, "cursor id 7 not found")));
+  // FerretDB 1.24, seen in CI on a capped tail's getMore while relays were SIGKILLed.
+  EXPECT_TRUE(is_cursor_ended(server_error(
+      1,
+      "[msg_getmore.go:256 handler.(*Handler).MsgGetMore] [msg_getmore.go:335 handler.(*Handler).awaitData.func1] "
+      "[cursor.go:120 cursor.(*Cursor).Reset] [query_iterator.go:91 sqlite.(*queryIterator).Next] iterator is "
+      "read to the end or closed")));
+  EXPECT_FALSE(is_cursor_ended(server_error(1, "some other internal error")));
+  EXPECT_FALSE(is_cursor_ended(server_error(13, "not authorized on shop to execute command")));
+}
+
 TEST(MongoErrors, ErrorLabelsDecideToo) {
   bson_t* reply = BCON_NEW("ok", BCON_INT32(0), "errorLabels", "[", BCON_UTF8("TransientTransactionError"), "]");
   EXPECT_TRUE(is_retryable(server_error(251, "NoSuchTransaction"), reply));

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstring>
 #include <thread>
 
 #include "layout.hpp"
@@ -59,14 +58,9 @@ std::size_t CappedTail::pull(std::size_t room) {
   const bson_t* reply = nullptr;
   if (mongoc_cursor_error_document(cursor_->get(), &error, &reply)) {
     // The server ended the cursor (its place was overwritten, or it was killed): reopen after the
-    // last position passed. Anything else is the store's problem. FerretDB 1.24 may also fail a
-    // getMore of an awaitData cursor with InternalError "iterator is read to the end or closed"
-    // (its iterator was closed under the cursor while it waited, docs/mongodb.md): the same case.
+    // last position passed. Anything else is the store's problem.
     cursor_.reset();
-    const bool ended = error.code == kCappedPositionLost || error.code == kCursorNotFound ||
-                       (error.domain == MONGOC_ERROR_CURSOR && error.code == MONGOC_ERROR_CURSOR_INVALID_CURSOR) ||
-                       (error.domain == MONGOC_ERROR_SERVER && error.code == 1 &&
-                        std::strstr(error.message, "iterator is read to the end or closed"));
+    const bool ended = is_cursor_ended(error);
     if (!ended) fail(error, "tailing capped outbox '" + outbox_ + "'", reply);  // retryable: the relay reopens
     spdlog::debug("outbox '{}': the server ended the tailable cursor ({}); reopening after position {}", outbox_,
                   error.message, last_);

@@ -67,6 +67,14 @@ std::int64_t parse_count(const std::string& key, const std::string& value, const
 
 bool is_duplicate_key(const bson_error_t& error) { return error.code == kDuplicateKey; }
 
+bool is_cursor_ended(const bson_error_t& error) {
+  if (error.code == kCappedPositionLost || error.code == kCursorNotFound) return true;
+  if (error.domain == MONGOC_ERROR_CURSOR && error.code == MONGOC_ERROR_CURSOR_INVALID_CURSOR) return true;
+  // FerretDB 1.24 (docs/mongodb.md): an awaitData getMore whose iterator was closed under it.
+  return error.domain == MONGOC_ERROR_SERVER && error.code == 1 &&
+         std::strstr(error.message, "iterator is read to the end or closed") != nullptr;
+}
+
 bool is_retryable(const bson_error_t& error, const bson_t* reply) {
   if (error.domain == MONGOC_ERROR_STREAM || error.domain == MONGOC_ERROR_SERVER_SELECTION) return true;
   if (has_label(reply, "RetryableWriteError") || has_label(reply, "TransientTransactionError") ||

@@ -26,6 +26,9 @@ constexpr std::uint32_t kCommandNotFound = 59;
 [[noreturn]] void fail(const bson_error_t& error, const std::string& doing, const bson_t* reply = nullptr);
 bool is_retryable(const bson_error_t& error, const bson_t* reply);
 bool is_duplicate_key(const bson_error_t& error);
+// The server ended a tailable cursor (its place was overwritten, it was killed, or FerretDB closed
+// its iterator under a waiting getMore): reopening after the last position read is all it takes.
+bool is_cursor_ended(const bson_error_t& error);
 
 // The store's own URI options, taken out of the URI before libmongoc parses it.
 struct StoreUri {
