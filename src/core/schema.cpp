@@ -9,6 +9,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <re2/re2.h>
@@ -23,6 +24,8 @@
 #include "checked_json.hpp"
 #include "outbox/errors.hpp"
 #include "schema_document.hpp"
+#include "schema_quick_check.hpp"
+#include "string_formats.hpp"
 #include "utf8.hpp"
 
 namespace outbox {
@@ -146,16 +149,6 @@ class TypeBuilder : public valijson::ConstraintBuilder {
   }
 };
 
-// The grammar admits 2026-02-31; the calendar does not.
-bool day_exists(const std::string& date_or_date_time) {
-  const int year = std::stoi(date_or_date_time.substr(0, 4));
-  const int month = std::stoi(date_or_date_time.substr(5, 2));
-  const int day = std::stoi(date_or_date_time.substr(8, 2));
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  return day <= kDays[month - 1] + (month == 2 && leap ? 1 : 0);
-}
-
 // `format`, for the formats with a fixed grammar; others are annotations and always pass.
 class Re2FormatConstraint : public valijson::constraints::PolyConstraint {
  public:
@@ -164,25 +157,7 @@ class Re2FormatConstraint : public valijson::constraints::PolyConstraint {
   bool validate(const valijson::adapters::Adapter& target, const std::vector<std::string>& context,
                 valijson::ValidationResults* results) const override {
     if (!target.isString()) return true;
-    static const RE2 date(R"(\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]))");
-    static const RE2 time(R"(([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d))");
-    static const RE2 date_time(
-        R"(\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d))");
-    static const RE2 uuid(R"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})");
-    const RE2* re = nullptr;
-    if (format_ == "date")
-      re = &date;
-    else if (format_ == "time")
-      re = &time;
-    else if (format_ == "date-time")
-      re = &date_time;
-    else if (format_ == "uuid")
-      re = &uuid;
-    const std::string value = target.asString();
-    if (re == nullptr ||
-        (RE2::FullMatch(value, *re) && ((format_ != "date" && format_ != "date-time") || day_exists(value)))) {
-      return true;
-    }
+    if (detail::format_holds(format_, target.asString())) return true;
     if (results) results->pushError(context, "String is not a valid '" + format_ + "' format");
     return false;
   }
@@ -286,6 +261,8 @@ class UnmatchedMemberBuilder : public valijson::ConstraintBuilder {
 struct CompiledType {
   nlohmann::json original;
   std::shared_ptr<valijson::Schema> schema;
+  // Accepts the usual valid message without valijson, when the schema is of the common shape.
+  std::optional<detail::SchemaQuickCheck> quick;
   // The derived schema (of a typed message, see TypedOrigin) found equal to `original`, cached so
   // that the comparison runs once per type and program. Shared: puts run on many threads.
   std::shared_ptr<std::atomic<const nlohmann::json*>> derived = std::make_shared<std::atomic<const nlohmann::json*>>();
@@ -378,7 +355,7 @@ SchemaRegistry& SchemaRegistry::add(const std::string& type, const nlohmann::jso
   } catch (const std::exception& e) {
     throw UsageError(where + " is not a usable draft-07 JSON Schema: " + e.what());
   }
-  impl_->types[type] = CompiledType{schema, std::move(compiled)};
+  impl_->types[type] = CompiledType{schema, std::move(compiled), detail::SchemaQuickCheck::compile(schema)};
   return *this;
 }
 
@@ -407,12 +384,15 @@ void check_name(const std::string& value, const std::string& pointer, const char
   if (!utf8::valid(value)) throw ValidationError(pointer, "utf-8", std::string(what) + " is not valid UTF-8");
 }
 
-// `schema` null: every check but the schema's (a typed message's data, valid by construction).
-std::string check_data(const valijson::Schema* schema, const nlohmann::json& data, const Limits& limits) {
+// `type` null: every check but the schema's (a typed message's data, valid by construction).
+std::string check_data(const CompiledType* type, const nlohmann::json& data, const Limits& limits) {
   // Depth (so that nothing recurses too deep), size (a huge payload costs at most the limit in
-  // memory), every value, in one pass; then the schema.
+  // memory), every value, in one pass; then the schema: its quick check when it has one, and
+  // valijson for what that is not sure of (and for the error's words).
   std::string serialized = detail::serialize_checked(data, limits);
-  if (schema == nullptr) return serialized;
+  if (type == nullptr) return serialized;
+  if (type->quick && type->quick->accepts(data)) return serialized;
+  const valijson::Schema* schema = type->schema.get();
 
   valijson::Validator validator(valijson::Validator::kStrongTypes);
   valijson::ValidationResults results;
@@ -492,7 +472,7 @@ std::string SchemaRegistry::validate_and_serialize(const Message& m) const {
   if (wrote_data(m)) {
     if (written_text_passes(m, type, limits)) return m.data_json;
     const bool encoded_for_this_schema = type.is(m.typed_origin->derived_schema());
-    return check_data(encoded_for_this_schema ? nullptr : type.schema.get(), m.typed_origin->encode_data(), limits);
+    return check_data(encoded_for_this_schema ? nullptr : &type, m.typed_origin->encode_data(), limits);
   }
   if (m.data.is_null() && !m.data_json.empty()) {
     // Only the text: a message a typed put returned, or one a tail read without parsing `data`,
@@ -501,13 +481,13 @@ std::string SchemaRegistry::validate_and_serialize(const Message& m) const {
     if (!data.is_object()) {
       throw ValidationError("/data", "type", std::string("data must be a JSON object, not ") + data.type_name());
     }
-    return check_data(type.schema.get(), data, limits);
+    return check_data(&type, data, limits);
   }
   if (!m.data.is_object()) {
     throw ValidationError("/data", "type", std::string("data must be a JSON object, not ") + m.data.type_name());
   }
   const bool encoded_for_this_schema = m.typed_origin && type.is(m.typed_origin->derived_schema());
-  return check_data(encoded_for_this_schema ? nullptr : type.schema.get(), m.data, limits);
+  return check_data(encoded_for_this_schema ? nullptr : &type, m.data, limits);
 }
 
 void SchemaRegistry::validate_for_put(Message& m) const {
@@ -521,7 +501,7 @@ void SchemaRegistry::validate_data(const std::string& type, const nlohmann::json
   if (it == impl_->types.end()) {
     throw ValidationError("/type", "known-type", "unknown message type '" + type + "': add its schema first");
   }
-  (void)check_data(it->second.schema.get(), data, impl_->limits);
+  (void)check_data(&it->second, data, impl_->limits);
 }
 
 }  // namespace outbox
