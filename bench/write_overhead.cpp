@@ -68,9 +68,11 @@ enum Variant {
   kRawPlain,       // INTEGER PRIMARY KEY table
   kRawAutoinc,     // ... AUTOINCREMENT (one more page per commit: sqlite_sequence)
   kRawOutboxLike,  // ... AUTOINCREMENT + index on created_us, i.e. the outbox table's layout
+  kPutUntyped,     // Writer::put of a Message with a JSON `data`: the full schema check
   kVariants
 };
-const char* const kVariantNames[kVariants] = {"without put", "with put", "raw rowid", "raw autoinc", "raw outbox-like"};
+const char* const kVariantNames[kVariants] = {"without put", "with put",        "raw rowid",
+                                              "raw autoinc", "raw outbox-like", "untyped put"};
 
 struct Service {
   sqlite3* db = nullptr;
@@ -108,6 +110,17 @@ struct Service {
         OrderEvents::put(*writer, OrderCreated{ordernr, customer, amount, "EUR", items},
                          "order-" + std::to_string(ordernr));
         put_ns += bench::mono_ns() - t0;
+      } else if (v == kPutUntyped) {
+        const std::int64_t ordernr = sqlite3_last_insert_rowid(db);
+        outbox::Message m;
+        m.type = "order_created";
+        m.key = "order-" + std::to_string(ordernr);
+        m.data = {{"ordernr", ordernr},
+                  {"customer", customer},
+                  {"amount_cents", amount},
+                  {"currency", "EUR"},
+                  {"items", items}};
+        writer->put(std::move(m));
       } else if (v != kWithout) {
         sqlite3_stmt* st = raw[v];
         sqlite3_bind_text(st, 1, "0192f0c4-6d2a-7c1e-9b3d-5f8a1e2c4b6d", 36, SQLITE_STATIC);
@@ -198,6 +211,7 @@ void measure(const std::filesystem::path& parent, const std::string& sync, int r
     table(kRawOutboxLike, "raw_outbox_like", " AUTOINCREMENT",
           "CREATE INDEX raw_outbox_like_created ON raw_outbox_like (created_us);");
     s.raw_data = detail_encoded_event();
+    variants.push_back(kPutUntyped);
   }
 
   // Warm-up: one round of each, not counted.
@@ -251,7 +265,8 @@ void measure(const std::filesystem::path& parent, const std::string& sync, int r
     std::printf(
         "  (raw = the business transaction plus a raw INSERT of a pre-serialized event row, no validation:"
         " rowid = INTEGER PRIMARY KEY table; autoinc = with AUTOINCREMENT; outbox-like = AUTOINCREMENT and"
-        " an index on created_us, the outbox table's layout)\n");
+        " an index on created_us, the outbox table's layout; untyped put = Writer::put of a Message whose data is"
+        " a JSON value, checked against the schema)\n");
   }
   std::printf(
       "  time added per transaction by the put: %.1f us, of which in the put call (typed encode + Writer::put) %.1f us"

@@ -13,7 +13,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ASAN_BUILD_DIR:-$root/build-asan}
 seconds=${1:-45}
 shift || true
-all=(schema_load validate message_json sqlite_row uri bson)
+all=(schema_load validate quick_check message_json sqlite_row uri bson)
 if [[ $# -gt 0 ]]; then harnesses=("$@"); else harnesses=("${all[@]}"); fi
 
 targets=()
