@@ -87,7 +87,7 @@ std::optional<std::uint64_t> count_keyword(const json& v) {
 }  // namespace
 
 struct SchemaQuickCheck::Node {
-  bool accept_all = false;  // `true`, or `{}`
+  bool accept_all = false;  // the schema `true` (`{}` accepts all through its defaults instead)
   unsigned types = kAnyType;
   std::map<std::string, Node, std::less<>> properties;
   std::vector<std::string> required;
