@@ -29,6 +29,26 @@ TEST(OpenStore, UnknownSchemeIsAUsageErrorWithoutThePassword) {
   }
 }
 
+// Found by the uri fuzzer (tests/fuzz/regressions/uri/nul_after_empty_query_item): the C clients
+// read a URI up to its first NUL, so "...?sslmode=disable&&<NUL>other" lost its tail, the store
+// dropped the empty item libpq refuses, and open_store went on to connect. A URI with a NUL byte
+// is refused as written, before anything connects or opens a file.
+TEST(OpenStore, AUriWithANulByteIsRefusedBeforeConnecting) {
+  using namespace std::string_literals;  // "...\0..."s keeps the NUL and what follows it
+  for (const std::string& uri :
+       {"postgresql://u:s3cret@127.0.0.1:1/db?sslmode=disable&&\0other"s, "sqlite:/tmp/x.db\0junk"s}) {
+    try {
+      open_store(uri);
+      ADD_FAILURE() << "opened";
+    } catch (const UsageError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("NUL byte"), std::string::npos) << what;
+      EXPECT_EQ(what.find("s3cret"), std::string::npos) << what;
+    }
+  }
+  EXPECT_THROW(open_sink("stdout:\0x"s), UsageError);
+}
+
 TEST(OpenSink, KnownAndUnknownSchemes) {
   EXPECT_NE(open_sink("null:"), nullptr);
   EXPECT_NE(open_sink("stdout:"), nullptr);

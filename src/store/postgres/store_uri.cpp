@@ -47,7 +47,8 @@ StoreUri parse_store_uri(const std::string& uri) {
       if (amp == std::string::npos) amp = query.size();
       const std::string item = query.substr(start, amp - start);
       start = amp + 1;
-      if (!item.empty() && !take_option(item, out, redacted)) kept.push_back(item);
+      // Empty items are kept, so that libpq judges the query as written ("a&&b" it refuses).
+      if (item.empty() || !take_option(item, out, redacted)) kept.push_back(item);
     }
     out.conninfo = uri.substr(0, q);
     for (std::size_t i = 0; i < kept.size(); ++i) out.conninfo += (i == 0 ? "?" : "&") + kept[i];
