@@ -8,6 +8,7 @@
 #include "commit_watcher.hpp"
 #include "connection.hpp"
 #include "outbox/store.hpp"
+#include "recheck_schedule.hpp"
 
 namespace outbox::sqlite::detail {
 
@@ -29,10 +30,7 @@ class SqliteTail final : public Tail {
   Statement select_;
   CommitWatcher watcher_;
   std::int64_t after_;
-  // Where the tail is in its re-checks after a WAL write (an index into the pauses in tail.cpp), or
-  // kNotSettling while it waits for the next write.
-  static constexpr std::size_t kNotSettling = ~std::size_t{0};
-  std::size_t settle_step_ = kNotSettling;
+  RecheckSchedule schedule_;
   std::atomic<bool> closed_{false};
 };
 
