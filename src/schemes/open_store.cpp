@@ -2,15 +2,12 @@
 #include "outbox/errors.hpp"
 #include "outbox/scheme.hpp"
 #include "outbox/store.hpp"
+#include "plain_text_uri.hpp"
 
 namespace outbox {
 
 std::unique_ptr<Store> open_store(const std::string& uri, const StoreOptions& options) {
-  // The C clients read the URI up to its first NUL: what follows would be silently dropped.
-  if (uri.find('\0') != std::string::npos) {
-    throw UsageError("store URI '" + shorten_uri(uri.substr(0, uri.find('\0'))) +
-                     "...' contains a NUL byte; pass the URI as plain text");
-  }
+  detail::require_plain_text_uri(uri, "store");
   if (const StoreScheme* scheme = find_store_scheme(uri)) return scheme->open(uri, options);
   const std::string supported = store_usages();
   throw UsageError("unknown store '" + shorten_uri(uri) + "': this build supports " +
