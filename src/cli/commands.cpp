@@ -1,11 +1,7 @@
 #include "commands.hpp"
 
-#include <signal.h>
-
 #include <atomic>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <functional>
 #include <iostream>
 
@@ -25,6 +21,7 @@
 #include "relay_config.hpp"
 #include "relay_endpoints.hpp"
 #include "relay_group.hpp"
+#include "standard_output.hpp"
 #include "status_sampler.hpp"
 #include "stop_signals.hpp"
 
@@ -72,16 +69,6 @@ struct Options {
 Options opts;
 
 StopSignals* signals = nullptr;  // set by run_selected
-
-// Flushes what a command printed. A reader that exited (`outbox tail | head`) ends the process as
-// SIGPIPE would have before it was ignored: quietly, with the status shells expect.
-void flush_stdout() {
-  std::cout.flush();
-  if (std::cout) return;
-  if (errno == EPIPE) die_by_signal(SIGPIPE);
-  throw std::runtime_error(std::string("writing to stdout failed: ") + std::strerror(errno) +
-                           "; check where the output goes (disk full?)");
-}
 
 std::int64_t parse_position(const std::string& text, const char* option) {
   try {
@@ -170,6 +157,9 @@ int cmd_tail() {
     for (const auto& m : batch) std::cout << to_json_line(m) << '\n';
     flush_stdout();
     if (batch.empty() && (!opts.follow || tail->closed())) break;
+    // An idle outbox gives nothing to write, so a reader that left (`tail --follow | head -3`)
+    // would otherwise go unnoticed until the next commit.
+    if (opts.follow) end_if_stdout_reader_gone();
   }
   return 0;
 }

@@ -1,10 +1,6 @@
 #include "dead_letters_command.hpp"
 
-#include <signal.h>
-
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -17,6 +13,7 @@
 #include "outbox/names.hpp"
 #include "outbox/scheme.hpp"
 #include "outbox/store.hpp"
+#include "standard_output.hpp"
 #include "stop_signals.hpp"
 
 namespace outbox::cli {
@@ -38,15 +35,6 @@ CLI::App* dead = nullptr;
 CLI::App* list_cmd = nullptr;
 CLI::App* replay_cmd = nullptr;
 CLI::App* purge_cmd = nullptr;
-
-// As the other commands: a reader that exited (`... | head`) ends the process as SIGPIPE would.
-void flush() {
-  std::cout.flush();
-  if (std::cout) return;
-  if (errno == EPIPE) die_by_signal(SIGPIPE);
-  throw std::runtime_error(std::string("writing to stdout failed: ") + std::strerror(errno) +
-                           "; check where the output goes (disk full?)");
-}
 
 std::string list_hint() {
   return "list them with `outbox dead-letters list --store STORE --outbox " + opts.outbox + "`";
@@ -88,7 +76,7 @@ int list() {
                      .dump()
               << '\n';
   }
-  flush();
+  flush_stdout();
   return 0;
 }
 
@@ -114,7 +102,7 @@ int replay() {
   } else {
     std::cout << fmt::format("replayed {} dead letter{}\n", done.size(), done.size() == 1 ? "" : "s");
   }
-  flush();
+  flush_stdout();
   return 0;
 }
 
@@ -145,7 +133,7 @@ int purge() {
   } else {
     std::cout << fmt::format("purged {} dead letter{}\n", done.size(), done.size() == 1 ? "" : "s");
   }
-  flush();
+  flush_stdout();
   return 0;
 }
 

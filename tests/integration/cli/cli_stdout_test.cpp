@@ -96,3 +96,20 @@ TEST_F(CliStdout, TailWhoseReaderExitsEndsQuietlyBySigpipe) {
   EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGPIPE) << describe(status) << "\n" << tail.log();
   EXPECT_EQ(tail.log(), "");
 }
+
+// `outbox tail --follow | head -3` on an outbox that then stays idle: with nothing more to write,
+// tail used to wait for the next commit before it noticed that head had gone, holding the shell's
+// pipeline open indefinitely. It now checks its reader between waits.
+TEST_F(CliStdout, FollowingTailEndsWhenItsReaderExitsWhileTheOutboxIsIdle) {
+  put_committed(1, 5);  // all of it fits in the pipe: no write fails
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);  // the child keeps only its stdout end
+  Process tail({OUTBOX_CLI, "tail", "--store", uri(), "--outbox", "orders", "--follow"}, dir + "/tail.log", p[1]);
+  close(p[1]);
+  ASSERT_EQ(read_lines_from(p[0], 3).size(), 3u) << tail.log();
+  close(p[0]);
+  const auto status = tail.wait(30s);  // nothing is committed meanwhile
+  ASSERT_TRUE(status.has_value()) << "tail --follow still running 30 s after its reader exited\n" << tail.log();
+  EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGPIPE) << describe(status) << "\n" << tail.log();
+  EXPECT_EQ(tail.log(), "");
+}
