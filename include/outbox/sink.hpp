@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -58,9 +59,10 @@ class Sink {
   // "ok", or what is wrong with the broker connection right now (shown by `outbox status`).
   virtual std::string health() const { return "ok"; }
 
-  // Called once, on the publishing thread, when the destination has gone for good (stdout's reader
-  // exited), with the reason; the program should then stop the relay so that it ends in order
-  // (checkpoint saved, lease released). Set it before the first publish.
+  // Called once when the destination has gone for good (stdout's reader exited), with the reason,
+  // on the publishing thread or on a thread of the sink's own (stdout's watcher, while idle); the
+  // program should then stop the relay so that it ends in order (checkpoint saved, lease
+  // released). Set after the destination went, it is called at once, on the caller's thread.
   void on_closed(std::function<void(const std::string& why)> callback);
 
   // Thread-safe; for a stop. A publish still waiting on a stalled destination `grace` from now
@@ -89,6 +91,7 @@ class Sink {
   std::size_t in_flight_ = 0;
   bool broken_ = false;                                // a message failed since in_flight_ was last zero
   std::function<void(const std::string&)> on_closed_;  // guarded by mutex_
+  std::optional<std::string> closed_why_;              // guarded by mutex_; set by closed()
 };
 
 // `stdout:`, `file:PATH`, `null:`, and the broker sinks of this build (kafka://HOST:PORT/TOPIC),

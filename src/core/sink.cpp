@@ -66,14 +66,24 @@ void Sink::flush(std::chrono::milliseconds timeout) {
 }
 
 void Sink::on_closed(std::function<void(const std::string&)> callback) {
-  std::lock_guard lock(mutex_);
-  on_closed_ = std::move(callback);
+  std::optional<std::string> why;
+  {
+    std::lock_guard lock(mutex_);
+    if (!closed_why_) {
+      on_closed_ = std::move(callback);
+      return;
+    }
+    why = closed_why_;  // the destination went before anyone asked: say so now
+  }
+  if (callback) callback(*why);
 }
 
 void Sink::closed(const std::string& why) {
   std::function<void(const std::string&)> callback;
   {
     std::lock_guard lock(mutex_);
+    if (closed_why_) return;  // once
+    closed_why_ = why;
     callback.swap(on_closed_);
   }
   if (callback) callback(why);  // outside the lock: it may call back into the sink

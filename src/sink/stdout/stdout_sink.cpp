@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -27,6 +29,42 @@ std::int64_t steady_ns() {
 }
 
 }  // namespace
+
+StdoutSink::StdoutSink(int fd) : fd_(fd) {
+  struct stat st {};
+  const bool pipe_or_socket = fstat(fd_, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+  if (!pipe_or_socket) return;  // a file or terminal has no reader to lose
+  stop_watching_fd_ = eventfd(0, EFD_CLOEXEC);
+  if (stop_watching_fd_ < 0) return;  // no watcher: a gone reader is still seen at the next write
+  watcher_ = std::thread([this] { watch_reader(); });
+}
+
+StdoutSink::~StdoutSink() {
+  if (watcher_.joinable()) {
+    const std::uint64_t one = 1;
+    (void)!write(stop_watching_fd_, &one, sizeof one);
+    watcher_.join();
+  }
+  if (stop_watching_fd_ >= 0) close(stop_watching_fd_);
+}
+
+void StdoutSink::watch_reader() {
+  // Asking for no event on stdout still reports POLLERR (a pipe whose read end is closed) and
+  // POLLHUP (a socket the peer shut down), without writing anything.
+  pollfd fds[2] = {{fd_, 0, 0}, {stop_watching_fd_, POLLIN, 0}};
+  for (;;) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;  // cannot watch: a gone reader is still seen at the next write
+    }
+    if (fds[1].revents != 0 || (fds[0].revents & POLLNVAL) != 0) return;
+    if ((fds[0].revents & (POLLERR | POLLHUP)) != 0) {
+      reader_gone_ = true;
+      closed(kReaderGone);
+      return;
+    }
+  }
+}
 
 std::string StdoutSink::health() const { return reader_gone_ ? kReaderGone : "ok"; }
 

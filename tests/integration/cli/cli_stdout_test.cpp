@@ -55,6 +55,31 @@ TEST_F(CliStdout, ReaderThatExitsEndsTheRelayInOrderWithExitOne) {
   EXPECT_LT(c["position"].get<std::int64_t>(), 20000) << c.dump();
 }
 
+// The same while the outbox is idle (`outbox relay --sink stdout: | jq`, jq quits): there is no
+// write to fail, so the relay used to hold its lease until the next commit. The sink now notices
+// the reader going by itself and the relay ends as above.
+TEST_F(CliStdout, ReaderThatExitsWhileTheOutboxIsIdleEndsTheRelayInOrder) {
+  put_committed(1, 5);
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);  // the child keeps only its stdout end
+  Process relay(relay_argv(), dir + "/relay.log", p[1]);
+  close(p[1]);
+  ASSERT_EQ(read_lines_from(p[0], 5).size(), 5u) << relay.log();
+  // All five acknowledged (and saved) before the reader goes: nothing is left to write.
+  auto c = wait_for_status(
+      uri(), "orders", [](const nlohmann::json& c) { return c["position"] == 5; }, 30s);
+  ASSERT_EQ(c["position"], 5) << c.dump() << relay.log();
+  close(p[0]);
+
+  const auto status = relay.wait(30s);  // nothing is committed meanwhile
+  ASSERT_TRUE(status.has_value()) << "the relay still runs 30 s after its reader exited\n" << relay.log();
+  ASSERT_TRUE(exited_with(status, 1)) << describe(status) << "\n" << testing_support::tail_of(relay.log());
+  EXPECT_NE(relay.log().find("stdout was closed"), std::string::npos) << relay.log();
+  c = consumer_status(uri(), "orders");
+  EXPECT_EQ(c["lease_active"], false) << "lease left behind: " << c.dump();
+  EXPECT_EQ(c["position"], 5) << c.dump();
+}
+
 TEST_F(CliStdout, StalledReaderDoesNotBlockSigterm) {
   put_committed(1, 20000);
   int p[2];
