@@ -26,6 +26,7 @@
 // database decides, so the ground truth stays exact. Each such recovery is counted and logged.
 #include <mongoc/mongoc.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -61,7 +62,12 @@ using Client = std::unique_ptr<mongoc_client_t, Deleter<mongoc_client_t, mongoc_
 using Collection = std::unique_ptr<mongoc_collection_t, Deleter<mongoc_collection_t, mongoc_collection_destroy>>;
 using Cursor = std::unique_ptr<mongoc_cursor_t, Deleter<mongoc_cursor_t, mongoc_cursor_destroy>>;
 
-constexpr int kAttempts = 5;
+// FerretDB on SQLite answers a write that meets another transaction's lock with "database is
+// locked (517)" instead of waiting; on a loaded machine (CI, two cores) that lasted through five
+// attempts in 100 ms and failed the crash test's writer. A service would retry longer: up to 20
+// attempts, about 3 s in all.
+constexpr int kAttempts = 20;
+constexpr int kLongestPauseMs = 200;
 
 // The integer `field` of the document whose _id is `id`, or nullopt when there is no such document.
 std::optional<std::int64_t> field_of(mongoc_collection_t* collection, const std::string& id, const char* field) {
@@ -97,7 +103,7 @@ std::int64_t write_until_there(mongoc_collection_t* collection, const std::strin
       if (attempt == kAttempts) throw;
       ++t.recovered_errors;
       std::fprintf(stderr, "writing %s failed (attempt %d), looking it up: %s\n", id.c_str(), attempt, e.what());
-      std::this_thread::sleep_for(std::chrono::milliseconds(10 * attempt));
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(10 * attempt, kLongestPauseMs)));
     }
   }
 }
