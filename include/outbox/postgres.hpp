@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -64,10 +65,12 @@ class Outbox;
 // nothing (ValidationError: nothing kept, the transaction untouched); commit() is
 // Outbox::put_and_commit of everything kept, with the same outcomes, and empties the writer. A
 // message put() returns has position 0: the positions are in what commit() returns. put() and
-// commit() need the caller's open transaction (UsageError). It belongs to one transaction: if the
-// caller ends that one otherwise (ROLLBACK), discard the writer, or commit() would send the puts it
-// kept in whatever transaction is open then. Holds pointers to the outbox and the connection,
-// which must outlive it.
+// commit() need the caller's open transaction (UsageError). What it keeps belongs to the
+// transaction of its first put: if the caller ends that one otherwise (ROLLBACK, or a COMMIT of its
+// own), the next put() or commit() drops the kept puts and throws UsageError, sending nothing, so
+// they never go out in another transaction (seen on the client, without a round trip; the one end
+// it cannot see is ROLLBACK AND CHAIN). A writer emptied by commit() serves the next transaction.
+// Holds pointers to the outbox and the connection, which must outlive it.
 class CommitWriter {
  public:
   Message put(Message m);
@@ -77,11 +80,15 @@ class CommitWriter {
  private:
   friend class Outbox;
   CommitWriter(const Outbox& outbox, PGconn* conn) : outbox_(&outbox), conn_(conn) {}
+  void keep(Message& m);  // validates and keeps m's statement
+  void drop_if_transaction_ended(const std::string& doing);
+  std::vector<Message> send(const std::string& doing);  // the kept puts and COMMIT; empties the writer
   const Outbox* outbox_;
   PGconn* conn_;
   std::vector<Message> messages_;
   std::vector<std::string> names_;  // what each statement is prepared under
   std::vector<PutStatement> statements_;
+  std::uint64_t transaction_ = 0;  // the connection's transaction count at the first kept put
 };
 
 // An outbox bound to one connection: what MessageSet::put (outbox/typed.hpp) and other code

@@ -65,30 +65,47 @@ Result exec(PGconn* conn, const std::string& sql, const Params& params, const st
 
 namespace {
 
-// The prepared statements of one connection, kept as libpq instance data.
-struct PreparedStatements {
-  std::unordered_set<std::string> names;
+// What we keep about a connection, caller-owned or ours, as libpq instance data (libpq never frees
+// it: the event procedure does, with the connection).
+struct ConnectionState {
+  std::unordered_set<std::string> names;  // statements prepared on it
+  std::uint64_t transaction_boundaries = 0;
 };
 
-int prepared_statements_event(PGEventId id, void* info, void*) {
+// Command tags that end or begin a transaction block (a failed COMMIT answers ROLLBACK, and leaves
+// the connection outside any transaction). Not ROLLBACK: ROLLBACK TO SAVEPOINT carries the same
+// tag inside a transaction that goes on, and after a plain ROLLBACK the next transaction starts
+// with a counted BEGIN.
+bool is_transaction_boundary(const char* tag) {
+  return std::strcmp(tag, "BEGIN") == 0 || std::strcmp(tag, "START TRANSACTION") == 0 ||
+         std::strcmp(tag, "COMMIT") == 0 || std::strcmp(tag, "PREPARE TRANSACTION") == 0;
+}
+
+// Every event succeeds: a 0 from a result's event would turn that result into an error.
+int connection_state_event(PGEventId id, void* info, void*) {
   if (id == PGEVT_CONNRESET) {  // a new server session: nothing is prepared there
     auto* e = static_cast<PGEventConnReset*>(info);
-    if (auto* s = static_cast<PreparedStatements*>(PQinstanceData(e->conn, prepared_statements_event)))
-      s->names.clear();
+    if (auto* s = static_cast<ConnectionState*>(PQinstanceData(e->conn, connection_state_event))) s->names.clear();
   } else if (id == PGEVT_CONNDESTROY) {
     auto* e = static_cast<PGEventConnDestroy*>(info);
-    delete static_cast<PreparedStatements*>(PQinstanceData(e->conn, prepared_statements_event));
+    delete static_cast<ConnectionState*>(PQinstanceData(e->conn, connection_state_event));
+  } else if (id == PGEVT_RESULTCREATE) {
+    auto* e = static_cast<PGEventResultCreate*>(info);
+    if (!is_transaction_boundary(PQcmdStatus(e->result))) return 1;
+    if (auto* s = static_cast<ConnectionState*>(PQinstanceData(e->conn, connection_state_event))) {
+      ++s->transaction_boundaries;
+    }
   }
   return 1;
 }
 
-PreparedStatements* prepared_statements(PGconn* conn) {
-  if (auto* s = static_cast<PreparedStatements*>(PQinstanceData(conn, prepared_statements_event))) return s;
-  if (PQregisterEventProc(conn, prepared_statements_event, "outbox prepared statements", nullptr) == 0) {
-    return nullptr;  // registration refused: fall back to unnamed statements
+ConnectionState* connection_state(PGconn* conn) {
+  if (auto* s = static_cast<ConnectionState*>(PQinstanceData(conn, connection_state_event))) return s;
+  if (PQregisterEventProc(conn, connection_state_event, "outbox connection state", nullptr) == 0) {
+    return nullptr;  // registration refused
   }
-  auto* s = new PreparedStatements;
-  if (PQsetInstanceData(conn, prepared_statements_event, s) == 0) {
+  auto* s = new ConnectionState;
+  if (PQsetInstanceData(conn, connection_state_event, s) == 0) {
     delete s;
     return nullptr;
   }
@@ -98,13 +115,24 @@ PreparedStatements* prepared_statements(PGconn* conn) {
 }  // namespace
 
 std::unordered_set<std::string>* prepared_names(PGconn* conn) {
-  PreparedStatements* s = prepared_statements(conn);
+  ConnectionState* s = connection_state(conn);
   return s ? &s->names : nullptr;
+}
+
+std::uint64_t transaction_boundaries(PGconn* conn) {
+  ConnectionState* s = connection_state(conn);
+  if (s == nullptr) {
+    throw StoreError(
+        "postgres: libpq refused to register an event procedure on the connection (out of memory?), so the "
+        "transactions on it cannot be followed; check the process's memory and try again",
+        false);
+  }
+  return s->transaction_boundaries;
 }
 
 Result exec_prepared(PGconn* conn, const std::string& name, const std::string& sql, const Params& params,
                      const std::string& doing) {
-  PreparedStatements* prepared = prepared_statements(conn);
+  ConnectionState* prepared = connection_state(conn);
   if (prepared == nullptr) return exec(conn, sql, params, doing);
   if (!prepared->names.contains(name)) {
     Result p(PQprepare(conn, name.c_str(), sql.c_str(), 0, nullptr));

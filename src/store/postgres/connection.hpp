@@ -49,6 +49,13 @@ Result exec_prepared(PGconn* conn, const std::string& name, const std::string& s
 // The names exec_prepared has prepared on `conn`, for code that prepares statements in a pipeline
 // (put_and_commit.cpp); null when libpq refused the bookkeeping (then statements go unnamed).
 std::unordered_set<std::string>* prepared_names(PGconn* conn);
+// A number that changes whenever a transaction block ends or begins on `conn` after the first call
+// on it (that call, or exec_prepared's, starts following the connection): results tagged BEGIN,
+// START TRANSACTION, COMMIT (also what END and COMMIT AND CHAIN answer) or PREPARE TRANSACTION,
+// whoever sent the statement. Known on the client, with no round trip: a CommitWriter's kept puts
+// must not go out in a transaction other than theirs. The one end it cannot see is ROLLBACK AND
+// CHAIN. Throws StoreError if libpq refuses the bookkeeping.
+std::uint64_t transaction_boundaries(PGconn* conn);
 // Simple protocol, may hold several statements, no parameters. Throws StoreError.
 void exec_script(PGconn* conn, const std::string& sql, const std::string& doing);
 

@@ -92,10 +92,18 @@ void require_open_transaction(PGconn* conn, const std::string& doing) {
 }  // namespace
 
 Message CommitWriter::put(Message m) {
+  const std::string doing = put_and_commit_doing(outbox_->name_);
+  require_open_transaction(conn_, doing);
+  drop_if_transaction_ended(doing);
+  if (messages_.empty()) transaction_ = detail::transaction_boundaries(conn_);
+  keep(m);
+  return m;
+}
+
+void CommitWriter::keep(Message& m) {
   const std::string& outbox = outbox_->name_;
-  require_open_transaction(conn_, put_and_commit_doing(outbox));
   const bool wal = outbox_->learn_mode(conn_) == Mode::wal;
-  // Validated now (a typed message's origin is valid only during this call), sent by commit().
+  // Validated now (a typed message's origin is valid only during this call), sent by send().
   PutStatement st = wal ? detail::wal_put_statement(outbox, outbox_->registry_, m)
                         : detail::put_statement(outbox, outbox_->registry_, m, outbox_->options_.wake_relay);
   m.typed_origin.reset();  // it points at the caller's value
@@ -103,12 +111,28 @@ Message CommitWriter::put(Message m) {
                        : detail::put_statement_name(outbox, m, outbox_->options_.wake_relay));
   statements_.push_back(std::move(st));
   messages_.push_back(m);
-  return m;
+}
+
+void CommitWriter::drop_if_transaction_ended(const std::string& doing) {
+  if (messages_.empty() || detail::transaction_boundaries(conn_) == transaction_) return;
+  const std::size_t kept = messages_.size();
+  messages_.clear();
+  names_.clear();
+  statements_.clear();
+  throw UsageError(doing + ": the transaction in which this writer's " + std::to_string(kept) +
+                   " kept put(s) were made has ended (ROLLBACK, or a COMMIT not sent by commit()); they were dropped "
+                   "and nothing was sent. Put the messages again in the transaction open now, or use one writer per "
+                   "transaction");
 }
 
 std::vector<Message> CommitWriter::commit() {
   const std::string doing = put_and_commit_doing(outbox_->name_);
   require_open_transaction(conn_, doing);
+  drop_if_transaction_ended(doing);
+  return send(doing);
+}
+
+std::vector<Message> CommitWriter::send(const std::string& doing) {
   std::vector<detail::NamedPut> puts;
   puts.reserve(statements_.size());
   for (std::size_t i = 0; i < statements_.size(); ++i) puts.push_back({names_[i], std::move(statements_[i])});
@@ -123,9 +147,12 @@ std::vector<Message> CommitWriter::commit() {
 
 std::vector<Message> Outbox::put_and_commit(PGconn* conn, std::vector<Message> messages) const {
   // Every message is checked before anything is sent: a refused one leaves the transaction open.
+  // Kept and sent within this call, so no transaction can end in between: no watch needed.
+  const std::string doing = put_and_commit_doing(name_);
+  require_open_transaction(conn, doing);
   CommitWriter writer(*this, conn);
-  for (auto& m : messages) writer.put(std::move(m));
-  return writer.commit();
+  for (auto& m : messages) writer.keep(m);
+  return writer.send(doing);
 }
 
 Message Outbox::put_and_commit(PGconn* conn, Message m) const {

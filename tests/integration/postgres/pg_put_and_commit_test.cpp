@@ -17,6 +17,10 @@ TEST_F(PgPutAndCommit, TypedMessagesRideWithTheCommitThroughACommitWriter) {
   checks::typed_messages_ride_with_the_commit(*a, *orders, uri);
 }
 
+TEST_F(PgPutAndCommit, AWriterRefusesPutsKeptInATransactionThatEnded) {
+  checks::a_writer_refuses_puts_kept_in_a_transaction_that_ended(*a, *orders, uri);
+}
+
 TEST_F(PgPutAndCommit, ALargeBatchCommitsInOneCall) { checks::a_large_batch_commits_in_one_call(*a, *orders, uri); }
 
 TEST_F(PgPutAndCommit, AnInvalidMessageSendsNothingAndLeavesTheTransactionOpen) {

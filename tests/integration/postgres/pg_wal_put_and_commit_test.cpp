@@ -15,6 +15,10 @@ TEST_F(WalPutAndCommit, TypedMessagesRideWithTheCommitThroughACommitWriter) {
   checks::typed_messages_ride_with_the_commit(*a, *orders, uri);
 }
 
+TEST_F(WalPutAndCommit, AWriterRefusesPutsKeptInATransactionThatEnded) {
+  checks::a_writer_refuses_puts_kept_in_a_transaction_that_ended(*a, *orders, uri);
+}
+
 TEST_F(WalPutAndCommit, ALargeBatchCommitsInOneCall) { checks::a_large_batch_commits_in_one_call(*a, *orders, uri); }
 
 TEST_F(WalPutAndCommit, AnInvalidMessageSendsNothingAndLeavesTheTransactionOpen) {

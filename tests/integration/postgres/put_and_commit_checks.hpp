@@ -127,6 +127,60 @@ inline void typed_messages_ride_with_the_commit(PGconn* c, const outbox::postgre
   EXPECT_EQ(scalar(c, "SELECT count(*) FROM biz"), "1");
 }
 
+// A CommitWriter belongs to the transaction of its first kept put. When the caller ends that one
+// otherwise (ROLLBACK, or a COMMIT of its own), what it kept must never be sent in the next
+// transaction: that would announce events of a transaction that did not happen. A savepoint
+// rolled back inside the same transaction is not an end; a writer emptied by commit() serves the
+// next transaction.
+inline void a_writer_refuses_puts_kept_in_a_transaction_that_ended(PGconn* c, const outbox::postgres::Outbox& box,
+                                                                   const std::string& uri) {
+  using Events = outbox::MessageSet<TypedOrder>;
+  exec(c, "CREATE TEMP TABLE biz (nr int)");
+  auto w = box.commit_writer(c);
+
+  // Kept in a transaction rolled back, then commit() in the next one: refused, nothing sent, the
+  // caller's new transaction open and usable.
+  exec(c, "BEGIN");
+  Events::put(w, TypedOrder{1}, "order-1");
+  exec(c, "ROLLBACK");
+  exec(c, "BEGIN");
+  exec(c, "INSERT INTO biz VALUES (2)");
+  try {
+    w.commit();
+    ADD_FAILURE() << "commit() sent puts kept in a rolled-back transaction";
+  } catch (const outbox::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("ended"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(w.size(), 0u) << "the stale puts are dropped";
+  EXPECT_EQ(PQtransactionStatus(c), PQTRANS_INTRANS);
+  Events::put(w, TypedOrder{2}, "order-2");
+  w.commit();
+  EXPECT_EQ(PQtransactionStatus(c), PQTRANS_IDLE);
+
+  // Kept, then the caller commits on its own: a put() in the next transaction refuses too.
+  exec(c, "BEGIN");
+  Events::put(w, TypedOrder{3});
+  exec(c, "COMMIT");
+  exec(c, "BEGIN");
+  EXPECT_THROW(Events::put(w, TypedOrder{4}), outbox::UsageError);
+  EXPECT_EQ(w.size(), 0u);
+  EXPECT_EQ(PQtransactionStatus(c), PQTRANS_INTRANS);
+  exec(c, "ROLLBACK");
+
+  // A savepoint rolled back is the same transaction: what was kept before it commits.
+  exec(c, "BEGIN");
+  Events::put(w, TypedOrder{5});
+  exec(c, "SAVEPOINT s");
+  exec(c, "INSERT INTO biz VALUES (5)");
+  exec(c, "ROLLBACK TO SAVEPOINT s");
+  const auto done = w.commit();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_GT(done[0].position, 0);
+
+  EXPECT_EQ(ordernrs(committed_messages(uri, box.name(), 2)), (std::vector<std::int64_t>{2, 5}));
+  EXPECT_EQ(scalar(c, "SELECT count(*) FROM biz"), "1");
+}
+
 // A flight larger than the socket buffers both ways: libpq reads results while it waits to send,
 // so neither side blocks the other.
 inline void a_large_batch_commits_in_one_call(PGconn* c, const outbox::postgres::Outbox& box, const std::string& uri) {
