@@ -5,7 +5,9 @@
 //
 // The variants run in alternating rounds (A B, B A, ...) on the same connections and tables, so
 // drift (WAL growth, checkpoints, autovacuum, other load) falls on both equally. Printed: the
-// throughput of each and the ratio with-put / without, per client count. Then the put through
+// throughput of each and the ratio with-put / without, per client count, and the same ratio in
+// the whole machine's busy CPU per transaction (clients and server; meaningful with nothing else
+// running), which a commit's varying flush time moves far less than throughput. Then the put through
 // Outbox::put_and_commit (its statement sent in the COMMIT's flight: no round trip of its own)
 // against the same bare transaction. Then the same with each transaction sent in one flight
 // (libpq pipeline mode, the put through Outbox::prepare_put), and (diagnostic) with the put's
@@ -67,7 +69,9 @@ struct Variant {
 struct Round {
   std::int64_t txns = 0;
   double seconds = 0;
+  std::int64_t busy_cpu_ns = 0;  // the whole machine's (clients and server)
   double rate() const { return static_cast<double>(txns) / seconds; }
+  double cpu_us_per_txn() const { return static_cast<double>(busy_cpu_ns) / 1e3 / static_cast<double>(txns); }
 };
 
 // One client: a connection and the transaction it repeats.
@@ -277,10 +281,11 @@ Round round(std::vector<std::unique_ptr<Client>>& clients, const Variant& v, dou
       total += n;
     });
   }
+  const std::int64_t cpu_start = bench::machine_busy_cpu_ns();
   start = bench::mono_ns();
   go.store(true, std::memory_order_release);
   for (auto& t : threads) t.join();
-  return {total.load(), bench::seconds_since(start)};
+  return {total.load(), bench::seconds_since(start), bench::machine_busy_cpu_ns() - cpu_start};
 }
 
 // Runs variants a (baseline) and b in alternating rounds on `clients_n` connections; prints the
@@ -319,6 +324,7 @@ void measure(const std::string& uri, int clients_n, int rounds, double round_sec
     for (const auto& r : v) {
       t.txns += r.txns;
       t.seconds += r.seconds;
+      t.busy_cpu_ns += r.busy_cpu_ns;
     }
     return t;
   };
@@ -334,6 +340,13 @@ void measure(const std::string& uri, int clients_n, int rounds, double round_sec
                 1e6 * clients_n / t.rate());
   }
   const double ratio = totals(results[1]).rate() / totals(results[0]).rate();
+  // The same comparison in CPU: what a transaction costs the machine (clients and server). Where
+  // the machine's cores are the limit (several connections), throughput follows it; it moves far
+  // less from round to round than throughput, which a commit's flush time also decides.
+  const double cpu_ratio = totals(results[0]).cpu_us_per_txn() / totals(results[1]).cpu_us_per_txn();
+  std::printf("  machine CPU per transaction: %s %.1f us, %s %.1f us; CPU RATIO %s (%d client%s): %.3f\n",
+              a.name.c_str(), totals(results[0]).cpu_us_per_txn(), b.name.c_str(), totals(results[1]).cpu_us_per_txn(),
+              what.c_str(), clients_n, clients_n == 1 ? "" : "s", cpu_ratio);
   if (!a.box && b.box && !b.pipelined && !b.on_commit) {  // put_and_commit's put is not timed apart
     std::printf(
         "  time added per transaction (per client): %.1f us, of which inside the put (validation, encoding,"

@@ -36,7 +36,7 @@ struct Part {
   std::string name;
   bool in_transaction;                          // runs between BEGIN and COMMIT (the inserts)
   std::function<void(std::int64_t)> operation;  // one operation, given a running number
-  std::vector<double> ns_per_op;                // one figure per round
+  std::vector<double> ns_per_op{};              // one figure per round
 };
 
 }  // namespace
