@@ -143,19 +143,19 @@ inline CpuTimes cpu_self() {
   return c;
 }
 
-// CPU time the whole machine spent busy (user, nice, system, irq, softirq, steal: not idle or
-// iowait) since boot, in ns, from /proc/stat. A benchmark whose server runs in other processes
-// (PostgreSQL's backends) divides the difference by its work done: with nothing else running,
-// that is the CPU one unit of work costs everyone, a figure that a commit's varying flush time
-// does not move.
+// CPU time the whole machine spent busy (user, nice, system, irq, softirq: not idle, iowait, or
+// steal, which is time the hypervisor gave to other machines) since boot, in ns, from /proc/stat.
+// A benchmark whose server runs in other processes (PostgreSQL's backends) divides the difference
+// by its work done: with nothing else running, that is the CPU one unit of work costs everyone, a
+// figure that a commit's varying flush time does not move.
 inline std::int64_t machine_busy_cpu_ns() {
   std::ifstream in("/proc/stat");
   std::string cpu;
-  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq;
   if (!in || cpu != "cpu") return 0;
   static const long ticks = sysconf(_SC_CLK_TCK);
-  return (user + nice + system + irq + softirq + steal) * (1'000'000'000LL / ticks);
+  return (user + nice + system + irq + softirq) * (1'000'000'000LL / ticks);
 }
 
 // A fresh folder for the run's database files (on the disk that --dir names; /tmp here is the
