@@ -4,7 +4,9 @@
 // data: no validation, no UUID), the same with the put's per-key advisory lock, and the library's
 // put in its variants. The library's CPU-only parts (encode, validation, UUIDv7) are the same as on
 // SQLite: outbox_bench_put_breakdown times them. Parts alternate round by round (A B C ..., then
-// reversed); figures are medians of rounds. Prints figures; never fails on time.
+// reversed); figures are medians of rounds. On a server with wal_level=logical, also the WAL-mode
+// put against pg_logical_emit_message of the same payload by a prepared statement (its floor).
+// Prints figures; never fails on time.
 // Usage: outbox_bench_pg_put_breakdown [--server URI] [--rounds 15] [--ops 2000]
 #include <algorithm>
 #include <cstdio>
@@ -33,6 +35,7 @@ struct Part {
   std::string name;
   std::function<void(std::int64_t)> operation;  // one operation, given a running number
   std::vector<double> ns_per_op;                // one figure per round
+  std::vector<double> cpu_ns_per_op{};          // the machine's busy CPU (client and server), per round
 };
 
 // A prepared statement run with text parameters; throws on error.
@@ -89,6 +92,22 @@ int main(int argc, char** argv) {
   auto writer = box.writer(c);
   auto quiet_writer = quiet.writer(c);
 
+  // WAL mode (wal_level=logical only): the library's put against pg_logical_emit_message of the same
+  // payload under the same prefix by a prepared statement of its own, the floor of a WAL-mode put.
+  const bool logical = exec(c, "SHOW wal_level") == "logical";
+  const outbox::postgres::Outbox wal("orders_wal", OrderEvents::registry(), {.mode = outbox::postgres::Mode::wal});
+  std::string wal_prefix, wal_payload;
+  if (logical) {
+    wal.init(c);
+    outbox::Message m = typed_message;
+    const auto st = wal.prepare_put(m);
+    wal_prefix = *st.params.at(0);
+    wal_payload = *st.params.at(1);
+    prepare(c, "raw_emit", "SELECT pg_logical_emit_message(true, $1::text, $2::text)");
+    prepare(c, "raw_emit_as_put", st.sql);  // the put's own statement: the LSN as a number
+  }
+  auto wal_writer = wal.writer(c);
+
   auto naive_params = [&](std::int64_t i) {
     return std::vector<std::string>{an_id, "order_created", "order-" + std::to_string(i % 1000), serialized,
                                     std::to_string(i)};
@@ -108,30 +127,56 @@ int main(int argc, char** argv) {
        [&](std::int64_t i) { OrderEvents::put(quiet_writer, order(i), "order-" + std::to_string(i % 1000)); },
        {}});
 
+  if (logical) {
+    parts.push_back({"WAL mode: raw pg_logical_emit_message, same payload",
+                     [&](std::int64_t) {
+                       run_prepared(c, "raw_emit", {wal_prefix, wal_payload});
+                     },
+                     {}});
+    parts.push_back({"WAL mode: the same by the put's statement",
+                     [&](std::int64_t) {
+                       run_prepared(c, "raw_emit_as_put", {wal_prefix, wal_payload});
+                     },
+                     {}});
+    parts.push_back(
+        {"WAL mode: typed put (OrderEvents::put)",
+         [&](std::int64_t i) { OrderEvents::put(wal_writer, order(i), "order-" + std::to_string(i % 1000)); },
+         {}});
+  }
+
   std::int64_t counter = 0;
   auto run_round = [&](Part& p) {
     exec(c, "BEGIN");
+    const auto cpu_start = bench::machine_busy_cpu_ns();
     const auto start = bench::mono_ns();
     for (std::int64_t i = 0; i < ops; ++i) p.operation(++counter);
     const auto elapsed = bench::mono_ns() - start;
+    const auto cpu = bench::machine_busy_cpu_ns() - cpu_start;
     exec(c, "COMMIT");
     p.ns_per_op.push_back(static_cast<double>(elapsed) / static_cast<double>(ops));
+    p.cpu_ns_per_op.push_back(static_cast<double>(cpu) / static_cast<double>(ops));
   };
   for (auto& p : parts) run_round(p);  // warm-up, not counted
-  for (auto& p : parts) p.ns_per_op.clear();
+  for (auto& p : parts) {
+    p.ns_per_op.clear();
+    p.cpu_ns_per_op.clear();
+  }
   bench::alternate_rounds(parts, rounds, run_round, [&](int r) {
     // Keep the tables small and alike from round to round.
     exec(c, "TRUNCATE naive, outbox_orders, outbox_quiet");
     std::fprintf(stderr, "round %d of %d done\n", r + 1, rounds);
   });
-  std::printf("%lld operations per round, %d rounds alternating; median us per operation (min, max):\n",
-              static_cast<long long>(ops), rounds);
-  std::map<std::string, double> median;
+  std::printf(
+      "%lld operations per round, %d rounds alternating; median us per operation (min, max), and the machine's "
+      "busy CPU per operation (client and server; median of rounds):\n",
+      static_cast<long long>(ops), rounds);
+  std::map<std::string, double> median, cpu;
   for (auto& p : parts) {
     median[p.name] = bench::median(p.ns_per_op);
-    std::printf("  %-45s %8.1f us  (%.1f, %.1f)\n", p.name.c_str(), median[p.name] / 1000,
+    cpu[p.name] = bench::median(p.cpu_ns_per_op);
+    std::printf("  %-52s %8.1f us  (%.1f, %.1f)   CPU %6.1f us\n", p.name.c_str(), median[p.name] / 1000,
                 *std::min_element(p.ns_per_op.begin(), p.ns_per_op.end()) / 1000,
-                *std::max_element(p.ns_per_op.begin(), p.ns_per_op.end()) / 1000);
+                *std::max_element(p.ns_per_op.begin(), p.ns_per_op.end()) / 1000, cpu[p.name] / 1000);
   }
   const double naive_ns = median["naive INSERT of the serialized row"];
   const double locked_ns = median["naive INSERT with the put's key lock"];
@@ -139,6 +184,16 @@ int main(int argc, char** argv) {
   std::printf("  RATIO naive insert / typed put (inside a transaction, no commit): %.3f   target >= 0.95: %s\n",
               naive_ns / put_ns, naive_ns / put_ns >= 0.95 ? "met" : "MISSED");
   std::printf("  RATIO naive insert with the key lock / typed put: %.3f\n", locked_ns / put_ns);
+  if (logical) {
+    const std::string raw = "WAL mode: raw pg_logical_emit_message, same payload",
+                      put = "WAL mode: typed put (OrderEvents::put)";
+    std::printf("  RATIO raw emit / WAL-mode typed put: %.3f (time), %.3f (CPU)\n", median[raw] / median[put],
+                cpu[raw] / cpu[put]);
+    // Its slot would keep WAL for ever, and a database with a logical slot cannot be dropped.
+    exec(c, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database()");
+  } else {
+    std::printf("  WAL mode: skipped (wal_level is not logical; bench/run_postgres.sh starts a server with it)\n");
+  }
   std::printf("load average at the end: %s\n", bench::loadavg().c_str());
   return 0;
 }
