@@ -51,7 +51,7 @@ class KafkaSinkUnderTest : public SinkUnderTest {
   }
 
   Delivered delivered(std::int64_t expected) override {
-    auto records = testing_kafka::consume({topic_}, static_cast<std::size_t>(expected), std::chrono::seconds(60),
+    auto records = testing_kafka::consume({topic_}, static_cast<std::size_t>(expected), read_back_limit(expected),
                                           std::chrono::seconds(2));
     std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
       return a.partition != b.partition ? a.partition < b.partition : a.offset < b.offset;

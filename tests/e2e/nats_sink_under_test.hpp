@@ -57,7 +57,7 @@ class NatsSinkUnderTest : public SinkUnderTest {
 
   Delivered delivered(std::int64_t expected) override {
     const auto records = testing_nats::Client("nats://" + address_)
-                             .read("E2E", subject_, static_cast<std::size_t>(expected), std::chrono::seconds(60),
+                             .read("E2E", subject_, static_cast<std::size_t>(expected), read_back_limit(expected),
                                    std::chrono::seconds(2));
     Delivered d;
     for (const auto& r : records) {

@@ -3,6 +3,7 @@
 // lines so that one checker (tests/fault/crash_verify.hpp) judges every cell.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <random>
@@ -12,6 +13,14 @@
 #include "crash_verify.hpp"
 
 namespace outbox::e2e {
+
+// How long a reader of a broker may take to read `expected` records back: a minute, and a
+// millisecond per record more. A fixed minute cut a five-minute run short: the NATS reader had
+// 129,031 of the 133,039 messages its stream held when the minute ran out, and the cell reported
+// the rest as lost (docs/e2e.md).
+inline std::chrono::milliseconds read_back_limit(std::int64_t expected) {
+  return std::chrono::seconds(60) + std::chrono::milliseconds(expected);
+}
 
 struct Delivered {
   std::string lines;               // JSON lines: id, key, position, data (and more), delivery order
