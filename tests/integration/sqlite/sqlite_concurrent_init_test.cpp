@@ -94,6 +94,10 @@ TEST(SqliteConcurrentInit, InitWaitsForAWriterOnTheNewDatabase) {
   const std::string path = dir + "/service.db";
   sqlite3* writer = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &writer), SQLITE_OK);
+  // As every service sharing its database must (README): without a busy timeout the COMMIT below
+  // fails at once with "database is locked" whenever an init holds its read lock at that instant,
+  // which CI's ASan run hit once.
+  sqlite3_busy_timeout(writer, 30000);
   testing_sqlite::exec(writer, "BEGIN IMMEDIATE; CREATE TABLE orders (nr INTEGER PRIMARY KEY)");
   Children children;
   std::vector<pid_t> inits;
