@@ -83,6 +83,7 @@ class CommitWriter {
   void keep(Message& m);  // validates and keeps m's statement
   void drop_if_transaction_ended(const std::string& doing);
   std::vector<Message> send(const std::string& doing);  // the kept puts and COMMIT; empties the writer
+  void forget() noexcept;                               // empties the writer
   const Outbox* outbox_;
   PGconn* conn_;
   std::vector<Message> messages_;

@@ -116,13 +116,17 @@ void CommitWriter::keep(Message& m) {
 void CommitWriter::drop_if_transaction_ended(const std::string& doing) {
   if (messages_.empty() || detail::transaction_boundaries(conn_) == transaction_) return;
   const std::size_t kept = messages_.size();
-  messages_.clear();
-  names_.clear();
-  statements_.clear();
+  forget();
   throw UsageError(doing + ": the transaction in which this writer's " + std::to_string(kept) +
                    " kept put(s) were made has ended (ROLLBACK, or a COMMIT not sent by commit()); they were dropped "
                    "and nothing was sent. Put the messages again in the transaction open now, or use one writer per "
                    "transaction");
+}
+
+void CommitWriter::forget() noexcept {
+  messages_.clear();
+  names_.clear();
+  statements_.clear();
 }
 
 std::vector<Message> CommitWriter::commit() {
@@ -137,9 +141,7 @@ std::vector<Message> CommitWriter::send(const std::string& doing) {
   puts.reserve(statements_.size());
   for (std::size_t i = 0; i < statements_.size(); ++i) puts.push_back({names_[i], std::move(statements_[i])});
   std::vector<Message> messages = std::move(messages_);
-  messages_.clear();
-  names_.clear();
-  statements_.clear();
+  forget();
   const auto positions = detail::put_and_commit(conn_, puts, doing);
   for (std::size_t i = 0; i < messages.size(); ++i) messages[i].position = positions[i];
   return messages;

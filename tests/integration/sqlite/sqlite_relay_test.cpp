@@ -67,7 +67,7 @@ class RelayBesideALockHolder {
   void take_lock() {
     ASSERT_EQ(sqlite3_open(path_.c_str(), &writer_), SQLITE_OK);
     sqlite3_busy_timeout(writer_, 30000);  // the relay may be saving its cursor at this instant
-    exec(writer_, "BEGIN IMMEDIATE");  // holds the write lock until release_lock()
+    exec(writer_, "BEGIN IMMEDIATE");      // holds the write lock until release_lock()
   }
   void release_lock() {
     if (!writer_) return;
