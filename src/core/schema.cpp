@@ -418,7 +418,7 @@ void SchemaRegistry::validate(const Message& m) const { (void)validate_and_seria
 
 namespace {
 
-// The envelope rules: the type known, no NUL and valid UTF-8 in type, key and headers, headers
+// The envelope rules: the type known, no NUL and valid UTF-8 in type, id, key and headers, headers
 // within their limit. Returns the type's compiled schema.
 const CompiledType& check_envelope(const Message& m, const std::map<std::string, CompiledType>& types,
                                    const Limits& limits) {
@@ -433,6 +433,9 @@ const CompiledType& check_envelope(const Message& m, const std::map<std::string,
         "unknown message type '" + m.type + "'; this outbox declares: " + (known.empty() ? "(none)" : known));
   }
   if (m.key) check_name(*m.key, "/key", "key");
+  // An id the caller chose (an empty one is assigned at put). Every store keeps it as text, and
+  // PostgreSQL would cut it at a NUL or fail the caller's whole transaction on bytes not UTF-8.
+  if (!m.id.empty()) check_name(m.id, "/id", "id");
   std::size_t header_bytes = 0;
   for (const auto& [name, value] : m.headers) {
     if (name.empty()) throw ValidationError("/headers/", "header-name", "header name is empty");

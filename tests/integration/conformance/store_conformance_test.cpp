@@ -2,6 +2,7 @@
 // rollback, tail order, leases, seek, dead letters, retention, hard-limit accounting, status and
 // lag. Only outbox::Store is used, plus each store's write-side API for the caller's transaction.
 // Where a kind differs on purpose, its Capabilities say so (store_kind.hpp).
+#include <functional>
 #include <thread>
 
 #include "conformance_fixture.hpp"
@@ -69,6 +70,45 @@ TEST_P(StoreConformance, StorePutValidatesAndWritesInItsOwnTransaction) {
   expect_same_message(got[0], first);
   expect_same_message(got[1], second);
   EXPECT_EQ(store->status(kOutbox).count, 2) << "the invalid messages wrote nothing";
+}
+
+// An id the caller chose is kept as it is; one with a NUL byte or bytes that are not UTF-8 is
+// refused before anything is written, and the caller's transaction goes on: PostgreSQL would have
+// cut the id at the NUL (two ids the same) or failed the whole transaction on the bad bytes.
+TEST_P(StoreConformance, ACallersIdIsKeptAndABadOneIsRefusedBeforeAnythingIsWritten) {
+  store->init(kOutbox);
+  Message chosen = order(1, "k");
+  chosen.id = "order-1-created";
+  Message with_nul = order(2, "k");
+  with_nul.id = std::string("order-2\0created", 15);
+  Message not_utf8 = order(3, "k");
+  not_utf8.id = "order-3-\xff";
+  auto expect_refused = [](const Message& bad, const std::function<void(const Message&)>& put) {
+    try {
+      put(bad);
+      ADD_FAILURE() << "a put with the id '" << bad.id << "' was not refused";
+    } catch (const outbox::ValidationError& e) {
+      EXPECT_EQ(e.pointer(), "/id") << e.what();
+    }
+  };
+  if (can().caller_transactions) {
+    auto t = backend->begin();
+    EXPECT_EQ(t->put(chosen).id, "order-1-created");
+    for (const Message& bad : {with_nul, not_utf8}) expect_refused(bad, [&](const Message& m) { t->put(m); });
+    t->put(order(4, "k"));  // the transaction is still usable
+    t->commit();
+  } else {
+    EXPECT_EQ(commit({chosen}).at(0).id, "order-1-created");
+    for (const Message& bad : {with_nul, not_utf8}) expect_refused(bad, [&](const Message& m) { commit({m}); });
+    commit({order(4, "k")});
+  }
+  EXPECT_THROW(store->put(testing_support::order_schemas(), with_nul), outbox::ValidationError);
+  EXPECT_THROW(store->put(testing_support::order_schemas(), not_utf8), outbox::ValidationError);
+  const auto got = read(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].id, "order-1-created");
+  EXPECT_EQ(ordernrs(got), (std::vector<std::int64_t>{1, 4}));
+  EXPECT_EQ(store->status(kOutbox).count, 2) << "the refused messages wrote nothing";
 }
 
 // A put in a transaction that rolls back is never delivered and never counted; one in a transaction

@@ -213,6 +213,10 @@ inline void an_invalid_message_sends_nothing_and_leaves_the_transaction_open(PGc
   bad.data = {{"ordernr", "one"}};
   EXPECT_THROW(box.put_and_commit(c, {order_created(1), bad}), outbox::ValidationError);
   EXPECT_EQ(PQtransactionStatus(c), PQTRANS_INTRANS) << "the caller's transaction stays open and usable";
+  outbox::Message bad_id = order_created(2);
+  bad_id.id = "order-2-\xff";  // the server would fail the whole transaction on it
+  EXPECT_THROW(box.put_and_commit(c, {order_created(1), bad_id}), outbox::ValidationError);
+  EXPECT_EQ(PQtransactionStatus(c), PQTRANS_INTRANS) << "the caller's transaction stays open and usable";
   exec(c, "INSERT INTO biz VALUES (2)");
   exec(c, "COMMIT");
   EXPECT_EQ(scalar(c, "SELECT count(*) FROM biz"), "2");
