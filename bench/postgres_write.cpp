@@ -36,6 +36,7 @@
 #include <vector>
 
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "bench_util.hpp"
 #include "order_events.hpp"
@@ -64,14 +65,20 @@ struct Variant {
   bool naive = false;  // the event row inserted by hand into table `naive` (box unused)
   // The put through Outbox::put_and_commit: its statement rides in the COMMIT's flight.
   bool on_commit = false;
+  // What a hand-written WAL-mode outbox does (box unused): pg_logical_emit_message of an envelope
+  // encoded once up front, by a statement prepared once per connection, in the COMMIT's flight.
+  bool raw_emit = false;
 };
 
 struct Round {
   std::int64_t txns = 0;
   double seconds = 0;
-  std::int64_t busy_cpu_ns = 0;  // the whole machine's (clients and server)
+  std::int64_t busy_cpu_ns = 0;                   // the whole machine's (clients and server)
+  double client_user_s = 0, client_system_s = 0;  // this process's: the clients alone
   double rate() const { return static_cast<double>(txns) / seconds; }
   double cpu_us_per_txn() const { return static_cast<double>(busy_cpu_ns) / 1e3 / static_cast<double>(txns); }
+  double client_user_us_per_txn() const { return client_user_s * 1e6 / static_cast<double>(txns); }
+  double client_system_us_per_txn() const { return client_system_s * 1e6 / static_cast<double>(txns); }
 };
 
 // One client: a connection and the transaction it repeats.
@@ -82,6 +89,7 @@ struct Client {
   std::int64_t put_ns = 0;      // time spent inside Outbox::put (a round trip included)
   bool prepared_put = false;    // "bench_put" prepared on this connection
   bool prepared_naive = false;  // "bench_naive" prepared on this connection
+  bool prepared_emit = false;   // "bench_emit" prepared on this connection
 
   void transaction(const Variant& v, int id) {
     if (v.pipelined) return pipelined_transaction(v, id);
@@ -101,7 +109,10 @@ struct Client {
     }
     const std::int64_t ordernr = std::strtoll(PQgetvalue(r, 0, 0), nullptr, 10);
     PQclear(r);
-    if (v.naive && v.on_commit) {
+    if (v.raw_emit) {
+      raw_emit_with_commit(ordernr, id);
+      return;  // committed
+    } else if (v.naive && v.on_commit) {
       naive_insert_with_commit(ordernr, id);
       return;  // committed
     } else if (v.naive) {
@@ -166,6 +177,47 @@ struct Client {
     };
     if (PQenterPipelineMode(conn) != 1) fail("pipeline mode");
     if (PQsendQueryPrepared(conn, "bench_naive", 4, row.values, nullptr, nullptr, 0) != 1) fail("send");
+    if (PQsendQueryParams(conn, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) fail("send COMMIT");
+    if (PQpipelineSync(conn) != 1) fail("pipeline sync");
+    for (const ExecStatusType expected : {PGRES_TUPLES_OK, PGRES_COMMAND_OK}) {
+      PGresult* r = PQgetResult(conn);
+      if (PQresultStatus(r) != expected) fail(PQresultErrorMessage(r));
+      PQclear(r);
+      if (PQgetResult(conn) != nullptr) fail("more results than expected");
+    }
+    PGresult* sync = PQgetResult(conn);
+    if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC) fail("no sync");
+    PQclear(sync);
+    if (PQexitPipelineMode(conn) != 1) fail("leaving pipeline mode");
+  }
+
+  // A WAL-mode put's floor: the emit of the same envelope a put writes (a header line of id, type,
+  // time and key, then the data), encoded once, and COMMIT, in one flight as put_and_commit sends.
+  void raw_emit_with_commit(std::int64_t ordernr, int id) {
+    auto fail = [&](const char* what) {
+      std::fprintf(stderr, "client %d: raw emit with COMMIT: %s: %s", id, what, PQerrorMessage(conn));
+      std::exit(1);
+    };
+    if (!prepared_emit) {
+      PGresult* p =
+          PQprepare(conn, "bench_emit",
+                    "SELECT (pg_logical_emit_message(true, $1::text, $2::text) - '0/0'::pg_lsn)::bigint", 0, nullptr);
+      if (PQresultStatus(p) != PGRES_COMMAND_OK) fail(PQresultErrorMessage(p));
+      PQclear(p);
+      prepared_emit = true;
+    }
+    static const std::string payload = [] {
+      const nlohmann::json header = {{"v", 1},
+                                     {"id", NaiveRow::id()},
+                                     {"type", "order_created"},
+                                     {"created_us", bench::mono_ns() / 1000},
+                                     {"key", "order-1"}};
+      return header.dump() + "\n" + NaiveRow::data();
+    }();
+    (void)ordernr;  // the envelope is encoded once, as a hand-written outbox might keep one
+    const char* values[] = {"outbox:orders_wal", payload.c_str()};
+    if (PQenterPipelineMode(conn) != 1) fail("pipeline mode");
+    if (PQsendQueryPrepared(conn, "bench_emit", 2, values, nullptr, nullptr, 0) != 1) fail("send");
     if (PQsendQueryParams(conn, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) fail("send COMMIT");
     if (PQpipelineSync(conn) != 1) fail("pipeline sync");
     for (const ExecStatusType expected : {PGRES_TUPLES_OK, PGRES_COMMAND_OK}) {
@@ -282,10 +334,13 @@ Round round(std::vector<std::unique_ptr<Client>>& clients, const Variant& v, dou
     });
   }
   const std::int64_t cpu_start = bench::machine_busy_cpu_ns();
+  const bench::CpuTimes client_start = bench::cpu_self();
   start = bench::mono_ns();
   go.store(true, std::memory_order_release);
   for (auto& t : threads) t.join();
-  return {total.load(), bench::seconds_since(start), bench::machine_busy_cpu_ns() - cpu_start};
+  const bench::CpuTimes client_end = bench::cpu_self();
+  return {total.load(), bench::seconds_since(start), bench::machine_busy_cpu_ns() - cpu_start,
+          client_end.user_s - client_start.user_s, client_end.system_s - client_start.system_s};
 }
 
 // Runs variants a (baseline) and b in alternating rounds on `clients_n` connections; prints the
@@ -325,6 +380,8 @@ void measure(const std::string& uri, int clients_n, int rounds, double round_sec
       t.txns += r.txns;
       t.seconds += r.seconds;
       t.busy_cpu_ns += r.busy_cpu_ns;
+      t.client_user_s += r.client_user_s;
+      t.client_system_s += r.client_system_s;
     }
     return t;
   };
@@ -347,6 +404,12 @@ void measure(const std::string& uri, int clients_n, int rounds, double round_sec
   std::printf("  machine CPU per transaction: %s %.1f us, %s %.1f us; CPU RATIO %s (%d client%s): %.3f\n",
               a.name.c_str(), totals(results[0]).cpu_us_per_txn(), b.name.c_str(), totals(results[1]).cpu_us_per_txn(),
               what.c_str(), clients_n, clients_n == 1 ? "" : "s", cpu_ratio);
+  // Of that, the benchmark process's own (the clients: libpq, the library, the kernel's side of
+  // their sockets); the rest is the server's and the disk's.
+  std::printf("  client process CPU per transaction, user + system: %s %.1f + %.1f us, %s %.1f + %.1f us\n",
+              a.name.c_str(), totals(results[0]).client_user_us_per_txn(),
+              totals(results[0]).client_system_us_per_txn(), b.name.c_str(),
+              totals(results[1]).client_user_us_per_txn(), totals(results[1]).client_system_us_per_txn());
   if (!a.box && b.box && !b.pipelined && !b.on_commit) {  // put_and_commit's put is not timed apart
     std::printf(
         "  time added per transaction (per client): %.1f us, of which inside the put (validation, encoding,"
@@ -498,6 +561,7 @@ int main(int argc, char** argv) {
        {"wal-clients", "1,4"},
        {"naive-clients", "1,4"},
        {"naive-on-commit-clients", "1,4"},
+       {"wal-raw-clients", "1,4"},
        {"index-rows", "0"},
        {"reader-reps", "21"},
        {"rounds", "10"},
@@ -508,6 +572,8 @@ int main(int argc, char** argv) {
       "then (--naive-clients, empty to skip) the put against a naive insert of the same row, commits included;\n"
       "then (--naive-on-commit-clients, empty to skip) put_and_commit against the naive row sent with COMMIT;\n"
       "then (--wal-clients, empty to skip; needs wal_level=logical) the same with the outbox in WAL mode;\n"
+      "and (--wal-raw-clients, empty to skip) WAL-mode put_and_commit against a hand-written emit of the same\n"
+      "envelope sent with COMMIT, and that emit against the bare transaction (the WAL put's floor);\n"
       "then (--wake-clients, empty to skip) puts with wake-ups on against off, a relay tailing each outbox;\n"
       "then (--index-clients, empty to skip) puts into an outbox without its created_us index against one\n"
       "with it (each first filled with --index-rows messages), and the time of the store's queries that\n"
@@ -567,11 +633,12 @@ int main(int argc, char** argv) {
     }
   }
   const bool logical = exec(Conn(db.uri()), "SHOW wal_level") == "logical";
-  if (!f.str("wal-clients").empty() && !logical) {
+  const bool wal_wanted = !f.str("wal-clients").empty() || !f.str("wal-raw-clients").empty();
+  if (wal_wanted && !logical) {
     std::printf("WAL mode: skipped (the server has wal_level=%s; bench/run_postgres.sh starts one with logical)\n\n",
                 exec(Conn(db.uri()), "SHOW wal_level").c_str());
   }
-  if (!f.str("wal-clients").empty() && logical) {
+  if (wal_wanted && logical) {
     // 1b. The same put into an outbox in WAL mode (issue 14, item 3): pg_logical_emit_message, no
     // table, no index, no key lock. Its slot (consumer "default") has no reader during the run.
     const outbox::postgres::Outbox wal("orders_wal", OrderEvents::registry(), {.mode = outbox::postgres::Mode::wal});
@@ -588,6 +655,15 @@ int main(int argc, char** argv) {
     for (int n : int_list(f.str("on-commit-clients"))) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without, on_commit,
               "with/without put, WAL mode, put_and_commit", n == 1 ? 0.93 : 0.97);
+    }
+    // What the library adds to a hand-written emit in the COMMIT's flight, and what that emit
+    // itself costs the bare transaction: the WAL-mode put's floor.
+    const Variant raw{"raw emit with COMMIT", nullptr, false, false, false, false, true};
+    for (int n : int_list(f.str("wal-raw-clients"))) {
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), raw, on_commit,
+              "WAL mode, put_and_commit/raw emit with COMMIT", 0.95);
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without, raw,
+              "with/without raw emit with COMMIT (the floor)", 0);
     }
     // The same in one network flight (Outbox::prepare_put in pipeline mode): the put's round trip,
     // most of what it adds where a round trip costs as much as the commit's flush, goes away.
