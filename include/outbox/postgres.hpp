@@ -80,7 +80,7 @@ class CommitWriter {
  private:
   friend class Outbox;
   CommitWriter(const Outbox& outbox, PGconn* conn) : outbox_(&outbox), conn_(conn) {}
-  void keep(Message& m);  // validates and keeps m's statement
+  const Message& keep(Message m);  // validates m and keeps it and its statement
   void drop_if_transaction_ended(const std::string& doing);
   std::vector<Message> send(const std::string& doing);  // the kept puts and COMMIT; empties the writer
   void forget() noexcept;                               // empties the writer

@@ -96,11 +96,10 @@ Message CommitWriter::put(Message m) {
   require_open_transaction(conn_, doing);
   drop_if_transaction_ended(doing);
   if (messages_.empty()) transaction_ = detail::transaction_boundaries(conn_);
-  keep(m);
-  return m;
+  return keep(std::move(m));
 }
 
-void CommitWriter::keep(Message& m) {
+const Message& CommitWriter::keep(Message m) {
   const std::string& outbox = outbox_->name_;
   const bool wal = outbox_->learn_mode(conn_) == Mode::wal;
   // Validated now (a typed message's origin is valid only during this call), sent by send().
@@ -110,7 +109,8 @@ void CommitWriter::keep(Message& m) {
   names_.push_back(wal ? detail::kWalPutStatementName
                        : detail::put_statement_name(outbox, m, outbox_->options_.wake_relay));
   statements_.push_back(std::move(st));
-  messages_.push_back(m);
+  messages_.push_back(std::move(m));
+  return messages_.back();
 }
 
 void CommitWriter::drop_if_transaction_ended(const std::string& doing) {
@@ -153,7 +153,7 @@ std::vector<Message> Outbox::put_and_commit(PGconn* conn, std::vector<Message> m
   const std::string doing = put_and_commit_doing(name_);
   require_open_transaction(conn, doing);
   CommitWriter writer(*this, conn);
-  for (auto& m : messages) writer.keep(m);
+  for (auto& m : messages) writer.keep(std::move(m));
   return writer.send(doing);
 }
 
