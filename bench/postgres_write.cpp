@@ -19,6 +19,11 @@
 // put_and_commit against the naive row sent with the COMMIT in one flight (as put_and_commit
 // sends the put): the same round trips, so the ratio is what the library adds over the row.
 //
+// In WAL mode (--wal-raw-clients) the same comparison against a hand-written emit: the envelope
+// encoded once, pg_logical_emit_message by a statement prepared once, sent with the COMMIT as
+// put_and_commit sends it; and that emit against the bare transaction, the floor no WAL-mode put
+// can go below. With each ratio, the client process's own CPU per transaction (getrusage).
+//
 // Then the cost of the wake-up mechanism: the same transaction with a put, into an outbox written
 // with OutboxOptions::wake_relay=true whose relay sleeps until woken, against one written with
 // wake_relay=false whose relay polls (StoreOptions::wakeups=false); both relays run throughout.
