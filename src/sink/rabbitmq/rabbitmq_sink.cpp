@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -21,6 +22,24 @@ namespace outbox::rabbitmq::detail {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+
+// What of a message goes out as an AMQP short string: a name and its text.
+struct ShortString {
+  const char* what;
+  const std::string* text;
+};
+
+// Why the first of `fields` over 255 bytes (AMQP's limit for a short string) cannot be sent, or
+// empty when all fit.
+std::string over_short_string_limit(std::initializer_list<ShortString> fields) {
+  for (const auto& [what, text] : fields) {
+    if (text->size() > 255) {
+      return std::string("the ") + what + " '" + text->substr(0, 60) + "...' is " + std::to_string(text->size()) +
+             " bytes; AMQP allows 255";
+    }
+  }
+  return {};
+}
 
 timeval to_timeval(std::int64_t ms) {
   if (ms < 0) ms = 0;
@@ -298,12 +317,15 @@ void RabbitmqSink::do_publish(std::span<const Message> batch) {
   for (std::size_t i = 0; i < batch.size() && lost.empty(); ++i) {
     const Message& m = batch[i];
     const std::string routing_key = routing_key_.render(m);
-    if (routing_key.size() > 255) {
-      // AMQP's limit for a routing key (a short string): not sendable, whatever the broker. Nothing
-      // after it is sent in this batch.
+    // The routing key and the message_id and type properties are AMQP short strings: one over 255
+    // bytes cannot be encoded, whatever the broker, so the message is refused (librabbitmq would
+    // fail the publish as if the connection broke, and the batch would be retried for ever).
+    // Nothing after it is sent in this batch.
+    if (const std::string too_long =
+            over_short_string_limit({{"routing key", &routing_key}, {"message id", &m.id}, {"message type", &m.type}});
+        !too_long.empty()) {
       slots[i].state = State::refused;
-      slots[i].why = "rabbitmq: the routing key '" + routing_key.substr(0, 60) + "...' is " +
-                     std::to_string(routing_key.size()) + " bytes; AMQP allows 255";
+      slots[i].why = "rabbitmq: " + too_long;
       break;
     }
     const std::string body = serialized_data(m);
@@ -322,6 +344,16 @@ void RabbitmqSink::do_publish(std::span<const Message> batch) {
       } else {
         unique[it->second].value = std::move(h.value);
       }
+    }
+    // A header table's field names are short strings as well.
+    std::string too_long;
+    for (const auto& h : unique) {
+      if (too_long.empty()) too_long = over_short_string_limit({{"header name", &h.name}});
+    }
+    if (!too_long.empty()) {
+      slots[i].state = State::refused;
+      slots[i].why = "rabbitmq: " + too_long;
+      break;
     }
     entries.assign(unique.size(), amqp_table_entry_t{});
     for (std::size_t h = 0; h < unique.size(); ++h) {

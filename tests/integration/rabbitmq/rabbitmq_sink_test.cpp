@@ -212,6 +212,37 @@ TEST_F(RabbitmqSink, ABadUriIsACliUsageErrorNamingWhatIsWrong) {
   EXPECT_NE(r.output.find("port"), std::string::npos) << r.output;
 }
 
+// The message id and type travel as the message_id and type properties, and header names as a
+// table's field names: AMQP short strings too. One over 255 bytes cannot be encoded, and used to
+// fail the publish as if the connection broke, so the relay retried the same batch for ever.
+TEST_F(RabbitmqSink, AnIdTypeOrHeaderNameOverTheAmqpLimitIsPermanentAndTheRestOfTheBatchRetried) {
+  const std::string queue = bound_queue({"fixed"});
+  auto sink = outbox::open_sink(sink_uri("&routing_key=fixed"));  // not {type}: only the property is long
+  for (const char* const field : {"message id", "message type", "header name"}) {
+    std::vector<outbox::Message> batch;
+    for (int i = 1; i <= 3; ++i) {
+      auto m = testing_sqlite::order_created(i, "k");
+      m.outbox = "orders";
+      m.id = "id-" + std::to_string(i) + field;
+      m.position = i;
+      batch.push_back(std::move(m));
+    }
+    if (field == std::string("message id")) batch[1].id = std::string(300, 'i');
+    if (field == std::string("message type")) batch[1].type = std::string(300, 't');
+    if (field == std::string("header name")) batch[1].headers[std::string(300, 'h')] = "v";
+    sink->publish(batch);
+    const auto d = sink->poll(0ms);
+    ASSERT_EQ(d.size(), 3u);
+    EXPECT_EQ(d[0].outcome, outbox::Outcome::ok) << d[0].error;
+    EXPECT_EQ(d[1].outcome, outbox::Outcome::permanent) << d[1].error;
+    EXPECT_NE(d[1].error.find(field), std::string::npos) << d[1].error;
+    EXPECT_NE(d[1].error.find("255"), std::string::npos) << d[1].error;
+    EXPECT_EQ(d[2].outcome, outbox::Outcome::retryable);
+    EXPECT_EQ(sink->health(), "ok") << "the connection is fine";
+  }
+  EXPECT_EQ(client->drain(queue, 3).size(), 3u);
+}
+
 TEST_F(RabbitmqSink, ARoutingKeyOverTheAmqpLimitIsPermanentAndTheRestOfTheBatchRetried) {
   const std::string queue = bound_queue();
   auto sink = outbox::open_sink(sink_uri());
