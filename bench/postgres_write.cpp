@@ -115,7 +115,7 @@ struct Client {
     const std::int64_t ordernr = std::strtoll(PQgetvalue(r, 0, 0), nullptr, 10);
     PQclear(r);
     if (v.raw_emit) {
-      raw_emit_with_commit(ordernr, id);
+      raw_emit_with_commit(id);
       return;  // committed
     } else if (v.naive && v.on_commit) {
       naive_insert_with_commit(ordernr, id);
@@ -176,41 +176,26 @@ struct Client {
   void naive_insert_with_commit(std::int64_t ordernr, int id) {
     prepare_naive(id);
     const NaiveRow row(ordernr);
-    auto fail = [&](const char* what) {
-      std::fprintf(stderr, "client %d: naive INSERT with COMMIT: %s: %s", id, what, PQerrorMessage(conn));
-      std::exit(1);
-    };
-    if (PQenterPipelineMode(conn) != 1) fail("pipeline mode");
-    if (PQsendQueryPrepared(conn, "bench_naive", 4, row.values, nullptr, nullptr, 0) != 1) fail("send");
-    if (PQsendQueryParams(conn, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) fail("send COMMIT");
-    if (PQpipelineSync(conn) != 1) fail("pipeline sync");
-    for (const ExecStatusType expected : {PGRES_TUPLES_OK, PGRES_COMMAND_OK}) {
-      PGresult* r = PQgetResult(conn);
-      if (PQresultStatus(r) != expected) fail(PQresultErrorMessage(r));
-      PQclear(r);
-      if (PQgetResult(conn) != nullptr) fail("more results than expected");
-    }
-    PGresult* sync = PQgetResult(conn);
-    if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC) fail("no sync");
-    PQclear(sync);
-    if (PQexitPipelineMode(conn) != 1) fail("leaving pipeline mode");
+    with_commit_in_one_flight(id, "naive INSERT with COMMIT", [&] {
+      return PQsendQueryPrepared(conn, "bench_naive", 4, row.values, nullptr, nullptr, 0);
+    });
   }
 
   // A WAL-mode put's floor: the emit of the same envelope a put writes (a header line of id, type,
   // time and key, then the data), encoded once, and COMMIT, in one flight as put_and_commit sends.
-  void raw_emit_with_commit(std::int64_t ordernr, int id) {
-    auto fail = [&](const char* what) {
-      std::fprintf(stderr, "client %d: raw emit with COMMIT: %s: %s", id, what, PQerrorMessage(conn));
-      std::exit(1);
-    };
+  void raw_emit_with_commit(int id) {
     if (!prepared_emit) {
       PGresult* p =
           PQprepare(conn, "bench_emit",
                     "SELECT (pg_logical_emit_message(true, $1::text, $2::text) - '0/0'::pg_lsn)::bigint", 0, nullptr);
-      if (PQresultStatus(p) != PGRES_COMMAND_OK) fail(PQresultErrorMessage(p));
+      if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+        std::fprintf(stderr, "client %d: PQprepare emit: %s", id, PQresultErrorMessage(p));
+        std::exit(1);
+      }
       PQclear(p);
       prepared_emit = true;
     }
+    // Encoded once, as a hand-written outbox might keep one envelope.
     static const std::string payload = [] {
       const nlohmann::json header = {{"v", 1},
                                      {"id", NaiveRow::id()},
@@ -219,10 +204,21 @@ struct Client {
                                      {"key", "order-1"}};
       return header.dump() + "\n" + NaiveRow::data();
     }();
-    (void)ordernr;  // the envelope is encoded once, as a hand-written outbox might keep one
     const char* values[] = {"outbox:orders_wal", payload.c_str()};
+    with_commit_in_one_flight(id, "raw emit with COMMIT",
+                              [&] { return PQsendQueryPrepared(conn, "bench_emit", 2, values, nullptr, nullptr, 0); });
+  }
+
+  // Sends one statement that returns a row (send_statement() queues it) and COMMIT in one flight,
+  // and checks both results.
+  template <class SendStatement>
+  void with_commit_in_one_flight(int id, const char* doing, SendStatement send_statement) {
+    auto fail = [&](const char* what) {
+      std::fprintf(stderr, "client %d: %s: %s: %s", id, doing, what, PQerrorMessage(conn));
+      std::exit(1);
+    };
     if (PQenterPipelineMode(conn) != 1) fail("pipeline mode");
-    if (PQsendQueryPrepared(conn, "bench_emit", 2, values, nullptr, nullptr, 0) != 1) fail("send");
+    if (send_statement() != 1) fail("send");
     if (PQsendQueryParams(conn, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) fail("send COMMIT");
     if (PQpipelineSync(conn) != 1) fail("pipeline sync");
     for (const ExecStatusType expected : {PGRES_TUPLES_OK, PGRES_COMMAND_OK}) {
