@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <initializer_list>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -31,7 +30,7 @@ struct ShortString {
 
 // Why the first of `fields` over 255 bytes (AMQP's limit for a short string) cannot be sent, or
 // empty when all fit.
-std::string over_short_string_limit(std::initializer_list<ShortString> fields) {
+std::string over_short_string_limit(const std::vector<ShortString>& fields) {
   for (const auto& [what, text] : fields) {
     if (text->size() > 255) {
       return std::string("the ") + what + " '" + text->substr(0, 60) + "...' is " + std::to_string(text->size()) +
@@ -314,21 +313,10 @@ void RabbitmqSink::do_publish(std::span<const Message> batch) {
   // while the broker waits for us to read and we wait for it to read.
   std::vector<std::string> header_values;
   std::vector<amqp_table_entry_t> entries;
+  std::vector<ShortString> short_strings;
   for (std::size_t i = 0; i < batch.size() && lost.empty(); ++i) {
     const Message& m = batch[i];
     const std::string routing_key = routing_key_.render(m);
-    // The routing key and the message_id and type properties are AMQP short strings: one over 255
-    // bytes cannot be encoded, whatever the broker, so the message is refused (librabbitmq would
-    // fail the publish as if the connection broke, and the batch would be retried for ever).
-    // Nothing after it is sent in this batch.
-    if (const std::string too_long =
-            over_short_string_limit({{"routing key", &routing_key}, {"message id", &m.id}, {"message type", &m.type}});
-        !too_long.empty()) {
-      slots[i].state = State::refused;
-      slots[i].why = "rabbitmq: " + too_long;
-      break;
-    }
-    const std::string body = serialized_data(m);
     // Headers: the envelope, the message's own, then the key; a later one of the same name replaces
     // an earlier one (a consumer reading the last value of a repeated name would see that one).
     std::vector<Header> headers = envelope_headers(m, envelope_, "cloudEvents:");
@@ -345,16 +333,18 @@ void RabbitmqSink::do_publish(std::span<const Message> batch) {
         unique[it->second].value = std::move(h.value);
       }
     }
-    // A header table's field names are short strings as well.
-    std::string too_long;
-    for (const auto& h : unique) {
-      if (too_long.empty()) too_long = over_short_string_limit({{"header name", &h.name}});
-    }
-    if (!too_long.empty()) {
+    // The routing key, the message_id and type properties and the header table's field names are
+    // AMQP short strings: one over 255 bytes cannot be encoded, whatever the broker, so the message
+    // is refused (librabbitmq would fail the publish as if the connection broke, and the batch
+    // would be retried for ever). Nothing after it is sent in this batch.
+    short_strings.assign({{"routing key", &routing_key}, {"message id", &m.id}, {"message type", &m.type}});
+    for (const auto& h : unique) short_strings.push_back({"header name", &h.name});
+    if (const std::string too_long = over_short_string_limit(short_strings); !too_long.empty()) {
       slots[i].state = State::refused;
       slots[i].why = "rabbitmq: " + too_long;
       break;
     }
+    const std::string body = serialized_data(m);
     entries.assign(unique.size(), amqp_table_entry_t{});
     for (std::size_t h = 0; h < unique.size(); ++h) {
       entries[h].key = bytes(unique[h].name);
