@@ -1,7 +1,7 @@
 // PostgreSQL benchmark 1 - write overhead: a service's transaction that inserts one business row
 // (BEGIN; INSERT INTO orders ...; COMMIT, synchronous_commit on), against the same transaction
-// plus one outbox put (outbox::postgres::Outbox::put of a typed OrderCreated, on the same
-// connection), with 1 and with 4 client connections each running transactions back to back.
+// plus one outbox put (OrderEvents::put of a typed OrderCreated through the outbox's Writer, on the
+// same connection), with 1 and with 4 client connections each running transactions back to back.
 //
 // The variants run in alternating rounds (A B, B A, ...) on the same connections and tables, so
 // drift (WAL growth, checkpoints, autovacuum, other load) falls on both equally. Printed: the
@@ -23,6 +23,10 @@
 // encoded once, pg_logical_emit_message by a statement prepared once, sent with the COMMIT as
 // put_and_commit sends it; and that emit against the bare transaction, the floor no WAL-mode put
 // can go below. With each ratio, the client process's own CPU per transaction (getrusage).
+//
+// (--made-clients, diagnostic) The typed put as above against the put of an OrderEvents::make
+// message (a JSON value, which the registry checks and serializes), both through put_and_commit,
+// in table and in WAL mode: what the typed way saves.
 //
 // Then the cost of the wake-up mechanism: the same transaction with a put, into an outbox written
 // with OutboxOptions::wake_relay=true whose relay sleeps until woken, against one written with
@@ -73,6 +77,10 @@ struct Variant {
   // What a hand-written WAL-mode outbox does (box unused): pg_logical_emit_message of an envelope
   // encoded once up front, by a statement prepared once per connection, in the COMMIT's flight.
   bool raw_emit = false;
+  // The put (plain or on_commit) of an OrderEvents::make message: a JSON value the registry then
+  // checks and serializes. Otherwise the typed way, as the SQLite benchmark puts: OrderEvents::put
+  // through a Writer or CommitWriter, the event written straight to text.
+  bool made = false;
 };
 
 struct Round {
@@ -147,13 +155,26 @@ struct Client {
       PQclear(pr);
       put_ns += bench::mono_ns() - t0;
     } else if (v.box && v.on_commit) {
-      v.box->put_and_commit(conn, OrderEvents::make(OrderCreated{ordernr, customer, std::stoll(amount), "EUR", items},
-                                                    "order-" + std::to_string(ordernr)));
+      const OrderCreated event{ordernr, customer, std::stoll(amount), "EUR", items};
+      std::string key = "order-" + std::to_string(ordernr);
+      if (v.made) {
+        v.box->put_and_commit(conn, OrderEvents::make(event, std::move(key)));
+      } else {
+        auto w = v.box->commit_writer(conn);
+        OrderEvents::put(w, event, std::move(key));
+        w.commit();
+      }
       return;  // committed
     } else if (v.box) {
       const std::int64_t t0 = bench::mono_ns();
-      v.box->put(conn, OrderEvents::make(OrderCreated{ordernr, customer, std::stoll(amount), "EUR", items},
-                                         "order-" + std::to_string(ordernr)));
+      const OrderCreated event{ordernr, customer, std::stoll(amount), "EUR", items};
+      std::string key = "order-" + std::to_string(ordernr);
+      if (v.made) {
+        v.box->put(conn, OrderEvents::make(event, std::move(key)));
+      } else {
+        auto w = v.box->writer(conn);
+        OrderEvents::put(w, event, std::move(key));
+      }
       put_ns += bench::mono_ns() - t0;
     }
     exec(conn, "COMMIT");
@@ -562,6 +583,7 @@ int main(int argc, char** argv) {
        {"wal-clients", "1,4"},
        {"naive-clients", "1,4"},
        {"naive-on-commit-clients", "1,4"},
+       {"made-clients", ""},
        {"wal-raw-clients", "1,4"},
        {"index-rows", "0"},
        {"reader-reps", "21"},
@@ -575,6 +597,7 @@ int main(int argc, char** argv) {
       "then (--wal-clients, empty to skip; needs wal_level=logical) the same with the outbox in WAL mode;\n"
       "and (--wal-raw-clients, empty to skip) WAL-mode put_and_commit against a hand-written emit of the same\n"
       "envelope sent with COMMIT, and that emit against the bare transaction (the WAL put's floor);\n"
+      "(--made-clients, empty to skip) the typed put against the put of an OrderEvents::make message, in both modes;\n"
       "then (--wake-clients, empty to skip) puts with wake-ups on against off, a relay tailing each outbox;\n"
       "then (--index-clients, empty to skip) puts into an outbox without its created_us index against one\n"
       "with it (each first filled with --index-rows messages), and the time of the store's queries that\n"
@@ -626,6 +649,12 @@ int main(int argc, char** argv) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), naive_on_commit, on_commit,
               "put_and_commit/naive insert with COMMIT", 0.95);
     }
+    // Diagnostic: the typed put against the put of a made message (a JSON value, checked).
+    const Variant made_on_commit{"put_and_commit of a made message", &box, false, false, false, true, false, true};
+    for (int n : int_list(f.str("made-clients"))) {
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), made_on_commit, on_commit,
+              "typed put/made message, put_and_commit", 0);
+    }
     // The same with each transaction in one flight (pipeline mode): the put adds no round trip.
     const Variant without_p{"without put, pipelined", nullptr, true}, with_p{"with put, pipelined", &box, true};
     for (int n : int_list(f.str("pipelined-clients"))) {
@@ -634,7 +663,8 @@ int main(int argc, char** argv) {
     }
   }
   const bool logical = exec(Conn(db.uri()), "SHOW wal_level") == "logical";
-  const bool wal_wanted = !f.str("wal-clients").empty() || !f.str("wal-raw-clients").empty();
+  const bool wal_wanted =
+      !f.str("wal-clients").empty() || !f.str("wal-raw-clients").empty() || !f.str("made-clients").empty();
   if (wal_wanted && !logical) {
     std::printf("WAL mode: skipped (the server has wal_level=%s; bench/run_postgres.sh starts one with logical)\n\n",
                 exec(Conn(db.uri()), "SHOW wal_level").c_str());
@@ -665,6 +695,12 @@ int main(int argc, char** argv) {
               "WAL mode, put_and_commit/raw emit with COMMIT", 0.95);
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), without, raw,
               "with/without raw emit with COMMIT (the floor)", 0);
+    }
+    const Variant made_on_commit{
+        "put_and_commit of a made message, WAL mode", &wal, false, false, false, true, false, true};
+    for (int n : int_list(f.str("made-clients"))) {
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), made_on_commit, on_commit,
+              "typed put/made message, WAL mode, put_and_commit", 0);
     }
     // The same in one network flight (Outbox::prepare_put in pipeline mode): the put's round trip,
     // most of what it adds where a round trip costs as much as the commit's flush, goes away.
