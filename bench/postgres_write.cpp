@@ -24,6 +24,11 @@
 // put_and_commit sends it; and that emit against the bare transaction, the floor no WAL-mode put
 // can go below. With each ratio, the client process's own CPU per transaction (getrusage).
 //
+// (--naive-locked-clients, diagnostic) The naive row sent with COMMIT, with and without what a
+// table-mode put adds on the server (the key lock before the insert, the wake-up step in
+// RETURNING), and put_and_commit against the naive row with them: the server's share and the
+// client's share of what put_and_commit adds over the naive row.
+//
 // (--made-clients, diagnostic) The typed put as above against the put of an OrderEvents::make
 // message (a JSON value, which the registry checks and serializes), both through put_and_commit,
 // in table and in WAL mode: what the typed way saves.
@@ -81,6 +86,8 @@ struct Variant {
   // checks and serializes. Otherwise the typed way, as the SQLite benchmark puts: OrderEvents::put
   // through a Writer or CommitWriter, the event written straight to text.
   bool made = false;
+  // With naive and on_commit: the naive row with the put's key lock and wake-up step.
+  bool locked = false;
 };
 
 struct Round {
@@ -99,10 +106,11 @@ struct Client {
   explicit Client(const std::string& uri) : conn(uri) { exec(conn, "SET synchronous_commit = on"); }
   Conn conn;
   std::int64_t sequence = 0;
-  std::int64_t put_ns = 0;      // time spent inside Outbox::put (a round trip included)
-  bool prepared_put = false;    // "bench_put" prepared on this connection
-  bool prepared_naive = false;  // "bench_naive" prepared on this connection
-  bool prepared_emit = false;   // "bench_emit" prepared on this connection
+  std::int64_t put_ns = 0;             // time spent inside Outbox::put (a round trip included)
+  bool prepared_put = false;           // "bench_put" prepared on this connection
+  bool prepared_naive = false;         // "bench_naive" prepared on this connection
+  bool prepared_emit = false;          // "bench_emit" prepared on this connection
+  bool prepared_naive_locked = false;  // "bench_naive_locked" prepared on this connection
 
   void transaction(const Variant& v, int id) {
     if (v.pipelined) return pipelined_transaction(v, id);
@@ -125,6 +133,9 @@ struct Client {
     if (v.raw_emit) {
       raw_emit_with_commit(id);
       return;  // committed
+    } else if (v.naive && v.on_commit && v.locked) {
+      naive_locked_insert_with_commit(ordernr, id);
+      return;  // committed
     } else if (v.naive && v.on_commit) {
       naive_insert_with_commit(ordernr, id);
       return;  // committed
@@ -135,15 +146,7 @@ struct Client {
       outbox::Message m = OrderEvents::make(OrderCreated{ordernr, customer, std::stoll(amount), "EUR", items},
                                             "order-" + std::to_string(ordernr));
       const auto put = v.box->prepare_put(m);
-      if (!prepared_put) {
-        PGresult* p = PQprepare(conn, "bench_put", put.sql.c_str(), 0, nullptr);
-        if (PQresultStatus(p) != PGRES_COMMAND_OK) {
-          std::fprintf(stderr, "client %d: PQprepare: %s", id, PQresultErrorMessage(p));
-          std::exit(1);
-        }
-        PQclear(p);
-        prepared_put = true;
-      }
+      prepare_once(prepared_put, "bench_put", put.sql, id);
       std::vector<const char*> values;
       for (const auto& p : put.params) values.push_back(p ? p->c_str() : nullptr);
       PGresult* pr =
@@ -201,20 +204,31 @@ struct Client {
     });
   }
 
+  // The naive row with what a table-mode put adds on the server: the key lock before the insert
+  // and the wake-up step in RETURNING, in the shape of the put's statement
+  // (src/store/postgres/tables.cpp; the lock keyed by the order number, the wake-up lock one of
+  // its own), and COMMIT, in one flight. Against the naive row: what those locks cost the server;
+  // put_and_commit against it: what the library adds on the client.
+  void naive_locked_insert_with_commit(std::int64_t ordernr, int id) {
+    prepare_once(prepared_naive_locked, "bench_naive_locked",
+                 "WITH l AS (SELECT pg_advisory_xact_lock($5::bigint) AS locked) INSERT INTO naive"
+                 " (xid, id, type, key, data, headers, created_us) SELECT pg_current_xact_id(), $1, 'order_created',"
+                 " $2, $3, NULL, $4 FROM l RETURNING position, CASE WHEN pg_try_advisory_xact_lock_shared(1,"
+                 " 7) THEN '' ELSE pg_notify('outbox_naive', '')::text END",
+                 id);
+    const NaiveRow row(ordernr);
+    const std::string lock = std::to_string(ordernr);
+    const char* values[] = {row.values[0], row.values[1], row.values[2], row.values[3], lock.c_str()};
+    with_commit_in_one_flight(id, "naive INSERT with locks and COMMIT", [&] {
+      return PQsendQueryPrepared(conn, "bench_naive_locked", 5, values, nullptr, nullptr, 0);
+    });
+  }
+
   // A WAL-mode put's floor: the emit of the same envelope a put writes (a header line of id, type,
   // time and key, then the data), encoded once, and COMMIT, in one flight as put_and_commit sends.
   void raw_emit_with_commit(int id) {
-    if (!prepared_emit) {
-      PGresult* p =
-          PQprepare(conn, "bench_emit",
-                    "SELECT (pg_logical_emit_message(true, $1::text, $2::text) - '0/0'::pg_lsn)::bigint", 0, nullptr);
-      if (PQresultStatus(p) != PGRES_COMMAND_OK) {
-        std::fprintf(stderr, "client %d: PQprepare emit: %s", id, PQresultErrorMessage(p));
-        std::exit(1);
-      }
-      PQclear(p);
-      prepared_emit = true;
-    }
+    prepare_once(prepared_emit, "bench_emit",
+                 "SELECT (pg_logical_emit_message(true, $1::text, $2::text) - '0/0'::pg_lsn)::bigint", id);
     // Encoded once, as a hand-written outbox might keep one envelope.
     static const std::string payload = [] {
       const nlohmann::json header = {{"v", 1},
@@ -271,20 +285,23 @@ struct Client {
     }
   };
 
-  void prepare_naive(int id) {
-    if (!prepared_naive) {
-      PGresult* p =
-          PQprepare(conn, "bench_naive",
-                    "INSERT INTO naive (xid, id, type, key, data, headers, created_us)"
-                    " VALUES (pg_current_xact_id(), $1, 'order_created', $2, $3, NULL, $4) RETURNING position",
-                    0, nullptr);
-      if (PQresultStatus(p) != PGRES_COMMAND_OK) {
-        std::fprintf(stderr, "client %d: PQprepare naive: %s", id, PQresultErrorMessage(p));
-        std::exit(1);
-      }
-      PQclear(p);
-      prepared_naive = true;
+  // Prepares `sql` as `name` on this connection the first time (`done` remembers it).
+  void prepare_once(bool& done, const char* name, const std::string& sql, int id) {
+    if (done) return;
+    PGresult* p = PQprepare(conn, name, sql.c_str(), 0, nullptr);
+    if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+      std::fprintf(stderr, "client %d: PQprepare %s: %s", id, name, PQresultErrorMessage(p));
+      std::exit(1);
     }
+    PQclear(p);
+    done = true;
+  }
+
+  void prepare_naive(int id) {
+    prepare_once(prepared_naive, "bench_naive",
+                 "INSERT INTO naive (xid, id, type, key, data, headers, created_us)"
+                 " VALUES (pg_current_xact_id(), $1, 'order_created', $2, $3, NULL, $4) RETURNING position",
+                 id);
   }
 
   void pipelined_transaction(const Variant& v, int id) {
@@ -583,6 +600,7 @@ int main(int argc, char** argv) {
        {"naive-clients", "1,4"},
        {"naive-on-commit-clients", "1,4"},
        {"made-clients", ""},
+       {"naive-locked-clients", ""},
        {"wal-raw-clients", "1,4"},
        {"index-rows", "0"},
        {"reader-reps", "21"},
@@ -597,6 +615,8 @@ int main(int argc, char** argv) {
       "and (--wal-raw-clients, empty to skip) WAL-mode put_and_commit against a hand-written emit of the same\n"
       "envelope sent with COMMIT, and that emit against the bare transaction (the WAL put's floor);\n"
       "(--made-clients, empty to skip) the typed put against the put of an OrderEvents::make message, in both modes;\n"
+      "(--naive-locked-clients, empty to skip) the naive row with COMMIT with and without the put's key lock and\n"
+      "wake-up step, and put_and_commit against the naive row with them;\n"
       "then (--wake-clients, empty to skip) puts with wake-ups on against off, a relay tailing each outbox;\n"
       "then (--index-clients, empty to skip) puts into an outbox without its created_us index against one\n"
       "with it (each first filled with --index-rows messages), and the time of the store's queries that\n"
@@ -647,6 +667,17 @@ int main(int argc, char** argv) {
     for (int n : int_list(f.str("naive-on-commit-clients"))) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), naive_on_commit, on_commit,
               "put_and_commit/naive insert with COMMIT", 0.95);
+    }
+    // Diagnostic: the naive row with the put's key lock and wake-up step, against the naive row
+    // (what those locks cost the server) and against put_and_commit (what the library adds on the
+    // client).
+    const Variant naive_locked{
+        .name = "naive insert with locks and COMMIT", .naive = true, .on_commit = true, .locked = true};
+    for (int n : int_list(f.str("naive-locked-clients"))) {
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), naive_on_commit, naive_locked,
+              "naive insert with/without the put's locks, with COMMIT", 0);
+      measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), naive_locked, on_commit,
+              "put_and_commit/naive insert with locks and COMMIT", 0);
     }
     // Diagnostic: the typed put against the put of a made message (a JSON value, checked).
     const Variant made_on_commit{"put_and_commit of a made message", &box, false, false, false, true, false, true};
