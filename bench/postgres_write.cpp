@@ -680,7 +680,8 @@ int main(int argc, char** argv) {
               "put_and_commit/naive insert with locks and COMMIT", 0);
     }
     // Diagnostic: the typed put against the put of a made message (a JSON value, checked).
-    const Variant made_on_commit{"put_and_commit of a made message", &box, false, false, false, true, false, true};
+    const Variant made_on_commit{
+        .name = "put_and_commit of a made message", .box = &box, .on_commit = true, .made = true};
     for (int n : int_list(f.str("made-clients"))) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), made_on_commit, on_commit,
               "typed put/made message, put_and_commit", 0);
@@ -727,7 +728,7 @@ int main(int argc, char** argv) {
               "with/without raw emit with COMMIT (the floor)", 0);
     }
     const Variant made_on_commit{
-        "put_and_commit of a made message, WAL mode", &wal, false, false, false, true, false, true};
+        .name = "put_and_commit of a made message, WAL mode", .box = &wal, .on_commit = true, .made = true};
     for (int n : int_list(f.str("made-clients"))) {
       measure(db.uri(), n, rounds, round_seconds, f.flag("verbose"), made_on_commit, on_commit,
               "typed put/made message, WAL mode, put_and_commit", 0);
