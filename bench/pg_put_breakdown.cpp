@@ -2,8 +2,9 @@
 // on one connection, inside one open transaction per round (no commit timed), a naive outbox
 // insert (the same row into a table of the outbox's layout, by a prepared INSERT of pre-serialized
 // data: no validation, no UUID), the same with the put's per-key advisory lock, and the library's
-// put in its variants. The library's CPU-only parts (encode, validation, UUIDv7) are the same as on
-// SQLite: outbox_bench_put_breakdown times them. Parts alternate round by round (A B C ..., then
+// put in its variants, among them the client's own part (a put kept by a CommitWriter and never
+// sent: validation, envelope and statement, no round trip). The library's CPU-only parts (encode, validation, UUIDv7)
+// are the same as on SQLite: outbox_bench_put_breakdown times them. Parts alternate round by round (A B C ..., then
 // reversed); figures are medians of rounds. On a server with wal_level=logical, also the WAL-mode
 // put against pg_logical_emit_message of the same payload by a prepared statement (its floor).
 // Prints figures; never fails on time.
@@ -122,6 +123,14 @@ int main(int argc, char** argv) {
   parts.push_back({"typed put (OrderEvents::put)",
                    [&](std::int64_t i) { OrderEvents::put(writer, order(i), "order-" + std::to_string(i % 1000)); },
                    {}});
+  // What the client alone spends on a put: a CommitWriter validates and composes the put's
+  // statement and keeps it; dropped with the writer, it is never sent (no round trip).
+  parts.push_back({"typed put kept by a CommitWriter, not sent (client)",
+                   [&](std::int64_t i) {
+                     auto w = box.commit_writer(c);
+                     OrderEvents::put(w, order(i), "order-" + std::to_string(i % 1000));
+                   },
+                   {}});
   parts.push_back(
       {"typed put, wake_relay = false",
        [&](std::int64_t i) { OrderEvents::put(quiet_writer, order(i), "order-" + std::to_string(i % 1000)); },
@@ -136,6 +145,12 @@ int main(int argc, char** argv) {
     parts.push_back({"WAL mode: the same by the put's statement",
                      [&](std::int64_t) {
                        run_prepared(c, "raw_emit_as_put", {wal_prefix, wal_payload});
+                     },
+                     {}});
+    parts.push_back({"WAL mode: typed put kept by a CommitWriter (client)",
+                     [&](std::int64_t i) {
+                       auto w = wal.commit_writer(c);
+                       OrderEvents::put(w, order(i), "order-" + std::to_string(i % 1000));
                      },
                      {}});
     parts.push_back(

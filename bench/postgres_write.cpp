@@ -206,7 +206,7 @@ struct Client {
 
   // The naive row with what a table-mode put adds on the server: the key lock before the insert
   // and the wake-up step in RETURNING, in the shape of the put's statement
-  // (src/store/postgres/tables.cpp; the lock keyed by the order number, the wake-up lock one of
+  // (src/store/postgres/put_statements.cpp; the lock keyed by the order number, the wake-up lock one of
   // its own), and COMMIT, in one flight. Against the naive row: what those locks cost the server;
   // put_and_commit against it: what the library adds on the client.
   void naive_locked_insert_with_commit(std::int64_t ordernr, int id) {

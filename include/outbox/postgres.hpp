@@ -59,6 +59,9 @@ struct PutStatement {
 };
 
 class Outbox;
+namespace detail {
+class PutStatements;  // what every put of one outbox sends alike, composed once
+}
 
 // Puts that ride with the COMMIT, for code written against a writer (MessageSet::put of typed
 // messages, outbox/typed.hpp): put() validates the message and keeps its statement, sending
@@ -81,13 +84,13 @@ class CommitWriter {
   friend class Outbox;
   CommitWriter(const Outbox& outbox, PGconn* conn) : outbox_(&outbox), conn_(conn) {}
   const Message& keep(Message m);  // validates m and keeps it and its statement
-  void drop_if_transaction_ended(const std::string& doing);
-  std::vector<Message> send(const std::string& doing);  // the kept puts and COMMIT; empties the writer
-  void forget() noexcept;                               // empties the writer
+  void drop_if_transaction_ended();
+  std::vector<Message> send();  // the kept puts and COMMIT; empties the writer
+  void forget() noexcept;       // empties the writer
   const Outbox* outbox_;
   PGconn* conn_;
   std::vector<Message> messages_;
-  std::vector<std::string> names_;  // what each statement is prepared under
+  std::vector<const std::string*> names_;  // what each statement is prepared under (the outbox's)
   std::vector<PutStatement> statements_;
   std::uint64_t transaction_ = 0;  // the connection's transaction count at the first kept put
 };
@@ -172,6 +175,8 @@ class Outbox {
   std::string name_;
   SchemaRegistry registry_;
   OutboxOptions options_;
+  // Never null; shared by copies (it depends only on the name and options).
+  std::shared_ptr<const detail::PutStatements> put_statements_;
   // The stored mode, once read. Atomic: puts from several threads may share an Outbox; a mode
   // never changes after init, so racing readers store the same value. Copyable (Outbox is).
   class CachedMode {

@@ -3,9 +3,9 @@
 #include "outbox/errors.hpp"
 #include "outbox/postgres.hpp"
 #include "put_and_commit.hpp"
+#include "put_statements.hpp"
 #include "tables.hpp"
 #include "wal_layout.hpp"
-#include "wal_put.hpp"
 
 namespace outbox::postgres {
 
@@ -16,6 +16,7 @@ std::string init_sql(const std::string& outbox, Mode mode) {
 Outbox::Outbox(std::string name, SchemaRegistry registry, OutboxOptions options)
     : name_(std::move(name)), registry_(std::move(registry)), options_(options) {
   detail::check_outbox_name(name_);
+  put_statements_ = std::make_shared<const detail::PutStatements>(name_, options_.wake_relay);
 }
 
 std::string Outbox::init_sql() const { return postgres::init_sql(name_, options_.mode); }
@@ -59,26 +60,17 @@ void Outbox::init(PGconn* conn) const {
   stored_mode_.set(options_.mode);
 }
 
-PutStatement Outbox::prepare_put(Message& m) const {
-  if (mode() == Mode::wal) return detail::wal_put_statement(name_, registry_, m);
-  return detail::put_statement(name_, registry_, m, options_.wake_relay);
-}
+PutStatement Outbox::prepare_put(Message& m) const { return put_statements_->statement(mode(), registry_, m); }
 
 Message Outbox::put(PGconn* conn, Message m) const {
   // Outside a usable transaction the mode is not read (that would fail or commit on its own): the
   // put below refuses with the reason.
   const bool usable = PQtransactionStatus(conn) == PQTRANS_INTRANS;
-  if ((usable ? learn_mode(conn) : mode()) == Mode::wal) {
-    detail::wal_put(conn, name_, registry_, m);
-  } else {
-    detail::insert_message(conn, name_, registry_, m, options_.wake_relay);
-  }
+  detail::put_in_transaction(conn, *put_statements_, usable ? learn_mode(conn) : mode(), registry_, m);
   return m;
 }
 
 namespace {
-
-std::string put_and_commit_doing(const std::string& outbox) { return "put into outbox '" + outbox + "' and COMMIT"; }
 
 // put_and_commit needs the caller's open, unfailed transaction.
 void require_open_transaction(PGconn* conn, const std::string& doing) {
@@ -92,32 +84,30 @@ void require_open_transaction(PGconn* conn, const std::string& doing) {
 }  // namespace
 
 Message CommitWriter::put(Message m) {
-  const std::string doing = put_and_commit_doing(outbox_->name_);
-  require_open_transaction(conn_, doing);
-  drop_if_transaction_ended(doing);
+  require_open_transaction(conn_, outbox_->put_statements_->doing_put_and_commit());
+  drop_if_transaction_ended();
   if (messages_.empty()) transaction_ = detail::transaction_boundaries(conn_);
   return keep(std::move(m));
 }
 
 const Message& CommitWriter::keep(Message m) {
-  const std::string& outbox = outbox_->name_;
-  const bool wal = outbox_->learn_mode(conn_) == Mode::wal;
+  const detail::PutStatements& put = *outbox_->put_statements_;
+  const Mode mode = outbox_->learn_mode(conn_);
   // Validated now (a typed message's origin is valid only during this call), sent by send().
-  PutStatement st = wal ? detail::wal_put_statement(outbox, outbox_->registry_, m)
-                        : detail::put_statement(outbox, outbox_->registry_, m, outbox_->options_.wake_relay);
+  PutStatement st = put.statement(mode, outbox_->registry_, m);
   m.typed_origin.reset();  // it points at the caller's value
-  names_.push_back(wal ? detail::kWalPutStatementName
-                       : detail::put_statement_name(outbox, m, outbox_->options_.wake_relay));
+  names_.push_back(&put.name(mode, m));
   statements_.push_back(std::move(st));
   messages_.push_back(std::move(m));
   return messages_.back();
 }
 
-void CommitWriter::drop_if_transaction_ended(const std::string& doing) {
+void CommitWriter::drop_if_transaction_ended() {
   if (messages_.empty() || detail::transaction_boundaries(conn_) == transaction_) return;
   const std::size_t kept = messages_.size();
   forget();
-  throw UsageError(doing + ": the transaction in which this writer's " + std::to_string(kept) +
+  throw UsageError(outbox_->put_statements_->doing_put_and_commit() + ": the transaction in which this writer's " +
+                   std::to_string(kept) +
                    " kept put(s) were made has ended (ROLLBACK, or a COMMIT not sent by commit()); they were dropped "
                    "and nothing was sent. Put the messages again in the transaction open now, or use one writer per "
                    "transaction");
@@ -130,19 +120,18 @@ void CommitWriter::forget() noexcept {
 }
 
 std::vector<Message> CommitWriter::commit() {
-  const std::string doing = put_and_commit_doing(outbox_->name_);
-  require_open_transaction(conn_, doing);
-  drop_if_transaction_ended(doing);
-  return send(doing);
+  require_open_transaction(conn_, outbox_->put_statements_->doing_put_and_commit());
+  drop_if_transaction_ended();
+  return send();
 }
 
-std::vector<Message> CommitWriter::send(const std::string& doing) {
+std::vector<Message> CommitWriter::send() {
   std::vector<detail::NamedPut> puts;
   puts.reserve(statements_.size());
   for (std::size_t i = 0; i < statements_.size(); ++i) puts.push_back({names_[i], std::move(statements_[i])});
   std::vector<Message> messages = std::move(messages_);
   forget();
-  const auto positions = detail::put_and_commit(conn_, puts, doing);
+  const auto positions = detail::put_and_commit(conn_, puts, outbox_->put_statements_->doing_put_and_commit());
   for (std::size_t i = 0; i < messages.size(); ++i) messages[i].position = positions[i];
   return messages;
 }
@@ -150,11 +139,10 @@ std::vector<Message> CommitWriter::send(const std::string& doing) {
 std::vector<Message> Outbox::put_and_commit(PGconn* conn, std::vector<Message> messages) const {
   // Every message is checked before anything is sent: a refused one leaves the transaction open.
   // Kept and sent within this call, so no transaction can end in between: no watch needed.
-  const std::string doing = put_and_commit_doing(name_);
-  require_open_transaction(conn, doing);
+  require_open_transaction(conn, put_statements_->doing_put_and_commit());
   CommitWriter writer(*this, conn);
   for (auto& m : messages) writer.keep(std::move(m));
-  return writer.send(doing);
+  return writer.send();
 }
 
 Message Outbox::put_and_commit(PGconn* conn, Message m) const {

@@ -52,7 +52,7 @@ std::vector<std::int64_t> put_and_commit(PGconn* conn, const std::vector<NamedPu
 
   // Sending: queued in libpq's buffer until the sync flushes it (or the buffer fills).
   std::vector<Request> sent;
-  std::vector<std::string> preparing;  // names prepared by this flight
+  std::vector<const std::string*> preparing;  // names prepared by this flight
   bool send_ok = true;
   for (std::size_t i = 0; i < puts.size() && send_ok; ++i) {
     const auto& [name, statement] = puts[i];
@@ -63,13 +63,14 @@ std::vector<std::int64_t> put_and_commit(PGconn* conn, const std::vector<NamedPu
     if (prepared == nullptr) {  // no bookkeeping on this connection: unnamed statements
       send_ok = queued(PQsendQueryParams(conn, statement.sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0));
     } else {
-      if (!prepared->contains(name) && std::find(preparing.begin(), preparing.end(), name) == preparing.end()) {
-        send_ok = queued(PQsendPrepare(conn, name.c_str(), statement.sql.c_str(), 0, nullptr));
+      const auto same_name = [&](const std::string* p) { return *p == *name; };
+      if (!prepared->contains(*name) && std::none_of(preparing.begin(), preparing.end(), same_name)) {
+        send_ok = queued(PQsendPrepare(conn, name->c_str(), statement.sql.c_str(), 0, nullptr));
         if (!send_ok) break;
         sent.push_back({Request::prepare, i});
         preparing.push_back(name);
       }
-      send_ok = queued(PQsendQueryPrepared(conn, name.c_str(), n, values.data(), nullptr, nullptr, 0));
+      send_ok = queued(PQsendQueryPrepared(conn, name->c_str(), n, values.data(), nullptr, nullptr, 0));
     }
     if (send_ok) sent.push_back({Request::put, i});
   }
@@ -105,14 +106,14 @@ std::vector<std::int64_t> put_and_commit(PGconn* conn, const std::vector<NamedPu
         const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
         if (prepared != nullptr && state != nullptr && std::strcmp(state, "26000") == 0 &&
             request.kind == Request::put) {
-          prepared->erase(puts[request.put_index].name);
+          prepared->erase(*puts[request.put_index].name);
         }
         failure.emplace(std::move(r));
       }
     } else if (st != PGRES_PIPELINE_ABORTED) {
       switch (request.kind) {
         case Request::prepare:
-          prepared->insert(puts[request.put_index].name);
+          prepared->insert(*puts[request.put_index].name);
           break;
         case Request::put:
           positions.push_back(std::strtoll(PQgetvalue(r.get(), 0, 0), nullptr, 10));

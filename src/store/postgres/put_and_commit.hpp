@@ -14,9 +14,10 @@
 
 namespace outbox::postgres::detail {
 
-// A put's statement and the name it is prepared under on a connection.
+// A put's statement and the name it is prepared under on a connection (PutStatements::name,
+// which outlives the call).
 struct NamedPut {
-  std::string name;
+  const std::string* name;
   PutStatement statement;
 };
 

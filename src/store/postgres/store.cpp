@@ -11,12 +11,12 @@
 #include "outbox/postgres.hpp"
 #include "outbox/replay.hpp"
 #include "put_and_commit.hpp"
+#include "put_statements.hpp"
 #include "store_uri.hpp"
 #include "tables.hpp"
 #include "tail.hpp"
 #include "wal_backlog.hpp"
 #include "wal_layout.hpp"
-#include "wal_put.hpp"
 #include "wal_tail.hpp"
 
 namespace outbox::postgres {
@@ -63,18 +63,15 @@ class PgStore final : public Store {
   Message put(const SchemaRegistry& registry, Message m) override {
     const std::string outbox = m.outbox;
     check_known(outbox);
-    const bool wal = mode_of(outbox) == Mode::wal;
+    const Mode mode = mode_of(outbox);
     std::lock_guard lock(mutex_);
     PGconn* c = db_.ensure();
     Transaction t(c);  // rolls back if the put is refused before anything is sent
     // The put rides in the COMMIT's flight: two round trips (BEGIN, then put and COMMIT), not three.
+    const detail::PutStatements statements(outbox, true);
     std::vector<detail::NamedPut> put;
-    if (wal) {
-      put.push_back({detail::kWalPutStatementName, detail::wal_put_statement(outbox, registry, m)});
-    } else {
-      put.push_back({detail::put_statement_name(outbox, m, true), detail::put_statement(outbox, registry, m, true)});
-    }
-    m.position = detail::put_and_commit(c, put, "put into outbox '" + outbox + "' and COMMIT").front();
+    put.push_back({&statements.name(mode, m), statements.statement(mode, registry, m)});
+    m.position = detail::put_and_commit(c, put, statements.doing_put_and_commit()).front();
     return m;
   }
 
@@ -289,13 +286,11 @@ class PgStore final : public Store {
     sort_for_replay(chosen);
     std::vector<ReplayedDeadLetter> out;
     // In WAL mode the stream is the WAL: a replay is a logical message like any put there.
-    const bool wal = !chosen.empty() && detail::read_mode(c, outbox) == Mode::wal;
+    const Mode mode = !chosen.empty() && detail::read_mode(c, outbox) == Mode::wal ? Mode::wal : Mode::table;
+    const detail::PutStatements statements(outbox, true);
     for (const auto& d : chosen) {
       Message m = replay_message(d, outbox);
-      if (wal)
-        detail::wal_put(c, outbox, replay_registry(m), m);
-      else
-        detail::insert_message(c, outbox, replay_registry(m), m);
+      detail::put_in_transaction(c, statements, mode, replay_registry(m), m);
       exec(c, "DELETE FROM outbox__dead_letters WHERE id = $1::bigint", {str(d.id)}, "removing a replayed dead letter");
       out.push_back({d.id, d.consumer, m.id, d.message.position, m.position});
     }

@@ -4,7 +4,6 @@
 
 #include "outbox/errors.hpp"
 #include "outbox/names.hpp"
-#include "outbox/prepare_put.hpp"
 #include "wal_layout.hpp"
 
 namespace outbox::postgres::detail {
@@ -69,63 +68,6 @@ WakeLock wake_lock(const std::string& outbox) {
 }
 
 std::string wake_channel(const std::string& outbox) { return "outbox_" + outbox; }
-
-PutStatement put_statement(const std::string& outbox, const SchemaRegistry& registry, Message& m, bool wake_relay) {
-  const std::string& data = prepare_put(outbox, registry, m);  // throws before anything is sent
-  std::optional<std::string> headers;
-  if (!m.headers.empty()) headers = headers_json(m.headers);
-  PutStatement st;
-  auto& p = st.params;
-  p = {m.id, m.type, m.key, data, headers, std::to_string(m.created.time_since_epoch().count())};
-  const std::string t = message_table(nullptr, outbox);
-  if (m.key) {
-    // The key lock first, then the position: a later transaction of this key waits here until this
-    // one commits, so it draws a higher position and commits later. One statement, one round trip.
-    p.push_back(std::to_string(lock_key(outbox, *m.key)));
-    st.sql = "WITH l AS (SELECT pg_advisory_xact_lock($7::bigint) AS locked) INSERT INTO " + t +
-             " (xid, id, type, key, data, headers, created_us) SELECT pg_current_xact_id(), $1::text, $2::text,"
-             " $3::text, $4::text, $5::text, $6::bigint FROM l RETURNING position";
-  } else {
-    st.sql = "INSERT INTO " + t +
-             " (xid, id, type, key, data, headers, created_us) VALUES (pg_current_xact_id(), $1::text, $2::text,"
-             " $3::text, $4::text, $5::text, $6::bigint) RETURNING position";
-  }
-  if (wake_relay) {
-    // Still the same statement: RETURNING runs once, for the one row (see WakeLock). pg_notify
-    // returns void, hence the cast to give CASE one type.
-    const WakeLock w = wake_lock(outbox);
-    const int n = static_cast<int>(p.size());
-    p.push_back(std::to_string(w.cls));
-    p.push_back(std::to_string(w.obj));
-    p.push_back(wake_channel(outbox));
-    st.sql += ", CASE WHEN pg_try_advisory_xact_lock_shared($" + std::to_string(n + 1) + "::int, $" +
-              std::to_string(n + 2) + "::int) THEN '' ELSE pg_notify($" + std::to_string(n + 3) +
-              "::text, '')::text END";
-  }
-  return st;
-}
-
-std::string put_statement_name(const std::string& outbox, const Message& m, bool wake_relay) {
-  return "obx_put_" + outbox + (m.key ? "_k" : "_n") + (wake_relay ? "w" : "");
-}
-
-void insert_message(PGconn* conn, const std::string& outbox, const SchemaRegistry& registry, Message& m,
-                    bool wake_relay) {
-  const auto ts = PQtransactionStatus(conn);
-  if (ts != PQTRANS_INTRANS) {
-    throw UsageError(ts == PQTRANS_INERROR
-                         ? "put: the caller's transaction has already failed; roll it back"
-                         : "put must run inside the caller's open transaction (BEGIN ... COMMIT), so that the "
-                           "message commits or rolls back with the business rows");
-  }
-  const PutStatement st = put_statement(outbox, registry, m, wake_relay);
-  // Prepared once per connection: parsing and planning the statement on every call was most of
-  // put's own cost (270 vs 101 us per call in bench/postgres_write.cpp). The name tells the
-  // statement's variants apart: outbox, with or without key lock and wake-up.
-  Result r = exec_prepared(conn, put_statement_name(outbox, m, wake_relay), st.sql, st.params,
-                           "put into outbox '" + outbox + "'");
-  m.position = r.int64(0, 0);
-}
 
 Message read_message(const Result& r, int row, const std::string& outbox, bool parse_data) {
   Message m;

@@ -23,20 +23,6 @@ std::string message_table(PGconn* conn, const std::string& outbox);
 // (raising an error that names both modes) when the outbox exists in the other mode.
 std::string create_sql(const std::string& outbox, Mode mode = Mode::table);
 
-// Validates `m`, completes its envelope and returns the statement that inserts it (needs no
-// connection: the table name is quoted by hand, which is exact for checked names).
-PutStatement put_statement(const std::string& outbox, const SchemaRegistry& registry, Message& m, bool wake_relay);
-
-// The name put_statement's statement is prepared under on a connection: one per outbox and
-// variant (with or without key lock, with or without wake-up), since the SQL differs.
-std::string put_statement_name(const std::string& outbox, const Message& m, bool wake_relay);
-
-// Validates `m`, completes its envelope and inserts it on `conn`, which must be inside an open
-// transaction. Sets m.position (m.checkpoint stays empty: only a tail knows its snapshots).
-// `wake_relay`: the same statement also wakes a sleeping tail (see WakeLock).
-void insert_message(PGconn* conn, const std::string& outbox, const SchemaRegistry& registry, Message& m,
-                    bool wake_relay = true);
-
 // Wake-ups without a NOTIFY per commit. NOTIFY makes every notifying transaction take one
 // cluster-wide lock at commit, which costs writers throughput; so writers notify only while a
 // tail is asleep. A tail about to sleep takes this advisory lock (session level, exclusive); every
