@@ -1,7 +1,7 @@
 // The statement a put sends, in both modes. What is the same for every put into one outbox (the
 // SQL text of each variant, the name it is prepared under, the wake-up lock's parameters, the WAL
 // prefix, the words of its errors) is composed once per outbox, not per put: composing it on every
-// put was about a fifth of a typed put_and_commit's own client CPU (perf of
+// put was about a fifth of the client CPU spent building a typed put (perf of
 // bench/postgres_write.cpp with four clients; docs/benchmarks.md).
 #pragma once
 
