@@ -8,7 +8,8 @@
 // reversed); figures are medians of rounds. On a server with wal_level=logical, also the WAL-mode
 // put against pg_logical_emit_message of the same payload by a prepared statement (its floor).
 // Prints figures; never fails on time.
-// Usage: outbox_bench_pg_put_breakdown [--server URI] [--rounds 15] [--ops 2000]
+// With --cold-ops, the client-only parts once more with the caches evicted before each one.
+// Usage: outbox_bench_pg_put_breakdown [--server URI] [--rounds 15] [--ops 2000] [--cold-ops 1000]
 #include <algorithm>
 #include <cstdio>
 #include <functional>
@@ -66,7 +67,8 @@ void prepare(PGconn* c, const char* name, const std::string& sql) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::Flags f(argc, argv, {{"server", bench::pg::server_from_env()}, {"rounds", "15"}, {"ops", "2000"}},
+  bench::Flags f(argc, argv,
+                 {{"server", bench::pg::server_from_env()}, {"rounds", "15"}, {"ops", "2000"}, {"cold-ops", "1000"}},
                  "outbox_bench_pg_put_breakdown: one PostgreSQL put against a naive insert of the same row, "
                  "in us per operation (inside an open transaction: no commit is timed)");
   std::printf("outbox_bench_pg_put_breakdown%s\n", f.command_line().c_str());
@@ -216,6 +218,36 @@ int main(int argc, char** argv) {
     exec(c, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database()");
   } else {
     std::printf("  WAL mode: skipped (wal_level is not logical; bench/run_postgres.sh starts a server with it)\n");
+  }
+
+  // The same client-only put, and the naive row's parameters, each after reading 64 MB (more than
+  // the caches hold), so that code and data come from memory: what a client whose caches other
+  // processes evicted while it waited for the server pays (with four clients and their server on
+  // two cores, a put added several times its warm cost in client CPU; docs/benchmarks.md).
+  if (const std::int64_t cold_ops = f.integer("cold-ops"); cold_ops > 0) {
+    std::vector<char> junk(64 << 20);
+    auto evict = [&] {
+      for (std::size_t i = 0; i < junk.size(); i += 64) ++junk[i];
+    };
+    auto cold = [&](const char* what, const std::function<void(std::int64_t)>& operation) {
+      std::vector<double> ns;
+      for (std::int64_t i = 0; i < cold_ops; ++i) {
+        evict();
+        const auto start = bench::mono_ns();
+        operation(++counter);
+        ns.push_back(static_cast<double>(bench::mono_ns() - start));
+      }
+      std::printf("  %-52s %8.1f us  (p90 %.1f)\n", what, bench::median(ns) / 1000, bench::percentile(ns, 90) / 1000);
+    };
+    exec(c, "BEGIN");
+    std::printf("%lld operations each after reading 64 MB (--cold-ops), median us per operation:\n",
+                static_cast<long long>(cold_ops));
+    cold("cold: typed put kept by a CommitWriter (client)", [&](std::int64_t i) {
+      auto w = box.commit_writer(c);
+      OrderEvents::put(w, order(i), "order-" + std::to_string(i % 1000));
+    });
+    cold("cold: the naive row's parameters (client)", [&](std::int64_t i) { (void)naive_params(i); });
+    exec(c, "ROLLBACK");
   }
   std::printf("load average at the end: %s\n", bench::loadavg().c_str());
   return 0;
