@@ -7,18 +7,13 @@
 
 namespace outbox::postgres::detail {
 
-namespace {
-
-// One statement for every WAL-mode outbox: the prefix is a parameter. pg_lsn - pg_lsn is numeric:
-// the LSN as a number fits a bigint (WAL positions stay below 2^63).
-const std::string kWalSql = "SELECT (pg_logical_emit_message(true, $1::text, $2::text) - '0/0'::pg_lsn)::bigint";
-const std::string kWalName = "obx_wal_put";
-
-}  // namespace
-
 PutStatements::PutStatements(const std::string& outbox, bool wake_relay)
     : outbox_(outbox),
       wake_relay_(wake_relay),
+      // One statement for every WAL-mode outbox: the prefix is a parameter. pg_lsn - pg_lsn is
+      // numeric: the LSN as a number fits a bigint (WAL positions stay below 2^63).
+      wal_sql_("SELECT (pg_logical_emit_message(true, $1::text, $2::text) - '0/0'::pg_lsn)::bigint"),
+      wal_name_("obx_wal_put"),
       wal_prefix_(wal_prefix(outbox)),
       doing_put_("put into outbox '" + outbox + "'"),
       doing_put_and_commit_(doing_put_ + " and COMMIT") {
@@ -56,7 +51,7 @@ PutStatement PutStatements::statement(Mode mode, const SchemaRegistry& registry,
   const std::string& data = prepare_put(outbox_, registry, m);  // throws before anything is sent
   PutStatement st;
   if (mode == Mode::wal) {
-    st.sql = kWalSql;
+    st.sql = wal_sql_;
     st.params = {wal_prefix_, encode_payload(m, data)};
     return st;
   }
@@ -81,7 +76,7 @@ PutStatement PutStatements::statement(Mode mode, const SchemaRegistry& registry,
 }
 
 const std::string& PutStatements::name(Mode mode, const Message& m) const {
-  if (mode == Mode::wal) return kWalName;
+  if (mode == Mode::wal) return wal_name_;
   return m.key ? keyed_name_ : unkeyed_name_;
 }
 

@@ -43,7 +43,7 @@ class PutStatements {
   std::string keyed_sql_, unkeyed_sql_;                  // table mode
   std::string keyed_name_, unkeyed_name_;                // table mode
   std::string wake_class_, wake_object_, wake_channel_;  // with wake_relay
-  std::string wal_prefix_;
+  std::string wal_sql_, wal_name_, wal_prefix_;
   std::string doing_put_, doing_put_and_commit_;
 };
 
