@@ -3,12 +3,12 @@
 // insert (the same row into a table of the outbox's layout, by a prepared INSERT of pre-serialized
 // data: no validation, no UUID), the same with the put's per-key advisory lock, and the library's
 // put in its variants, among them the client's own part (a put kept by a CommitWriter and never
-// sent: validation, envelope and statement, no round trip). The library's CPU-only parts (encode, validation, UUIDv7)
-// are the same as on SQLite: outbox_bench_put_breakdown times them. Parts alternate round by round (A B C ..., then
-// reversed); figures are medians of rounds. On a server with wal_level=logical, also the WAL-mode
-// put against pg_logical_emit_message of the same payload by a prepared statement (its floor).
-// Prints figures; never fails on time.
-// With --cold-ops, the client-only parts once more with the caches evicted before each one.
+// sent: validation, envelope and statement, no round trip). The library's CPU-only parts (encode,
+// validation, UUIDv7) are the same as on SQLite: outbox_bench_put_breakdown times them. Parts
+// alternate round by round (A B C ..., then reversed); figures are medians of rounds. On a server
+// with wal_level=logical, also the WAL-mode put against pg_logical_emit_message of the same payload
+// by a prepared statement (its floor). With --cold-ops, the client-only put once more with the
+// caches evicted before each one. Prints figures; never fails on time.
 // Usage: outbox_bench_pg_put_breakdown [--server URI] [--rounds 15] [--ops 2000] [--cold-ops 1000]
 #include <algorithm>
 #include <cstdio>
@@ -192,8 +192,7 @@ int main(int argc, char** argv) {
   });
   std::printf(
       "%lld operations per round (the client-only parts %d times as many), %d rounds alternating; median us per "
-      "operation (min, max), and the machine's "
-      "busy CPU per operation (client and server; median of rounds):\n",
+      "operation (min, max), and the machine's busy CPU per operation (client and server; median of rounds):\n",
       static_cast<long long>(ops), kClientRepeat, rounds);
   std::map<std::string, double> median, cpu;
   for (auto& p : parts) {

@@ -17,6 +17,7 @@ PutStatements::PutStatements(const std::string& outbox, bool wake_relay)
       wal_prefix_(wal_prefix(outbox)),
       doing_put_("put into outbox '" + outbox + "'"),
       doing_put_and_commit_(doing_put_ + " and COMMIT") {
+  // No connection to quote the table name with: quoted by hand, which is exact for checked names.
   const std::string t = message_table(nullptr, outbox);
   // The key lock first, then the position: a later transaction of this key waits here until this
   // one commits, so it draws a higher position and commits later. One statement, one round trip.
