@@ -55,7 +55,9 @@ std::vector<std::int64_t> put_and_commit(PGconn* conn, const std::vector<NamedPu
   std::vector<const std::string*> preparing;  // names prepared by this flight
   bool send_ok = true;
   for (std::size_t i = 0; i < puts.size() && send_ok; ++i) {
-    const auto& [name, statement] = puts[i];
+    // Not a structured binding: this clang (14) cannot capture one in the lambda below.
+    const std::string* name = puts[i].name;
+    const PutStatement& statement = puts[i].statement;
     std::vector<const char*> values;
     values.reserve(statement.params.size());
     for (const auto& v : statement.params) values.push_back(v ? v->c_str() : nullptr);
