@@ -155,13 +155,15 @@ class RelaySource {
 // Relays the whole outbox once with a new consumer (so every run starts from the beginning) to
 // `sink`, stopping when idle; returns messages per second. Says so when not all were acknowledged.
 inline double relay_all(const std::string& store_uri, const std::string& consumer, outbox::Sink& sink,
-                        std::size_t batch_size, std::int64_t expected) {
+                        std::size_t batch_size, std::int64_t expected,
+                        std::size_t max_in_flight = outbox::RelayOptions{}.max_in_flight) {
   auto store = outbox::open_store(store_uri);
   outbox::RelayOptions o;
   o.outbox = "bench";
   o.consumer = consumer;
   o.stop_when_idle = true;
   o.batch_size = batch_size;
+  o.max_in_flight = max_in_flight;
   outbox::Relay relay(*store, sink, o);
   const auto start = mono_ns();
   relay.run();
