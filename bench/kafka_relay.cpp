@@ -87,9 +87,10 @@ int run(int argc, char** argv) {
                       {"postgres", "false"},
                       {"server", ""},
                       {"reps", "3"},
-                      // What `outbox relay` reads per batch unless told otherwise (--batch-size):
-                      // issue 14 asks for the ratio at the CLI's batch size.
-                      {"batch-size", "1000"},
+                      // The relay's defaults, which `outbox relay` keeps unless told otherwise
+                      // (--batch-size, --max-in-flight): issue 14 asks for the ratio at the CLI's
+                      // batch size.
+                      {"batch-size", std::to_string(outbox::RelayOptions{}.batch_size)},
                       {"max-in-flight", std::to_string(outbox::RelayOptions{}.max_in_flight)}},
                      kUsage);
   spdlog::set_level(spdlog::level::warn);
