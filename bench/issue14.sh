@@ -10,8 +10,9 @@
 #             WAL-mode put_and_commit / bare transaction and / hand-written emit (1 and 4
 #             connections, 30 rounds), relay -> null: in both modes, commit -> acknowledged in both
 #             modes at 100 msg/s, a relay resuming on 1M delivered rows / on none
-#   kafka     relay -> Kafka / raw librdkafka at the CLI's batch size and in-flight limit (SQLite
-#             source, 500,000 messages; PostgreSQL, 300,000),
+#   kafka     relay -> Kafka / raw librdkafka at the CLI's batch size, in-flight limit and linger.ms
+#             (SQLite source, 500,000 messages; PostgreSQL, 300,000; then SQLite with linger.ms=5
+#             for comparison),
 #             the real `outbox relay` process's peak RSS and speed per in-flight limit
 # Usage: bench/issue14.sh [BUILD_DIR] [--parts sqlite,postgres,kafka] [--logs DIR]
 #   BUILD_DIR  a RelWithDebInfo or Release build with OUTBOX_BUILD_BENCH=ON (default build)
@@ -107,7 +108,8 @@ if wanted kafka; then
     "$root/scripts/kafka/with-kafka.sh" bash -c '
       set -euo pipefail
       "$1" --mode throughput --messages 500000 --reps 3
-      "$1" --mode throughput --messages 300000 --reps 3 --postgres' _ "$bin/outbox_bench_kafka"
+      "$1" --mode throughput --messages 300000 --reps 3 --postgres
+      "$1" --mode throughput --messages 300000 --reps 3 --linger-ms 5' _ "$bin/outbox_bench_kafka"
   }
   pg_for_kafka() {  # run's `||` turns errexit off in here: each failure returns by hand
     "$root/scripts/postgres/start.sh" --state "$pg_state" --fresh --durable > /dev/null || return 1
@@ -159,7 +161,7 @@ show "PostgreSQL relay -> null:, WAL mode >= 100,000 msg/s" postgres-relay-wal '
 show "PostgreSQL commit -> acknowledged at 100 msg/s, WAL mode" postgres-latency-wal 'LATENCY|acknowledged'
 show "PostgreSQL commit -> acknowledged at 100 msg/s, table mode with wake-ups" postgres-latency-table 'LATENCY|acknowledged'
 show "PostgreSQL relay start on 1M delivered rows / on none >= 0.9" postgres-catch-up 'msg/s|ratio:'
-show "Relay -> Kafka / raw librdkafka >= 0.8 (first SQLite source, then PostgreSQL)" kafka-relay-vs-raw \
+show "Relay -> Kafka / raw librdkafka >= 0.8 (SQLite source, PostgreSQL source, then SQLite with linger.ms=5 instead of the sink's 1)" kafka-relay-vs-raw \
   'run [0-9]|ratio relay|librdkafka from memory|-> Kafka:'
 show "Kafka relay peak RSS <= 30 MB at the default in-flight limit (2,000), no slower than larger limits" \
   kafka-in-flight '^medians|^limit|^[0-9]+ +[0-9.]+ +[0-9]+$'

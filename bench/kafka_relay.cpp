@@ -1,6 +1,6 @@
 // Relay -> Kafka against raw librdkafka, in one run, and commit -> broker-acknowledged latency.
 //
-//   outbox_bench_kafka --brokers 127.0.0.1:9092 [--messages 200000] [--linger-ms 5] [--reps 3]
+//   outbox_bench_kafka --brokers 127.0.0.1:9092 [--messages 200000] [--linger-ms 1] [--reps 3]
 //   outbox_bench_kafka --brokers ... --mode latency [--rate 1000] [--seconds 15] [--linger-ms 0]
 //
 // The source outbox is a SQLite file in a fresh folder under --dir, or with --postgres a fresh
@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "bench_util.hpp"
+#include "outbox/kafka.hpp"
 #include "relay_source.hpp"
 
 namespace {
@@ -80,7 +81,8 @@ int run(int argc, char** argv) {
                       {"mode", "throughput"},
                       {"messages", "200000"},
                       {"bytes", "200"},
-                      {"linger-ms", "5"},
+                      // The sink's default, which `outbox relay` keeps unless -X linger.ms= is given.
+                      {"linger-ms", std::to_string(outbox::kafka::kDefaultLingerMs)},
                       {"rate", "1000"},
                       {"seconds", "15"},
                       {"dir", "/tmp"},

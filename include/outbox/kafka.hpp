@@ -22,6 +22,11 @@ struct SinkOptions {
   std::string cloudevents_source;  // ce_source; defaults to "/outbox/{outbox}"
 };
 
+// librdkafka's linger.ms unless a property sets another. Short, because the relay already hands
+// over whole batches and waits for their acknowledgements before reading more than
+// RelayOptions::max_in_flight ahead: a longer linger adds its time to every such round trip.
+inline constexpr int kDefaultLingerMs = 1;
+
 // Producer defaults: enable.idempotence=true, acks=all, max.in.flight=5 (retries cannot reorder),
 // enable.gapless.guarantee=true (a gap becomes a fatal error, after which every in-flight message
 // fails and is retried in order by the relay on a fresh producer). Properties that would weaken

@@ -127,7 +127,7 @@ rd_kafka_t* KafkaSink::create_producer() {
   set(conf, "acks", "all");
   set(conf, "max.in.flight.requests.per.connection", "5");
   set(conf, "enable.gapless.guarantee", "true");
-  set(conf, "linger.ms", "1");
+  set(conf, "linger.ms", std::to_string(kDefaultLingerMs));
   for (const auto& [k, v] : options_.properties) set(conf, k, v);
   rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
   rd_kafka_conf_set_error_cb(conf, error_report);
