@@ -14,9 +14,10 @@ namespace {
 // (about 2 MB of its resident size, measured in docs/benchmarks.md).
 constexpr int kTailCacheKiB = 256;
 
-// A batch's vector is reserved at most this large: growing it one doubling at a time moved every
-// message read so far up to ten times per batch of 1,000, but a reserve of a huge batch_size
-// would take its memory even for a few messages.
+// A batch's vector is reserved, once its first row is read, as large as the last batch was, and
+// at most this large. Growing it one doubling at a time moved every message read so far up to ten
+// times per batch of 1,000; reserving batch_size up front would take that memory for each
+// one-message batch of a quiet outbox, and for every empty poll.
 constexpr std::size_t kMaxReserve = 1024;
 
 }  // namespace
@@ -37,16 +38,21 @@ SqliteTail::SqliteTail(const std::string& path, int busy_timeout_ms, const std::
 
 std::vector<Message> SqliteTail::read() {
   std::vector<Message> batch;
-  batch.reserve(std::min(options_.batch_size, kMaxReserve));
   select_.bind(1, after_).bind(2, static_cast<std::int64_t>(options_.batch_size));
   try {
-    while (select_.step()) batch.push_back(read_message(select_, outbox_, options_.parse_data));
+    while (select_.step()) {
+      if (batch.empty()) batch.reserve(expected_batch_);
+      batch.push_back(read_message(select_, outbox_, options_.parse_data));
+    }
   } catch (...) {
     select_.reset();
     throw;
   }
   select_.reset();
-  if (!batch.empty()) after_ = batch.back().position;
+  if (!batch.empty()) {
+    after_ = batch.back().position;
+    expected_batch_ = std::min(batch.size(), kMaxReserve);
+  }
   return batch;
 }
 

@@ -30,6 +30,8 @@ class SqliteTail final : public Tail {
   Statement select_;
   CommitWatcher watcher_;
   std::int64_t after_;
+  // Messages in the last batch that had any (at most kMaxReserve): what the next one reserves.
+  std::size_t expected_batch_ = 1;
   RecheckSchedule schedule_;
   std::atomic<bool> closed_{false};
 };
