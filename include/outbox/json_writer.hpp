@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -21,14 +22,18 @@ class JsonWriter {
   // costs at most the limit in memory.
   explicit JsonWriter(std::size_t max_bytes = std::numeric_limits<std::size_t>::max());
 
-  void put(char c) { append(&c, 1); }
+  // Inline while the text fits the buffer: a put calls these a few dozen times, and an out-of-line
+  // std::string::append per call was a fifth of a typed put's own time.
+  void put(char c) {
+    if (room_ == 0) return append_slow(&c, 1);
+    out_[size_++] = c;
+    --room_;
+  }
   void append(const char* s, std::size_t n) {
-    if (exceeded_) return;
-    if (n > max_bytes_ - out_.size()) {
-      exceeded_ = true;
-      return;
-    }
-    out_.append(s, n);
+    if (n > room_) return append_slow(s, n);
+    std::memcpy(out_.data() + size_, s, n);
+    size_ += n;
+    room_ -= n;
   }
   void append(std::string_view s) { append(s.data(), s.size()); }
 
@@ -43,18 +48,19 @@ class JsonWriter {
   void boolean(bool b) { b ? append("true", 4) : append("false", 5); }
   void null() { append("null", 4); }
 
-  // Moves `count` object members, written one after the other without commas at starts[i] ..
-  // starts[i + 1] (an empty range: a member left out), into the order `order` gives (indices into
-  // starts), with commas between them. How a typed struct gets its members into name order.
-  void reorder_members(const std::size_t* starts, const std::uint8_t* order, std::size_t count);
-
   bool exceeded() const noexcept { return exceeded_; }
-  std::size_t size() const noexcept { return out_.size(); }
-  std::string take() { return std::move(out_); }
+  std::size_t size() const noexcept { return size_; }
+  // The text; the writer is empty afterwards.
+  std::string take();
 
  private:
+  void append_slow(const char* s, std::size_t n);  // grows the buffer, or notes the limit
+  void escape(unsigned char c);                    // dump()'s escape of a byte string() cannot keep
+
   std::size_t max_bytes_;
-  std::string out_;
+  std::string out_;  // the buffer: the text is its first size_ bytes
+  std::size_t size_ = 0;
+  std::size_t room_ = 0;  // bytes that fit before the buffer's end or the limit, whichever is first
   bool exceeded_ = false;
 };
 

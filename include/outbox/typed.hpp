@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -184,32 +185,29 @@ constexpr bool writes_directly() {
   }
 }
 
-// A struct's members in name order, the order nlohmann::json keeps an object's members in (and so
-// the order dump() writes them in), computed once per type.
-template <class T>
-struct FieldOrder {
+// A struct's member names, and their declaration indices in name order: the order nlohmann::json
+// keeps an object's members in, and so the order dump() writes them in. Computed at compile time.
+struct FieldNames {
   std::size_t count = 0;
-  bool declared_sorted = true;             // declaration order is name order: nothing to move
-  std::array<std::uint8_t, 64> by_name{};  // declaration indices in name order (OUTBOX_STRUCT takes <= 63)
+  std::array<std::string_view, 64> names{};  // in declaration order (OUTBOX_STRUCT takes <= 63)
+  std::array<std::uint8_t, 64> by_name{};
 };
 
 template <class T>
-const FieldOrder<T>& field_order() {
-  static const FieldOrder<T> order = [] {
-    FieldOrder<T> o;
-    std::array<std::string_view, 64> names{};
-    outbox_for_each_field(static_cast<const T*>(nullptr), [&](const char* name, auto) {
-      names[o.count] = name;
-      o.by_name[o.count] = static_cast<std::uint8_t>(o.count);
-      ++o.count;
-    });
-    std::sort(o.by_name.begin(), o.by_name.begin() + static_cast<std::ptrdiff_t>(o.count),
-              [&](std::uint8_t a, std::uint8_t b) { return names[a] < names[b]; });
-    for (std::size_t i = 0; i < o.count; ++i) o.declared_sorted = o.declared_sorted && o.by_name[i] == i;
-    return o;
-  }();
-  return order;
+constexpr FieldNames field_names() {
+  FieldNames f;
+  outbox_for_each_field(static_cast<const T*>(nullptr), [&f](const char* name, auto) {
+    f.names[f.count] = name;
+    f.by_name[f.count] = static_cast<std::uint8_t>(f.count);
+    ++f.count;
+  });
+  std::sort(f.by_name.begin(), f.by_name.begin() + static_cast<std::ptrdiff_t>(f.count),
+            [&f](std::uint8_t a, std::uint8_t b) { return f.names[a] < f.names[b]; });
+  return f;
 }
+
+template <class T>
+inline constexpr FieldNames kFieldNames = field_names<T>();
 
 // A typed value's text as it is written, and what the registry needs to know about it.
 struct TypedText {
@@ -218,12 +216,35 @@ struct TypedText {
   bool clean = true;      // every string UTF-8, every number finite
 
   void enter(std::size_t at) { depth = std::max(depth, at); }
-  void member_name(const char* name) {  // a C++ identifier: nothing to escape
+  void member_name(std::string_view name) {  // a C++ identifier: nothing to escape
     out.put('"');
-    out.append(std::string_view(name));
+    out.append(name);
     out.append("\":", 2);
   }
 };
+
+template <class T>
+void write_value(const T& value, TypedText& w, std::size_t depth);
+
+// Writes the member of `value` declared at index I, preceded by a comma unless it is the first one
+// written, or nothing when it is an empty optional (encode() omits it).
+template <std::size_t I, class T>
+void write_member(const T& value, TypedText& w, std::size_t depth, bool& first) {
+  std::size_t index = 0;
+  // Visits every member but acts on one: once inlined, the index is known at each visit and the
+  // others fold away.
+  outbox_for_each_field(static_cast<const T*>(nullptr), [&](const char*, auto member) {
+    if (index++ != I) return;
+    const auto& field = value.*member;
+    if constexpr (is_optional<std::remove_cvref_t<decltype(field)>>::value) {
+      if (!field) return;
+    }
+    if (!first) w.out.put(',');
+    first = false;
+    w.member_name(kFieldNames<T>.names[I]);
+    write_value(field, w, depth + 1);
+  });
+}
 
 // Writes what dump() writes for encode(value), without building that JSON value.
 template <class T>
@@ -255,27 +276,12 @@ void write_value(const T& value, TypedText& w, std::size_t depth) {
   } else if constexpr (Struct<T>) {
     w.enter(depth);
     w.out.put('{');
-    const FieldOrder<T>& order = field_order<T>();
-    // Members in declaration order; when that is not name order, each one's start is kept and
-    // they are moved into name order afterwards (one copy of this object's text).
-    std::array<std::size_t, 65> starts{};
-    std::size_t index = 0;
+    // Straight in name order: nothing is written twice or moved.
     bool first = true;
-    outbox_for_each_field(static_cast<const T*>(nullptr), [&](const char* name, auto member) {
-      starts[index++] = w.out.size();
-      const auto& field = value.*member;
-      if constexpr (is_optional<std::remove_cvref_t<decltype(field)>>::value) {
-        if (!field) return;  // omitted, as encode() omits it
-      }
-      if (order.declared_sorted && !first) w.out.put(',');
-      first = false;
-      w.member_name(name);
-      write_value(field, w, depth + 1);
-    });
-    if (!order.declared_sorted) {
-      starts[index] = w.out.size();
-      w.out.reorder_members(starts.data(), order.by_name.data(), order.count);
+    [&]<std::size_t... K>(std::index_sequence<K...>) {
+      (write_member<kFieldNames<T>.by_name[K]>(value, w, depth, first), ...);
     }
+    (std::make_index_sequence<kFieldNames<T>.count>{});
     w.out.put('}');
   } else if constexpr (std::is_same_v<T, bool>) {
     w.out.boolean(value);

@@ -1,6 +1,7 @@
 #include "outbox/json_writer.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 
@@ -37,32 +38,62 @@ constexpr char short_escape(unsigned char c) {
 }  // namespace
 
 JsonWriter::JsonWriter(std::size_t max_bytes) : max_bytes_(max_bytes) {
-  out_.reserve(std::min<std::size_t>(max_bytes, 256));  // most events fit: one allocation, no regrowth
+  out_.resize(std::min<std::size_t>(max_bytes, 256));  // most events fit: one allocation, no regrowth
+  room_ = out_.size();
+}
+
+void JsonWriter::append_slow(const char* s, std::size_t n) {
+  if (exceeded_) return;
+  if (n > max_bytes_ - size_) {
+    exceeded_ = true;
+    room_ = 0;
+    return;
+  }
+  if (size_ + n > out_.size()) out_.resize(std::min(max_bytes_, std::max(2 * out_.size(), size_ + n)));
+  std::memcpy(out_.data() + size_, s, n);
+  size_ += n;
+  room_ = std::min(out_.size(), max_bytes_) - size_;
+}
+
+std::string JsonWriter::take() {
+  out_.resize(size_);
+  size_ = 0;
+  room_ = 0;
+  return std::move(out_);
+}
+
+// The bytes a JSON string cannot hold as they are: the control characters, '"' and '\\'.
+constexpr std::array<bool, 256> kEscaped = [] {
+  std::array<bool, 256> escaped{};
+  for (std::size_t c = 0; c < 0x20; ++c) escaped[c] = true;
+  escaped['"'] = escaped['\\'] = true;
+  return escaped;
+}();
+
+void JsonWriter::escape(unsigned char c) {
+  if (const char letter = short_escape(c); letter != 0) {
+    const char escaped[2] = {'\\', letter};
+    append(escaped, 2);
+  } else {
+    static constexpr char hex[] = "0123456789abcdef";
+    const char escaped[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+    append(escaped, 6);
+  }
 }
 
 bool JsonWriter::string(std::string_view s) {
   put('"');
-  const char* run = s.data();
-  const char* const end = s.data() + s.size();
-  unsigned char high = 0;
-  for (const char* p = run; p != end; ++p) {
-    const auto c = static_cast<unsigned char>(*p);
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      high |= c;
-      continue;
-    }
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  unsigned char high = 0;  // any byte above 0x7F: then the UTF-8 check
+  for (;;) {
+    // A run of bytes kept as they are, scanned in a loop of its own so that it stays tight.
+    const char* const run = p;
+    for (; p != end && !kEscaped[static_cast<unsigned char>(*p)]; ++p) high |= static_cast<unsigned char>(*p);
     append(run, static_cast<std::size_t>(p - run));
-    run = p + 1;
-    if (const char letter = short_escape(c); letter != 0) {
-      const char escaped[2] = {'\\', letter};
-      append(escaped, 2);
-    } else {
-      static constexpr char hex[] = "0123456789abcdef";
-      const char escaped[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
-      append(escaped, 6);
-    }
+    if (p == end) break;
+    escape(static_cast<unsigned char>(*p++));
   }
-  append(run, static_cast<std::size_t>(end - run));
   put('"');
   return (high & 0x80) == 0 || utf8::valid(s);
 }
@@ -88,23 +119,6 @@ void JsonWriter::integer(std::uint64_t n) {
   char text[24];
   const auto r = std::to_chars(text, text + sizeof text, n);
   append(text, static_cast<std::size_t>(r.ptr - text));
-}
-
-void JsonWriter::reorder_members(const std::size_t* starts, const std::uint8_t* order, std::size_t count) {
-  if (exceeded_ || count == 0) return;
-  const std::size_t base = starts[0];
-  thread_local std::string written;  // one buffer per thread: no allocation per put
-  written.assign(out_, base, std::string::npos);
-  out_.resize(base);
-  bool first = true;
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::size_t member = order[i];
-    const std::size_t length = starts[member + 1] - starts[member];
-    if (length == 0) continue;
-    if (!first) out_.push_back(',');
-    first = false;
-    out_.append(written, starts[member] - base, length);
-  }
 }
 
 }  // namespace outbox::detail
