@@ -9,7 +9,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -31,7 +30,7 @@ class JsonWriter {
   }
   void append(const char* s, std::size_t n) {
     if (n > room_) return append_slow(s, n);
-    std::memcpy(out_.data() + size_, s, n);
+    std::char_traits<char>::copy(out_.data() + size_, s, n);  // unlike memcpy, takes a null `s` with n == 0
     size_ += n;
     room_ -= n;
   }

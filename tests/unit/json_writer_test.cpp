@@ -55,4 +55,15 @@ TEST(JsonWriter, WritesANewTextAfterTake) {
   EXPECT_EQ(w.take(), "null" + std::string(300, 'n'));
 }
 
+// A default string_view has no data at all (a null pointer): nothing to copy, and no copy from null
+// (which memcpy does not allow, and UBSan reports).
+TEST(JsonWriter, TakesAnEmptyViewWithNoData) {
+  JsonWriter w;
+  w.append(std::string_view());
+  EXPECT_TRUE(w.string(std::string_view()));
+  EXPECT_EQ(w.take(), "\"\"");
+  w.append(std::string_view());
+  EXPECT_EQ(w.take(), "");
+}
+
 }  // namespace
