@@ -59,7 +59,7 @@ class JsonWriter {
   std::size_t max_bytes_;
   std::string out_;  // the buffer: the text is its first size_ bytes
   std::size_t size_ = 0;
-  std::size_t room_ = 0;  // bytes that fit before the buffer's end or the limit, whichever is first
+  std::size_t room_ = 0;  // bytes left in the buffer (never larger than the limit); 0 once past the limit
   bool exceeded_ = false;
 };
 

@@ -52,7 +52,7 @@ void JsonWriter::append_slow(const char* s, std::size_t n) {
   if (size_ + n > out_.size()) out_.resize(std::min(max_bytes_, std::max(2 * out_.size(), size_ + n)));
   std::char_traits<char>::copy(out_.data() + size_, s, n);
   size_ += n;
-  room_ = std::min(out_.size(), max_bytes_) - size_;
+  room_ = out_.size() - size_;
 }
 
 std::string JsonWriter::take() {
